@@ -1,0 +1,97 @@
+"""Loading trace files into the store: formats -> Arrow -> DuckDB."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from raceway_core.loading.ingest import Ingestor
+from raceway_core.loading.reading import Chunk, Source, display_name
+from raceway_core.loading.summary import LoadSummary, reject_label
+
+__all__ = ["LoadSummary", "load_file"]
+
+_DONE = object()
+
+
+def _prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
+    """Read the next chunks in a thread while DuckDB works on this one.
+
+    Splitting lines (numpy) and building Arrow arrays release the GIL, as does
+    DuckDB, so reading and parsing overlap.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    failure: list[BaseException] = []
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for c in chunks:
+                while not stop.is_set():
+                    try:
+                        q.put(c, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # re-raised in the consumer
+            failure.append(exc)
+        finally:
+            q.put(_DONE)
+
+    t = threading.Thread(target=run, name="raceway-reader", daemon=True)
+    t.start()
+    try:
+        while (item := q.get()) is not _DONE:
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)
+    if failure:
+        raise failure[0]
+
+
+def load_file(conn: duckdb.DuckDBPyConnection, path: Path, load_id: int, line_base: int,
+              name: str | None = None) -> tuple[LoadSummary, int]:
+    """Load one file on ``conn``; returns its summary and the number of lines it used.
+
+    Chunks commit one by one (big transactions hold everything in memory twice);
+    if loading fails half-way, what this load added is removed again.
+    """
+    started = time.perf_counter()
+    src = Source(Path(path), name or display_name(Path(path)))
+    ing = Ingestor(conn, load_id, src.name, line_base)
+    try:
+        for chunk in _prefetch(src.chunks()):
+            ing.chunk(chunk.table, chunk.expand)
+        if src.fatal:
+            return LoadSummary(src.name, "", 0, 0, 0, 0, fatal=src.fatal,
+                               seconds=time.perf_counter() - started, bytes=src.bytes_read), 0
+        ing.problems(src.problems)
+        ing.dedupe()
+    except BaseException:
+        ing.undo()
+        raise
+    c = ing.counts
+    examples = tuple(
+        reject_label(line, rec, reason)
+        for line, rec, reason in conn.execute(
+            "SELECT line, rec, reason FROM rejects WHERE load_id = ? AND source = ? "
+            "ORDER BY line NULLS LAST, rec NULLS FIRST LIMIT 3", [load_id, src.name]).fetchall()
+    )
+    summary = LoadSummary(
+        source=src.name, mode=src.mode, records=c.records, loaded=c.loaded, rejected=c.rejected,
+        duplicates=c.duplicates, examples=examples, notes=tuple(src.notes + ing.notes),
+        seconds=time.perf_counter() - started, bytes=src.bytes_read,
+    )
+    return summary, src.lines + 1

@@ -1,0 +1,318 @@
+"""Read one input (plain or gzip) into chunks of records, as Arrow tables.
+
+Two shapes come out of here, both ``(line int32, rec int32, text string)``:
+
+* line mode, for NDJSON (and one-line documents): every non-blank line is a
+  record; lines are split with numpy on 32 MB blocks and handed to Arrow without
+  copying. A line may still be a batch (``{"events": [...]}``); SQL expands it.
+* document mode, for pretty-printed documents: the tolerant walker finds the
+  events, and each becomes a record with the line where it starts.
+
+Problems that stop a record before SQL sees it (invalid UTF-8, broken JSON in a
+document) are returned as ``Problem``s; problems with the whole file as notes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from raceway_core.loading.walker import NoEvents, walk
+
+BLOCK = 32 << 20  # bytes of input per chunk
+BATCH_ROWS = 16_384  # rows per Arrow record batch: lets DuckDB use both cores
+CHUNK_SCHEMA = pa.schema([("line", pa.int32()), ("rec", pa.int32()), ("text", pa.string())])
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A record rejected before SQL: where it is, why, and its text."""
+
+    line: int | None
+    rec: int | None
+    reason: str
+    raw: str
+
+
+@dataclass
+class Chunk:
+    table: pa.Table
+    expand: bool  # line mode: a line may be a batch or an array of events
+
+
+@dataclass
+class Source:
+    """One input being read; ``chunks()`` fills ``problems`` and ``notes`` as it goes."""
+
+    path: Path
+    name: str
+    mode: str = "?"  # "ndjson" | "json" (+ ".gz")
+    bytes_read: int = 0
+    lines: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    fatal: str | None = None
+    gz: bool = False
+
+    def chunks(self) -> Iterator[Chunk]:
+        try:
+            raw = _open_blocks(self.path, self)
+            first = next(raw, b"")
+        except OSError as exc:
+            self.fatal = _os_reason(exc)
+            return
+        body = first.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not body:
+            rest = b"".join(raw).strip()
+            if not rest:
+                self.notes.append("empty file")
+                self.mode = "empty"
+                return
+            first, body = rest, rest
+        if _is_document(body):
+            self.mode = "json"
+            yield from self._document(first + b"".join(raw))
+        else:
+            self.mode = "ndjson"
+            yield from self._lines(first, raw)
+        if self.gz:
+            self.mode += ".gz"
+
+    # -- line mode -------------------------------------------------------
+    def _lines(self, first: bytes, rest: Iterator[bytes]) -> Iterator[Chunk]:
+        carry = b""
+        line_no = 0
+        blocks = _chain_first(first, rest)
+        for block in blocks:
+            data = carry + block if carry else block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            carry = data[cut:]
+            chunk, n = self._split(data[:cut], line_no)
+            line_no += n
+            if chunk is not None:
+                yield chunk
+        if carry.strip():
+            chunk, n = self._split(carry + b"\n", line_no)
+            line_no += n
+            if chunk is not None:
+                yield chunk
+        self.lines = line_no
+
+    def _split(self, data: bytes, line_no: int) -> tuple[Chunk | None, int]:
+        """Records of ``data`` (ends with a newline) whose first line is line_no + 1."""
+        arr = np.frombuffer(data, dtype=np.uint8)
+        ends = np.flatnonzero(arr == 10) + 1
+        n = len(ends)
+        offsets = np.empty(n + 1, dtype=np.int32)
+        offsets[0] = 0
+        offsets[1:] = ends
+        lines = pa.array(np.arange(line_no + 1, line_no + n + 1, dtype=np.int32))
+        buf = pa.py_buffer(data)
+        binary = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), buf])
+        try:
+            text = binary.cast(pa.string())
+        except pa.ArrowInvalid:
+            lines, text = self._decode_slowly(binary, line_no)
+        recs = pa.nulls(len(text), pa.int32())
+        table = pa.Table.from_arrays([lines, recs, text], schema=CHUNK_SCHEMA)
+        return Chunk(_batched(table), expand=True), n
+
+    def _decode_slowly(self, binary: pa.Array, line_no: int) -> tuple[pa.Array, pa.Array]:
+        """Per-line UTF-8 check, used only when a block holds invalid UTF-8."""
+        keep_lines, keep_text = [], []
+        for i, value in enumerate(binary.to_pylist()):
+            try:
+                keep_text.append(value.decode("utf-8"))
+                keep_lines.append(line_no + i + 1)
+            except UnicodeDecodeError as exc:
+                self.problems.append(Problem(line_no + i + 1, None,
+                                             f"invalid UTF-8 at column {exc.start + 1}",
+                                             value.decode("utf-8", "replace").rstrip("\r\n")))
+        return pa.array(keep_lines, pa.int32()), pa.array(keep_text, pa.string())
+
+    # -- document mode ---------------------------------------------------
+    def _document(self, data: bytes) -> Iterator[Chunk]:
+        text = data.decode("utf-8", "surrogateescape")
+        newlines = _newline_offsets(text)
+        try:
+            result = walk(text)
+        except NoEvents as exc:
+            self.fatal = f"no events found: {exc}"
+            return
+        self.notes.extend(result.notes)
+        self.lines = text.count("\n") + 1
+        rows_line, rows_rec, rows_text = [], [], []
+        for el in result.elements:
+            line = _line_of(text, el.pos, newlines)
+            if el.error is None:
+                try:
+                    el.text.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    self.problems.append(Problem(line, el.index, f"invalid UTF-8 at offset {exc.start}",
+                                                 el.text.encode("utf-8", "surrogateescape")
+                                                 .decode("utf-8", "replace")))
+                    continue
+                rows_line.append(line)
+                rows_rec.append(el.index)
+                rows_text.append(el.text)
+            else:
+                raw = el.text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                self.problems.append(Problem(line, el.index, el.error, raw))
+        if rows_text:
+            table = pa.Table.from_arrays(
+                [pa.array(rows_line, pa.int32()), pa.array(rows_rec, pa.int32()),
+                 pa.array(rows_text, pa.string())], schema=CHUNK_SCHEMA)
+            yield Chunk(_batched(table), expand=False)
+
+
+def records_from_text(text: str) -> tuple[list[tuple[int | None, str]], list[tuple[int | None, str, str]], list[str]]:
+    """Salvage a broken one-line container: (rec, text) records, (rec, reason, raw) rejects, notes."""
+    try:
+        result = walk(text)
+    except NoEvents as exc:
+        return [], [(None, f"no events found: {exc}", text)], []
+    good = [(el.index, el.text) for el in result.elements if el.error is None]
+    bad = [(el.index, el.error, el.text) for el in result.elements if el.error is not None]
+    return good, bad, result.notes
+
+
+def json_error_reason(text: str) -> str:
+    """Why ``text`` is not JSON, in words a user can act on."""
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        stripped = text.rstrip()
+        if exc.pos >= len(stripped) or "end of data" in exc.msg or "EOF" in exc.msg:
+            return f"truncated JSON (line ends at column {len(stripped)} inside a value)"
+        return f"not valid JSON: {exc.msg} at column {exc.colno}"
+    return "not valid JSON"
+
+
+def _batched(table: pa.Table) -> pa.Table:
+    return pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS), schema=table.schema)
+
+
+def _chain_first(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
+
+
+def _newline_offsets(text: str) -> list[int]:
+    out, i = [], text.find("\n")
+    while i >= 0:
+        out.append(i)
+        i = text.find("\n", i + 1)
+    return out
+
+
+def _line_of(text: str, pos: int, newlines: list[int]) -> int:
+    return bisect.bisect_left(newlines, pos) + 1
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _is_document(body: bytes) -> bool:
+    """True when the input is one pretty-printed JSON document, not NDJSON.
+
+    NDJSON when the first line is JSON on its own, or (a broken first line) the
+    next non-blank line is; a pretty-printed document's lines are neither.
+    """
+    if body[:1] not in (b"[", b"{"):
+        return False
+    lines = (ln for ln in body.split(b"\n", 64)[:64] if ln.strip())
+    first = next(lines, b"")
+    if _parses(first):
+        return False
+    second = next(lines, None)
+    if second is None:
+        return False  # one line: line mode handles it (and salvages a broken one)
+    return not _parses(second)
+
+
+def _open_blocks(path: Path, src: Source) -> Iterator[bytes]:
+    """Blocks of the (decompressed) input; notes a truncated or corrupt gzip."""
+    f = open(path, "rb")  # raises OSError for the caller to report
+    magic = f.read(2)
+    f.seek(0)
+    if magic == b"\x1f\x8b":
+        src.gz = True
+        return _gunzip_blocks(f, src)
+    return _plain_blocks(f, src)
+
+
+def _plain_blocks(f, src: Source) -> Iterator[bytes]:
+    with f:
+        while block := f.read(BLOCK):
+            src.bytes_read += len(block)
+            yield block
+
+
+def _gunzip_blocks(f, src: Source) -> Iterator[bytes]:
+    with f:
+        d = zlib.decompressobj(wbits=31)
+        out: list[bytes] = []
+        size = 0
+        produced = 0
+        while True:
+            piece = f.read(1 << 20)
+            if not piece:
+                break
+            src.bytes_read += len(piece)
+            try:
+                data = d.decompress(piece)
+                while d.eof and d.unused_data:  # multi-member gzip
+                    tail = d.unused_data
+                    d = zlib.decompressobj(wbits=31)
+                    data += d.decompress(tail)
+            except zlib.error as exc:
+                src.notes.append(f"corrupt gzip data after {produced + size:,} bytes ({exc}); kept what came before")
+                break
+            if data:
+                out.append(data)
+                size += len(data)
+            if size >= BLOCK:
+                produced += size
+                yield b"".join(out)
+                out, size = [], 0
+        else:  # pragma: no cover - loop always exits by break
+            pass
+        if not d.eof and not any("corrupt gzip" in n for n in src.notes):
+            src.notes.append(f"truncated gzip: the stream ends after {produced + size:,} bytes "
+                             "of data; kept the complete records before the cut")
+        if out:
+            yield b"".join(out)
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "file not found"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return exc.strerror or str(exc)
+
+
+def display_name(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return rel if not rel.startswith("..") else str(path)

@@ -1,0 +1,106 @@
+"""The store's tables. One ``events`` row per event, typed for the analyses.
+
+``seq`` is the order of appearance: (global line number << 24) | index inside the
+line's batch, so events keep their input order across files and loads.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+SCHEMA_VERSION = 1
+REC_BITS = 24  # events per line (batch) before seq order would overlap the next line
+
+EVENTS = """
+CREATE TABLE IF NOT EXISTS events (
+    seq BIGINT NOT NULL,
+    id VARCHAR NOT NULL USING COMPRESSION uncompressed,  -- random ids: not worth compressing
+    trace_id VARCHAR NOT NULL,
+    parent_id VARCHAR USING COMPRESSION uncompressed,
+    timestamp TIMESTAMPTZ NOT NULL,
+    ts_ns BIGINT NOT NULL,            -- timestamp in ns since the epoch (keeps ns digits)
+    thread_id VARCHAR,
+    service VARCHAR,
+    instance_id VARCHAR,
+    span_id VARCHAR,                  -- metadata.distributed_span_id
+    upstream_span_id VARCHAR,
+    duration_ns BIGINT,               -- metadata.duration_ns, else the kind's duration_ms
+    kind VARCHAR NOT NULL,            -- variant name, or Unknown(<name>); fields in raw.kind
+    variable VARCHAR,
+    access VARCHAR,                   -- Read, Write, AtomicRead, AtomicWrite, AtomicRMW
+    old_value JSON,
+    new_value JSON,
+    location VARCHAR,
+    lock_id VARCHAR,
+    function_name VARCHAR,
+    task_id VARCHAR,                  -- AsyncSpawn.task_id
+    future_id VARCHAR,                -- AsyncAwait.future_id
+    http_method VARCHAR,
+    http_status INTEGER,
+    clock STRUCT(c VARCHAR, n BIGINT)[],  -- causality_vector as given
+    lock_set VARCHAR[],               -- lock_set as given
+    raw JSON NOT NULL,
+    source VARCHAR NOT NULL,
+    line INTEGER,
+    rec INTEGER
+)
+"""
+
+REJECTS = """
+CREATE TABLE IF NOT EXISTS rejects (
+    load_id INTEGER NOT NULL,
+    source VARCHAR NOT NULL,
+    line INTEGER,
+    rec INTEGER,
+    reason VARCHAR NOT NULL,
+    raw VARCHAR
+)
+"""
+
+SOURCES = """
+CREATE TABLE IF NOT EXISTS sources (
+    load_id INTEGER NOT NULL,
+    source VARCHAR NOT NULL,
+    path VARCHAR,
+    mode VARCHAR,
+    loaded_at TIMESTAMPTZ NOT NULL,
+    bytes BIGINT,
+    records BIGINT NOT NULL,
+    loaded BIGINT NOT NULL,
+    rejected BIGINT NOT NULL,
+    duplicates BIGINT NOT NULL,
+    notes VARCHAR[]
+)
+"""
+
+META = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)
+"""
+
+# Readable type names for the JSON types DuckDB reports.
+MACROS = """
+CREATE OR REPLACE TEMP MACRO rw_type_name(t) AS CASE t
+    WHEN 'VARCHAR' THEN 'string' WHEN 'UBIGINT' THEN 'integer' WHEN 'BIGINT' THEN 'integer'
+    WHEN 'DOUBLE' THEN 'number' WHEN 'BOOLEAN' THEN 'boolean' WHEN 'OBJECT' THEN 'object'
+    WHEN 'ARRAY' THEN 'array' WHEN 'NULL' THEN 'null' ELSE lower(t) END;
+-- the value of a JSON fragment: strings unquoted, anything else as its JSON text
+CREATE OR REPLACE TEMP MACRO rw_unq(f) AS CASE
+    WHEN f IS NULL THEN NULL
+    WHEN NOT prefix(CAST(f AS VARCHAR), '"') THEN CAST(f AS VARCHAR)
+    WHEN contains(CAST(f AS VARCHAR), '\\') THEN json_extract_string(f, '$')
+    ELSE CAST(f AS VARCHAR)[2:-2] END;
+"""
+
+
+def create(conn: duckdb.DuckDBPyConnection) -> None:
+    for ddl in (EVENTS, REJECTS, SOURCES, META):
+        conn.execute(ddl).fetchall()
+    conn.execute(
+        "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)]
+    ).fetchall()
+
+
+def session_setup(conn: duckdb.DuckDBPyConnection) -> None:
+    """Per-connection settings every cursor needs."""
+    conn.execute("SET TimeZone = 'UTC'").fetchall()
+    conn.execute(MACROS).fetchall()

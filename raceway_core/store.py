@@ -1,0 +1,121 @@
+"""The DuckDB store: in memory by default, or a file that reopens without re-parsing.
+
+One connection is owned by the Store; every other thread works on its own
+cursor (``store.cursor()``), as DuckDB connections are not shared across threads.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from raceway_core import schema
+from raceway_core.dbutil import query_arrow
+from raceway_core.errors import QueryError, StoreError
+from raceway_core.loading import LoadSummary, load_file
+
+
+class Store:
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+        self.path = None if path in (None, ":memory:") else Path(path)
+        try:
+            self.conn = duckdb.connect(str(self.path) if self.path else ":memory:", read_only=read_only)
+        except (duckdb.Error, OSError) as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+        schema.session_setup(self.conn)
+        self._configure()
+        if not read_only:
+            schema.create(self.conn)
+        self._write_lock = threading.Lock()
+        self._version = 0
+
+    def _configure(self) -> None:
+        # Appends commit chunk by chunk; checkpoint once after a load rather than
+        # every 16 MB of WAL, which would recompress the same row groups again and again.
+        self._tmp = tempfile.mkdtemp(prefix="raceway-duckdb-")
+        self.conn.execute("SET checkpoint_threshold = '64GB'").fetchall()
+        self.conn.execute(f"SET temp_directory = '{self._tmp}'").fetchall()
+
+    # -- connections ---------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for the calling thread (DuckDB connections are not thread-safe)."""
+        cur = self.conn.cursor()
+        schema.session_setup(cur)
+        return cur
+
+    def close(self) -> None:
+        self.conn.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- loading --------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """Increases whenever events are added: analyses cache against it."""
+        return self._version
+
+    def bump(self) -> None:
+        self._version += 1
+
+    def load(self, paths: Iterable[str | Path]) -> list[LoadSummary]:
+        """Load files (any supported container, plain or gzip); one summary per file."""
+        out = []
+        with self._write_lock:
+            cur = self.cursor()
+            try:
+                for p in paths:
+                    load_id, line_base = self._next_ids(cur)
+                    summary, used = load_file(cur, Path(p), load_id, line_base, name=str(p))
+                    self._record(cur, load_id, Path(p), summary, line_base + used)
+                    out.append(summary)
+            finally:
+                cur.close()
+            if any(s.loaded for s in out):
+                self.bump()
+                if self.path is not None:
+                    self.conn.execute("CHECKPOINT").fetchall()
+        return out
+
+    def _next_ids(self, cur) -> tuple[int, int]:
+        load_id = cur.execute("SELECT coalesce(max(load_id), 0) + 1 FROM sources").fetchall()[0][0]
+        rows = cur.execute("SELECT value FROM meta WHERE key = 'next_line'").fetchall()
+        return load_id, int(rows[0][0]) if rows else 0
+
+    def _record(self, cur, load_id: int, path: Path, s: LoadSummary, next_line: int) -> None:
+        cur.execute(
+            "INSERT INTO sources VALUES (?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?)",
+            [load_id, s.source, str(path.resolve()) if path.exists() else str(path), s.mode, s.bytes,
+             s.records, s.loaded, s.rejected, s.duplicates, list(s.notes) + ([s.fatal] if s.fatal else [])],
+        ).fetchall()
+        cur.execute("INSERT OR REPLACE INTO meta VALUES ('next_line', ?)", [str(next_line)]).fetchall()
+
+    # -- queries --------------------------------------------------------------
+    def sql(self, query: str, params: list | None = None) -> pa.Table:
+        """Run SQL against the store; the result as an Arrow table."""
+        cur = self.cursor()
+        try:
+            return query_arrow(cur, query, params)
+        except duckdb.Error as exc:
+            raise QueryError(str(exc).strip()) from exc
+        finally:
+            cur.close()
+
+    def counts(self) -> dict[str, int]:
+        cur = self.cursor()
+        try:
+            events, traces = cur.execute("SELECT count(*), count(DISTINCT trace_id) FROM events").fetchall()[0]
+            rejected = cur.execute("SELECT count(*) FROM rejects").fetchall()[0][0]
+        finally:
+            cur.close()
+        return {"events": events, "traces": traces, "rejected": rejected}
