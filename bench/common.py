@@ -1,0 +1,49 @@
+"""Shared helpers for the benchmarks: synthetic inputs (cached), timers, peak RSS."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+OUT = ROOT / "out"
+sys.path.insert(0, str(ROOT.parent))
+
+
+def synthetic_ndjson(n_events: int, **kw) -> Path:
+    """An NDJSON file of n_events synthetic events, generated once and cached in bench/out."""
+    from raceway_core.synth import config_for_events, write_ndjson
+
+    OUT.mkdir(exist_ok=True)
+    tag = "-".join(f"{k}{v}" for k, v in sorted(kw.items()))
+    path = OUT / f"synth-{n_events}{'-' + tag if tag else ''}.jsonl"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        write_ndjson(tmp, config_for_events(n_events, **kw), limit=n_events)
+        tmp.rename(path)
+    return path
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def timed(results: dict, name: str):
+    t = time.perf_counter()
+    yield
+    results[name] = time.perf_counter() - t
+
+
+def fmt_int(n: int) -> str:
+    return f"{n:,}"
+
+
+def env_line() -> str:
+    import duckdb
+
+    return f"python {sys.version.split()[0]}, duckdb {duckdb.__version__}, {os.cpu_count()} cpus"
