@@ -1,0 +1,46 @@
+"""Arrow tables as Rich tables or JSON text, for the command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+
+import orjson
+import pyarrow as pa
+from rich.table import Table
+
+
+def _jsonable(value):
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    raise TypeError
+
+
+def arrow_to_json(table: pa.Table) -> str:
+    return orjson.dumps(table.to_pylist(), default=_jsonable,
+                        option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "∅"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, (list, dict)):
+        return orjson.dumps(value, default=_jsonable).decode()
+    return str(value)
+
+
+def arrow_to_rich(table: pa.Table, limit: int = 10_000) -> Table:
+    out = Table(show_lines=False, header_style="bold", caption=f"{table.num_rows:,} rows")
+    for name in table.column_names:
+        out.add_column(name, overflow="fold")
+    for row in table.slice(0, limit).to_pylist():
+        out.add_row(*(_cell(row[c]) for c in table.column_names))
+    if table.num_rows > limit:
+        out.caption = f"{table.num_rows:,} rows (first {limit:,} shown)"
+    return out

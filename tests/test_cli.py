@@ -1,0 +1,58 @@
+"""The command line as a user runs it: exit codes, summaries, SQL output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from helpers import event, ndjson, write_lines
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "raceway_tui.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_version_and_help():
+    from raceway_core import __version__
+
+    assert cli("--version").stdout.strip() == f"raceway-tui {__version__}"
+    for sub in ([], ["load"], ["sql"], ["open"]):
+        r = cli(*sub, "--help")
+        assert r.returncode == 0 and "Usage" in r.stdout
+
+
+def test_load_prints_one_line_per_file_and_exit_codes(tmp_path):
+    good = ndjson(tmp_path / "good.jsonl", [event(1), event(2)])
+    bad = write_lines(tmp_path / "bad.jsonl", [json.dumps(event(3)), "{nope"])
+    r = cli("load", good, bad, tmp_path / "missing.jsonl")
+    assert r.returncode == 0
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == f"{good}: loaded 2 events"
+    assert lines[1].startswith(f"{bad}: loaded 1 event, 1 rejected (line 2: not valid JSON")
+    assert lines[2] == f"{tmp_path / 'missing.jsonl'}: cannot read: file not found"
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_exit_code_2_when_nothing_could_be_read(tmp_path):
+    garbage = write_lines(tmp_path / "g.jsonl", ["not json", "still not"])
+    r = cli("load", garbage, tmp_path / "missing.jsonl")
+    assert r.returncode == 2
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_db_persists_between_commands(tmp_path):
+    db = tmp_path / "s.duckdb"
+    assert cli("load", ndjson(tmp_path / "a.jsonl", [event(1), event(2)]), "--db", db).returncode == 0
+    r = cli("sql", "--db", db, "--query", "SELECT id FROM events ORDER BY id", "--json")
+    assert r.returncode == 0
+    assert json.loads(r.stdout) == [{"id": "ev-1"}, {"id": "ev-2"}]
+
+
+def test_sql_table_and_errors(tmp_path):
+    path = ndjson(tmp_path / "a.jsonl", [event(1), event(2, thread="w")])
+    r = cli("sql", path, "-q", "SELECT thread_id, count(*) AS n FROM events GROUP BY 1 ORDER BY 1")
+    assert r.returncode == 0 and "thread_id" in r.stdout and "main" in r.stdout and "2 rows" in r.stdout
+    r = cli("sql", path, "-q", "SELECT * FROM nowhere")
+    assert r.returncode == 2 and "query failed" in r.stderr and "Traceback" not in r.stderr
