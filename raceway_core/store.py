@@ -68,15 +68,19 @@ class Store:
     def bump(self) -> None:
         self._version += 1
 
-    def load(self, paths: Iterable[str | Path]) -> list[LoadSummary]:
-        """Load files (any supported container, plain or gzip); one summary per file."""
+    def load(self, paths: Iterable[str | Path], options=None) -> list[LoadSummary]:
+        """Load files (any supported container or importer format, plain or gzip).
+
+        ``options`` is a ``raceway_core.formats.ImportOptions`` (force a format,
+        ShiViz regex, ...). One summary per file.
+        """
         out = []
         with self._write_lock:
             cur = self.cursor()
             try:
                 for p in paths:
                     load_id, line_base = self._next_ids(cur)
-                    summary, used = load_file(cur, Path(p), load_id, line_base, name=str(p))
+                    summary, used = load_file(cur, Path(p), load_id, line_base, name=str(p), options=options)
                     self._record(cur, load_id, Path(p), summary, line_base + used)
                     out.append(summary)
             finally:

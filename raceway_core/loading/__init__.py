@@ -62,14 +62,14 @@ def _prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
 
 
 def load_file(conn: duckdb.DuckDBPyConnection, path: Path, load_id: int, line_base: int,
-              name: str | None = None) -> tuple[LoadSummary, int]:
+              name: str | None = None, options=None) -> tuple[LoadSummary, int]:
     """Load one file on ``conn``; returns its summary and the number of lines it used.
 
     Chunks commit one by one (big transactions hold everything in memory twice);
     if loading fails half-way, what this load added is removed again.
     """
     started = time.perf_counter()
-    src = Source(Path(path), name or display_name(Path(path)))
+    src = Source(Path(path), name or display_name(Path(path)), options=options)
     ing = Ingestor(conn, load_id, src.name, line_base)
     try:
         for chunk in _prefetch(src.chunks()):

@@ -61,6 +61,7 @@ class Source:
     notes: list[str] = field(default_factory=list)
     fatal: str | None = None
     gz: bool = False
+    options: "ImportOptions | None" = None
 
     def chunks(self) -> Iterator[Chunk]:
         try:
@@ -68,6 +69,12 @@ class Source:
             first = next(raw, b"")
         except OSError as exc:
             self.fatal = _os_reason(exc)
+            return
+        importer = self._importer(first)
+        if importer is not None:
+            yield from self._imported(importer, first + b"".join(raw))
+            return
+        if self.fatal:
             return
         body = first.lstrip(b"\xef\xbb\xbf \t\r\n")
         if not body:
@@ -85,6 +92,48 @@ class Source:
             yield from self._lines(first, raw)
         if self.gz:
             self.mode += ".gz"
+
+    # -- other tools' formats ----------------------------------------------
+    def _importer(self, first: bytes):
+        from raceway_core import formats
+
+        forced = self.options.format if self.options else None
+        if forced and forced != "raceway":
+            imp = formats.by_name(forced)
+            if imp is None:
+                self.fatal = f"unknown format {forced!r} (known: {', '.join(formats.names())})"
+            return imp
+        if forced == "raceway":
+            return None
+        head = first[: 1 << 16].decode("utf-8", "replace")
+        return formats.detect(head)
+
+    def _imported(self, importer, data: bytes) -> Iterator[Chunk]:
+        from raceway_core.formats import ImportOptions
+
+        text = data.decode("utf-8", "replace")
+        try:
+            conv = importer.convert(text, self.options or ImportOptions())
+        except ValueError as exc:  # the importer could not read the input at all
+            self.fatal = f"{importer.name}: {exc}"
+            return
+        self.mode = (conv.format or importer.name) + (".gz" if self.gz else "")
+        self.lines = text.count("\n") + 1
+        self.problems.extend(conv.problems)
+        self.notes.extend(conv.notes)
+        if not conv.events:
+            return
+        per_line: dict[int | None, int] = {}
+        recs = []
+        for line in conv.lines:  # events sharing a line get increasing rec numbers
+            recs.append(per_line.get(line, 0))
+            per_line[line] = recs[-1] + 1
+        table = pa.Table.from_arrays(
+            [pa.array([ln if ln is not None else 0 for ln in conv.lines], pa.int32()),
+             pa.array(recs, pa.int32()),
+             pa.array([orjson.dumps(e).decode() for e in conv.events], pa.string())],
+            schema=CHUNK_SCHEMA)
+        yield Chunk(_batched(table), expand=False)
 
     # -- line mode -------------------------------------------------------
     def _lines(self, first: bytes, rest: Iterator[bytes]) -> Iterator[Chunk]:
