@@ -26,8 +26,12 @@ def render(doc: dict) -> Group:
     races = doc["races"]
     t = Table(title=f"Races: {races['pair_count']:,} racing pairs in {len(races['groups']):,} groups",
               title_justify="left", header_style="bold")
-    for col in ("severity", "kind", "variable", "first location", "second location", "count", "example"):
-        t.add_column(col, overflow="fold")
+    t.add_column("severity", no_wrap=True)
+    t.add_column("kind", no_wrap=True)
+    for col in ("variable", "first location", "second location"):
+        t.add_column(col, overflow="fold", ratio=1)
+    t.add_column("count", justify="right", no_wrap=True)
+    t.add_column("example", no_wrap=True, max_width=19)
     for g in races["groups"][:MAX_ROWS]:
         style = "red" if g["severity"] == "critical" else "yellow"
         t.add_row(Text(g["severity"], style=style), g["kind"], g["variable"], short_location(g["locations"][0]),
