@@ -9,9 +9,12 @@ import sys
 from helpers import event, ndjson, write_lines
 
 
-def cli(*args, cwd=None):
+def cli(*args, cwd=None, columns=200):
+    import os
+
+    env = dict(os.environ, COLUMNS=str(columns))
     return subprocess.run([sys.executable, "-m", "raceway_tui.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=120)
+                          capture_output=True, text=True, cwd=cwd, timeout=120, env=env)
 
 
 def test_version_and_help():
