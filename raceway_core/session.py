@@ -95,16 +95,23 @@ class TraceSession:
     @property
     def engine(self) -> Engine:
         """The causality engine, (re)computed when the store changed."""
+        return self.analyze()
+
+    @property
+    def analysed(self) -> bool:
+        """Whether the analysis is up to date with the store (never blocks, never computes)."""
+        eng = self._engine
+        return eng is not None and eng.version == self.store.version
+
+    def analyze(self, progress=None) -> Engine:
+        """The engine, computed now if needed; ``progress(stage, index, total)`` reports its stages."""
         with self._lock:
             if self._engine is None or self._engine.version != self.store.version:
-                engine = Engine(self.store, self.options).run()
+                engine = Engine(self.store, self.options).run(progress)
                 _explain.recv_index(engine)
                 _explain.edge_index(engine)
                 self._engine = engine
             return self._engine
-
-    def analyze(self) -> Engine:
-        return self.engine
 
     def _row(self, event_id: str) -> int:
         eng = self.engine
@@ -148,10 +155,12 @@ class TraceSession:
                        min(timestamp) AS start,
                        (max(ts_ns + coalesce(duration_ns, 0)) - min(ts_ns)) / 1e6 AS duration_ms
                 FROM events GROUP BY trace_id
-            ), r AS (
-                SELECT e.trace_id, count(DISTINCT (p.first_seq, p.second_seq)) AS races
-                FROM hb.race_pairs p JOIN events e ON e.seq = p.first_seq OR e.seq = p.second_seq
-                GROUP BY e.trace_id
+            ), r AS (  -- a pair counts once for each trace it touches (an OR join would be a nested loop)
+                SELECT trace_id, count(DISTINCT (first_seq, second_seq)) AS races FROM (
+                    SELECT e.trace_id, p.first_seq, p.second_seq FROM hb.race_pairs p JOIN events e ON e.seq = p.first_seq
+                    UNION ALL
+                    SELECT e.trace_id, p.first_seq, p.second_seq FROM hb.race_pairs p JOIN events e ON e.seq = p.second_seq)
+                GROUP BY trace_id
             ), a AS (SELECT trace_id, count(*) AS anomalies FROM ({_anomalies.sql()}) GROUP BY trace_id)
             SELECT t.*, coalesce(r.races, 0) AS races, coalesce(a.anomalies, 0) AS anomalies, tr.trusted AS clocks_trusted
             FROM t LEFT JOIN r USING (trace_id) LEFT JOIN a USING (trace_id) LEFT JOIN hb.trust tr USING (trace_id)

@@ -77,6 +77,8 @@ class ClockTable:
             base[x] = len(flat)
             flat.extend(clocks)
         n = len(rows_by_ctx_pos)
+        if n == 0:  # an empty store
+            return flat, np.zeros(0, dtype=np.int64)
         is_recv = recv_mask[rows_by_ctx_pos]
         last = np.maximum.accumulate(np.where(is_recv, np.arange(n), 0))
         # k-th receive point of a context -> its snapshot number inside the context

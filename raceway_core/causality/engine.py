@@ -32,6 +32,7 @@ from raceway_core.causality.races import CLASS_OF, W, AW, sweep
 from raceway_core.dbutil import query_arrow
 
 CP_KINDS = ("parent", "join", "lock", "call", "return")
+STAGES = ("order", "trust", "edges", "load", "topo", "clocks", "locks", "races", "critical", "tables")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ class Engine:
         self.version = store.version
 
     # -- build ------------------------------------------------------------------
-    def run(self) -> "Engine":
+    def run(self, progress=None) -> "Engine":
+        """Compute everything; ``progress(stage, index, total)`` is called before each stage."""
+        self._progress = progress
         cur = self.store.cursor()
         try:
             self._stage("order", lambda: graph.build_order(cur))
@@ -66,6 +69,8 @@ class Engine:
         return self
 
     def _stage(self, name: str, fn):
+        if self._progress is not None:
+            self._progress(name, STAGES.index(name), len(STAGES))
         t = time.perf_counter()
         out = fn()
         self.timings[name] = time.perf_counter() - t

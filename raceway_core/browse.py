@@ -1,0 +1,278 @@
+"""Paging, locating and searching events for a viewer (no UI code).
+
+A ``Timeline`` is the events of one trace, or of all traces, as rows numbered
+densely from 0: in causal order once the analysis is up to date (``hb.ev.tord``
+inside a trace, ``hb.ev.ord`` across traces), in (timestamp, input) order before
+that, so a viewer can show events while the analysis still runs. A viewer
+fetches only the rows it shows (``page``), finds the row of an event
+(``locate``) and searches (``search``). Every call opens its own cursor, so any
+thread may call it.
+
+``trace_list`` lists traces without waiting for the analysis; ``group_pairs``
+pages the racing pairs of one race group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from raceway_core.dbutil import query_arrow
+
+# What a viewer needs to draw a row; ``note`` is the kind's most telling field.
+ROW_COLUMNS = """
+    e.seq, e.id, e.trace_id, coalesce(e.thread_id, '') AS thread_id, e.service, e.kind, e.variable, e.access,
+    CAST(e.old_value AS VARCHAR) AS old_value, CAST(e.new_value AS VARCHAR) AS new_value, e.location,
+    e.function_name, e.http_method, e.http_status, e.lock_id, e.task_id, e.future_id, e.duration_ns, e.ts_ns,
+    e.parent_id,
+    CASE e.kind
+        WHEN 'HttpRequest' THEN e.raw->>'$.kind.HttpRequest.url'
+        WHEN 'DatabaseQuery' THEN e.raw->>'$.kind.DatabaseQuery.query'
+        WHEN 'DatabaseResult' THEN 'rows ' || coalesce(e.raw->>'$.kind.DatabaseResult.rows_affected', '?')
+        WHEN 'Error' THEN coalesce(e.raw->>'$.kind.Error.error_type', 'Error') || ': '
+                          || coalesce(e.raw->>'$.kind.Error.message', '')
+        WHEN 'Custom' THEN e.raw->>'$.kind.Custom.name'
+        WHEN 'MemoryFence' THEN e.raw->>'$.kind.MemoryFence.ordering'
+        ELSE CASE WHEN prefix(e.kind, 'Unknown(') THEN left(CAST(e.raw->'$.kind' AS VARCHAR), 120) END
+    END AS note
+"""
+
+# Time order before the analysis: contexts get their lane by first event, as hb.ctx does.
+TIME_LANES = """
+    SELECT coalesce(thread_id, '') AS thread_id,
+           CAST(row_number() OVER (ORDER BY min(ts_ns), arg_min(seq, (ts_ns, seq))) - 1 AS INTEGER) AS lane,
+           coalesce(mode(service) || '/', '') || coalesce(thread_id, '') AS label, count(*) AS events
+    FROM events WHERE trace_id = $t GROUP BY 1
+"""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    row: int | None  # the next (or previous) matching row, wrapping around; None when nothing matches
+    matches: int  # how many rows match in the timeline
+    by: str  # "id" (an id prefix matched) or "text"
+
+
+class Timeline:
+    """The rows of one trace (``trace_id``) or of all traces (None)."""
+
+    def __init__(self, session, trace_id: str | None = None) -> None:
+        self.session = session
+        self.store = session.store
+        self.trace_id = trace_id
+        self.causal = session.analysed  # decided once: the row numbering must not change under a viewer
+        self.version = self.store.version
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _q(self, sql: str, params: dict | None = None) -> pa.Table:
+        if self.causal:
+            self.session.engine  # the hb tables are current (waits if a new analysis runs)
+        cur = self.store.cursor()
+        try:
+            return query_arrow(cur, sql, params)
+        finally:
+            cur.close()
+
+    def _params(self, **kw) -> dict:
+        return ({"t": self.trace_id} if self.trace_id is not None else {}) | kw
+
+    def _row_numbers_sql(self) -> str:
+        """seq -> row for every event of the timeline."""
+        if self.causal:
+            col, flt = ("tord", "WHERE trace_id = $t") if self.trace_id is not None else ("ord", "")
+            return f"SELECT seq, {col} AS row FROM hb.ev {flt}"
+        flt = "WHERE trace_id = $t" if self.trace_id is not None else ""
+        return f"SELECT seq, row_number() OVER (ORDER BY ts_ns, seq) - 1 AS row FROM events {flt}"
+
+    # -- size and lanes ---------------------------------------------------------------
+    def count(self) -> int:
+        if self.trace_id is None:
+            return int(self._q("SELECT count(*) AS n FROM events")["n"][0].as_py())
+        return int(self._q("SELECT count(*) AS n FROM events WHERE trace_id = $t", self._params())["n"][0].as_py())
+
+    def start_ns(self) -> int | None:
+        """The earliest timestamp of the timeline (ns), for relative times."""
+        sql = "SELECT min(ts_ns) AS t FROM events" + (" WHERE trace_id = $t" if self.trace_id is not None else "")
+        return self._q(sql, self._params())["t"][0].as_py()
+
+    def lanes(self) -> pa.Table:
+        """One row per lane: lane, label, events, first_row, last_row (rows only within a trace)."""
+        if self.trace_id is None:
+            sql = """SELECT lane, 'lane ' || lane AS label, CAST(sum(events) AS BIGINT) AS events,
+                            CAST(NULL AS BIGINT) AS first_row, CAST(NULL AS BIGINT) AS last_row
+                     FROM hb.ctx GROUP BY lane ORDER BY lane"""
+            if not self.causal:
+                return pa.table({"lane": pa.array([], pa.int32()), "label": pa.array([], pa.string()),
+                                 "events": pa.array([], pa.int64()), "first_row": pa.array([], pa.int64()),
+                                 "last_row": pa.array([], pa.int64())})
+            return self._q(sql)
+        if self.causal:
+            sql = """SELECT c.lane, c.label, c.events, min(o.tord) AS first_row, max(o.tord) AS last_row
+                     FROM hb.ctx c JOIN hb.ev o ON o.ctx = c.ctx WHERE c.trace_id = $t
+                     GROUP BY ALL ORDER BY c.lane"""
+        else:
+            sql = f"""WITH r AS (SELECT coalesce(thread_id, '') AS thread_id,
+                                        row_number() OVER (ORDER BY ts_ns, seq) - 1 AS row
+                                 FROM events WHERE trace_id = $t)
+                      SELECT l.lane, l.label, l.events, min(r.row) AS first_row, max(r.row) AS last_row
+                      FROM r JOIN ({TIME_LANES}) l USING (thread_id) GROUP BY ALL ORDER BY l.lane"""
+        return self._q(sql, self._params())
+
+    # -- rows ---------------------------------------------------------------------------
+    def page(self, start: int, count: int) -> pa.Table:
+        """Rows start .. start+count-1, with ``racing`` (the event takes part in a race) and
+        ``edges_in``: the incoming happens-before edges from other contexts
+        (list of {kind, detail, src_id, src_lane, src_trace})."""
+        start, end = max(0, int(start)), max(0, int(start) + int(count))
+        if self.causal and self.trace_id is None:
+            rows = self._q(f"""SELECT o.ord AS row, c.lane, {ROW_COLUMNS}
+                               FROM hb.ev o JOIN events e USING (seq) JOIN hb.ctx c ON c.ctx = o.ctx
+                               WHERE o.ord >= $a AND o.ord < $b ORDER BY o.ord""", {"a": start, "b": end})
+        elif self.causal:
+            rows = self._q(f"""SELECT o.tord AS row, c.lane, {ROW_COLUMNS}
+                               FROM hb.ev o JOIN events e USING (seq) JOIN hb.ctx c ON c.ctx = o.ctx
+                               WHERE o.trace_id = $t AND o.tord >= $a AND o.tord < $b ORDER BY o.tord""",
+                           self._params(a=start, b=end))
+        elif self.trace_id is not None:
+            rows = self._q(f"""
+                WITH p AS (SELECT seq, row_number() OVER (ORDER BY ts_ns, seq) - 1 AS row
+                           FROM events WHERE trace_id = $t QUALIFY row >= $a AND row < $b)
+                SELECT p.row, l.lane, {ROW_COLUMNS}
+                FROM p JOIN events e USING (seq) JOIN ({TIME_LANES}) l ON l.thread_id = coalesce(e.thread_id, '')
+                ORDER BY p.row""", self._params(a=start, b=end))
+        else:
+            rows = self._q(f"""
+                WITH p AS (SELECT seq, ts_ns FROM events ORDER BY ts_ns, seq LIMIT {end - start} OFFSET {start})
+                SELECT {start} + row_number() OVER (ORDER BY p.ts_ns, p.seq) - 1 AS row,
+                       CAST(NULL AS INTEGER) AS lane, {ROW_COLUMNS}
+                FROM p JOIN events e USING (seq) ORDER BY row""")
+        return self._decorate(rows)
+
+    def _decorate(self, rows: pa.Table) -> pa.Table:
+        n = rows.num_rows
+        if not self.causal or n == 0:
+            return (rows.append_column("racing", pa.array([False] * n, pa.bool_()))
+                    .append_column("edges_in", pa.nulls(n, EDGE_LIST)))
+        seqs = pa.table({"seq": rows["seq"]})
+        cur = self.store.cursor()
+        try:
+            cur.register("_page", seqs)
+            racing = query_arrow(cur, """
+                SELECT DISTINCT s FROM (
+                    SELECT p.first_seq AS s FROM hb.race_pairs p SEMI JOIN _page ON _page.seq = p.first_seq
+                    UNION ALL
+                    SELECT p.second_seq FROM hb.race_pairs p SEMI JOIN _page ON _page.seq = p.second_seq)""")
+            edges = query_arrow(cur, """
+                SELECT g.dst AS seq, list({'kind': g.kind, 'detail': g.detail, 'src_id': s.id,
+                                           'src_lane': c.lane, 'src_trace': c.trace_id} ORDER BY g.src_idx) AS edges_in
+                FROM hb.edges g SEMI JOIN _page ON _page.seq = g.dst
+                JOIN hb.ctx c ON c.ctx = g.src_ctx JOIN events s ON s.seq = g.src
+                WHERE NOT g.dropped AND g.src_ctx <> g.dst_ctx
+                GROUP BY g.dst""")
+            cur.unregister("_page")
+        finally:
+            cur.close()
+        racing_set = set(racing["s"].to_pylist())
+        by_seq = dict(zip(edges["seq"].to_pylist(), edges["edges_in"].to_pylist()))
+        seq_list = rows["seq"].to_pylist()
+        return (rows.append_column("racing", pa.array([s in racing_set for s in seq_list], pa.bool_()))
+                .append_column("edges_in", pa.array([by_seq.get(s) for s in seq_list], EDGE_LIST)))
+
+    def table(self) -> pa.Table:
+        """Every row (for export)."""
+        return self.page(0, self.count())
+
+    def locate(self, event_id: str) -> int | None:
+        """The row of an event, or None when it is not in this timeline."""
+        t = self._q(f"""SELECT r.row FROM ({self._row_numbers_sql()}) r
+                        SEMI JOIN (SELECT seq FROM events WHERE id = $id) m ON m.seq = r.seq""",
+                    self._params(id=event_id))
+        rows = t["row"].to_pylist()
+        return int(rows[0]) if rows else None
+
+    def search(self, text: str, after: int = -1, backwards: bool = False) -> SearchResult:
+        """The next row after ``after`` (or the previous one before it) matching ``text``.
+
+        ``id:X`` an id prefix, ``kind:X``, ``var:X``, ``loc:X`` a field containing X;
+        plain text: an id prefix when some event id starts with it, else any text of
+        the event (kind, variable, location, values, the raw JSON). Case-insensitive.
+        """
+        text = text.strip()
+        if not text:
+            return SearchResult(None, 0, "text")
+        field, _, value = text.partition(":")
+        fields = {"id": "starts_with(lower(e.id), $q)", "kind": "contains(lower(e.kind), $q)",
+                  "var": "contains(lower(coalesce(e.variable, '')), $q)",
+                  "loc": "contains(lower(coalesce(e.location, '')), $q)"}
+        if field in fields and value:
+            conds = [(field if field == "id" else "text", fields[field], value.strip().lower())]
+        else:
+            q = text.lower()
+            conds = [("id", fields["id"], q), ("text", "contains(lower(CAST(e.raw AS VARCHAR)), $q)", q)]
+        for by, cond, q in conds:
+            flt = "AND e.trace_id = $t" if self.trace_id is not None else ""
+            t = self._q(f"""
+                SELECT count(*) AS n, min(row) FILTER (WHERE row > $after) AS next, min(row) AS first,
+                       max(row) FILTER (WHERE row < $after) AS prev, max(row) AS last
+                FROM ({self._row_numbers_sql()}) r
+                SEMI JOIN (SELECT e.seq FROM events e WHERE {cond} {flt}) m ON m.seq = r.seq""",
+                        self._params(q=q, after=int(after)))
+            r = t.to_pylist()[0]
+            if r["n"]:
+                row = (r["prev"] if r["prev"] is not None else r["last"]) if backwards else \
+                      (r["next"] if r["next"] is not None else r["first"])
+                return SearchResult(int(row), int(r["n"]), by)
+        return SearchResult(None, 0, "text")
+
+
+EDGE_LIST = pa.list_(pa.struct([("kind", pa.string()), ("detail", pa.string()), ("src_id", pa.string()),
+                                ("src_lane", pa.int32()), ("src_trace", pa.string())]))
+
+
+def trace_list(store) -> pa.Table:
+    """One row per trace without waiting for the analysis: trace_id, events, contexts,
+    services, start, duration_ms (race and anomaly counts come with ``TraceSession.traces``)."""
+    cur = store.cursor()
+    try:
+        return query_arrow(cur, """
+            SELECT trace_id, count(*) AS events, count(DISTINCT thread_id) AS contexts,
+                   list(DISTINCT service ORDER BY service) FILTER (WHERE service IS NOT NULL) AS services,
+                   min(timestamp) AS start, (max(ts_ns + coalesce(duration_ns, 0)) - min(ts_ns)) / 1e6 AS duration_ms
+            FROM events GROUP BY trace_id ORDER BY start, trace_id""")
+    finally:
+        cur.close()
+
+
+def event_record(store, event_id: str) -> dict | None:
+    """Every stored field of one event, without the analysis (no computed clock or lock set)."""
+    cur = store.cursor()
+    try:
+        rows = query_arrow(cur, "SELECT * FROM events WHERE id = $id", {"id": event_id}).to_pylist()
+    finally:
+        cur.close()
+    return rows[0] if rows else None
+
+
+def group_pairs(session, group: dict, trace_id: str | None = None, limit: int = 200) -> pa.Table:
+    """The stored racing pairs of one race group (keys: variable, kind, first_location,
+    second_location), first pairs first, at most ``limit``; with ``trace_id`` only the
+    pairs with an event in that trace."""
+    session.engine
+    flt = "AND (a.trace_id = $t OR b.trace_id = $t)" if trace_id else ""
+    params = {"v": group["variable"], "k": group["kind"], "l1": group["first_location"],
+              "l2": group["second_location"]} | ({"t": trace_id} if trace_id else {})
+    cur = session.store.cursor()
+    try:
+        return query_arrow(cur, f"""
+            SELECT p.variable, p.severity, p.kind,
+                   a.id AS first_id, a.trace_id AS first_trace, a.thread_id AS first_thread, a.access AS first_access,
+                   a.location AS first_location, a.timestamp AS first_timestamp,
+                   b.id AS second_id, b.trace_id AS second_trace, b.thread_id AS second_thread, b.access AS second_access,
+                   b.location AS second_location, b.timestamp AS second_timestamp
+            FROM hb.race_pairs p JOIN events a ON a.seq = p.first_seq JOIN events b ON b.seq = p.second_seq
+            WHERE p.variable = $v AND p.kind = $k
+              AND a.location IS NOT DISTINCT FROM $l1 AND b.location IS NOT DISTINCT FROM $l2 {flt}
+            ORDER BY a.ts_ns, a.seq, b.ts_ns, b.seq LIMIT {int(limit)}""", params)
+    finally:
+        cur.close()
