@@ -165,7 +165,7 @@ class Timeline:
                     SELECT p.second_seq FROM hb.race_pairs p SEMI JOIN _page ON _page.seq = p.second_seq)""")
             edges = query_arrow(cur, """
                 SELECT g.dst AS seq, list({'kind': g.kind, 'detail': g.detail, 'src_id': s.id,
-                                           'src_lane': c.lane, 'src_trace': c.trace_id} ORDER BY g.src_idx) AS edges_in
+                                           'src_lane': c.lane, 'src_trace': c.trace_id} ORDER BY g.src_idx DESC) AS edges_in
                 FROM hb.edges g SEMI JOIN _page ON _page.seq = g.dst
                 JOIN hb.ctx c ON c.ctx = g.src_ctx JOIN events s ON s.seq = g.src
                 WHERE NOT g.dropped AND g.src_ctx <> g.dst_ctx

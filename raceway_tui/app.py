@@ -1,60 +1,471 @@
-"""The Textual app. `create_app` is the one factory the CLI and the tests use."""
+"""The explorer. `create_app` is the one factory the CLI, the tests and the benchmark use.
+
+Everything shown comes from ``raceway_core`` (TraceSession, browse) and is fetched in
+workers that post typed messages: loading and the analysis on a background thread
+(paint first, fill in as results arrive), each pane in its own exclusive worker.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
+from textual.worker import get_current_worker
 
-from raceway_core.store import Store
+from raceway_core.browse import trace_list
+from raceway_core.errors import RacewayError
+from raceway_core.export import write_table
+from raceway_core.session import TraceSession
+from raceway_tui import format as fmt
+from raceway_tui.background import in_background
+from raceway_tui.commands import RacewayCommands
+from raceway_tui.panes.anomalies import AnomaliesPane
+from raceway_tui.panes.base import Pane
+from raceway_tui.panes.critical import CriticalPane
+from raceway_tui.panes.dependencies import DependenciesPane
+from raceway_tui.panes.races import RacesPane
+from raceway_tui.panes.timeline import TimelinePane
+from raceway_tui.panes.variables import VariablesPane
+from raceway_tui.screens import ErrorScreen, HelpScreen
+from raceway_tui.widgets.detail import EventDetail
+from raceway_tui.widgets.status import StatusBar
+from raceway_tui.widgets.timeline import TimelineView
+from raceway_tui.widgets.traces import TraceList
+
+_AUTO = object()  # jump_to: find the scope from the events' traces
 
 
 class RacewayApp(App):
     TITLE = "raceway-tui"
-    BINDINGS = [("q", "quit", "Quit")]
+    CSS_PATH = "styles/app.tcss"
+    COMMANDS = App.COMMANDS | {RacewayCommands}
+    PANES = [("timeline", "Timeline"), ("critical", "Critical path"), ("races", "Races"),
+             ("variables", "Variables"), ("anomalies", "Anomalies"), ("dependencies", "Dependencies")]
+    TAB_LABELS = {"critical": "Critical"}
+    NO_DETAIL = {"races", "dependencies"}  # panes that show their own details
+    BINDINGS = [
+        *[Binding(str(i + 1), f"pane('{pid}')", title, show=False) for i, (pid, title) in enumerate(PANES)],
+        Binding("tab", "next_pane", "Next pane", show=False, priority=True),
+        Binding("shift+tab", "prev_pane", "Previous pane", show=False, priority=True),
+        Binding("slash", "search", "Search"),
+        Binding("n", "search_next(False)", "Next match", show=False),
+        Binding("N", "search_next(True)", "Previous match", show=False),
+        Binding("escape", "back", "Back", show=False),
+        Binding("t", "focus_traces", "Traces", show=False),
+        Binding("d", "toggle_detail", "Detail", show=False),
+        Binding("r", "reload", "Reload", show=False),
+        Binding("a", "toggle_auto", "Auto-refresh", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
 
-    def __init__(self, files: list[Path], db: Path | None = None, server: str | None = None) -> None:
+    class Progress(Message):
+        """A stage of the analysis started (posted from the analysis thread)."""
+
+        def __init__(self, stage: str, index: int, total: int) -> None:
+            super().__init__()
+            self.stage, self.index, self.total = stage, index, total
+
+    def __init__(self, files: list[Path], db: Path | None = None, server: str | None = None,
+                 session: TraceSession | None = None) -> None:
         super().__init__()
         self.files = files
         self.db = db
         self.server = server
-        self.store: Store | None = None
+        self.session: TraceSession | None = session
+        self._own_session = session is None
+        self.scope: str | None = None  # the chosen trace; None = all traces
+        self.gen = 0  # bumped whenever the data or its analysis changed
+        self.analysed = False
+        self.state = "starting"
+        self.trace_rows: list[dict] = []
+        self.live_refresh = False
+        self.history: list[tuple[str, str | None, str | None]] = []
+        self.export_dir = Path.cwd()
+        self._busy = False
+        self._focus_after_switch: str | None = None
+        self._stage = ""
+        self._stage_started = 0.0
+        self.first_paint: float | None = None  # when the first timeline rows were drawn (benchmark)
 
+    # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static("Loading…", id="status")
-        yield DataTable(id="traces", cursor_type="row")
+        yield StatusBar(id="status")
+        with Horizontal(id="body"):
+            yield TraceList(id="traces")
+            with Vertical(id="main"):
+                with TabbedContent(id="panes", initial="timeline"):
+                    for i, (pid, title) in enumerate(self.PANES):
+                        with TabPane(f"{i + 1} {self.TAB_LABELS.get(pid, title)}", id=pid):
+                            yield self._make_pane(pid)
+                yield Input(placeholder="search: event id prefix, kind, variable, location or any text "
+                                        "(id: kind: var: loc:)", id="search")
+                yield EventDetail(id="detail")
         yield Footer()
 
+    def _make_pane(self, pid: str) -> Pane:
+        cls = {"timeline": TimelinePane, "critical": CriticalPane, "races": RacesPane,
+               "variables": VariablesPane, "anomalies": AnomaliesPane, "dependencies": DependenciesPane}[pid]
+        return cls(id=f"pane-{pid}")
+
+    def pane(self, pid: str | None = None) -> Pane:
+        return self.query_one(f"#pane-{pid or self.active_pane}", Pane)
+
+    @property
+    def active_pane(self) -> str:
+        return self.query_one("#panes", TabbedContent).active or "timeline"
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one("#status", StatusBar)
+
+    def source_label(self) -> str:
+        if self.server:
+            return self.server
+        names = [f.name for f in self.files]
+        if not names:
+            return str(self.db) if self.db else "(empty store)"
+        return names[0] + (f" +{len(names) - 1} more" if len(names) > 1 else "")
+
     def on_mount(self) -> None:
-        table = self.query_one("#traces", DataTable)
-        table.add_columns("trace", "events", "contexts", "services", "start")
-        self.load()
-
-    @work(thread=True, exclusive=True)
-    def load(self) -> None:
-        store = Store(self.db)
-        summaries = store.load(self.files) if self.files else []
-        rows = store.sql("""
-            SELECT trace_id, count(*) AS events, count(DISTINCT thread_id) AS contexts,
-                   string_agg(DISTINCT service, ', ') AS services, min(timestamp) AS start
-            FROM events GROUP BY trace_id ORDER BY start""").to_pylist()
-        self.call_from_thread(self._show, store, summaries, rows)
-
-    def _show(self, store: Store, summaries, rows) -> None:
-        self.store = store
-        status = self.query_one("#status", Static)
-        status.update("\n".join(s.line() for s in summaries) or "No files loaded.")
-        table = self.query_one("#traces", DataTable)
-        for r in rows:
-            table.add_row(r["trace_id"][:12], r["events"], r["contexts"], r["services"] or "", str(r["start"]))
+        self.query_one(Tabs).can_focus = False
+        self.query_one("#search", Input).display = False
+        self.status.set(source=self.source_label(), state="starting")
+        self.pane("timeline").focus_main()
+        self.set_interval(1.0, self._tick)
+        self._start()
 
     def on_unmount(self) -> None:
-        if self.store is not None:
-            self.store.close()
+        if self.session is not None and self._own_session:
+            self.session.close()
+
+    # -- the session: open, load, analyse ----------------------------------------------------
+    def waiting_text(self) -> Text:
+        if self.state == "error":
+            return Text("Nothing to show: loading failed.", style="red")
+        if self.state in ("starting", "loading"):
+            return Text("Loading…", style="dim")
+        return Text(f"Waiting for the analysis{': ' + self._stage if self._stage else ''}… "
+                    "(the timeline already shows the events in time order)", style="dim")
+
+    def _set_state(self, state: str, detail: str = "") -> None:
+        self.state = state
+        self.status.set(state=state, detail=detail)
+
+    @work(exclusive=True, group="session")
+    async def _start(self) -> None:
+        if self.server:
+            self.notify(f"Live mode (--server {self.server}) is not available in this build yet; "
+                        "open trace files or a --db store.", severity="warning", timeout=10)
+        if self.session is None:
+            try:
+                self.session = await in_background(TraceSession.open, [], self.db, name="raceway-open")
+            except RacewayError as exc:
+                self._fail("Cannot open the store", str(exc))
+                return
+        if self.files:
+            loaded = await self._load_files()
+            if loaded is None:
+                return
+        await self._refresh_data()
+
+    async def _load_files(self) -> int | None:
+        """Load every file; one toast per file with problems. None when nothing could be read."""
+        lines, total = [], 0
+        for i, f in enumerate(self.files):
+            self._set_state("loading", f"{f.name} ({i + 1}/{len(self.files)})")
+            try:
+                summaries = await in_background(self.session.load, [f], name="raceway-load")
+            except RacewayError as exc:
+                lines.append(f"{f}: {exc}")
+                continue
+            for s in summaries:
+                lines.append(s.line())
+                total += s.loaded
+                if s.fatal:
+                    self.notify(s.line(), severity="error", timeout=10)
+                elif s.rejected:
+                    self.notify(s.line(), severity="warning", timeout=8)
+        counts = await in_background(self.session.store.counts)
+        if counts["events"] == 0 and all("loaded 0" in ln or "cannot" in ln for ln in lines):
+            self._fail("Nothing could be loaded", "\n".join(lines))
+            return None
+        return total
+
+    async def _refresh_data(self) -> None:
+        """Show the stored events now (time order), then the analysis when it is done."""
+        session = self.session
+        self._busy = True
+        try:
+            counts, traces = await in_background(lambda: (session.store.counts(), trace_list(session.store)))
+            self.analysed = session.analysed
+            self.gen += 1
+            self._show_traces(traces, counts)
+            self._stage, self._stage_started = "", time.monotonic()
+            self._set_state("analysing")
+            self.refresh_panes()
+            try:
+                counts, traces = await in_background(self._analyse, session, name="raceway-analysis")
+            except RacewayError as exc:
+                self._fail("The analysis failed", str(exc))
+                return
+            except Exception as exc:  # an engine bug: say so, keep the time-ordered view usable
+                self._fail("The analysis failed", f"{type(exc).__name__}: {exc}")
+                return
+            self.analysed = True
+            self.gen += 1
+            self._show_traces(traces, counts)
+            self._set_state("ready")
+            self.refresh_panes()
+        finally:
+            self._busy = False
+
+    def _analyse(self, session: TraceSession):
+        session.analyze(progress=lambda stage, i, n: self.post_message(self.Progress(stage, i, n)))
+        return session.counts(), session.traces()
+
+    def on_raceway_app_progress(self, msg: Progress) -> None:
+        if self.state == "analysing":
+            self._stage = f"{msg.stage} ({msg.index + 1}/{msg.total})"
+            self._stage_started = self._stage_started or time.monotonic()
+            self._tick()
+
+    def _tick(self) -> None:
+        if self.state == "analysing":
+            secs = int(time.monotonic() - self._stage_started)
+            self.status.set(detail=f"{self._stage} {secs}s" if self._stage else f"{secs}s")
+        elif self.live_refresh and not self._busy and self.session is not None and self.analysed:
+            if not self.session.analysed:  # new events arrived (live mode)
+                self._follow()
+
+    @work(exclusive=True, group="session")
+    async def _follow(self) -> None:
+        await self._refresh_data()
+
+    def _fail(self, title: str, message: str) -> None:
+        self._set_state("error", title)
+        self.refresh_panes()
+        self.push_screen(ErrorScreen(title, message))
+
+    def _show_traces(self, traces, counts: dict) -> None:
+        self.trace_rows = traces.to_pylist()
+        tl = self.query_one(TraceList)
+        tl.set_traces(traces)
+        tl.select(self.scope)
+        self.status.set(counts=counts)
+
+    def refresh_panes(self) -> None:
+        self.pane().sync()
+
+    # -- scope, panes, jumps ----------------------------------------------------------------
+    def choose_trace(self, trace_id: str | None) -> None:
+        self.set_scope(trace_id)
+        self.query_one(TraceList).select(trace_id)
+
+    def set_scope(self, trace_id: str | None) -> None:
+        if trace_id == self.scope:
+            return
+        self.scope = trace_id
+        self.status.set(scope=trace_id)
+        self.pane().sync()
+
+    def on_trace_list_chosen(self, msg: TraceList.Chosen) -> None:
+        self.set_scope(msg.trace_id)
+        self.pane().focus_main()
+
+    def action_pane(self, pid: str, focus: str | None = None) -> None:
+        """Show a pane and focus its main widget (or the widget with id ``focus``)."""
+        tabs = self.query_one("#panes", TabbedContent)
+        self._focus_after_switch = focus
+        if tabs.active != pid:
+            tabs.active = pid  # continues in on_tabbed_content_tab_activated
+        else:
+            self._pane_shown(pid)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._pane_shown(event.pane.id)
+
+    def _pane_shown(self, pid: str) -> None:
+        self.query_one("#main").set_class(pid in self.NO_DETAIL, "no-detail")
+        pane = self.pane(pid)
+        pane.sync()
+        focus, self._focus_after_switch = self._focus_after_switch, None
+        target = self.query(f"#{focus}") if focus else None
+        if target:
+            target.first().focus()
+        else:
+            pane.focus_main()
+
+    def _cycle(self, step: int) -> None:
+        ids = [p for p, _ in self.PANES]
+        self.action_pane(ids[(ids.index(self.active_pane) + step) % len(ids)])
+
+    def action_next_pane(self) -> None:
+        self._cycle(1)
+
+    def action_prev_pane(self) -> None:
+        self._cycle(-1)
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in ("next_pane", "prev_pane") and isinstance(self.screen, ModalScreen):
+            return False  # Tab belongs to the dialog (command palette, help)
+        return True
+
+    def jump_to(self, event_id: str, partner: str | None = None, trace_id=_AUTO) -> None:
+        """Show an event in the timeline (with its partner highlighted); Esc comes back."""
+        if trace_id is _AUTO:
+            self._resolve_jump(event_id, partner)
+            return
+        focused = self.focused.id if self.focused is not None else None
+        self.history.append((self.active_pane, self.scope, focused))
+        self.choose_trace(trace_id)
+        self.action_pane("timeline")
+        self.pane("timeline").goto_event(event_id, {event_id, partner} - {None})
+
+    @work(thread=True, exclusive=True, group="jump")
+    def _resolve_jump(self, event_id: str, partner: str | None) -> None:
+        ids = [i for i in (event_id, partner) if i]
+        try:
+            t = self.session.store.sql("SELECT DISTINCT trace_id FROM events WHERE id IN (SELECT unnest($ids))",
+                                       {"ids": ids})
+            traces = set(t["trace_id"].to_pylist())
+        except RacewayError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        scope = self.scope
+        target = scope if scope is not None and traces <= {scope} else (traces.pop() if len(traces) == 1 else None)
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self.jump_to, event_id, partner, target)
+
+    def on_timeline_view_follow(self, msg: TimelineView.Follow) -> None:
+        self.jump_to(msg.event_id, trace_id=_AUTO if self.scope is not None else None)
+
+    def action_back(self) -> None:
+        search = self.query_one("#search", Input)
+        if search.display:
+            search.display = False
+            self.pane().focus_main()
+            return
+        if self.history:
+            pid, scope, focused = self.history.pop()
+            self.choose_trace(scope)
+            self.action_pane(pid, focus=focused)
+            return
+        self.action_focus_traces()
+
+    def action_focus_traces(self) -> None:
+        self.query_one(TraceList).table.focus()
+
+    # -- the detail panel ---------------------------------------------------------------
+    def event_focused(self, event_id: str | None, preview: dict | None) -> None:
+        if self.session is not None:
+            self.query_one(EventDetail).show(self.session, event_id, preview)
+
+    def on_timeline_view_highlighted(self, msg: TimelineView.Highlighted) -> None:
+        if self.first_paint is None:
+            self.first_paint = time.perf_counter()
+        self.event_focused(msg.row["id"], msg.row)
+
+    def action_toggle_detail(self) -> None:
+        self.query_one("#main").toggle_class("hide-detail")
+
+    # -- search ----------------------------------------------------------------------------
+    def action_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.display = True
+        search.value = ""
+        search.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "search":
+            return
+        event.stop()
+        event.input.display = False
+        text = event.value.strip()
+        if self.active_pane != "timeline":
+            self.action_pane("timeline")
+        pane = self.pane("timeline")
+        pane.focus_main()
+        if text:
+            pane.search(text)
+
+    def action_search_next(self, backwards: bool) -> None:
+        pane = self.pane("timeline")
+        if not pane.last_search:
+            self.notify("Nothing searched yet: press / first.", timeout=3)
+            return
+        if self.active_pane != "timeline":
+            self.action_pane("timeline")
+        pane.search(pane.last_search, backwards)
+
+    # -- reload, auto-refresh, export, help ------------------------------------------------
+    def action_reload(self) -> None:
+        if self._busy or self.session is None:
+            self.notify("Still loading or analysing; try again when ready.", timeout=3)
+            return
+        self._reload()
+
+    @work(exclusive=True, group="session")
+    async def _reload(self) -> None:
+        before = self.session.store.version
+        if self.files:
+            await self._load_files()
+        if self.session.store.version == before and self.session.analysed:
+            self.notify("No new events.", timeout=3)
+            self._set_state("ready")
+            return
+        await self._refresh_data()
+
+    def action_toggle_auto(self) -> None:
+        self.live_refresh = not self.live_refresh
+        self.status.set(auto_refresh=self.live_refresh)
+        self.notify(f"Auto-refresh {'on: views follow new events' if self.live_refresh else 'off'}.", timeout=3)
+
+    def action_export(self, kind: str) -> None:
+        pid = self.active_pane
+        scope = fmt.short_id(self.scope) if self.scope else "all"
+        path = self.export_dir / f"raceway-{pid}-{scope}-{dt.datetime.now():%Y%m%d-%H%M%S}.{kind}"
+        pane = self.pane(pid)
+        if pid == "timeline":
+            model = pane.view.model
+            if model is None:
+                self.notify("Nothing to export yet.", severity="warning")
+                return
+            self._export(lambda: model.timeline.table(), path)
+            return
+        table = pane.view_table()
+        if table is None:
+            self.notify("Nothing to export in this view.", severity="warning")
+            return
+        self._export(lambda: table, path)
+
+    @work(thread=True, group="export")
+    def _export(self, get_table, path: Path) -> None:
+        try:
+            table = get_table()
+            write_table(table, path)
+        except RacewayError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        except Exception as exc:
+            self.call_from_thread(self.notify, f"Export failed: {type(exc).__name__}: {exc}", severity="error")
+            return
+        self.call_from_thread(self.notify, f"Exported {table.num_rows:,} rows to {path}", timeout=6)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
 
 
-def create_app(files: list[Path] | None = None, db: Path | None = None, server: str | None = None) -> RacewayApp:
-    return RacewayApp(list(files or []), db=db, server=server)
+def create_app(files: list[Path] | None = None, db: Path | None = None, server: str | None = None,
+               session: TraceSession | None = None) -> RacewayApp:
+    """The explorer on trace files, a --db store, a --server (live mode), or an open session."""
+    return RacewayApp([Path(f) for f in files or []], db=db, server=server, session=session)

@@ -1,0 +1,68 @@
+"""Pane 5: operations far slower than their baseline; sortable by z and severity."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from raceway_tui import format as fmt
+from raceway_tui.panes.base import Pane
+from raceway_tui.widgets.table import Column, VirtualTable
+
+COLUMNS = [
+    Column("severity", "severity", 9, style=lambda r: fmt.SEVERITY_STYLE.get(r["severity"]),
+           sort_key=lambda r: (-fmt.SEVERITY_RANK.get(r["severity"], 0), -(r["z"] or 0))),
+    Column("z", "z", 7, align="right", text=lambda r: "-" if r["z"] is None else f"{r['z']:.1f}",
+           sort_key=lambda r: -r["z"] if r["z"] is not None else None),
+    Column("actual_ms", "actual ms", 10, align="right", text=lambda r: fmt.ms(r["actual_ms"], 3),
+           sort_key=lambda r: -r["actual_ms"]),
+    Column("expected_ms", "expected", 10, align="right", text=lambda r: fmt.ms(r["expected_ms"], 3)),
+    Column("ratio", "×", 6, align="right",
+           text=lambda r: f"{r['actual_ms'] / r['expected_ms']:.1f}" if r["expected_ms"] else "-",
+           sort_key=lambda r: -(r["actual_ms"] / r["expected_ms"]) if r["expected_ms"] else None),
+    Column("key", "operation", None),
+    Column("trace_id", "trace", 9, text=lambda r: fmt.short_id(r["trace_id"])),
+    Column("event_id", "event", 9, text=lambda r: fmt.short_id(r["event_id"]), sortable=False),
+]
+
+
+class AnomaliesPane(Pane):
+    title = "Anomalies"
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="placeholder")
+        yield Static(id="anomalies-summary")
+        yield VirtualTable(COLUMNS, sortable=True, empty="No anomalies.", id="anomalies-table")
+
+    @property
+    def table(self) -> VirtualTable:
+        return self.query_one("#anomalies-table", VirtualTable)
+
+    def focus_main(self) -> None:
+        self.table.focus()
+
+    def fetch(self, session, key: tuple) -> pa.Table:
+        return session.anomalies(trace_id=key[0])
+
+    def show_data(self, data: pa.Table) -> None:
+        sev = data["severity"].to_pylist() if data.num_rows else []
+        self.query_one("#anomalies-summary", Static).update(Text.assemble(
+            (f"{data.num_rows:,} anomalies", "bold yellow" if data.num_rows else "bold green"),
+            f" ({sev.count('critical'):,} critical, {sev.count('warning'):,} warning, {sev.count('minor'):,} minor)",
+            ("  robust z over each operation's median and MAD · s: sort · Enter: go to the event", "dim")))
+        self.table.set_rows(data, cursor=0, empty="No anomalies in this scope.")
+
+    def view_table(self):
+        return self.data
+
+    def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
+        event.stop()
+        if event.row is not None:
+            self.app.event_focused(event.row["event_id"], None)
+
+    def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
+        event.stop()
+        if event.row is not None:
+            self.app.jump_to(event.row["event_id"], trace_id=event.row["trace_id"])

@@ -1,0 +1,117 @@
+"""What every main pane shares: load its data in its own exclusive worker when shown and
+stale, show a loading state meanwhile, and a placeholder when there is nothing to show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+from rich.text import Text
+from textual import work
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Static
+from textual.worker import get_current_worker
+
+from raceway_core.errors import RacewayError
+
+
+class Pane(Vertical):
+    title = ""
+    needs_analysis = True  # the pane shows the engine's results, not just stored events
+
+    class Loaded(Message):
+        """A pane's data arrived from its worker (or the error that stopped it)."""
+
+        def __init__(self, pane: "Pane", key: tuple, data: Any = None, error: str | None = None) -> None:
+            super().__init__()
+            self.pane, self.key, self.data, self.error = pane, key, data, error
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._key: tuple | None = None
+        self.busy = False  # a worker is loading the data
+        self.data: Any = None  # what the pane shows, for export
+
+    # -- what a pane implements ------------------------------------------------------------
+    def fetch(self, session, key: tuple) -> Any:
+        """Runs in a worker thread: ask the session for this pane's data."""
+        raise NotImplementedError
+
+    def show_data(self, data: Any) -> None:
+        """Runs on the UI thread with what fetch returned."""
+        raise NotImplementedError
+
+    def extra_key(self) -> tuple:
+        return ()
+
+    def view_table(self) -> pa.Table | None:
+        """The current view as a table, for export."""
+        return None
+
+    def focus_main(self) -> None:
+        self.focus()
+
+    # -- loading ----------------------------------------------------------------------------
+    @property
+    def placeholder(self) -> Static:
+        return self.query_one(".placeholder", Static)
+
+    def say(self, text: str | Text | None) -> None:
+        """Show a message instead of the pane's content (None: show the content)."""
+        ph = self.placeholder
+        ph.display = text is not None
+        if text is not None:
+            ph.update(text if isinstance(text, Text) else Text(text, style="dim"))
+
+    def current_key(self) -> tuple:
+        app = self.app
+        return (app.scope, app.gen, app.analysed) + self.extra_key()
+
+    def sync(self, force: bool = False) -> None:
+        """Load the pane's data if the scope or the data changed since it was shown."""
+        app = self.app
+        key = self.current_key()
+        if key == self._key and not force:
+            return
+        self._key = key
+        if app.session is None or (self.needs_analysis and not app.analysed):
+            self.busy = False
+            self.say(app.waiting_text())
+            return
+        # The old content stays (and keeps the focus) under a loading line: covering it
+        # with a LoadingIndicator would move the focus, and TabbedContent follows the focus.
+        self.busy = True
+        self.say(Text(f"Loading {self.title.lower()}…", style="dim italic"))
+        self._load(app.session, key)
+
+    @work(thread=True, exclusive=True, group="pane")
+    def _load(self, session, key: tuple) -> None:
+        try:
+            data, error = self.fetch(session, key), None
+        except RacewayError as exc:
+            data, error = None, str(exc)
+        except Exception as exc:  # a bug or a database failure: a toast, never a traceback
+            data, error = None, f"{type(exc).__name__}: {exc}"
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Loaded(self, key, data, error))
+
+    def on_pane_loaded(self, msg: Loaded) -> None:
+        if msg.pane is not self:
+            return
+        msg.stop()
+        if msg.key != self._key:
+            return
+        self.busy = False
+        if msg.error:
+            self.say(Text(f"Could not load {self.title}: {msg.error}", style="red"))
+            self.app.notify(f"{self.title}: {msg.error}", severity="error", timeout=8)
+            return
+        self.data = msg.data
+        self.say(None)
+        self.show_data(msg.data)
+
+    @property
+    def ready(self) -> bool:
+        """Shown data matches the current scope (for tests and the benchmark)."""
+        return self._key == self.current_key() and not self.busy

@@ -1,0 +1,322 @@
+"""Pane 3: race groups, expandable to their pairs; the selected pair side by side with
+vector clocks, lock sets and the engine's explanation of why they are concurrent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Static
+from textual.worker import get_current_worker
+
+from raceway_core.browse import group_pairs
+from raceway_tui import format as fmt
+from raceway_tui.panes.base import Pane
+from raceway_tui.widgets.table import Column, VirtualTable
+
+PAIR_LIMIT = 200
+
+
+def _c0(r):
+    if r["type"] == "group":
+        return "▾" if r["expanded"] else "▸"
+    return "  ·" if r["type"] == "pair" else ""
+
+
+def _race_text(r):
+    if r["type"] == "group":
+        return (f"{r['variable']}   {fmt.location(r['first_location'], 1) or '?'} ↔ "
+                f"{fmt.location(r['second_location'], 1) or '?'}")
+    if r["type"] == "pair":
+        return (f"{fmt.short_id(r['first_id'])} {fmt.short_id(r['first_thread'], 18)} {fmt.access_letter(r['first_access'])}"
+                f"  ↔  {fmt.short_id(r['second_id'])} {fmt.short_id(r['second_thread'], 18)} "
+                f"{fmt.access_letter(r['second_access'])}"
+                + ("   (cross-trace)" if r["first_trace"] != r["second_trace"] else ""))
+    return r["text"]
+
+
+COLUMNS = [
+    Column("c0", "", 3, text=_c0),
+    Column("severity", "severity", 8, text=lambda r: r["severity"] if r["type"] == "group" else "",
+           style=lambda r: fmt.SEVERITY_STYLE.get(r.get("severity"))),
+    Column("kind", "kind", 11, text=lambda r: r["kind"] if r["type"] == "group" else (f"#{r['n']}" if r["type"] == "pair" else "")),
+    Column("race", "variable · locations / pair", None, text=_race_text,
+           style=lambda r: "dim" if r["type"] == "more" else None),
+    Column("count", "pairs", 8, align="right", text=lambda r: f"{r['count']:,}" if r["type"] == "group" else ""),
+]
+
+
+@dataclass
+class RaceData:
+    pair_count: int
+    groups: list[dict]
+    trace_id: str | None  # the scope the groups were computed for
+
+
+def side_panel(title: str, rec: dict, style: str) -> Group:
+    t = Table.grid(padding=(0, 1))
+    t.add_column(style="bold grey70", no_wrap=True)
+    t.add_column(overflow="fold")
+    access = rec.get("access") or "?"
+    t.add_row("event", Text(rec["id"], style="bold"))
+    t.add_row("trace", fmt.short_id(rec.get("trace_id"), 36))
+    t.add_row("context", fmt.context_label(rec.get("service"), rec.get("thread_id")))
+    change = (f"{fmt.value(rec.get('old_value'))} → {fmt.value(rec.get('new_value'))}" if access in fmt.WRITES
+              else fmt.value(rec.get("new_value") if rec.get("new_value") is not None else rec.get("old_value")))
+    t.add_row("access", Text(f"{access} {rec.get('variable')}  {change}", style=fmt.RACING_STYLE))
+    t.add_row("location", rec.get("location") or "-")
+    t.add_row("time", fmt.timestamp(rec.get("timestamp")))
+    clock = rec.get("vector_clock") or {}
+    t.add_row("clock", ", ".join(f"{k}: {n}" for k, n in clock.items()) or "∅")
+    locks = rec.get("held_locks")
+    t.add_row("locks", ", ".join(locks) if locks else "∅ (no lock held)")
+    return Group(Text(title, style=style), t)
+
+
+def explanation(why) -> Group:
+    parts = [Text("Why they race: ", style="bold") + Text(why.text)]
+    for s in why.steps:
+        parts.append(Text(f"  • {s['text']}", style="grey70"))
+    return Group(*parts)
+
+
+class RacesPane(Pane):
+    title = "Races"
+    BINDINGS = [
+        Binding("right_square_bracket", "next_race", "Next race"),
+        Binding("left_square_bracket", "prev_race", "Prev race"),
+        Binding("space,l,right", "toggle", "Expand"),
+        Binding("h,left", "collapse", "Collapse", show=False),
+        Binding("s", "scope", "Scope"),
+    ]
+
+    class Expanded(Message):
+        def __init__(self, key: tuple, index: int, pairs: list[dict], then: str | None, error: str | None = None) -> None:
+            super().__init__()
+            self.key, self.index, self.pairs, self.then, self.error = key, index, pairs, then, error
+
+    class PairLoaded(Message):
+        def __init__(self, ids: tuple[str, str], a: dict | None, b: dict | None, why, error: str | None = None) -> None:
+            super().__init__()
+            self.ids, self.a, self.b, self.why, self.error = ids, a, b, why, error
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.all_traces = False  # scope: False = the chosen trace, True = all traces
+        self.groups: list[dict] = []
+        self.expanded: dict[int, list[dict]] = {}
+        self.pair: tuple[str, str] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="placeholder")
+        yield Static(id="races-summary")
+        yield VirtualTable(COLUMNS, empty="No races.", id="races-table")
+        with Vertical(id="pair-detail"):
+            with Horizontal(id="pair-sides"):
+                yield Static(id="race-a")
+                yield Static(id="race-b")
+            yield Static(id="race-why")
+
+    @property
+    def table(self) -> VirtualTable:
+        return self.query_one("#races-table", VirtualTable)
+
+    def focus_main(self) -> None:
+        self.table.focus()
+
+    def scope_trace(self) -> str | None:
+        return None if self.all_traces else self.app.scope
+
+    def extra_key(self) -> tuple:
+        return (self.all_traces,)
+
+    # -- data --------------------------------------------------------------------------------
+    def fetch(self, session, key: tuple) -> RaceData:
+        trace_id = None if key[-1] else key[0]
+        rep = session.races(trace_id=trace_id, max_pairs=0)
+        return RaceData(rep.pair_count, rep.groups.to_pylist(), trace_id)
+
+    def show_data(self, data: RaceData) -> None:
+        self.groups = data.groups
+        self.expanded = {}
+        scope = "all traces" if data.trace_id is None else f"trace {fmt.short_id(data.trace_id, 12)}"
+        crit = sum(g["count"] for g in data.groups if g["severity"] == "critical")
+        self.query_one("#races-summary", Static).update(Text.assemble(
+            (f"{data.pair_count:,} racing pairs", "bold dark_orange" if data.pair_count else "bold green"),
+            f" in {len(data.groups):,} groups, {crit:,} of them write-write (critical) · scope: ", (scope, "bold")))
+        self._rebuild(cursor=0, empty="No races in this scope." if data.trace_id else "No races found.")
+        if not self.groups:
+            self._show_pair(None)
+
+    def view_table(self) -> pa.Table | None:
+        return pa.Table.from_pylist(self.groups) if self.groups else None
+
+    def _rebuild(self, cursor: int | None, empty: str | None = None) -> None:
+        rows = []
+        for gi, g in enumerate(self.groups):
+            rows.append({"type": "group", "g": gi, "p": -1, "expanded": gi in self.expanded, **g})
+            pairs = self.expanded.get(gi)
+            if pairs is not None:
+                for pi, p in enumerate(pairs):
+                    rows.append({"type": "pair", "g": gi, "p": pi, "n": pi + 1, **p})
+                if g["count"] > len(pairs):
+                    rows.append({"type": "more", "g": gi, "p": len(pairs),
+                                 "text": f"… {g['count'] - len(pairs):,} more pairs (stored pairs shown: "
+                                         f"{len(pairs):,}; export for the list)"})
+        self.table.set_rows(rows, cursor=cursor, empty=empty)
+
+    def _index(self, g: int, p: int) -> int | None:
+        return self.table.find(lambda r: r["g"] == g and r["p"] == p)
+
+    # -- expanding and moving ------------------------------------------------------------
+    def _expand(self, g: int, then: str | None = None) -> None:
+        if g in self.expanded:
+            self._after_expand(g, then)
+            return
+        self._fetch_pairs(self.app.session, self._key, g, self.groups[g], self.scope_trace(), then)
+
+    @work(thread=True, exclusive=True, group="pairs")
+    def _fetch_pairs(self, session, key, g: int, group: dict, trace_id, then) -> None:
+        try:
+            pairs, error = group_pairs(session, group, trace_id, PAIR_LIMIT).to_pylist(), None
+        except Exception as exc:
+            pairs, error = [], str(exc)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Expanded(key, g, pairs, then, error))
+
+    def on_races_pane_expanded(self, msg: Expanded) -> None:
+        msg.stop()
+        if msg.key != self._key:
+            return
+        if msg.error:
+            self.app.notify(f"Races: {msg.error}", severity="error")
+            return
+        self.expanded[msg.index] = msg.pairs
+        self._rebuild(cursor=None)
+        self._after_expand(msg.index, msg.then)
+
+    def _after_expand(self, g: int, then: str | None) -> None:
+        pairs = self.expanded.get(g) or []
+        if then == "first" and pairs:
+            self.table.move_to(self._index(g, 0))
+        elif then == "last" and pairs:
+            self.table.move_to(self._index(g, len(pairs) - 1))
+        else:
+            self.table.move_to(self._index(g, -1))
+
+    def _position(self) -> tuple[int, int] | None:
+        r = self.table.row()
+        if r is None:
+            return None
+        return r["g"], (r["p"] if r["type"] != "more" else len(self.expanded.get(r["g"], [])) - 1)
+
+    def action_next_race(self) -> None:
+        pos = self._position()
+        if pos is None:
+            return
+        g, p = pos
+        pairs = self.expanded.get(g)
+        if pairs is not None and p + 1 < len(pairs):
+            self.table.move_to(self._index(g, p + 1))
+        elif p == -1 and pairs is None:
+            self._expand(g, "first")
+        elif g + 1 < len(self.groups):
+            self._expand(g + 1, "first")
+        else:
+            self.app.notify("No more races.", timeout=2)
+
+    def action_prev_race(self) -> None:
+        pos = self._position()
+        if pos is None:
+            return
+        g, p = pos
+        if p > 0:
+            self.table.move_to(self._index(g, p - 1))
+        elif g > 0:
+            self._expand(g - 1, "last")
+        else:
+            self.app.notify("This is the first race.", timeout=2)
+
+    def action_toggle(self) -> None:
+        r = self.table.row()
+        if r is None:
+            return
+        g = r["g"]
+        if g in self.expanded:
+            self.action_collapse()
+        else:
+            self._expand(g, None)
+
+    def action_collapse(self) -> None:
+        r = self.table.row()
+        if r is None or r["g"] not in self.expanded:
+            return
+        del self.expanded[r["g"]]
+        self._rebuild(cursor=None)
+        self.table.move_to(self._index(r["g"], -1))
+
+    def action_scope(self) -> None:
+        if self.app.scope is None:
+            self.app.notify("Showing all traces; choose a trace to scope the races to it.", timeout=3)
+            return
+        self.all_traces = not self.all_traces
+        self.sync()
+
+    # -- the selected pair ---------------------------------------------------------------------
+    def _pair_of(self, r: dict | None) -> tuple[str, str] | None:
+        if r is None:
+            return None
+        if r["type"] == "pair":
+            return r["first_id"], r["second_id"]
+        g = self.groups[r["g"]]
+        return g["example_first"], g["example_second"]
+
+    def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
+        event.stop()
+        self._show_pair(self._pair_of(event.row))
+
+    def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
+        event.stop()
+        pair = self._pair_of(event.row)  # a group row jumps to its first pair
+        if pair is not None:
+            self.app.jump_to(pair[0], partner=pair[1])
+
+    def _show_pair(self, pair: tuple[str, str] | None) -> None:
+        if pair == self.pair:
+            return
+        self.pair = pair
+        for w in ("#race-a", "#race-b", "#race-why"):
+            self.query_one(w, Static).update("")
+        if pair is not None:
+            self.query_one("#race-why", Static).update(Text("loading the pair…", style="dim"))
+            self._fetch_pair(self.app.session, pair)
+
+    @work(thread=True, exclusive=True, group="pair")
+    def _fetch_pair(self, session, pair: tuple[str, str]) -> None:
+        try:
+            a, b = session.event(pair[0]), session.event(pair[1])
+            why, error = session.explain(pair[0], pair[1]), None
+        except Exception as exc:
+            a = b = why = None
+            error = str(exc)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.PairLoaded(pair, a, b, why, error))
+
+    def on_races_pane_pair_loaded(self, msg: PairLoaded) -> None:
+        msg.stop()
+        if msg.ids != self.pair:
+            return
+        if msg.error:
+            self.query_one("#race-why", Static).update(Text(msg.error, style="red"))
+            return
+        self.query_one("#race-a", Static).update(side_panel("FIRST", msg.a, "bold"))
+        self.query_one("#race-b", Static).update(side_panel("SECOND", msg.b, "bold"))
+        self.query_one("#race-why", Static).update(explanation(msg.why))

@@ -1,0 +1,142 @@
+"""Pane 1: the causal timeline of the chosen trace (or of all traces), with search."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.widgets import Static
+from textual.worker import get_current_worker
+
+from raceway_core.browse import SearchResult
+from raceway_tui.panes.base import Pane
+from raceway_tui.widgets.timeline import TimelineModel, TimelineView, legend
+
+
+class TimelinePane(Pane):
+    title = "Timeline"
+    needs_analysis = False  # before the analysis it shows events in time order
+
+    class Located(Message):
+        def __init__(self, gen: int, row: int | None, event_id: str, highlight: frozenset,
+                     search: SearchResult | None = None, query: str = "") -> None:
+            super().__init__()
+            self.gen, self.row, self.event_id, self.highlight = gen, row, event_id, highlight
+            self.search, self.query = search, query
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.pending: tuple[str, frozenset] | None = None  # go to this event once the model is shown
+        self.last_search: str = ""
+        self.last_result: SearchResult | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="placeholder")
+        yield Static(id="timeline-legend")
+        yield TimelineView(id="timeline-view")
+        yield Static(id="timeline-status")
+
+    @property
+    def view(self) -> TimelineView:
+        return self.query_one(TimelineView)
+
+    def focus_main(self) -> None:
+        self.view.focus()
+
+    # -- data --------------------------------------------------------------------------------
+    def fetch(self, session, key: tuple) -> TimelineModel:
+        return TimelineModel.build(session, key[0])
+
+    def show_data(self, model: TimelineModel) -> None:
+        view = self.view
+        old = view.model
+        keep = view.row() if old is not None and old.trace_id == model.trace_id else None
+        highlight = view.highlight if keep is not None else frozenset()
+        view.set_model(model, cursor=0 if keep is None else view.cursor, highlight=highlight)
+        self.query_one("#timeline-legend", Static).update(legend(model, max(40, self.size.width)))
+        self._status()
+        if self.pending is not None:
+            event_id, hl = self.pending
+            self.pending = None
+            self._locate(model, event_id, hl)
+        elif keep is not None and model.causal != old.causal:
+            self._locate(model, keep["id"], highlight)  # the same event after the order changed
+
+    def view_table(self):
+        return None  # the timeline exports through a worker (see the app's export)
+
+    # -- going to an event -----------------------------------------------------------------
+    def goto_event(self, event_id: str, highlight=frozenset()) -> None:
+        """Put the cursor on an event (after the model for the current scope is shown)."""
+        highlight = frozenset(highlight)
+        if self.ready and self.view.model is not None:
+            self._locate(self.view.model, event_id, highlight)
+        else:
+            self.pending = (event_id, highlight)
+
+    @work(thread=True, exclusive=True, group="locate")
+    def _locate(self, model: TimelineModel, event_id: str, highlight: frozenset) -> None:
+        try:
+            row = model.timeline.locate(event_id)
+        except Exception as exc:
+            self.app.call_from_thread(self.app.notify, f"Could not find {event_id}: {exc}", severity="error")
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Located(model.gen, row, event_id, highlight))
+
+    def search(self, text: str, backwards: bool = False) -> None:
+        model = self.view.model
+        if model is None:
+            self.app.notify("The timeline is still loading.", timeout=3)
+            return
+        self.last_search = text
+        self._search(model, text, self.view.cursor, backwards)
+
+    @work(thread=True, exclusive=True, group="locate")
+    def _search(self, model: TimelineModel, text: str, after: int, backwards: bool) -> None:
+        try:
+            res = model.timeline.search(text, after, backwards)
+        except Exception as exc:
+            self.app.call_from_thread(self.app.notify, f"Search failed: {exc}", severity="error")
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Located(model.gen, res.row, "", frozenset(), search=res, query=text))
+
+    def on_timeline_pane_located(self, msg: Located) -> None:
+        msg.stop()
+        view = self.view
+        if view.model is None or msg.gen != view.model.gen:
+            return
+        if msg.search is not None:
+            self.last_result = msg.search
+            if msg.row is None:
+                self.app.notify(f"No event matches {msg.query!r}.", severity="warning", timeout=4)
+            else:
+                view.goto(msg.row)
+            self._status()
+            return
+        if msg.row is None:
+            self.app.notify(f"Event {msg.event_id} is not in this timeline.", severity="warning", timeout=4)
+            return
+        view.goto(msg.row, highlight=msg.highlight, center=True)
+
+    def _status(self) -> None:
+        t = Text()
+        r = self.last_result
+        if self.last_search:
+            t.append(f"/{self.last_search}", style="bold")
+            if r is not None:
+                t.append(f"  {r.matches:,} match{'es' if r.matches != 1 else ''}"
+                         + (" (event id)" if r.by == "id" and r.matches else ""), style="dim")
+            t.append("   n next · N previous", style="dim")
+        else:
+            t.append("● HTTP ", style="dodger_blue1")
+            t.append("● DB ", style="green3")
+            t.append("● state ", style="yellow")
+            t.append("● error ", style="bold red")
+            t.append("● lock ", style="magenta")
+            t.append("● async ", style="cyan")
+            t.append("◆ racing access ", style="bold dark_orange")
+            t.append("  ⇠ edge from another context · / search", style="dim")
+        self.query_one("#timeline-status", Static).update(t)

@@ -1,0 +1,152 @@
+"""Pane 4: variables with access and race counts; the selected one's audit trail."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Static
+from textual.worker import get_current_worker
+
+from raceway_tui import format as fmt
+from raceway_tui.panes.base import Pane
+from raceway_tui.widgets.table import Column, VirtualTable
+
+VAR_COLUMNS = [
+    Column("variable", "variable", None),
+    Column("accesses", "acc", 5, align="right", sort_key=lambda r: -r["accesses"]),
+    Column("writes", "W", 4, align="right", sort_key=lambda r: -r["writes"]),
+    Column("races", "races", 5, align="right", style=lambda r: fmt.RACING_STYLE if r["races"] else None,
+           sort_key=lambda r: -r["races"]),
+]
+
+
+def _link(r: dict) -> str:
+    if r["after_previous"] is None:
+        return "first"
+    return "→ ordered" if r["after_previous"] else "∥ concurrent"
+
+
+def _change(r: dict) -> str:
+    if fmt.access_letter(r["access"]) == "W":
+        return f"{fmt.value(r['old_value'], 12)} → {fmt.value(r['new_value'], 12)}"
+    v = r["new_value"] if r["new_value"] is not None else r["old_value"]
+    return f"= {fmt.value(v, 12)}"
+
+
+AUDIT_COLUMNS = [
+    Column("step", "#", 4, align="right"),
+    Column("access", "R/W", 3, text=lambda r: fmt.access_letter(r["access"]),
+           style=lambda r: "bold" if fmt.access_letter(r["access"]) == "W" else None),
+    Column("change", "old → new", 21, text=_change),
+    Column("context", "context", 22, text=lambda r: fmt.context_label(r["service"], r["thread_id"])),
+    Column("link", "after previous", 14, text=_link,
+           style=lambda r: "red" if r["after_previous"] is False else ("green" if r["after_previous"] else "dim")),
+    Column("racing", "race", 4, text=lambda r: "RACE" if r["racing"] else "",
+           style=lambda r: fmt.RACING_STYLE if r["racing"] else None),
+    Column("location", "location", None, text=lambda r: fmt.location(r["location"])),
+]
+
+
+class VariablesPane(Pane):
+    title = "Variables"
+    BINDINGS = [Binding("escape", "back_to_variables", "Variables", show=False)]
+
+    class AuditLoaded(Message):
+        def __init__(self, key: tuple, variable: str, table: pa.Table | None, error: str | None = None) -> None:
+            super().__init__()
+            self.key, self.variable, self.table, self.error = key, variable, table, error
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.variable: str | None = None
+        self.audit: pa.Table | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="placeholder")
+        with Horizontal():
+            yield VirtualTable(VAR_COLUMNS, sortable=True, empty="No state changes.", id="variables-table")
+            with Vertical(id="audit-box"):
+                yield Static(id="audit-title")
+                yield VirtualTable(AUDIT_COLUMNS, empty="Select a variable.", id="audit-table")
+
+    @property
+    def variables(self) -> VirtualTable:
+        return self.query_one("#variables-table", VirtualTable)
+
+    @property
+    def trail(self) -> VirtualTable:
+        return self.query_one("#audit-table", VirtualTable)
+
+    def focus_main(self) -> None:
+        self.variables.focus()
+
+    def fetch(self, session, key: tuple) -> pa.Table:
+        return session.variables(trace_id=key[0])
+
+    def show_data(self, data: pa.Table) -> None:
+        self.variable = None
+        self.variables.set_rows(data, cursor=0)
+        if data.num_rows == 0:
+            self.trail.set_rows(None, empty="No variables in this scope.")
+            self.query_one("#audit-title", Static).update("")
+
+    def view_table(self):
+        return self.audit if self.audit is not None and self.trail.has_focus else self.data
+
+    # -- the audit trail -----------------------------------------------------------------
+    def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
+        event.stop()
+        if event.table is self.variables:
+            if event.row is not None and event.row["variable"] != self.variable:
+                self.variable = event.row["variable"]
+                self.query_one("#audit-title", Static).update(Text(f"Audit trail of {self.variable}: loading…", style="dim"))
+                self._fetch_audit(self.app.session, self._key, self.variable, self.app.scope)
+        elif event.row is not None:
+            self.app.event_focused(event.row["event_id"], None)
+
+    def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
+        event.stop()
+        if event.table is self.variables:
+            self.trail.focus()
+        elif event.row is not None:
+            self.app.jump_to(event.row["event_id"], trace_id=self.app.scope)
+
+    @work(thread=True, exclusive=True, group="audit")
+    def _fetch_audit(self, session, key: tuple, variable: str, trace_id: str | None) -> None:
+        try:
+            t, error = session.audit(variable, trace_id=trace_id), None
+        except Exception as exc:
+            t, error = None, str(exc)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.AuditLoaded(key, variable, t, error))
+
+    def on_variables_pane_audit_loaded(self, msg: AuditLoaded) -> None:
+        msg.stop()
+        if msg.key != self._key or msg.variable != self.variable:
+            return
+        if msg.error:
+            self.app.notify(f"Audit trail: {msg.error}", severity="error")
+            return
+        t = msg.table
+        t = t.append_column("step", pa.array(range(1, t.num_rows + 1), pa.int64()))
+        self.audit = t
+        races = sum(1 for x in t["racing"].to_pylist() if x)
+        conc = sum(1 for x in t["after_previous"].to_pylist() if x is False)
+        self.query_one("#audit-title", Static).update(Text.assemble(
+            ("Audit trail of ", "bold"), (msg.variable, "bold yellow"),
+            f"  {t.num_rows:,} accesses in causal order · {conc:,} not ordered after the previous one · ",
+            (f"{races:,} racing", fmt.RACING_STYLE if races else "")))
+        self.trail.set_rows(t, cursor=0)
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "back_to_variables":
+            return self.trail.has_focus
+        return True
+
+    def action_back_to_variables(self) -> None:
+        self.variables.focus()

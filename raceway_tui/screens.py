@@ -1,0 +1,87 @@
+"""Modal screens: the key help and error messages."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+KEYS = [
+    ("Everywhere", [
+        ("1 … 6", "Timeline, Critical path, Races, Variables, Anomalies, Dependencies"),
+        ("Tab / Shift+Tab", "next / previous pane"),
+        ("j k ↑ ↓", "move; g / G first / last; PgUp / PgDn a page"),
+        ("Enter", "open: go to the event in the timeline, expand, choose"),
+        ("Esc", "back: close the search, return from a jump, then to the trace list"),
+        ("/", "search the timeline: an event id prefix, or kind, variable, location, any text"),
+        ("", "prefixes id: kind: var: loc: restrict the search to one field"),
+        ("n / N", "next / previous match"),
+        ("t", "trace list (f: filter it; Enter chooses a trace or All traces)"),
+        ("d", "show / hide the event detail panel"),
+        ("r", "reload the files (new events are added, the analysis reruns)"),
+        ("a", "auto-refresh: follow new events as they arrive (live mode)"),
+        ("ctrl+p", "command palette: panes, traces, export JSON / Parquet"),
+        ("? / q", "this help / quit"),
+    ]),
+    ("Timeline", [
+        ("lanes", "one column per context; ● event, ◆ racing access, ▶ / ◀ an edge from another lane"),
+        ("colours", "HTTP blue, DB green, state yellow, error red, locks magenta, async cyan, races orange"),
+        ("Enter", "follow the incoming edge back to the event it comes from (Esc returns)"),
+    ]),
+    ("Races", [
+        ("] / [", "next / previous racing pair (expands its group)"),
+        ("space / l", "expand or collapse a group; h collapses"),
+        ("Enter", "timeline at the first event, its partner highlighted"),
+        ("s", "scope: the chosen trace or all traces"),
+    ]),
+    ("Tables", [
+        ("s / S", "sort by the next column / reverse (or click a header)"),
+        ("Variables", "Enter on a variable opens its audit trail; Esc returns"),
+    ]),
+]
+
+
+def keys_table() -> Table:
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold cyan", no_wrap=True)
+    t.add_column()
+    for section, rows in KEYS:
+        t.add_row(Text(section, style="bold underline"), "")
+        for k, what in rows:
+            t.add_row(k, what)
+        t.add_row("", "")
+    return t
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-box"):
+            yield Static(Text("raceway-tui: keys and panes", style="bold"), id="help-title")
+            with VerticalScroll():
+                yield Static(keys_table())
+            yield Static(Text("Esc closes", style="dim"))
+
+
+class ErrorScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,enter,q", "dismiss", "Close")]
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="error-box"):
+            yield Static(Text(self.title_text, style="bold red"))
+            with VerticalScroll():
+                yield Static(Text(self.message))
+            yield Button("OK", variant="error", id="error-ok")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss()

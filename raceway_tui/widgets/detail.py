@@ -1,0 +1,138 @@
+"""The detail panel: every field of the selected event, its vector clock, lock set and raw JSON."""
+
+from __future__ import annotations
+
+import orjson
+from rich.console import Group
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Static
+from textual.worker import get_current_worker
+
+from raceway_core.browse import event_record
+from raceway_core.errors import RacewayError
+from raceway_tui import format as fmt
+
+FIELDS = ("id", "trace_id", "parent_id", "timestamp", "thread_id", "service", "instance_id", "span_id",
+          "upstream_span_id", "duration_ns", "kind", "variable", "access", "old_value", "new_value", "location",
+          "lock_id", "function_name", "task_id", "future_id", "http_method", "http_status", "source", "line")
+
+
+def event_fields(rec: dict) -> Table:
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold grey70", no_wrap=True, min_width=12)
+    t.add_column(overflow="fold")
+    for k in FIELDS:
+        v = rec.get(k)
+        if v is None:
+            continue
+        if k == "timestamp":
+            v = fmt.timestamp(v)
+        style = fmt.kind_style(v) if k == "kind" else ""
+        t.add_row(k, Text(str(v), style=style))
+    return t
+
+
+def render_event(rec: dict) -> Group:
+    head = Text()
+    head.append(f"{rec.get('kind')} ", style=fmt.kind_style(rec.get("kind")))
+    head.append(rec.get("id") or "", style="bold")
+    if rec.get("context"):
+        head.append(f"  {fmt.context_label(rec.get('service'), rec.get('context'))} #{rec.get('pos')}", style="grey70")
+    locks = rec.get("held_locks")
+    causal = Table.grid(padding=(0, 2))
+    causal.add_column(style="bold grey70", no_wrap=True, min_width=12)
+    causal.add_column(overflow="fold")
+    clock = rec.get("vector_clock")
+    if clock is None:
+        causal.add_row("vector clock", Text("after the analysis", style="dim"))
+    else:
+        causal.add_row("vector clock", Text(", ".join(f"{k}: {n}" for k, n in clock.items()) or "∅", style="cyan"))
+    given = rec.get("clock")
+    if given:
+        causal.add_row("given clock", Text(", ".join(f"{c['c']}: {c['n']}" for c in given), style="grey70"))
+    if "held_locks" not in rec:
+        causal.add_row("lock set", Text("after the analysis", style="dim"))
+    else:
+        causal.add_row("lock set", ", ".join(locks) if locks else "∅ (no lock held)")
+    if rec.get("ord") is not None:
+        causal.add_row("causal rank", str(rec["ord"]))
+    raw = rec.get("raw")
+    try:
+        pretty = orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode() if raw else ""
+    except orjson.JSONDecodeError:
+        pretty = str(raw)
+    return Group(head, causal, event_fields(rec), Text("raw JSON", style="bold grey70"),
+                 Syntax(pretty, "json", theme="ansi_dark", word_wrap=True, background_color="default"))
+
+
+class EventDetail(VerticalScroll):
+    """Shows one event; fetches it in a worker a moment after the selection settles."""
+
+    DEBOUNCE = 0.06
+
+    class Loaded(Message):
+        def __init__(self, event_id: str, record: dict | None, error: str | None = None) -> None:
+            super().__init__()
+            self.event_id, self.record, self.error = event_id, record, error
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.event_id: str | None = None
+        self.record: dict | None = None
+        self._timer: Timer | None = None
+        self.waiting = False  # a fetch is due when the selection settles
+        self._session = None
+
+    def compose(self):
+        yield Static(Text("Select an event to see its fields, vector clock, lock set and raw JSON.", style="dim"),
+                     id="detail-body")
+
+    def show(self, session, event_id: str | None, preview: dict | None = None) -> None:
+        if event_id == self.event_id and self.record is not None:
+            return
+        self.event_id = event_id
+        self.record = None
+        self._session = session
+        body = self.query_one("#detail-body", Static)
+        if event_id is None:
+            body.update(Text("No event selected.", style="dim"))
+            return
+        if preview is not None:
+            body.update(Group(Text(f"{preview.get('kind')} {event_id}", style="bold"),
+                              Text(fmt.summary(preview)), Text("loading…", style="dim")))
+        if self._timer is not None:
+            self._timer.stop()
+        self.waiting = True
+        self._timer = self.set_timer(self.DEBOUNCE, lambda: self._start_fetch(session, event_id))
+
+    def _start_fetch(self, session, event_id: str) -> None:
+        self.waiting = False
+        self._fetch(session, event_id)
+
+    @work(thread=True, exclusive=True, group="detail")
+    def _fetch(self, session, event_id: str) -> None:
+        try:
+            rec = session.event(event_id) if session.analysed else event_record(session.store, event_id)
+            error = None
+        except RacewayError as exc:
+            rec, error = None, str(exc)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Loaded(event_id, rec, error))
+
+    def on_event_detail_loaded(self, msg: Loaded) -> None:
+        msg.stop()
+        if msg.event_id != self.event_id:
+            return
+        body = self.query_one("#detail-body", Static)
+        if msg.record is None:
+            body.update(Text(msg.error or f"No event {msg.event_id}.", style="red"))
+            return
+        self.record = msg.record
+        body.update(render_event(msg.record))
+        self.scroll_home(animate=False)

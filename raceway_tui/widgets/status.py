@@ -1,0 +1,53 @@
+"""The header line: source, counts, load / analysis state, auto-refresh."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+@dataclass
+class StatusInfo:
+    source: str = ""
+    state: str = "starting"  # starting, loading, analysing, ready, error
+    detail: str = ""  # e.g. "clocks (6/10)"
+    counts: dict = field(default_factory=dict)
+    scope: str | None = None
+    auto_refresh: bool = False
+
+
+STATE_STYLE = {"ready": "bold green", "error": "bold red", "loading": "bold yellow", "analysing": "bold yellow",
+               "starting": "bold yellow"}
+
+
+def status_text(s: StatusInfo) -> Text:
+    t = Text(no_wrap=True, overflow="ellipsis")
+    t.append(" raceway-tui ", style="bold reverse")
+    t.append(f" ● {s.state}" + (f": {s.detail}" if s.detail else "") + " ", style=STATE_STYLE.get(s.state, ""))
+    t.append("│ ")
+    t.append("trace " + s.scope[:8] if s.scope else "all traces", style="bold cyan")
+    c = s.counts
+    if c:
+        races, anomalies = c.get("races"), c.get("anomalies")
+        t.append(f" │ {c.get('traces', 0):,} traces · {c.get('events', 0):,} events · ")
+        t.append(f"{races:,} races" if races is not None else "… races", style="bold dark_orange" if races else "")
+        t.append(" · ")
+        t.append(f"{anomalies:,} anomalies" if anomalies is not None else "… anomalies",
+                 style="bold yellow" if anomalies else "")
+        t.append(f" · {c.get('rejected', 0):,} rejected", style="red" if c.get("rejected") else "")
+    t.append(" │ auto-refresh " + ("on" if s.auto_refresh else "off"), style="green" if s.auto_refresh else "dim")
+    t.append(f" │ {s.source}", style="dim")
+    return t
+
+
+class StatusBar(Static):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.info = StatusInfo()
+
+    def set(self, **changes) -> None:
+        for k, v in changes.items():
+            setattr(self.info, k, v)
+        self.update(status_text(self.info))

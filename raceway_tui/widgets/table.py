@@ -1,0 +1,315 @@
+"""A virtual table: rows drawn line by line (ScrollView line API), so ten rows or a
+hundred thousand cost the same to show. Rows are an Arrow table or a list of dicts;
+Arrow rows turn into dicts a chunk at a time, only when drawn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+CHUNK = 256
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int | None = None  # None: share the remaining width
+    align: str = "left"
+    text: Callable[[dict], str] | None = None  # default: str(row[key])
+    style: Callable[[dict], str | None] | None = None
+    sort_key: Callable[[dict], Any] | None = None  # default: row[key]
+    sortable: bool = True
+
+
+@dataclass
+class _Rows:
+    table: pa.Table | None = None
+    items: list[dict] | None = None
+    chunks: LRUCache = field(default_factory=lambda: LRUCache(64))
+
+    def __len__(self) -> int:
+        if self.items is not None:
+            return len(self.items)
+        return self.table.num_rows if self.table is not None else 0
+
+    def get(self, i: int) -> dict:
+        if self.items is not None:
+            return self.items[i]
+        c = i // CHUNK
+        chunk = self.chunks.get(c)
+        if chunk is None:
+            chunk = self.table.slice(c * CHUNK, CHUNK).to_pylist()
+            self.chunks[c] = chunk
+        return chunk[i - c * CHUNK]
+
+
+class VirtualTable(ScrollView, can_focus=True):
+    """A cursor-driven table; posts Highlighted when the cursor moves, Selected on Enter."""
+
+    BINDINGS = [
+        Binding("j,down", "cursor(1)", "Down", show=False),
+        Binding("k,up", "cursor(-1)", "Up", show=False),
+        Binding("g,home", "first", "First", show=False),
+        Binding("G,end", "last", "Last", show=False),
+        Binding("pagedown,ctrl+f", "page(1)", "Page down", show=False),
+        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
+        Binding("enter", "select", "Open", show=True),
+        Binding("s", "sort_next", "Sort", show=True),
+        Binding("S", "sort_reverse", "Reverse sort", show=False),
+    ]
+    COMPONENT_CLASSES = {"vtable--header", "vtable--cursor", "vtable--cursor-blur", "vtable--empty"}
+    DEFAULT_CSS = """
+    VirtualTable { height: 1fr; overflow-x: hidden; }
+    VirtualTable > .vtable--header { text-style: bold; background: $panel; }
+    VirtualTable > .vtable--cursor { background: $accent 60%; }
+    VirtualTable > .vtable--cursor-blur { background: $accent 25%; }
+    VirtualTable > .vtable--empty { color: $text-muted; }
+    """
+
+    class Highlighted(Message):
+        def __init__(self, table: "VirtualTable", index: int, row: dict | None) -> None:
+            super().__init__()
+            self.table, self.index, self.row = table, index, row
+
+        @property
+        def control(self) -> "VirtualTable":
+            return self.table
+
+    class Selected(Highlighted):
+        pass
+
+    def __init__(self, columns: list[Column], *, empty: str = "Nothing to show.", sortable: bool = False,
+                 name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.columns = columns
+        self.empty = empty
+        self.sortable = sortable
+        self.sort_column: str | None = None
+        self.sort_reverse = False
+        self._rows = _Rows()
+        self._source: pa.Table | list[dict] | None = None
+        self.cursor = 0
+
+    # -- data ------------------------------------------------------------------------------
+    @property
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    def set_rows(self, rows: pa.Table | list[dict] | None, *, cursor: int | None = 0, empty: str | None = None) -> None:
+        """Show new rows; the cursor goes to ``cursor`` (clamped), or stays where it is when None."""
+        if empty is not None:
+            self.empty = empty
+        self._source = rows
+        self._apply_sort()
+        keep = self.cursor if cursor is None else cursor
+        self._set_cursor(max(0, min(keep, self.row_count - 1)), force=True)
+        self.refresh()
+
+    def _apply_sort(self) -> None:
+        rows = self._source
+        if rows is None:
+            self._rows = _Rows(items=[])
+            self._update_size()
+            return
+        if self.sort_column is None:
+            self._rows = _Rows(items=rows) if isinstance(rows, list) else _Rows(table=rows)
+        else:
+            col = next(c for c in self.columns if c.key == self.sort_column)
+            items = rows if isinstance(rows, list) else rows.to_pylist()
+            keyf = col.sort_key or (lambda r, k=col.key: r.get(k))
+            # None sorts last either way
+            present = [r for r in items if keyf(r) is not None]
+            missing = [r for r in items if keyf(r) is None]
+            present.sort(key=keyf, reverse=self.sort_reverse)
+            self._rows = _Rows(items=present + missing)
+        self._update_size()
+
+    def _update_size(self) -> None:
+        self.virtual_size = Size(self.size.width, self.row_count + 1)
+
+    def row(self, index: int | None = None) -> dict | None:
+        i = self.cursor if index is None else index
+        return self._rows.get(i) if 0 <= i < self.row_count else None
+
+    def find(self, predicate: Callable[[dict], bool], start: int = 0, step: int = 1) -> int | None:
+        i = start
+        while 0 <= i < self.row_count:
+            if predicate(self._rows.get(i)):
+                return i
+            i += step
+        return None
+
+    # -- cursor -------------------------------------------------------------------------
+    def _set_cursor(self, value: int, force: bool = False) -> None:
+        value = max(0, min(value, self.row_count - 1)) if self.row_count else 0
+        old = self.cursor
+        if value != old or force:
+            self.cursor = value
+            self._refresh_row(old)
+            self._refresh_row(value)
+            self.scroll_to_row(value)
+            self.post_message(self.Highlighted(self, value, self.row(value)))
+
+    def move_to(self, index: int) -> None:
+        self._set_cursor(index, force=True)
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in ("sort_next", "sort_reverse"):
+            return self.sortable
+        return True
+
+    def _refresh_row(self, index: int) -> None:
+        y = index + 1 - round(self.scroll_y)
+        if 0 <= y < self.size.height:
+            self.refresh_line(y)
+
+    def scroll_to_row(self, index: int, center: bool = False) -> None:
+        visible = max(1, self.size.height - 1)
+        top = round(self.scroll_y)
+        if center:
+            self.scroll_to(y=max(0, index - visible // 2), animate=False, immediate=True)
+        elif index < top:
+            self.scroll_to(y=index, animate=False, immediate=True)
+        elif index >= top + visible:
+            self.scroll_to(y=index - visible + 1, animate=False, immediate=True)
+
+    def action_cursor(self, delta: int) -> None:
+        self._set_cursor(self.cursor + delta)
+
+    def action_first(self) -> None:
+        self._set_cursor(0)
+
+    def action_last(self) -> None:
+        self._set_cursor(self.row_count - 1)
+
+    def action_page(self, direction: int) -> None:
+        self._set_cursor(self.cursor + direction * max(1, self.size.height - 2))
+
+    def action_select(self) -> None:
+        if self.row_count:
+            self.post_message(self.Selected(self, self.cursor, self.row()))
+
+    def action_sort_next(self) -> None:
+        keys = [c.key for c in self.columns if c.sortable]
+        if not keys:
+            return
+        i = keys.index(self.sort_column) + 1 if self.sort_column in keys else 0
+        self.sort_by(keys[i] if i < len(keys) else None)
+
+    def action_sort_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._resort()
+
+    def sort_by(self, key: str | None, reverse: bool | None = None) -> None:
+        self.sort_column = key
+        if reverse is not None:
+            self.sort_reverse = reverse
+        self._resort()
+
+    def _resort(self) -> None:
+        current = self.row()
+        self._apply_sort()
+        index = 0
+        if current is not None:
+            found = self.find(lambda r: r is current)
+            index = found if found is not None else 0
+        self._set_cursor(index, force=True)
+        self.refresh()
+
+    # -- mouse -------------------------------------------------------------------------
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            if self.sortable:
+                col = self._column_at(event.x)
+                if col is not None and col.sortable:
+                    if self.sort_column == col.key:
+                        self.sort_reverse = not self.sort_reverse
+                        self._resort()
+                    else:
+                        self.sort_by(col.key, reverse=False)
+            return
+        index = event.y - 1 + round(self.scroll_y)
+        if 0 <= index < self.row_count:
+            self._set_cursor(index)
+            if event.chain >= 2:
+                self.action_select()
+
+    def _column_at(self, x: int) -> Column | None:
+        pos = 0
+        for col, w in zip(self.columns, self._widths(self.size.width)):
+            if pos <= x < pos + w + 1:
+                return col
+            pos += w + 1
+        return None
+
+    # -- drawing --------------------------------------------------------------------------
+    def on_resize(self, event: events.Resize) -> None:
+        self._update_size()
+
+    def on_focus(self) -> None:
+        self._refresh_row(self.cursor)
+
+    def on_blur(self) -> None:
+        self._refresh_row(self.cursor)
+
+    def _widths(self, width: int) -> list[int]:
+        fixed = sum(c.width for c in self.columns if c.width is not None) + len(self.columns) - 1
+        flex = [c for c in self.columns if c.width is None]
+        share = max(4, (width - fixed) // len(flex)) if flex else 0
+        return [c.width if c.width is not None else share for c in self.columns]
+
+    def _cells(self, row: dict | None, widths: list[int], base: Style, header: bool) -> list[Segment]:
+        segs: list[Segment] = []
+        for i, (col, w) in enumerate(zip(self.columns, widths)):
+            if header:
+                txt = col.label + ((" ▼" if self.sort_reverse else " ▲") if col.key == self.sort_column else "")
+                style = None
+            else:
+                raw = col.text(row) if col.text else row.get(col.key)
+                txt = "" if raw is None else str(raw)
+                style = col.style(row) if col.style else None
+            if cell_len(txt) > w:
+                t = Text(txt)
+                t.truncate(w, overflow="ellipsis")
+                txt = t.plain
+            pad = w - cell_len(txt)
+            txt = (" " * pad + txt) if col.align == "right" else (txt + " " * pad)
+            segs.append(Segment(txt, base + Style.parse(style) if style else base))
+            if i < len(self.columns) - 1:
+                segs.append(Segment(" ", base))
+        return segs
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        widths = self._widths(width)
+        if y == 0:
+            style = base + self.get_component_rich_style("vtable--header")
+            return Strip(self._cells(None, widths, style, header=True)).adjust_cell_length(width, style)
+        index = y - 1 + round(self.scroll_y)
+        if self.row_count == 0:
+            if y == 1:
+                style = base + self.get_component_rich_style("vtable--empty")
+                return Strip([Segment(" " + self.empty, style)]).adjust_cell_length(width, base)
+            return Strip.blank(width, base)
+        if index >= self.row_count:
+            return Strip.blank(width, base)
+        style = base
+        if index == self.cursor:
+            style = base + self.get_component_rich_style("vtable--cursor" if self.has_focus else "vtable--cursor-blur")
+        return Strip(self._cells(self._rows.get(index), widths, style, header=False)).adjust_cell_length(width, style)

@@ -1,0 +1,299 @@
+"""The explorer driven like a user: keys in, app state out (Textual pilot, no terminal)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from textual.widgets import Static
+from tui_support import SIZE, banking, no_races, settle
+
+from raceway_core import TraceSession
+from raceway_tui.app import create_app
+from raceway_tui.screens import ErrorScreen, HelpScreen
+from raceway_tui.widgets.detail import EventDetail
+from raceway_tui.widgets.status import StatusBar
+from raceway_tui.widgets.traces import TraceList
+
+pytestmark = pytest.mark.asyncio
+
+
+def plain(renderable, width: int = 200) -> str:
+    """What a Static shows, as plain text."""
+    from rich.console import Console
+
+    console = Console(width=width, record=True, color_system=None, file=open("/dev/null", "w"))
+    console.print(renderable)
+    return " ".join(console.export_text().split())  # wrapped lines joined again
+
+
+def text_of(app, selector: str) -> str:
+    return plain(app.query_one(selector, Static).content)
+
+
+async def test_banking_race_from_races_pane_to_the_timeline(tmp_path):
+    app = create_app([banking(tmp_path / "bank.jsonl")])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.query_one(StatusBar).info.counts["races"] == 3
+        await pilot.press("3")
+        await settle(pilot)
+        races = app.pane("races")
+        assert app.active_pane == "races" and races.ready
+        first = races.table.row(0)
+        assert (first["type"], first["severity"], first["kind"], first["variable"], first["count"]) == \
+            ("group", "critical", "write-write", "alice.balance", 1)
+        assert "3 racing pairs in 2 groups" in text_of(app, "#races-summary")
+
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        pair = races.table.row()
+        assert (pair["type"], pair["first_id"], pair["second_id"]) == ("pair", "w1", "w2")
+        a, b, why = text_of(app, "#race-a"), text_of(app, "#race-b"), text_of(app, "#race-why")
+        assert "w1" in a and "1000 → 900" in a and "w2" in b and "1000 → 800" in b
+        assert "svc/transfer-1: 2" in a and "∅ (no lock held)" in b  # vector clock and lock set
+        assert "concurrent" in why and "knows nothing of svc/transfer-1" in why
+
+        await pilot.press("enter")
+        await settle(pilot)
+        timeline = app.pane("timeline")
+        view = timeline.view
+        assert app.active_pane == "timeline" and app.focused is view
+        assert app.scope is None  # a cross-trace race: the all-traces timeline holds both events
+        assert view.row()["id"] == "w1" and view.highlight == {"w1", "w2"}
+        ids = [view.row(i)["id"] for i in range(view.count)]
+        assert set(ids) == {"r1", "r2", "w1", "w2"} and all(view.row(i)["racing"] for i in range(4))
+        assert app.query_one(EventDetail).record["id"] == "w1"
+
+        await pilot.press("escape")  # back where the jump started
+        await settle(pilot)
+        assert app.active_pane == "races" and races.table.row()["first_id"] == "w1"
+
+        await pilot.press("left_square_bracket")  # the first race: nothing before it
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        nxt = races.table.row()
+        assert (nxt["type"], nxt["kind"], {nxt["first_id"], nxt["second_id"]}) == ("pair", "read-write", {"r1", "w2"})
+
+
+async def test_audit_trail_lists_accesses_in_causal_order(tmp_path):
+    path = banking(tmp_path / "bank.jsonl")
+    app = create_app([path])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        pane = app.pane("variables")
+        assert pane.variables.row(0)["variable"] == "alice.balance" and pane.variables.row(0)["races"] == 3
+        trail = [pane.trail.row(i) for i in range(pane.trail.row_count)]
+        # causal order, ties by timestamp: the reads (10, 20 us) then the writes (30, 40 us)
+        assert [r["event_id"] for r in trail] == ["r1", "r2", "w1", "w2"]
+        assert [r["access"] for r in trail] == ["Read", "Read", "Write", "Write"]
+        assert all(r["racing"] for r in trail)
+        with TraceSession.open([path]) as s:  # "after previous" from the engine, checked pair by pair
+            expected = [None] + [s.happens_before(trail[i - 1]["event_id"], trail[i]["event_id"])
+                                 for i in range(1, 4)]
+        assert [r["after_previous"] for r in trail] == expected == [None, False, False, False]
+        await pilot.press("enter")  # into the trail, then Enter on an access jumps to it
+        assert app.focused is pane.trail
+        await pilot.press("j", "j", "enter")
+        await settle(pilot)
+        assert app.active_pane == "timeline" and app.pane("timeline").view.row()["id"] == "w1"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.active_pane == "variables" and app.focused is pane.trail
+
+
+async def test_search_finds_an_event_by_id_prefix_and_steps_through_text_matches(tmp_path):
+    app = create_app([banking(tmp_path / "bank.jsonl")])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")  # search works from any pane: it goes to the timeline
+        await settle(pilot)
+        await pilot.press("slash", "w", "2", "enter")
+        await settle(pilot)
+        pane = app.pane("timeline")
+        assert app.active_pane == "timeline" and pane.view.row()["id"] == "w2"
+        assert pane.last_result.by == "id" and pane.last_result.matches == 1
+        await pilot.press("slash", *"bank.py:21", "enter")
+        await settle(pilot)
+        assert pane.last_result.matches == 2 and pane.view.row()["id"] == "w1"
+        await pilot.press("n")
+        await settle(pilot)
+        assert pane.view.row()["id"] == "w2"
+        await pilot.press("n")  # wraps around
+        await settle(pilot)
+        assert pane.view.row()["id"] == "w1"
+        await pilot.press("N")
+        await settle(pilot)
+        assert pane.view.row()["id"] == "w2"
+        await pilot.press("slash", *"nothing here", "enter")
+        await settle(pilot)
+        assert pane.view.row()["id"] == "w2" and pane.last_result.matches == 0
+        await pilot.press("slash", "escape")  # Esc closes the search box
+        assert not app.query_one("#search").display
+
+
+PANES = ["1", "2", "3", "4", "5", "6"]
+
+
+async def test_every_pane_renders_with_an_empty_store():
+    app = create_app([])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.state == "ready" and app.query_one(StatusBar).info.counts["events"] == 0
+        for key in PANES:
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.pane().ready, key
+        assert app.pane("timeline").view.count == 0
+        assert app.pane("races").table.row_count == 0 and "0 racing pairs" in text_of(app, "#races-summary")
+        assert app.pane("critical").table.row_count == 0
+        assert app.pane("variables").variables.row_count == 0
+        assert app.pane("anomalies").table.row_count == 0
+        assert "No calls between services" in text_of(app, "#deps-graph")
+        assert app.query_one(TraceList).table.row_count == 1  # just "All traces"
+        assert not isinstance(app.screen, ErrorScreen)
+
+
+async def test_every_pane_renders_a_trace_without_races(tmp_path):
+    app = create_app([no_races(tmp_path / "calm.jsonl")])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("t", "j", "enter")  # choose the one trace
+        await settle(pilot)
+        assert app.scope == "T"
+        for key in PANES:
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.pane().ready, key
+        view = app.pane("timeline").view
+        assert view.count == 8 and not any(view.row(i)["racing"] for i in range(8))
+        lock_from = view.row([view.row(i)["id"] for i in range(8)].index("b1"))["edges_in"]
+        assert [(e["kind"], e["src_id"]) for e in lock_from] == [("lock", "a3"), ("parent", "m1")]  # latest first
+        assert "0 racing pairs" in text_of(app, "#races-summary") and app.pane("races").table.row_count == 0
+        crit = app.pane("critical")
+        assert [crit.table.row(i)["id"] for i in range(crit.table.row_count)][0] == "m1"
+        assert "path 3.00 ms" in text_of(app, "#critical-summary")
+        variables = app.pane("variables")
+        assert variables.variables.row(0)["races"] == 0
+        assert [variables.trail.row(i)["after_previous"] for i in range(2)] == [None, True]
+
+
+async def test_analysis_in_progress_shows_events_in_time_order_first(tmp_path, monkeypatch):
+    release = threading.Event()
+    original = TraceSession.analyze
+
+    def slow(self, progress=None):
+        release.wait(10)
+        return original(self, progress)
+
+    monkeypatch.setattr(TraceSession, "analyze", slow)
+    app = create_app([banking(tmp_path / "bank.jsonl")])
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.pane("timeline").view.row(3) is not None:
+                break
+        view = app.pane("timeline").view
+        assert app.state == "analysing" and not view.model.causal
+        assert [view.row(i)["id"] for i in range(4)] == ["r1", "r2", "w1", "w2"]
+        assert app.query_one(StatusBar).info.counts["races"] is None  # not known yet
+        await pilot.press("3")
+        await pilot.pause(0.1)
+        assert "Waiting for the analysis" in plain(app.pane("races").placeholder.content)
+        release.set()
+        await settle(pilot)
+        assert app.state == "ready" and app.pane("races").table.row_count == 2
+        assert app.pane("timeline").view.model.causal
+
+
+async def test_trace_list_filter_sort_and_choose(tmp_path):
+    app = create_app([banking(tmp_path / "bank.jsonl")])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        traces = app.query_one(TraceList)
+        assert [traces.table.row(i)["trace_id"] for i in range(3)] == [None, "req-1", "req-2"]
+        await pilot.press("t", "f", *"req-2", "enter")
+        assert [traces.table.row(i)["trace_id"] for i in range(traces.table.row_count)] == [None, "req-2"]
+        await pilot.press("j", "enter")
+        await settle(pilot)
+        assert app.scope == "req-2" and app.pane("timeline").view.count == 2
+        assert "trace req-2" in plain(app.query_one(StatusBar).content)
+        await pilot.press("t", "f", "ctrl+a", "backspace", "enter")  # clear the filter
+        traces.table.sort_by("trace_id", reverse=True)
+        assert [traces.table.row(i)["trace_id"] for i in range(3)] == [None, "req-2", "req-1"]
+
+
+async def test_follow_an_edge_back_and_return(tmp_path):
+    app = create_app([no_races(tmp_path / "calm.jsonl")])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        view = app.pane("timeline").view
+        ids = [view.row(i)["id"] for i in range(view.count)]
+        view.goto(ids.index("b1"))
+        await settle(pilot)
+        await pilot.press("enter")  # b1 acquires the lock a3 released
+        await settle(pilot)
+        assert view.row()["id"] == "a3"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert view.row()["id"] == "b1"
+
+
+async def test_help_palette_export_and_reload(tmp_path):
+    path = banking(tmp_path / "bank.jsonl")
+    app = create_app([path])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"pane: races")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.active_pane == "races"
+
+        app.export_dir = tmp_path
+        app.action_export("json")
+        await settle(pilot)
+        [exported] = tmp_path.glob("raceway-races-all-*.json")
+        assert {(g["kind"], g["count"]) for g in json.loads(exported.read_text())} == \
+            {("write-write", 1), ("read-write", 2)}
+        await pilot.press("1")
+        await settle(pilot)
+        app.action_export("parquet")
+        await settle(pilot)
+        import pyarrow.parquet as pq
+
+        [pq_file] = tmp_path.glob("raceway-timeline-all-*.parquet")
+        assert pq.read_table(pq_file)["id"].to_pylist()[:2] == ["r1", "r2"]
+
+        # a line appended to the file: r reloads it and the analysis sees the new event
+        extra = json.loads(path.read_text().splitlines()[-1]) | {"id": "w3", "timestamp": "2026-11-01T12:00:00.000050Z"}
+        with path.open("a") as f:
+            f.write(json.dumps(extra) + "\n")
+        await pilot.press("r")
+        await settle(pilot)
+        assert app.query_one(StatusBar).info.counts["events"] == 5 and app.pane("timeline").view.count == 5
+
+
+async def test_a_file_with_nothing_valid_opens_an_error_dialog_not_a_traceback(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n{also not\n")
+    app = create_app([bad])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.state == "error" and isinstance(app.screen, ErrorScreen)
+        assert "line 1" in app.screen.message and "bad.jsonl" in app.screen.message
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ErrorScreen)
+        await pilot.press("3")
+        await settle(pilot)
+        assert "loading failed" in plain(app.pane("races").placeholder.content)

@@ -1,0 +1,67 @@
+"""Shared by the TUI tests: sample traces and a way to wait until the app is idle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from test_causality_rules import Trace, acq, call, rel, sc
+
+SIZE = (120, 36)
+
+
+def write(path: Path, t: Trace) -> Path:
+    path.write_text("\n".join(json.dumps(e) for e in t.events) + "\n")
+    return path
+
+
+def banking(path: Path) -> Path:
+    """Two concurrent transfers both read 1000 and write 900 and 800 (a lost update)."""
+    t = Trace()
+    t.ev("r1", "transfer-1", sc("alice.balance", "Read", "bank.py:20", 1000, 1000), trace="req-1")
+    t.ev("r2", "transfer-2", sc("alice.balance", "Read", "bank.py:20", 1000, 1000), trace="req-2")
+    t.ev("w1", "transfer-1", sc("alice.balance", "Write", "bank.py:21", 1000, 900), trace="req-1")
+    t.ev("w2", "transfer-2", sc("alice.balance", "Write", "bank.py:21", 1000, 800), trace="req-2")
+    return write(path, t)
+
+
+def no_races(path: Path) -> Path:
+    """One trace, two workers handing a lock over: ordered accesses, no race."""
+    t = Trace()
+    t.ev("m1", "main", call("start"), dur=1_000_000)
+    t.ev("a1", "A", acq("L"), parent="m1")
+    t.ev("a2", "A", sc("x", "Write", "w.py:1", 0, 1))
+    t.ev("a3", "A", rel("L"))
+    t.ev("b1", "B", acq("L"), parent="m1")
+    t.ev("b2", "B", sc("x", "Write", "w.py:2", 1, 2))
+    t.ev("b3", "B", rel("L"))
+    t.ev("m2", "main", call("end"), dur=2_000_000)
+    return write(path, t)
+
+
+def _idle(app) -> bool:
+    from raceway_tui.widgets.detail import EventDetail
+    from raceway_tui.widgets.timeline import TimelineView
+
+    if app.state not in ("ready", "error"):
+        return False
+    if any(w.is_running or w.state.name == "PENDING" for w in app.workers):
+        return False
+    view = app.query_one(TimelineView)
+    if view.loading_pages:
+        return False
+    return not app.query_one(EventDetail).waiting
+
+
+async def settle(pilot, timeout: float = 20.0) -> None:
+    """Wait until loading, the analysis and every worker are done and the screen is drawn."""
+    app = pilot.app
+    steps, quiet = int(timeout / 0.02), 0
+    for _ in range(steps):
+        await pilot.pause(0.02)
+        quiet = quiet + 1 if _idle(app) else 0
+        if quiet >= 4:
+            break
+    else:
+        raise AssertionError(f"the app did not settle: state {app.state}, workers {list(app.workers)}")
+    await pilot.pause()
