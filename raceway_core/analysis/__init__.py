@@ -1,0 +1,1 @@
+"""Analyses over the store that return small frozen dataclasses (no UI imports)."""
