@@ -1,1 +1,1 @@
-"""Analyses over the store that return small frozen dataclasses (no UI imports)."""
+"""Analyses over the events table and the happens-before tables (SQL)."""
