@@ -181,6 +181,7 @@ def analyze(
         "--fail-on", help="Exit 1 when such findings exist (races: any race; critical: a write-write race).")] = None,
     scope: Annotated[Scope, typer.Option("--scope-variables",
                                          help="global: a name is one variable everywhere; service: per service.")] = Scope.global_,
+    fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
 ) -> None:
     """Analyse traces headless: races, critical paths, anomalies, dependencies."""
     import orjson
@@ -189,10 +190,11 @@ def analyze(
     from raceway_core.session import TraceSession
     from raceway_tui.report_view import render
 
+    options = import_options(fmt, regex, delimiter, settings)
     store = _open_store(db)
     session = TraceSession(store, EngineOptions(variable_scope=scope.value))
     try:
-        if files and not _load(store, files, err):
+        if files and not _load(store, files, err, options):
             raise typer.Exit(2)
         doc = session.report(max_pairs=max_pairs)
         if as_json:
