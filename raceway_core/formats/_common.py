@@ -48,7 +48,7 @@ def hex_id(value, width: int = 0) -> str | None:
 
     Ids that are neither are kept as given (Jaeger test data uses ``span-1``).
     """
-    if value is None:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None
     if isinstance(value, int):
         value = format(value, "x")
@@ -114,3 +114,35 @@ class LineFinder:
             self.pos = m.end()
             return found
         return self.line
+
+
+class Shape:
+    """Reads optional JSON fields of an expected type; a wrong one is read as empty and noted.
+
+    Other tools' files are sometimes hand-edited or truncated: a ``tags`` that is
+    not a list must not stop the span (or the file) from loading, nor vanish silently.
+    """
+
+    def __init__(self) -> None:
+        self.bad: list[str] = []
+
+    def _wrong(self, where: str, name: str, value, expected: str) -> None:
+        self.bad.append(f"{where}: '{name}' is {type(value).__name__}, not {expected}")
+
+    def obj(self, value, where: str, name: str) -> dict:
+        if value is None or isinstance(value, dict):
+            return value or {}
+        self._wrong(where, name, value, "an object")
+        return {}
+
+    def list(self, value, where: str, name: str) -> list:
+        if value is None or isinstance(value, list):
+            return value or []
+        self._wrong(where, name, value, "a list")
+        return []
+
+    def notes(self) -> list[str]:
+        if not self.bad:
+            return []
+        shown = "; ".join(self.bad[:3]) + ("; ..." if len(self.bad) > 3 else "")
+        return [f"{len(self.bad)} malformed field{'s' if len(self.bad) > 1 else ''} read as empty: {shown}"]

@@ -37,6 +37,11 @@ from raceway_core.formats._common import rfc3339_ns, rfc3339_us
 from raceway_core.loading.reading import Problem
 
 MAX_EXAMPLES = 3
+MIN_NS, MAX_NS = -62135596800 * 10**9, 253402300799 * 10**9  # years 1 to 9999
+
+
+def _in_range(ns: int) -> bool:
+    return MIN_NS <= ns <= MAX_NS
 
 
 @dataclass
@@ -172,7 +177,7 @@ def _resolve_parents(spans: list[Span], groups, notes: _Notes) -> None:
             if not group:
                 continue
             cand = _pick_half(group, s)
-            if cand is s or cand.key == s.key:
+            if cand is s or (cand.trace_id, cand.key) == (s.trace_id, s.key):
                 continue
             if s.start_ns is not None and cand.start_ns is not None and cand.start_ns > s.start_ns:
                 continue
@@ -239,27 +244,31 @@ def to_events(spans: list[Span], fmt: str) -> Converted:
     _skew(spans, notes)
     events: list[dict] = []
     lines: list[int | None] = []
-    placed: set[str] = set()  # keys whose start event exists
+    placed: set[tuple[str, str]] = set()  # (trace, key) of the spans whose start event exists
     for s in spans:
         if s.start_ns is None:
             problems.append(Problem(s.line, None, f"span {s.span_id} ({s.name!r}) has no start time", s.raw))
-            continue
-        placed.add(s.key)
+        elif not _in_range(s.start_ns):
+            problems.append(Problem(s.line, None, f"span {s.span_id} ({s.name!r}): start time {s.start_ns:,} ns "
+                                    "since the epoch is out of range (years 1-9999)", s.raw))
+        else:
+            placed.add((s.trace_id, s.key))
     for s in spans:
-        if s.start_ns is None:
+        if (s.trace_id, s.key) not in placed:
             continue
         base = f"{s.trace_id}:{s.key}"
-        parent = f"{s.parent.trace_id}:{s.parent.key}" if s.parent is not None and s.parent.key in placed else None
+        p = s.parent
+        parent = f"{p.trace_id}:{p.key}" if p is not None and (p.trace_id, p.key) in placed else None
         dur = s.duration_ns
-        if dur is not None and dur < 0:
-            notes.add("{n} span{s} ending before they start (duration dropped)", f"{s.key} ({dur:,} ns)")
+        if dur is not None and (dur < 0 or not _in_range(s.start_ns + dur)):
+            notes.add("{n} span{s} with an impossible duration (dropped)", f"{s.key} ({dur:,} ns)")
             dur = None
         kind = {"FunctionCall": {"function_name": s.name, "module": s.service, "args": s.attributes}}
         events.append(_event(s, base, s.start_ns, kind, parent, dur, _start_tags(s, fmt)))
         lines.append(s.line)
         last = s.start_ns
         for i, ev in enumerate(s.events):
-            ts = ev.ts_ns if ev.ts_ns is not None and ev.ts_ns >= s.start_ns else s.start_ns
+            ts = ev.ts_ns if ev.ts_ns is not None and s.start_ns <= ev.ts_ns <= MAX_NS else s.start_ns
             last = max(last, ts)
             events.append(_event(s, f"{base}:e{i + 1}", ts, {"Custom": {"name": ev.name, "data": ev.data}},
                                  base, None, {"span.id": s.span_id}))

@@ -12,16 +12,17 @@ are kept as links.
 from __future__ import annotations
 
 from raceway_core.formats import Converted, ImportOptions, register
-from raceway_core.formats._common import LineFinder, as_int, json_lines, load_json
+from raceway_core.formats._common import LineFinder, Shape, as_int, json_lines, load_json
 from raceway_core.formats._spans import Span, SpanEvent, raw_json, to_events
 from raceway_core.loading.reading import Problem
 
 
-def kv(items) -> dict:
-    """Jaeger ``[{key, type, value}]`` as a dict."""
+def kv(items, shape: Shape, where: str, name: str) -> dict:
+    """Jaeger ``[{key, type, value}]`` as a dict (a plain object is accepted too)."""
     if isinstance(items, dict):
         return dict(items)
-    return {str(t["key"]): t.get("value") for t in items or [] if isinstance(t, dict) and "key" in t}
+    return {str(t["key"]): t.get("value") for t in shape.list(items, where, name)
+            if isinstance(t, dict) and "key" in t}
 
 
 def _traces(doc) -> list[dict]:
@@ -48,9 +49,10 @@ def _error(tags: dict, logs: list[SpanEvent]) -> tuple[str, str | None, str | No
             log.get("message") or log.get("error.object") or tags.get("error.message"), log.get("stack"))
 
 
-def _refs(span: dict, trace_id: str) -> list[tuple[str, str, str]]:
+def _refs(span: dict, trace_id: str, shape: Shape) -> list[tuple[str, str, str]]:
     refs = [(str(r.get("refType") or "CHILD_OF").lower(), str(r.get("traceID") or trace_id), str(r["spanID"]))
-            for r in span.get("references") or [] if isinstance(r, dict) and r.get("spanID")]
+            for r in shape.list(span.get("references"), f"span {span.get('spanID')}", "references")
+            if isinstance(r, dict) and r.get("spanID")]
     if span.get("parentSpanID") and all(r[2] != span["parentSpanID"] for r in refs):
         refs.insert(0, ("child_of", trace_id, str(span["parentSpanID"])))
     return refs
@@ -80,6 +82,7 @@ class JaegerImporter:
         spans: list[Span] = []
         problems: list[Problem] = []
         notes: list[str] = []
+        shape = Shape()
         for base, doc in docs:
             traces = _traces(doc)
             if not traces:
@@ -87,8 +90,9 @@ class JaegerImporter:
             lines = LineFinder(text if len(docs) == 1 else "", ("spanID",), base)
             for t in traces:
                 trace_id = str(t.get("traceID") or "")
-                processes = t.get("processes") or {}
-                notes += [f"trace {trace_id}: Jaeger warning: {w}" for w in t.get("warnings") or []]
+                processes = shape.obj(t.get("processes"), f"trace {trace_id}", "processes")
+                notes += [f"trace {trace_id}: Jaeger warning: {w}"
+                          for w in shape.list(t.get("warnings"), f"trace {trace_id}", "warnings")]
                 raw_spans = [s for s in t["spans"] if isinstance(s, dict)]
                 present = {(str(s.get("traceID") or trace_id), str(s.get("spanID"))) for s in raw_spans}
                 for s in raw_spans:
@@ -97,27 +101,32 @@ class JaegerImporter:
                     if not s.get("spanID") or not tid:
                         problems.append(Problem(line, None, "span without traceID or spanID", raw_json(s)))
                         continue
-                    spans.append(self._span(s, tid, processes, present, line))
+                    spans.append(self._span(s, tid, processes, present, line, shape))
         conv = to_events(spans, self.name)
         conv.problems[:0] = problems
         conv.notes[:0] = notes
+        conv.notes += shape.notes()
         return conv
 
-    def _span(self, s: dict, trace_id: str, processes: dict, present: set, line: int) -> Span:
-        proc = s.get("process") or processes.get(s.get("processID")) or {}
-        ptags = kv(proc.get("tags"))
-        tags = kv(s.get("tags"))
+    def _span(self, s: dict, trace_id: str, processes: dict, present: set, line: int, shape: Shape) -> Span:
+        where = f"span {s['spanID']}"
+        pid = s.get("processID")
+        proc = shape.obj(s.get("process") or (processes.get(pid) if isinstance(pid, str) else None), where, "process")
+        ptags = kv(proc.get("tags"), shape, where, "process tags")
+        tags = kv(s.get("tags"), shape, where, "tags")
         logs = []
-        for log in s.get("logs") or []:
-            fields = kv(log.get("fields"))
+        for log in shape.list(s.get("logs"), where, "logs"):
+            log = shape.obj(log, where, "log")
+            fields = kv(log.get("fields"), shape, where, "log fields")
             name = fields.get("event") or fields.get("message") or "log"
             logs.append(SpanEvent(_us(log.get("timestamp")), str(name), fields))
-        refs = _refs(s, trace_id)
+        refs = _refs(s, trace_id, shape)
         pick = _choose_parent(refs, present)
         parent = refs[pick] if pick is not None else None
         extra = {"process": ptags} if ptags else {}
-        if s.get("warnings"):
-            extra["warnings"] = list(s["warnings"])
+        warnings = shape.list(s.get("warnings"), where, "warnings")
+        if warnings:
+            extra["warnings"] = warnings
         start, dur = _us(s.get("startTime")), _us(s.get("duration"))
         return Span(
             trace_id=trace_id, span_id=str(s["spanID"]), name=str(s.get("operationName") or ""),

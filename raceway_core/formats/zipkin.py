@@ -13,7 +13,7 @@ server half a child of the client half (a cross-service edge), see ``_spans``.
 from __future__ import annotations
 
 from raceway_core.formats import Converted, ImportOptions, register
-from raceway_core.formats._common import LineFinder, as_int, json_lines, load_json
+from raceway_core.formats._common import LineFinder, Shape, as_int, json_lines, load_json
 from raceway_core.formats._spans import Span, SpanEvent, raw_json, to_events
 from raceway_core.loading.reading import Problem
 
@@ -85,16 +85,23 @@ class ZipkinImporter:
             if docs is None:
                 raise
         problems: list[Problem] = []
+        shape = Shape()
         cleaned: list[tuple[int, dict, int]] = []  # (input order, span, line)
         for base, doc in docs:
             lines = LineFinder(text if len(docs) == 1 else "", ("id",), base)
             for s in _spans_of(doc):
-                if not isinstance(s, dict) or not s.get("traceId") or not s.get("id"):
-                    line = lines.line
-                    problems.append(Problem(line, None, "span without traceId or id", raw_json(s)))
+                if not isinstance(s, dict) or not _is_id(s.get("traceId")) or not _is_id(s.get("id")):
+                    problems.append(Problem(lines.line, None, "span without traceId or id", raw_json(s)))
                     continue
                 line = lines.find(s["id"])
                 c = dict(s, traceId=_pad_trace(str(s["traceId"]).lower()), id=str(s["id"]).lower().rjust(16, "0"))
+                where = f"span {c['id']}"
+                for key in ("localEndpoint", "remoteEndpoint", "tags"):
+                    c[key] = shape.obj(c.get(key), where, key)
+                c["annotations"] = [a for a in shape.list(c.get("annotations"), where, "annotations")
+                                    if isinstance(a, dict)]
+                if not _is_id(c.get("parentId")):
+                    c.pop("parentId", None)
                 if c.get("parentId"):
                     c["parentId"] = str(c["parentId"]).lower().rjust(16, "0")
                     if c["parentId"] == c["id"]:
@@ -113,14 +120,14 @@ class ZipkinImporter:
         spans = [self._span(s, line_of[i]) for i, s in merged]
         conv = to_events(spans, self.name)
         conv.problems[:0] = problems
+        conv.notes += shape.notes()
         return conv
 
     def _span(self, s: dict, line: int) -> Span:
-        local = s.get("localEndpoint") or {}
-        remote = s.get("remoteEndpoint") or {}
-        tags = {str(k): v for k, v in (s.get("tags") or {}).items()}
+        local, remote = s["localEndpoint"], s["remoteEndpoint"]
+        tags = {str(k): v for k, v in s["tags"].items()}
         events = [SpanEvent(_us(a.get("timestamp")), str(a.get("value") or "annotation"), {})
-                  for a in s.get("annotations") or [] if isinstance(a, dict)]
+                  for a in s["annotations"]]
         host = local.get("ipv4") or local.get("ipv6")
         extra = {k: v for k, v in (("local_endpoint", local), ("remote_endpoint", remote)) if v}
         error = ("error", str(tags["error"]) if tags["error"] else None, None) if "error" in tags else None
@@ -131,6 +138,10 @@ class ZipkinImporter:
             shared=bool(s.get("shared")), attributes=tags, events=events, error=error,
             instance=f"{host}:{local['port']}" if host and local.get("port") else host,
             tags=extra, line=line, raw=raw_json(s), precision_us=True)
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, (str, int)) and not isinstance(value, bool) and str(value) != ""
 
 
 def _us(value) -> int | None:
