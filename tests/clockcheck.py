@@ -47,20 +47,38 @@ def contexts(events: list[dict]) -> dict[tuple[str, str], list[dict]]:
     return {k: [e for _, _, e in sorted(v, key=lambda t: t[:2])] for k, v in by.items()}
 
 
-def clock_problems(events: list[dict]) -> list[str]:
-    """Everything that makes the clocks invalid (empty list: the engine may trust them)."""
-    problems = []
-    ctxs = contexts(events)
-    owner: dict[str, tuple] = {}
+def owners(ctxs: dict) -> tuple[dict[str, tuple], list[str]]:
+    """Own component of each context: one whose value at the i-th event is i, distinct per context.
+
+    A short child context can have two such components (the spawner's value may also
+    run 1..N over it); the spawner's own one is taken first, as distinctness requires.
+    """
+    problems, cands = [], {}
     for key, evs in ctxs.items():
         clocks = [vc(e) for e in evs]
-        own = [c for c in clocks[0] if all(cl.get(c) == i + 1 for i, cl in enumerate(clocks))]
-        if len(own) != 1:
-            problems.append(f"{key}: no single own component running 1..{len(evs)} (candidates {own})")
-            continue
-        if own[0] in owner:
-            problems.append(f"component {own[0]} owned by both {owner[own[0]]} and {key}")
-        owner[own[0]] = key
+        cands[key] = {c for c in clocks[0] if all(cl.get(c) == i + 1 for i, cl in enumerate(clocks))}
+    owner: dict[str, tuple] = {}
+    progress = True
+    while progress:
+        progress = False
+        for key, cs in cands.items():
+            cs -= owner.keys()
+            if len(cs) == 1 and key not in owner.values():
+                (c,) = cs
+                owner[c] = key
+                progress = True
+    for key, cs in cands.items():
+        if key not in owner.values():
+            problems.append(f"{key}: no own component running 1..{len(ctxs[key])} (candidates {sorted(cs)})")
+    return owner, problems
+
+
+def clock_problems(events: list[dict]) -> list[str]:
+    """Everything that makes the clocks invalid (empty list: the engine may trust them)."""
+    ctxs = contexts(events)
+    owner, problems = owners(ctxs)
+    for key, evs in ctxs.items():
+        clocks = [vc(e) for e in evs]
         for prev, cur in zip(clocks, clocks[1:]):
             for c, n in prev.items():
                 if cur.get(c, 0) < n:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -34,6 +35,15 @@ from raceway_core.sdk.wire import caller_location, caller_site, encode, iso_ns
 log = logging.getLogger("raceway_core.sdk")
 
 ACCESS_TYPES = {a.lower(): a for a in ("Read", "Write", "AtomicRead", "AtomicWrite", "AtomicRMW")}
+
+
+def _at_exit(ref, sink, timeout: float) -> None:
+    """Deliver what is buffered when the program ends without shutdown()."""
+    client = ref()
+    if client is not None:
+        client.shutdown()
+    else:
+        sink.close(timeout)
 
 
 def _hostname() -> str:
@@ -63,9 +73,12 @@ class RacewayClient:
         self._skipped_merges = 0  # merges skipped by max_clock_components
         self._closed = False
         self._http = None
-        ref = weakref.ref(self)
-        self._atexit = lambda: (lambda cl: cl is not None and cl.shutdown())(ref())
+        self._atexit = functools.partial(_at_exit, weakref.ref(self), sink, c.shutdown_timeout)
         atexit.register(self._atexit)
+        if c.warm_up_http:
+            from raceway_core.sdk.outgoing import warm_up
+
+            threading.Thread(target=warm_up, name="raceway-warm-up", daemon=True).start()
         log.debug("raceway: client for %s (%s) -> %s", c.service_name, self.instance_id,
                   c.output_file or c.endpoint)
 
@@ -73,7 +86,7 @@ class RacewayClient:
     def context_from_headers(self, headers) -> RacewayContext:
         """A context for an incoming request: continues the caller's trace and clock if headers say so."""
         inc = propagation.parse_headers(headers)
-        clock = inc.clock if len(inc.clock) < self.config.max_clock_components else ()
+        clock = inc.clock if len(inc.clock) < self.config.max_clock_components else ()  # + own component
         return create_context(inc.trace_id, parent_span_id=inc.upstream_span_id, distributed=inc.distributed,
                               clock_vector=clock, tracestate=inc.tracestate,
                               service_name=self.config.service_name)
@@ -99,7 +112,10 @@ class RacewayClient:
             ts = max(time.time_ns() if start_ns is None else start_ns, ctx.last_ts + 1)
             n = ctx.events + 1
             comp = ctx.component or f"{self.config.service_name}#{self.instance_id}#{ctx.execution_id}"
-            clock = dict(ctx.clock)
+            inherited = ctx.clock
+            if ctx.component is None and len(inherited) >= self.config.max_clock_components:
+                inherited = {}  # no room for the own component: start empty (the parent_id link stays)
+            clock = dict(inherited)
             clock[comp] = n
             ev_id = str(uuid.uuid4())
             event = {
@@ -144,7 +160,7 @@ class RacewayClient:
         for c, v in (clock.items() if isinstance(clock, dict) else clock):
             if v > merged.get(c, 0):
                 merged[c] = v
-        if len(merged) > self.config.max_clock_components:
+        if len(merged) + (ctx.component not in merged) > self.config.max_clock_components:
             self._skipped_merges += 1
             return False
         ctx.clock = merged

@@ -21,6 +21,13 @@ import uuid
 from raceway_core.sdk.context import create_context, reset_context, set_context
 
 
+def _end(token) -> None:
+    try:
+        reset_context(token)
+    except ValueError:  # closed from another thread than the request's (a nonconforming server)
+        pass
+
+
 def _wsgi_headers(environ) -> dict[str, str]:
     return {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
 
@@ -66,9 +73,9 @@ class RacewayWSGIMiddleware:
         except BaseException:
             if not answered:
                 client._server_end(ctx, 500, started)
-            reset_context(token)
+            _end(token)
             raise
-        return _ClosingIterable(body, functools.partial(reset_context, token))
+        return _ClosingIterable(body, functools.partial(_end, token))
 
 
 class RacewayASGIMiddleware:

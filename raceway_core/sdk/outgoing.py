@@ -9,6 +9,7 @@ events) and the call's duration otherwise (an uninstrumented dependency).
 
 from __future__ import annotations
 
+import threading
 import time
 
 from raceway_core.sdk.context import get_context
@@ -27,9 +28,34 @@ def _before(client, method: str, url: str, kwargs: dict):
 def _after(client, ctx, response, start_ns: int, t0: int) -> None:
     elapsed = time.perf_counter_ns() - t0
     instrumented = client._merge_response(ctx, response.headers)
+    # Instrumented callee: a point event on arrival. Otherwise the call is a leaf interval from its start.
     client._emit(ctx, "HttpResponse", {"status": response.status_code, "headers": {}, "body": None,
                                        "duration_ms": round(elapsed / 1e6, 3)},
-                 duration_ns=0 if instrumented else elapsed, start_ns=start_ns)
+                 duration_ns=0 if instrumented else elapsed, start_ns=None if instrumented else start_ns)
+
+
+_ssl: list = []
+_ssl_lock = threading.Lock()
+
+
+def _verify():
+    """One SSL context for all calls: building one loads the CA bundle (tens of ms, blocking)."""
+    with _ssl_lock:
+        if not _ssl:
+            import httpx
+
+            _ssl.append(httpx.create_ssl_context())
+        return _ssl[0]
+
+
+def warm_up() -> None:
+    """Pay httpx's one-time costs (imports, CA bundle) off the caller's thread or event loop."""
+    try:
+        import httpx
+
+        httpx.AsyncClient(verify=_verify())
+    except Exception:  # only an optimisation: the first call pays instead
+        pass
 
 
 def _failed(client, ctx, exc: BaseException) -> None:
@@ -42,7 +68,7 @@ def request(client, method: str, url: str, *, http_client=None, **kwargs):
     ctx, kwargs = _before(client, method, url, kwargs)
     if http_client is None:
         if client._http is None:
-            client._http = httpx.Client()
+            client._http = httpx.Client(verify=_verify())
         http_client = client._http
     if ctx is None:
         return http_client.request(method, url, **kwargs)
@@ -62,7 +88,7 @@ async def arequest(client, method: str, url: str, *, http_client=None, **kwargs)
     ctx, kwargs = _before(client, method, url, kwargs)
     own = http_client is None
     if own:
-        http_client = httpx.AsyncClient()
+        http_client = httpx.AsyncClient(verify=_verify())
     try:
         if ctx is None:
             return await http_client.request(method, url, **kwargs)
