@@ -14,10 +14,17 @@ _CONTEXTLIB = os.path.abspath(contextlib.__file__)
 _INT_RANGE = (-(2**63), 2**64 - 1)
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def iso_ns(ns: int) -> str:
     """RFC 3339 UTC with nanoseconds: the loader keeps all nine digits."""
+    global _second
     sec, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:09d}+00:00"
+    cached = _second  # strftime is slow (~10 µs): format each second once
+    if cached[0] != sec:
+        cached = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+    return f"{cached[1]}.{frac:09d}+00:00"
 
 
 def _safe(value, depth: int = 0):
@@ -51,8 +58,8 @@ def _default(value):
 def encode(event: dict) -> bytes:
     """One event as compact JSON bytes; user values that JSON cannot hold become strings."""
     try:
-        return orjson.dumps(event, default=_default, option=orjson.OPT_NON_STR_KEYS)
-    except (TypeError, orjson.JSONEncodeError):
+        return orjson.dumps(event, default=_default)
+    except (TypeError, orjson.JSONEncodeError):  # non-str keys, huge ints: the slow path
         return orjson.dumps(_safe(event))
 
 
