@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -120,6 +121,56 @@ def sql(
             out.print(arrow_to_rich(table))
     finally:
         store.close()
+
+
+class FailOn(str, Enum):
+    races = "races"
+    critical = "critical"
+    anomalies = "anomalies"
+
+
+class Scope(str, Enum):
+    global_ = "global"
+    service = "service"
+
+
+@app.command()
+def analyze(
+    files: FilesArg = None,
+    db: DbOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raceway-tui/analysis/v1 document.")] = False,
+    max_pairs: Annotated[int, typer.Option("--max-pairs", help="Racing pairs listed (all are counted).")] = 100_000,
+    fail_on: Annotated[Optional[list[FailOn]], typer.Option(
+        "--fail-on", help="Exit 1 when such findings exist (races: any race; critical: a write-write race).")] = None,
+    scope: Annotated[Scope, typer.Option("--scope-variables",
+                                         help="global: a name is one variable everywhere; service: per service.")] = Scope.global_,
+) -> None:
+    """Analyse traces headless: races, critical paths, anomalies, dependencies."""
+    import orjson
+
+    from raceway_core.causality.engine import EngineOptions
+    from raceway_core.session import TraceSession
+    from raceway_tui.report_view import render
+
+    store = _open_store(db)
+    session = TraceSession(store, EngineOptions(variable_scope=scope.value))
+    try:
+        if files and not _load(store, files, err):
+            raise typer.Exit(2)
+        doc = session.report(max_pairs=max_pairs)
+        if as_json:
+            sys.stdout.write(orjson.dumps(doc, default=str).decode() + "\n")
+        else:
+            out.print(render(doc))
+    finally:
+        store.close()
+    failing = {
+        FailOn.races: doc["races"]["pair_count"] > 0,
+        FailOn.critical: any(g["severity"] == "critical" for g in doc["races"]["groups"]),
+        FailOn.anomalies: bool(doc["anomalies"]),
+    }
+    if any(failing[f] for f in fail_on or []):
+        raise typer.Exit(1)
 
 
 COMMANDS = {"open", "load", "sql", "analyze", "serve", "connect"}
