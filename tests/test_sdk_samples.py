@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from clockcheck import before, clock_problems, contexts, parent_problems, races, read_events, ts_ns
 
+from raceway_core.session import TraceSession
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ["banking-unsafe", "banking-locked", "distributed-orders", "slow-api"]
 COMMANDS = {
@@ -143,3 +145,5 @@ def test_examples_record_the_same_findings_again(tmp_path, store):
         where = {sc(e)["location"] for e in committed if kind(e) == "StateChange"}
         assert {sc(e)["location"] for e in fresh if kind(e) == "StateChange"} == where, \
             f"{name}: sample_traces/ is stale, run `make samples`"
+        with TraceSession.open([tmp_path / f"{name}.jsonl"]) as s:
+            assert all(v["trusted"] for v in s.clock_trust().to_pylist())  # the engine trusts them too
