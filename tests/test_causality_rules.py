@@ -162,7 +162,8 @@ def test_cross_service_call_and_return(tmp_path):
     t.ev("c1", "caller", call("prepare"), svc="frontend", span="sa")
     t.ev("c2", "caller", {"HttpRequest": {"method": "POST", "url": "/pay", "headers": {}, "body": None}},
          svc="frontend", span="sa")
-    t.ev("d1", "callee", call("charge"), svc="payments", span="sb", upstream="sa", parent=None, dur=5_000_000)
+    # the callee names the calling event as parent too: still one call, not two
+    t.ev("d1", "callee", call("charge"), svc="payments", span="sb", upstream="sa", parent="c2", dur=5_000_000)
     t.ev("d2", "callee", call("commit"), svc="payments", span="sb", upstream="sa")
     t.ev("c3", "caller", {"HttpResponse": {"status": 200, "headers": {}, "body": None, "duration_ms": 6}},
          svc="frontend", span="sa")
