@@ -182,8 +182,12 @@ class TraceSession:
         return self._labelled_clock(self._row(event_id))
 
     def _labelled_clock(self, row: int) -> dict[str, int]:
+        """Contexts of the event's trace -> position known; lock chains -> last release known."""
         eng = self.engine
-        return {eng.ctx_label(c): n for c, n in sorted(eng.clocks.clock(row).items())}
+        local, chains = eng.hb.clock(row)
+        out = {eng.ctx_label(c): n for c, n in sorted(local.items())}
+        out.update({f"{eng.hb.chains.label[c]} release": n for c, n in sorted(chains.items())})
+        return out
 
     def clock_trust(self) -> pa.Table:
         self.engine

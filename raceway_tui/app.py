@@ -76,9 +76,10 @@ class RacewayApp(App):
             self.stage, self.index, self.total = stage, index, total
 
     def __init__(self, files: list[Path], db: Path | None = None, server: str | None = None,
-                 session: TraceSession | None = None) -> None:
+                 session: TraceSession | None = None, options=None) -> None:
         super().__init__()
         self.files = files
+        self.options = options  # raceway_core.formats.ImportOptions for the files, or None
         self.db = db
         self.server = server
         self.session: TraceSession | None = session
@@ -184,7 +185,7 @@ class RacewayApp(App):
         for i, f in enumerate(self.files):
             self._set_state("loading", f"{f.name} ({i + 1}/{len(self.files)})")
             try:
-                summaries = await in_background(self.session.load, [f], name="raceway-load")
+                summaries = await in_background(self.session.load, [f], self.options, name="raceway-load")
             except RacewayError as exc:
                 lines.append(f"{f}: {exc}")
                 continue
@@ -466,6 +467,7 @@ class RacewayApp(App):
 
 
 def create_app(files: list[Path] | None = None, db: Path | None = None, server: str | None = None,
-               session: TraceSession | None = None) -> RacewayApp:
-    """The explorer on trace files, a --db store, a --server (live mode), or an open session."""
-    return RacewayApp([Path(f) for f in files or []], db=db, server=server, session=session)
+               options=None, session: TraceSession | None = None) -> RacewayApp:
+    """The explorer on trace files (read with import ``options``), a --db store, a --server
+    (live mode), or an already open session."""
+    return RacewayApp([Path(f) for f in files or []], db=db, server=server, session=session, options=options)

@@ -89,9 +89,11 @@ class Reference:
                 s = spawns.get((e["trace_id"], str(field(e, "future_id"))))
                 if s is None:
                     continue
-                for c, lst in self.by_ctx.items():
-                    if ev[lst[0]].get("parent_id") == ev[s]["id"] and c[0] == e["trace_id"]:
-                        self._add(lst[-1], i)
+                spawned = [lst for c, lst in self.by_ctx.items()
+                           if ev[lst[0]].get("parent_id") == ev[s]["id"] and c[0] == e["trace_id"]]
+                if spawned:  # several contexts claim the spawn: the one that starts first
+                    lst = min(spawned, key=lambda lst: (self.t[lst[0]], lst[0]))
+                    self._add(lst[-1], i)
         for i, e in enumerate(ev):  # rule 4
             if kind_of(e) != "LockAcquire":
                 continue

@@ -14,6 +14,7 @@ SETTINGS = settings(max_examples=int(__import__("os").environ.get("RACEWAY_EXAMP
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 VARS = ["x", "y", "acct.balance"]
 LOCKS = ["L1", "L2"]
+SHARED = "RW"  # a reader lock: several contexts may hold it at once (its releases do not form one chain)
 ACCESS = ["Read", "Write", "Read", "Write", "AtomicRead", "AtomicWrite", "AtomicRMW"]
 
 
@@ -29,6 +30,7 @@ def programs(draw):
     counter = 0
     ctxs: list[dict] = []
     lock_holder: dict[str, dict | None] = {lk: None for lk in LOCKS}
+    n_traces = draw(st.integers(1, 3))
 
     def new_ctx(trace, parent=None):
         c = {"trace": trace, "thread": f"c{len(ctxs)}", "last": None, "parent": parent,
@@ -51,14 +53,15 @@ def programs(draw):
         events.append(ev)
         return ev
 
-    for tr in range(draw(st.integers(1, 3))):
+    for tr in range(n_traces):
         new_ctx(f"T{tr}")
     for _ in range(draw(st.integers(4, 45))):
         live = [c for c in ctxs if not c["done"]]
         if not live:
             break
         c = draw(st.sampled_from(live))
-        action = draw(st.sampled_from(["access"] * 4 + ["lock", "unlock", "spawn", "await", "call", "remote"]))
+        action = draw(st.sampled_from(["access"] * 4 + ["lock", "unlock", "spawn", "await", "call", "remote",
+                                                        "shared", "handover", "stray"]))
         if action == "access":
             emit(c, {"StateChange": {"variable": draw(st.sampled_from(VARS)), "old_value": 1, "new_value": 2,
                                      "location": f"f.py:{draw(st.integers(1, 3))}",
@@ -70,9 +73,22 @@ def programs(draw):
                 lock_holder[lk] = c
                 c["held"].append(lk)
                 emit(c, {"LockAcquire": {"lock_id": lk, "lock_type": "Mutex", "location": "l.py:1"}})
+        elif action == "shared" and SHARED not in c["held"]:
+            c["held"].append(SHARED)
+            emit(c, {"LockAcquire": {"lock_id": SHARED, "lock_type": "RWLock-Read", "location": "l.py:3"}})
+        elif action == "stray":
+            # a release of a lock this context does not hold (buggy code, or a lost acquire)
+            lk = draw(st.sampled_from(LOCKS + [SHARED]))
+            if lk not in c["held"]:
+                emit(c, {"LockRelease": {"lock_id": lk, "lock_type": "Mutex", "location": "l.py:9"}})
+        elif action == "handover":
+            # a context in another trace whose first event names this one as parent
+            other = new_ctx(f"T{draw(st.integers(0, n_traces))}", parent=c["last"])
+            emit(other, {"FunctionCall": {"function_name": "from_elsewhere", "module": "m", "args": {}}})
         elif action == "unlock" and c["held"]:
             lk = c["held"].pop()
-            lock_holder[lk] = None
+            if lk != SHARED:
+                lock_holder[lk] = None
             emit(c, {"LockRelease": {"lock_id": lk, "lock_type": "Mutex", "location": "l.py:2"}})
         elif action == "spawn":
             task = f"task{len(ctxs)}"

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 def sql(trace_filter: str = "") -> str:
     return f"""
-    WITH calls AS (
-        SELECT s.service AS caller, d.service AS callee, d.trace_id, d.span_id, d.seq AS dst_seq
+    WITH edges AS (
+        SELECT s.service AS caller, d.service AS callee, d.trace_id, d.span_id, d.seq AS dst_seq, o.ctx AS dst_ctx
         FROM hb.edges g JOIN events s ON s.seq = g.src JOIN events d ON d.seq = g.dst
+        JOIN hb.ev o ON o.seq = d.seq
         WHERE NOT g.dropped AND s.service IS NOT NULL AND d.service IS NOT NULL AND s.service <> d.service
           AND (g.kind = 'call' OR g.kind = 'parent')
           {trace_filter.replace('trace_id', 'd.trace_id')}
+    ), calls AS (  -- one call per downstream span (a call edge and a parent link may both name it)
+        SELECT DISTINCT ON (caller, callee, trace_id, coalesce(span_id, CAST(dst_ctx AS VARCHAR)))
+               caller, callee, trace_id, span_id, dst_seq
+        FROM edges ORDER BY caller, callee, trace_id, coalesce(span_id, CAST(dst_ctx AS VARCHAR)), dst_seq
     ), spans AS (
         SELECT trace_id, span_id, (max(ts_ns + coalesce(duration_ns, 0)) - min(ts_ns)) / 1e6 AS ms
         FROM events WHERE span_id IS NOT NULL GROUP BY trace_id, span_id

@@ -1,94 +1,314 @@
-"""Vector clocks for every event, computed over the whole happens-before graph.
+"""Happens-before for every pair of events, in space that stays small.
 
-One component per context. Only events that receive an edge from another
-context (and first events) need work: their clock is the join of their
-predecessor's and their sources' clocks. Every other event's clock is the
-last such snapshot of its context with its own position set. Snapshots are
-persistent tries (pclock), so a clock that knows 50,000 contexts costs a few
-nodes to derive from another.
+A classic vector clock has one component per context. Requests that meet at a
+global lock (a metrics mutex every request takes) spread knowledge of every
+context to every other, so clocks hold tens of thousands of components and each
+lock acquire changes hundreds of them. Here an event's clock has two small parts:
+
+- L: a vector clock over the contexts of its own trace, carried only along edges
+  inside the trace (program order, parent, join, calls, trusted clocks, lock
+  hand-offs between the trace's own contexts);
+- G: for each lock *chain*, the latest release on it that happened before.
+
+Any path from a to b that leaves a's trace does so first through a lock
+hand-off (or a parent link into another trace, treated as a one-release chain),
+from a release r that a reaches inside its trace. Releases of a lock are split
+into chains in which each release happens before the next (true for a mutex used
+as a mutex; a chain breaks where that cannot be shown, e.g. readers of an RW
+lock). So with F(a)[c] = the first release of chain c that a reaches inside its
+trace:
+
+    a -> b  iff  (same trace and L(b)[ctx a] >= pos a)
+             or  F(a)[c] <= G(b)[c] for some chain c.
+
+L and G are persistent tries (pclock), computed at the few events where they
+change; F is computed backwards at the events that can send.
 """
 
 from __future__ import annotations
 
 import bisect
+from dataclasses import dataclass
 
 import numpy as np
 
 from raceway_core.causality.pclock import Clocks
 
 
-class ClockTable:
-    def __init__(self, n_ctx: int, ctx: np.ndarray, pos: np.ndarray) -> None:
-        self.ops = Clocks(n_ctx)
-        self.ctx = ctx
-        self.pos = pos
-        self.snap_pos: list[list[int]] = [[] for _ in range(n_ctx)]
-        self.snap_clock: list[list] = [[] for _ in range(n_ctx)]
+@dataclass
+class Chains:
+    """Lock chains: which rows are releases on which chain, at which index (1-based)."""
 
-    def build(self, topo_rows: np.ndarray, recv_mask: np.ndarray,
-              in_start: np.ndarray, in_src: np.ndarray) -> None:
-        """Sweep receive points in causal order. in_src[in_start[r]:in_start[r+1]]
-        are the rows with an edge into row r."""
-        ops, ctx_l, pos_l = self.ops, self.ctx.tolist(), self.pos.tolist()
-        in_start_l, in_src_l = in_start.tolist(), in_src.tolist()
-        snap_pos, snap_clock = self.snap_pos, self.snap_clock
-        for r in topo_rows[recv_mask[topo_rows]].tolist():
+    n: int  # number of chains
+    own: dict[int, list[tuple[int, int]]]  # row -> [(chain, index)]
+    label: list[str]  # per chain, for explanations
+
+
+def lock_chains(release_rows: np.ndarray, release_lock: list[str], ctx: np.ndarray, pos: np.ndarray,
+                trace_of_ctx: np.ndarray, handoff_src: np.ndarray, handoff_dst: np.ndarray,
+                cross_parent_src: np.ndarray) -> Chains:
+    """Chains of releases (rows sorted by lock, then time) plus one-release chains for
+    parent links into other traces."""
+    targets: dict[int, list[int]] = {}
+    for s, d in zip(handoff_src.tolist(), handoff_dst.tolist()):
+        targets.setdefault(s, []).append(d)
+    ctx_l, pos_l = ctx.tolist(), pos.tolist()
+    own: dict[int, list[tuple[int, int]]] = {}
+    labels: list[str] = []
+    per_lock: dict[str, int] = {}
+    chain, index = -1, 0
+    prev_row, prev_lock = -1, None
+    for r, lock in zip(release_rows.tolist(), release_lock):
+        follows = False
+        if lock == prev_lock:
+            if ctx_l[prev_row] == ctx_l[r] and pos_l[prev_row] < pos_l[r]:
+                follows = True
+            else:  # the previous release was handed to an acquire that precedes r in r's context
+                follows = any(ctx_l[a] == ctx_l[r] and pos_l[a] < pos_l[r] for a in targets.get(prev_row, ()))
+        if not follows:
+            chain += 1
+            index = 0
+            per_lock[lock] = per_lock.get(lock, 0) + 1
+            labels.append(f"lock '{lock}'" + (f" (chain {per_lock[lock]})" if per_lock[lock] > 1 else ""))
+        index += 1
+        own.setdefault(r, []).append((chain, index))
+        prev_row, prev_lock = r, lock
+    # Only a chain that hands off into another trace can carry a path out of a trace;
+    # a lock used inside one trace is program order and hand-offs, which L covers.
+    trace_l = trace_of_ctx[ctx].tolist()
+    crossing = set()
+    for r, cs in own.items():
+        if any(trace_l[a] != trace_l[r] for a in targets.get(r, ())):
+            crossing.update(c for c, _ in cs)
+    keep = {c: i for i, c in enumerate(sorted(crossing))}
+    own = {r: [(keep[c], k) for c, k in cs if c in keep] for r, cs in own.items()}
+    own = {r: cs for r, cs in own.items() if cs}
+    labels = [labels[c] for c in sorted(crossing)]
+    n = len(keep)
+    for src in sorted(set(cross_parent_src.tolist())):
+        labels.append("parent link into another trace")
+        own.setdefault(src, []).append((n, 1))
+        n += 1
+    return Chains(n, own, labels)
+
+
+class HappensBefore:
+    def __init__(self, n_ctx: int, ctx: np.ndarray, pos: np.ndarray, trace_of_ctx: np.ndarray) -> None:
+        self.ctx, self.pos = ctx, pos
+        self.n = len(ctx)
+        self.trace_of_ctx = trace_of_ctx
+        # trace-local context ids (dense per trace) and one trie shape per trace size
+        order = np.lexsort((np.arange(n_ctx), trace_of_ctx))
+        local = np.empty(n_ctx, dtype=np.int64)
+        sizes: dict[int, int] = {}
+        for c in order.tolist():
+            t = int(trace_of_ctx[c])
+            local[c] = sizes.get(t, 0)
+            sizes[t] = local[c] + 1
+        self.local = local
+        self.local_ops = {t: Clocks(s) for t, s in sizes.items()}
+        self.l_pos: list[list[int]] = [[] for _ in range(n_ctx)]
+        self.l_clock: list[list] = [[] for _ in range(n_ctx)]
+        self.g_pos: list[list[int]] = [[] for _ in range(n_ctx)]
+        self.g_clock: list[list] = [[] for _ in range(n_ctx)]
+        self.f_pos: list[list[int]] = [[] for _ in range(n_ctx)]
+        self.f_val: list[list[dict]] = [[] for _ in range(n_ctx)]
+
+    # -- build ------------------------------------------------------------------
+    def build(self, topo_rows: np.ndarray, src: np.ndarray, dst: np.ndarray, chains: Chains) -> None:
+        n = self.n
+        trace = self.trace_of_ctx[self.ctx]
+        local_edge = trace[src] == trace[dst]
+        self.chains = chains
+        self.g_ops = Clocks(chains.n)
+        self._forward_local(topo_rows, src[local_edge], dst[local_edge])
+        self._forward_global(topo_rows, src, dst, chains)
+        self._backward(topo_rows, src[local_edge], dst[local_edge], chains)
+        self.n_edges = len(src)
+        del n
+
+    def _incoming(self, src, dst):
+        order = np.argsort(dst, kind="stable")
+        start = np.searchsorted(dst[order], np.arange(self.n + 1))
+        return start.tolist(), src[order].tolist()
+
+    def _forward_local(self, topo_rows, src, dst) -> None:
+        recv = self.pos == 1
+        recv[dst] = True
+        start, srcs = self._incoming(src, dst)
+        ctx_l, pos_l, local = self.ctx.tolist(), self.pos.tolist(), self.local.tolist()
+        trace_ctx = self.trace_of_ctx.tolist()
+        l_pos, l_clock = self.l_pos, self.l_clock
+        for r in topo_rows[recv[topo_rows]].tolist():
             x, p = ctx_l[r], pos_l[r]
-            clock = snap_clock[x][-1] if snap_clock[x] else None
-            for k in range(in_start_l[r], in_start_l[r + 1]):
-                u = in_src_l[k]
+            ops = self.local_ops[trace_ctx[x]]
+            clock = l_clock[x][-1] if l_clock[x] else None
+            for k in range(start[r], start[r + 1]):
+                u = srcs[k]
                 y, q = ctx_l[u], pos_l[u]
-                ps = snap_pos[y]
-                i = bisect.bisect_right(ps, q) - 1
-                src_clock = ops.set(snap_clock[y][i], y, q)
-                clock = ops.join(clock, src_clock)
-            clock = ops.set(clock, x, p)
-            snap_pos[x].append(p)
-            snap_clock[x].append(clock)
+                if ops.get(clock, local[y]) >= q:
+                    continue  # already known, and so is everything u knew
+                i = bisect.bisect_right(l_pos[y], q) - 1
+                clock = ops.join(clock, ops.set(l_clock[y][i], local[y], q))
+            l_pos[x].append(p)
+            l_clock[x].append(ops.set(clock, local[x], p))
 
-    # -- queries --------------------------------------------------------------
-    def snapshot(self, r: int):
-        x, p = int(self.ctx[r]), int(self.pos[r])
-        i = bisect.bisect_right(self.snap_pos[x], p) - 1
-        return self.snap_clock[x][i]
+    def _forward_global(self, topo_rows, src, dst, chains: Chains) -> None:
+        step = np.zeros(self.n, dtype=bool)
+        step[dst] = True
+        if chains.own:
+            step[np.fromiter(chains.own, dtype=np.int64)] = True
+        start, srcs = self._incoming(src, dst)
+        ops = self.g_ops
+        ctx_l, pos_l = self.ctx.tolist(), self.pos.tolist()
+        g_pos, g_clock, own = self.g_pos, self.g_clock, chains.own
+        for r in topo_rows[step[topo_rows]].tolist():
+            x, p = ctx_l[r], pos_l[r]
+            clock = g_clock[x][-1] if g_clock[x] else None
+            for k in range(start[r], start[r + 1]):
+                u = srcs[k]
+                y, q = ctx_l[u], pos_l[u]
+                i = bisect.bisect_right(g_pos[y], q) - 1
+                if i >= 0:
+                    clock = ops.join(clock, g_clock[y][i])
+            for c, idx in own.get(r, ()):
+                if ops.get(clock, c) < idx:
+                    clock = ops.set(clock, c, idx)
+            if g_clock[x] and clock is g_clock[x][-1]:
+                continue
+            g_pos[x].append(p)
+            g_clock[x].append(clock)
 
-    def knows(self, r: int, c: int) -> int:
-        """How far event r knows context c: VC(r)[c]."""
-        if int(self.ctx[r]) == c:
-            return int(self.pos[r])
-        return self.ops.get(self.snapshot(r), c)
+    def _backward(self, topo_rows, src, dst, chains: Chains) -> None:
+        """F at every event that can send: releases, and sources of edges inside the trace."""
+        send = np.zeros(self.n, dtype=bool)
+        send[src] = True
+        if chains.own:
+            send[np.fromiter(chains.own, dtype=np.int64)] = True
+        order = np.argsort(src, kind="stable")
+        start = np.searchsorted(src[order], np.arange(self.n + 1)).tolist()
+        dsts = dst[order].tolist()
+        ctx_l, pos_l, own = self.ctx.tolist(), self.pos.tolist(), chains.own
+        f_pos, f_val = self.f_pos, self.f_val  # built back to front, reversed at the end
+        for r in topo_rows[send[topo_rows]][::-1].tolist():
+            x, p = ctx_l[r], pos_l[r]
+            val = f_val[x][-1] if f_val[x] else None  # the next send point in x
+            merged = None
+            for k in range(start[r], start[r + 1]):
+                d = dsts[k]
+                y, q = ctx_l[d], pos_l[d]
+                ps = f_pos[y]  # descending positions, built backwards
+                i = _first_at_or_after_desc(ps, q)
+                if i is None:
+                    continue
+                other = f_val[y][i]
+                if other:
+                    merged = _min_merge(merged if merged is not None else dict(val or {}), other)
+            for c, idx in own.get(r, ()):
+                if merged is None:
+                    merged = dict(val or {})
+                if merged.get(c, idx + 1) > idx:
+                    merged[c] = idx
+            f_pos[x].append(p)
+            f_val[x].append(merged if merged is not None else (val or {}))
+        for x in range(len(f_pos)):
+            f_pos[x].reverse()
+            f_val[x].reverse()
+
+    # -- queries ------------------------------------------------------------------
+    def local_snapshot(self, r: int):
+        x = int(self.ctx[r])
+        i = bisect.bisect_right(self.l_pos[x], int(self.pos[r])) - 1
+        return self.l_clock[x][i]
+
+    def global_snapshot(self, r: int):
+        x = int(self.ctx[r])
+        i = bisect.bisect_right(self.g_pos[x], int(self.pos[r])) - 1
+        return self.g_clock[x][i] if i >= 0 else None
+
+    def reaches(self, r: int) -> dict:
+        """F(r): chain -> first release index reachable from r inside its trace."""
+        x = int(self.ctx[r])
+        i = bisect.bisect_left(self.f_pos[x], int(self.pos[r]))
+        return self.f_val[x][i] if i < len(self.f_pos[x]) else {}
+
+    def knows_local(self, b: int, c: int) -> int:
+        """How far event b knows context c of its own trace (0 for other traces)."""
+        if int(self.ctx[b]) == c:
+            return int(self.pos[b])
+        if self.trace_of_ctx[c] != self.trace_of_ctx[int(self.ctx[b])]:
+            return 0
+        ops = self.local_ops[int(self.trace_of_ctx[c])]
+        return ops.get(self.local_snapshot(b), int(self.local[c]))
 
     def before(self, a: int, b: int) -> bool:
-        """a -> b (strict happens-before)."""
         if a == b:
             return False
-        return self.knows(b, int(self.ctx[a])) >= int(self.pos[a])
+        ca = int(self.ctx[a])
+        if self.knows_local(b, ca) >= int(self.pos[a]):
+            return True
+        fa = self.reaches(a)
+        if not fa:
+            return False
+        gb = self.global_snapshot(b)
+        get = self.g_ops.get
+        return any(get(gb, c) >= i for c, i in fa.items())
 
-    def clock(self, r: int) -> dict[int, int]:
-        """The full clock of event r: context -> position."""
-        out = dict(self.ops.items(self.snapshot(r)))
-        out[int(self.ctx[r])] = int(self.pos[r])
+    def clock(self, r: int) -> tuple[dict[int, int], dict[int, int]]:
+        """(context -> position known, inside the trace; chain -> last release known)."""
+        x = int(self.ctx[r])
+        t = int(self.trace_of_ctx[x])
+        ops = self.local_ops[t]
+        members = np.flatnonzero(self.trace_of_ctx == t)
+        by_local = {int(self.local[c]): int(c) for c in members}
+        local = {by_local[k]: v for k, v in ops.items(self.local_snapshot(r))}
+        local[x] = int(self.pos[r])
+        known = dict(self.g_ops.items(self.global_snapshot(r)))
+        return local, known
+
+    # -- batch access for the race sweep -------------------------------------------
+    def columns(self, rows: np.ndarray) -> dict[str, list]:
+        """Per row, as parallel lists: trace, ctx, local id, pos, L and G snapshots, F."""
+        ctx = self.ctx[rows]
+        pos = self.pos[rows]
+        key = (ctx << 32) | pos
+        out = {"trace": self.trace_of_ctx[ctx].tolist(), "ctx": ctx.tolist(),
+               "local": self.local[ctx].tolist(), "pos": pos.tolist()}
+        for name, positions, values, side, empty in (("L", self.l_pos, self.l_clock, "right", None),
+                                                      ("G", self.g_pos, self.g_clock, "right", None),
+                                                      ("F", self.f_pos, self.f_val, "left", {})):
+            flat_key, flat_val = _flatten(positions, values)
+            i = np.searchsorted(flat_key, key, side=side) - (1 if side == "right" else 0)
+            ok = (i >= 0) & (i < len(flat_key))
+            ok[ok] &= (flat_key[i[ok]] >> 32) == ctx[ok]
+            out[name] = [flat_val[j] if good else empty for j, good in zip(i.tolist(), ok.tolist())]
         return out
 
-    def snapshot_index(self, rows_by_ctx_pos: np.ndarray, recv_mask: np.ndarray) -> tuple[list, np.ndarray]:
-        """All snapshots as one list, and for each row the index of its snapshot there."""
-        flat, base = [], {}
-        for x, clocks in enumerate(self.snap_clock):
-            base[x] = len(flat)
-            flat.extend(clocks)
-        n = len(rows_by_ctx_pos)
-        if n == 0:  # an empty store
-            return flat, np.zeros(0, dtype=np.int64)
-        is_recv = recv_mask[rows_by_ctx_pos]
-        last = np.maximum.accumulate(np.where(is_recv, np.arange(n), 0))
-        # k-th receive point of a context -> its snapshot number inside the context
-        recv_rank = np.cumsum(is_recv) - 1
-        ctx_sorted = self.ctx[rows_by_ctx_pos]
-        first_rank = np.zeros(len(self.snap_clock), dtype=np.int64)
-        starts = np.flatnonzero(np.r_[True, ctx_sorted[1:] != ctx_sorted[:-1]])
-        first_rank[ctx_sorted[starts]] = recv_rank[starts]
-        local = recv_rank[last] - first_rank[ctx_sorted]
-        bases = np.array([base[x] for x in range(len(self.snap_clock))], dtype=np.int64)
-        out = np.empty(n, dtype=np.int64)
-        out[rows_by_ctx_pos] = bases[ctx_sorted] + local
-        return flat, out
+
+def _flatten(positions: list[list[int]], values: list[list]) -> tuple[np.ndarray, list]:
+    keys, vals = [], []
+    for c, (ps, vs) in enumerate(zip(positions, values)):
+        if ps:
+            keys.append((np.int64(c) << 32) | np.asarray(ps, dtype=np.int64))
+            vals.extend(vs)
+    return (np.concatenate(keys) if keys else np.empty(0, dtype=np.int64)), vals
+
+
+def _min_merge(into: dict, other: dict) -> dict:
+    for c, i in other.items():
+        if into.get(c, i + 1) > i:
+            into[c] = i
+    return into
+
+
+def _first_at_or_after_desc(ps: list[int], q: int) -> int | None:
+    """In a list of descending positions, the index of the smallest position >= q."""
+    lo, hi = 0, len(ps)
+    # ps descending: find the last index with ps[i] >= q
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ps[mid] >= q:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1 if lo > 0 else None

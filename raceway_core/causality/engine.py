@@ -18,14 +18,14 @@ Rows are events in ``seq`` order; ``row_of(seq)`` maps back.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from raceway_core.causality import graph, trust
-from raceway_core.causality.clocks import ClockTable
+from raceway_core.causality.clocks import HappensBefore, lock_chains
 from raceway_core.causality.critical_path import longest_paths, path_rows
 from raceway_core.causality.order import causal_order
 from raceway_core.causality.races import CLASS_OF, W, AW, sweep
@@ -90,6 +90,9 @@ class Engine:
         self.ctx_service = ctx["service"].to_pylist()
         self.ctx_rows = np.lexsort((self.pos, self.ctx))
         self.ctx_start = np.r_[0, np.cumsum(ctx["events"].to_numpy())].astype(np.int64)
+        r = query_arrow(cur, """SELECT o.seq, e.lock_id FROM events e JOIN hb.ev o USING (seq)
+                                WHERE e.kind = 'LockRelease' AND e.lock_id IS NOT NULL ORDER BY e.lock_id, o.idx""")
+        self._releases = (self.row_of(r["seq"].to_numpy()), r["lock_id"].to_pylist())
         e = query_arrow(cur, "SELECT src, dst, kind, detail, cross_trace FROM hb.edges")
         self.e_src = self.row_of(e["src"].to_numpy())
         self.e_dst = self.row_of(e["dst"].to_numpy())
@@ -114,24 +117,27 @@ class Engine:
             cur.unregister("_dropped")
         self.dropped = int(len(topo.dropped))
 
-    def _incoming(self, keep: np.ndarray):
+    def _clocks(self) -> None:
+        keep = self.e_alive
         src, dst = self.e_src[keep], self.e_dst[keep]
         order = np.argsort(dst, kind="stable")
-        in_start = np.searchsorted(dst[order], np.arange(self.n + 1))
-        return in_start, src[order], dst
-
-    def _clocks(self) -> None:
-        in_start, in_src, dst = self._incoming(self.e_alive)
-        recv = self.pos == 1
-        recv[dst] = True
-        self.recv = recv
-        self.in_start, self.in_src = in_start, in_src
-        self.clocks = ClockTable(self.n_ctx, self.ctx, self.pos)
-        self.clocks.build(self.topo_rows, recv, in_start, in_src)
+        self.in_start = np.searchsorted(dst[order], np.arange(self.n + 1))  # for explanations
+        self.in_src = src[order]
+        trace_codes, self.trace_names = _codes(pa.array(self.ctx_trace, pa.string()))
+        self.trace_of_ctx = trace_codes
+        kinds = np.array(self.e_kind, dtype=object)[keep]
+        trace = trace_codes[self.ctx]
+        handoff = kinds == "lock"
+        cross_parent = (kinds == "parent") & (trace[src] != trace[dst])
+        rel = self._releases
+        chains = lock_chains(rel[0], rel[1], self.ctx, self.pos, trace_codes,
+                             src[handoff], dst[handoff], src[cross_parent])
+        self.hb = HappensBefore(self.n_ctx, self.ctx, self.pos, trace_codes)
+        self.hb.build(self.topo_rows, src, dst, chains)
 
     # -- queries ----------------------------------------------------------------
     def before(self, a: int, b: int) -> bool:
-        return self.clocks.before(a, b)
+        return self.hb.before(a, b)
 
     def ctx_label(self, c: int) -> str:
         svc = self.ctx_service[c]
@@ -139,47 +145,44 @@ class Engine:
 
     # -- lock sets ----------------------------------------------------------------
     def _locksets(self, cur) -> None:
-        t = query_arrow(cur, """
-            SELECT o.seq, o.ctx, e.kind, e.lock_id, e.lock_set, e.variable, e.access, e.service
-            FROM events e JOIN hb.ev o USING (seq)
-            WHERE e.kind IN ('LockAcquire', 'LockRelease', 'StateChange')
-            ORDER BY o.ctx, o.pos""")
-        seqs, ctxs, kinds = t["seq"].to_pylist(), t["ctx"].to_pylist(), t["kind"].to_pylist()
-        lock_ids, given = t["lock_id"].to_pylist(), t["lock_set"].to_pylist()
-        with_lock_events = {c for c, k in zip(ctxs, kinds) if k != "StateChange"}
-        held: Counter = Counter()
-        cur_ctx = None
-        acc_seq, acc_locks = [], []
-        for s, c, k, lid, gl in zip(seqs, ctxs, kinds, lock_ids, given):
-            if c != cur_ctx:
-                held, cur_ctx = Counter(), c
-            if k == "LockAcquire":
-                held[lid] += 1
-            elif k == "LockRelease":
-                if held[lid] > 0:
-                    held[lid] -= 1
-            else:
-                if c in with_lock_events:
-                    ls = frozenset(x for x, n in held.items() if n > 0)
-                else:
-                    ls = frozenset(gl or ())
-                acc_seq.append(s)
-                acc_locks.append(ls or None)
-        self.acc_locks = dict(zip(acc_seq, acc_locks))
-        cur.execute("CREATE OR REPLACE TABLE hb.locksets (seq BIGINT, locks VARCHAR[])").fetchall()
-        if acc_seq:
-            tbl = pa.table({"seq": pa.array(acc_seq, pa.int64()),
-                            "locks": pa.array([sorted(x) if x else [] for x in acc_locks], pa.list_(pa.string()))})
-            cur.register("_ls", tbl)
-            cur.execute("INSERT INTO hb.locksets SELECT * FROM _ls").fetchall()
-            cur.unregister("_ls")
+        """Locks a context holds at each of its accesses, from its acquires and releases in
+        program order (a release of a lock not held is ignored: the walk is clamped at 0);
+        the given lock_set only for contexts without lock events."""
+        cur.execute("""
+            CREATE OR REPLACE TABLE hb.locksets AS
+            WITH lk AS (
+                SELECT o.ctx, o.pos, e.lock_id, CASE e.kind WHEN 'LockAcquire' THEN 1 ELSE -1 END AS d
+                FROM events e JOIN hb.ev o USING (seq)
+                WHERE e.kind IN ('LockAcquire', 'LockRelease') AND e.lock_id IS NOT NULL
+            ), walk AS (
+                SELECT ctx, pos, lock_id, sum(d) OVER w AS s FROM lk
+                WINDOW w AS (PARTITION BY ctx, lock_id ORDER BY pos ROWS UNBOUNDED PRECEDING)
+            ), bal AS (
+                SELECT ctx, pos, lock_id, s - least(0, min(s) OVER w) AS held FROM walk
+                WINDOW w AS (PARTITION BY ctx, lock_id ORDER BY pos ROWS UNBOUNDED PRECEDING)
+            ), per_ctx AS (SELECT DISTINCT ctx, lock_id FROM lk),
+            acc AS (
+                SELECT e.seq, o.ctx, o.pos, e.lock_set FROM events e JOIN hb.ev o USING (seq)
+                WHERE e.kind = 'StateChange'
+            ), cand AS (
+                SELECT a.seq, a.ctx, a.pos, p.lock_id FROM acc a JOIN per_ctx p USING (ctx)
+            ), held AS (
+                SELECT c.seq, list(c.lock_id ORDER BY c.lock_id) FILTER (WHERE b.held > 0) AS locks
+                FROM cand c ASOF JOIN bal b ON b.ctx = c.ctx AND b.lock_id = c.lock_id AND c.pos > b.pos
+                GROUP BY c.seq
+            )
+            SELECT a.seq, CASE WHEN a.ctx IN (SELECT ctx FROM per_ctx) THEN coalesce(h.locks, [])
+                               ELSE coalesce(list_sort(list_distinct(a.lock_set)), []) END AS locks
+            FROM acc a LEFT JOIN held h USING (seq)
+        """).fetchall()
 
     # -- races ----------------------------------------------------------------------
     def _races(self, cur) -> None:
         key = "coalesce(e.service, '') || '::' || e.variable" if self.options.variable_scope == "service" else "e.variable"
         t = query_arrow(cur, f"""
-            SELECT e.seq, {key} AS var, e.access, o.ctx, o.pos, e.location, e.ts_ns
-            FROM events e JOIN hb.ev o USING (seq)
+            SELECT e.seq, {key} AS var, e.access, o.ctx, e.location, e.ts_ns,
+                   CASE WHEN len(l.locks) > 0 THEN l.locks END AS locks
+            FROM events e JOIN hb.ev o USING (seq) JOIN hb.locksets l USING (seq)
             WHERE e.kind = 'StateChange' AND e.variable IS NOT NULL""")
         seq = t["seq"].to_numpy()
         rows = self.row_of(seq)
@@ -189,76 +192,63 @@ class Engine:
         access = np.array(t["access"].to_pylist(), dtype=object)[order]
         cls = [CLASS_OF[a] for a in access]
         ctx = self.ctx[rows].tolist()
-        pos = self.pos[rows].tolist()
-        locks = [self.acc_locks.get(s) for s in seq.tolist()]
-        loc = np.array(t["location"].to_pylist(), dtype=object)[order].tolist()
+        raw_locks = t["locks"].to_pylist()
+        locks = [frozenset(raw_locks[i]) if raw_locks[i] else None for i in order.tolist()]
+        loc_codes, loc_names = _codes(t["location"])
+        loc_codes = loc_codes[order]
         ts = t["ts_ns"].to_numpy()[order]
-        flat, snap_idx = self.clocks.snapshot_index(self.ctx_rows, self.recv)
-        snaps = [flat[i] for i in snap_idx[rows].tolist()]
-        get = self.clocks.ops.get
+        col = self.hb.columns(rows)
+        tr, cx, lid, ps, L, G, F = (col[k] for k in ("trace", "ctx", "local", "pos", "L", "G", "F"))
+        local_get = {t: ops.get for t, ops in self.hb.local_ops.items()}
+        g_get = self.hb.g_ops.get
 
-        def knows(i: int, c: int) -> int:
-            return pos[i] if ctx[i] == c else get(snaps[i], c)
+        def before(f: int, i: int) -> bool:
+            if cx[f] == cx[i]:
+                return ps[f] < ps[i]
+            if tr[f] == tr[i] and local_get[tr[i]](L[i], lid[f]) >= ps[f]:
+                return True
+            ff = F[f]
+            if ff:
+                gi = G[i]
+                for c, k in ff.items():
+                    if g_get(gi, c) >= k:
+                        return True
+            return False
 
-        seq_l, ts_l, var_l = seq.tolist(), ts.tolist(), var_codes.tolist()
-        cap = self.options.stored_pairs
-        pairs: list[tuple[int, int, int]] = []  # first seq, second seq, kind (1 = write-write)
-        groups: dict[tuple, list] = {}
-        count = 0
-
-        def on_pair(a: int, b: int) -> None:
-            nonlocal count
-            count += 1
-            if (ts_l[a], seq_l[a]) > (ts_l[b], seq_l[b]):
-                a, b = b, a
-            ww = cls[a] in (W, AW) and cls[b] in (W, AW)
-            g = (var_l[a], ww, loc[a], loc[b])
-            entry = groups.get(g)
-            if entry is None:
-                groups[g] = [1, seq_l[a], seq_l[b]]
-            else:
-                entry[0] += 1
-            if len(pairs) < cap:
-                pairs.append((seq_l[a], seq_l[b], ww))
-
-        self.race_visited = sweep(var_l, cls, ctx, pos, locks, knows, on_pair)
-        self.race_count = count
-        cur.execute("""CREATE OR REPLACE TABLE hb.race_pairs (
-            first_seq BIGINT, second_seq BIGINT, variable VARCHAR, kind VARCHAR, severity VARCHAR)""").fetchall()
-        cur.execute("""CREATE OR REPLACE TABLE hb.race_groups (
-            variable VARCHAR, kind VARCHAR, severity VARCHAR, first_location VARCHAR, second_location VARCHAR,
-            count BIGINT, example_first BIGINT, example_second BIGINT)""").fetchall()
-        names = var_names
-        if pairs:
-            a, b, ww = zip(*pairs)
-            by_seq = dict(zip(seq_l, var_l))
-            tbl = pa.table({
-                "first_seq": pa.array(a, pa.int64()), "second_seq": pa.array(b, pa.int64()),
-                "variable": pa.array([names[by_seq[x]] for x in a], pa.string()),
-                "kind": pa.array(["write-write" if w else "read-write" for w in ww], pa.string()),
-                "severity": pa.array(["critical" if w else "warning" for w in ww], pa.string())})
-            cur.register("_rp", tbl)
-            cur.execute("INSERT INTO hb.race_pairs SELECT * FROM _rp").fetchall()
-            cur.unregister("_rp")
-        if groups:
-            keys = list(groups)
-            tbl = pa.table({
-                "variable": pa.array([names[k[0]] for k in keys], pa.string()),
-                "kind": pa.array(["write-write" if k[1] else "read-write" for k in keys], pa.string()),
-                "severity": pa.array(["critical" if k[1] else "warning" for k in keys], pa.string()),
-                "first_location": pa.array([k[2] for k in keys], pa.string()),
-                "second_location": pa.array([k[3] for k in keys], pa.string()),
-                "count": pa.array([groups[k][0] for k in keys], pa.int64()),
-                "example_first": pa.array([groups[k][1] for k in keys], pa.int64()),
-                "example_second": pa.array([groups[k][2] for k in keys], pa.int64())})
-            cur.register("_rg", tbl)
-            cur.execute("INSERT INTO hb.race_groups SELECT * FROM _rg").fetchall()
-            cur.unregister("_rg")
+        out_a, out_b, self.race_visited = sweep(var_codes.tolist(), cls, ctx, locks, before)
+        a = np.frombuffer(out_a, dtype=np.int64) if len(out_a) else np.empty(0, dtype=np.int64)
+        b = np.frombuffer(out_b, dtype=np.int64) if len(out_b) else np.empty(0, dtype=np.int64)
+        swap = (ts[a] > ts[b]) | ((ts[a] == ts[b]) & (seq[a] > seq[b]))  # first = earlier timestamp
+        a, b = np.where(swap, b, a), np.where(swap, a, b)
+        writes = np.isin(np.array(cls, dtype=np.int64), [W, AW])
+        ww = writes[a] & writes[b]
+        self.race_count = int(len(a))
+        pairs = pa.table({
+            "first_seq": pa.array(seq[a]), "second_seq": pa.array(seq[b]),
+            "variable": _decode(var_codes[a], var_names),
+            "kind": pa.array(np.where(ww, "write-write", "read-write")),
+            "severity": pa.array(np.where(ww, "critical", "warning")),
+            "first_location": _decode(loc_codes[a], loc_names),
+            "second_location": _decode(loc_codes[b], loc_names),
+            "o": pa.array(np.arange(len(a))),
+        })
+        cur.register("_pairs", pairs)
+        try:
+            cur.execute("""CREATE OR REPLACE TABLE hb.race_groups AS
+                SELECT variable, kind, severity, first_location, second_location,
+                       count(*) AS count, arg_min(first_seq, o) AS example_first, arg_min(second_seq, o) AS example_second
+                FROM _pairs GROUP BY ALL""").fetchall()
+            cur.execute("""CREATE OR REPLACE TABLE hb.race_pairs AS
+                SELECT first_seq, second_seq, variable, kind, severity
+                FROM _pairs WHERE o < $cap""", {"cap": self.options.stored_pairs}).fetchall()
+        finally:
+            cur.unregister("_pairs")
 
     # -- critical path --------------------------------------------------------------
     def _critical(self, cur) -> None:
         d = query_arrow(cur, "SELECT coalesce(duration_ns, 0) AS d FROM events ORDER BY seq")["d"].to_numpy()
-        trace_codes, trace_names = _codes(pa.array([self.ctx_trace[c] for c in self.ctx.tolist()], pa.string()))
+        trace_codes = self.trace_of_ctx[self.ctx]
+        trace_names = self.trace_names.to_pylist()
         keep = self.e_alive & np.isin(np.array(self.e_kind, dtype=object), CP_KINDS)
         keep &= trace_codes[self.e_src] == trace_codes[self.e_dst]
         dp, best, recv_of, prev = longest_paths(self.n, self.ctx_rows, self.ctx_start, self.pos, d.astype(np.int64),
@@ -309,7 +299,15 @@ class Engine:
             FROM hb.ctx c""").fetchall()
 
 
-def _codes(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list]:
-    """Dense integer codes for a string column, and the names by code."""
+def _codes(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Dense integer codes for a string column (nulls get code -1), and the names by code."""
     enc = (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).dictionary_encode()
-    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
+    codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, enc.dictionary
+
+
+def _decode(codes: np.ndarray, names: pa.Array) -> pa.Array:
+    """Strings for codes from _codes (-1 -> null)."""
+    valid = codes >= 0
+    taken = names.take(pa.array(np.where(valid, codes, 0))) if len(names) else pa.nulls(len(codes), pa.string())
+    return pa.compute.if_else(pa.array(valid), taken, pa.scalar(None, pa.string())) if not valid.all() else taken

@@ -120,18 +120,28 @@ def _step(engine, f: int, t: int, k: int, id_of) -> Step:
 
 
 def _why_concurrent(engine, a: int, b: int) -> str:
+    hb = engine.hb
     ca, cb = int(engine.ctx[a]), int(engine.ctx[b])
-    ka, kb = engine.clocks.knows(b, ca), engine.clocks.knows(a, cb)
     la, lb = engine.ctx_label(ca), engine.ctx_label(cb)
     pa_, pb = int(engine.pos[a]), int(engine.pos[b])
-    parts = [
-        f"no chain of program order, parent, join, lock hand-off, cross-service or trusted clock "
-        f"edges leads from one to the other",
-        f"B ({lb} #{pb}) knows {la} only up to event #{ka}, before A (#{pa_})" if ka else
-        f"B ({lb} #{pb}) knows nothing of {la}",
-        f"A ({la} #{pa_}) knows {lb} only up to event #{kb}, before B (#{pb})" if kb else
-        f"A ({la} #{pa_}) knows nothing of {lb}",
-    ]
+    parts = ["no chain of program order, parent, join, lock hand-off, cross-service or trusted clock "
+             "edges leads from one to the other"]
+    same_trace = engine.trace_of_ctx[ca] == engine.trace_of_ctx[cb]
+    for (x, px, lx, cx), (y, py, ly, cy), nx, ny in (((a, pa_, la, ca), (b, pb, lb, cb), "A", "B"),
+                                                     ((b, pb, lb, cb), (a, pa_, la, ca), "B", "A")):
+        if same_trace:
+            k = hb.knows_local(y, cx)
+            parts.append(f"{ny} ({ly} #{py}) knows {lx} only up to event #{k}, before {nx} (#{px})" if k
+                         else f"{ny} ({ly} #{py}) knows nothing of {lx}")
+        reach = hb.reaches(x)
+        known = dict(hb.g_ops.items(hb.global_snapshot(y)))
+        for c, i in sorted(reach.items())[:3]:
+            k = known.get(c, 0)
+            parts.append(f"{nx} first hands {hb.chains.label[c]} on at its release #{i}, "
+                         f"but {ny} knows that chain only up to release #{k}" if k
+                         else f"{nx} first hands {hb.chains.label[c]} on at its release #{i}, which {ny} never learns of")
+    if not same_trace and len(parts) == 1:
+        parts.append("they are in different traces and no lock or parent link connects them")
     return "A and B are concurrent: " + "; ".join(parts)
 
 

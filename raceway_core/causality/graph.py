@@ -18,13 +18,22 @@ import duckdb
 
 EDGE_KINDS = ("parent", "join", "lock", "call", "return", "clock")
 
+# Context ids follow first appearance in time, so contexts alive together have
+# nearby ids: vector clock changes then cluster in a few trie leaves (pclock).
 CONTEXTS_AND_ORDER = """
-CREATE OR REPLACE TABLE hb.ev AS
+CREATE OR REPLACE TEMP TABLE _ranked AS
 SELECT seq, trace_id, coalesce(thread_id, '') AS thread_id, ts_ns,
-       CAST(row_number() OVER (ORDER BY ts_ns, seq) - 1 AS BIGINT) AS idx,
-       CAST(dense_rank() OVER (ORDER BY trace_id, coalesce(thread_id, '')) - 1 AS INTEGER) AS ctx,
-       CAST(row_number() OVER (PARTITION BY trace_id, coalesce(thread_id, '') ORDER BY ts_ns, seq) AS INTEGER) AS pos
+       CAST(row_number() OVER (ORDER BY ts_ns, seq) - 1 AS BIGINT) AS idx
 FROM events;
+
+CREATE OR REPLACE TEMP TABLE _ctx_ids AS
+SELECT trace_id, thread_id, CAST(row_number() OVER (ORDER BY min(idx)) - 1 AS INTEGER) AS ctx
+FROM _ranked GROUP BY trace_id, thread_id;
+
+CREATE OR REPLACE TABLE hb.ev AS
+SELECT r.seq, r.trace_id, r.thread_id, r.ts_ns, r.idx, c.ctx,
+       CAST(row_number() OVER (PARTITION BY c.ctx ORDER BY r.idx) AS INTEGER) AS pos
+FROM _ranked r JOIN _ctx_ids c USING (trace_id, thread_id);
 
 CREATE OR REPLACE TABLE hb.ctx AS
 SELECT e.ctx, any_value(e.trace_id) AS trace_id, any_value(e.thread_id) AS thread_id,
@@ -49,8 +58,8 @@ JOIN_EDGES = """
 WITH spawns AS (
     SELECT e.seq, e.id, e.trace_id, e.task_id, o.idx FROM events e JOIN hb.ev o USING (seq)
     WHERE e.kind = 'AsyncSpawn' AND e.task_id IS NOT NULL
-), spawned AS (  -- the context whose first event has the spawn as parent
-    SELECT s.trace_id, s.task_id, s.idx AS spawn_idx, o.ctx
+), spawned AS (  -- the context whose first event has the spawn as parent (the earliest, if several)
+    SELECT s.trace_id, s.task_id, s.idx AS spawn_idx, o.ctx, o.idx AS child_idx
     FROM spawns s JOIN events c ON c.parent_id = s.id AND c.trace_id = s.trace_id
     JOIN hb.ev o ON o.seq = c.seq WHERE o.pos = 1
 ), awaits AS (
@@ -58,7 +67,8 @@ WITH spawns AS (
     WHERE e.kind = 'AsyncAwait' AND e.future_id IS NOT NULL
 ), matched AS (  -- the latest spawn of that task before the await
     SELECT a.seq AS await_seq, sp.ctx, a.future_id,
-           row_number() OVER (PARTITION BY a.seq ORDER BY (sp.spawn_idx < a.idx) DESC, sp.spawn_idx DESC) AS rn
+           row_number() OVER (PARTITION BY a.seq ORDER BY (sp.spawn_idx < a.idx) DESC, sp.spawn_idx DESC,
+                              sp.child_idx) AS rn
     FROM awaits a JOIN spawned sp ON sp.trace_id = a.trace_id AND sp.task_id = a.future_id
 )
 SELECT last.seq AS src, m.await_seq AS dst, 'join' AS kind, m.future_id AS detail

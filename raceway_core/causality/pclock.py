@@ -11,6 +11,8 @@ request to request across a whole run).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import compress
+from operator import is_not
 
 W = 32
 BITS = 5
@@ -87,25 +89,21 @@ class Clocks:
             if m == b:
                 return b
             return m
-        out = []
-        same_a = same_b = True
-        for x, y in zip(a, b):
-            if x is y or y is None:
-                c = x
-            elif x is None:
-                c = y
-            else:
-                c = self._join(x, y, level - 1)
-            out.append(c)
+        # find differing children at C speed; usually only one or two differ
+        out = None
+        for i in compress(range(W), map(is_not, a, b)):
+            x, y = a[i], b[i]
+            if y is None:
+                continue
+            c = y if x is None else self._join(x, y, level - 1)
             if c is not x:
-                same_a = False
-            if c is not y:
-                same_b = False
-        if same_a:
+                if out is None:
+                    out = list(a)
+                out[i] = c
+        if out is None:
             return a
-        if same_b:
-            return b
-        return tuple(out)
+        t = tuple(out)
+        return b if t == b else t
 
     def leq(self, a, b) -> bool:
         """True when every component of a is <= the same component of b."""

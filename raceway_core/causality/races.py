@@ -19,6 +19,7 @@ work is otherwise proportional to the concurrent conflicting pairs reported.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 
 R, W, AR, AW = 0, 1, 2, 3
@@ -35,12 +36,13 @@ def conflicts(a: int, b: int) -> bool:
 QUERY = [sum(1 << c for c in range(4) if conflicts(k, c)) for k in range(4)]
 
 
-def sweep(var: list[int], cls: list[int], ctx: list[int], pos: list[int],
-          locks: list[frozenset | None], knows: Callable[[int, int], int],
-          on_pair: Callable[[int, int], None]) -> int:
-    """Accesses 0..m-1 sorted by (variable, causal order). ``knows(i, c)`` is how far
-    access i's clock knows context c. Calls ``on_pair(a, i)`` for each race (a < i).
-    Returns the number of nodes examined."""
+def sweep(var: list[int], cls: list[int], ctx: list[int],
+          locks: list[frozenset | None], before: Callable[[int, int], bool]) -> tuple[array, array, int]:
+    """Accesses 0..m-1 sorted by (variable, causal order). ``before(a, i)``: access a
+    happens before access i. Returns the racing pairs as two parallel arrays of access
+    indices (earlier-processed first) and the number of nodes examined."""
+    out_a, out_b = array("q"), array("q")
+    add_a, add_b = out_a.append, out_b.append
     m = len(var)
     mask = [0] * m
     cov: list[list[int] | None] = [None] * m
@@ -71,7 +73,7 @@ def sweep(var: list[int], cls: list[int], ctx: list[int], pos: list[int],
                 bucket = roots[bucket_mask]
                 for f in list(bucket):
                     visited += 1
-                    if knows(i, ctx[f]) >= pos[f]:
+                    if before(f, i):
                         del bucket[f]
                         is_root[f] = 0
                         children.append(f)
@@ -84,13 +86,14 @@ def sweep(var: list[int], cls: list[int], ctx: list[int], pos: list[int],
                         if (q >> cls[a]) & 1 and ctx[a] != xi:
                             la, li = locks[a], locks[i]
                             if not (la and li and la & li):
-                                on_pair(a, i)
+                                add_a(a)
+                                add_b(i)
                         below = cov[a]
                         if below:
                             for c in below:
                                 if mask[c] & q:
                                     visited += 1
-                                    if knows(i, ctx[c]) < pos[c]:
+                                    if not before(c, i):
                                         stack.append(c)
                 if not bucket:
                     del roots[bucket_mask]
@@ -100,4 +103,4 @@ def sweep(var: list[int], cls: list[int], ctx: list[int], pos: list[int],
             roots.setdefault(mi, {})[i] = None
             last_in_ctx[xi] = i
         start = end
-    return visited
+    return out_a, out_b, visited

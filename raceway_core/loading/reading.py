@@ -18,7 +18,7 @@ import bisect
 import os
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +98,8 @@ class Source:
         from raceway_core import formats
 
         forced = self.options.format if self.options else None
+        if not forced and self.options and self.options.regex:
+            forced = "shiviz"  # a parser regex only makes sense for a ShiViz log
         if forced and forced != "raceway":
             imp = formats.by_name(forced)
             if imp is None:
@@ -112,8 +114,9 @@ class Source:
         from raceway_core.formats import ImportOptions
 
         text = data.decode("utf-8", "replace")
+        options = replace(self.options or ImportOptions(), source=self.path.name.removesuffix(".gz"))
         try:
-            conv = importer.convert(text, self.options or ImportOptions())
+            conv = importer.convert(text, options)
         except ValueError as exc:  # the importer could not read the input at all
             self.fatal = f"{importer.name}: {exc}"
             return
