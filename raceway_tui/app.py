@@ -90,7 +90,8 @@ class RacewayApp(App):
         self.state = "starting"
         self.trace_rows: list[dict] = []
         self.live_refresh = False
-        self.history: list[tuple[str, str | None, str | None]] = []
+        # where jumps came from: pane, scope, focused widget, timeline event, highlight
+        self.history: list[tuple] = []
         self.export_dir = Path.cwd()
         self._busy = False
         self._focus_after_switch: str | None = None
@@ -277,7 +278,9 @@ class RacewayApp(App):
             return
         self.scope = trace_id
         self.status.set(scope=trace_id)
-        self.pane().sync()
+        # after the current handler: a jump or a "back" may switch panes too, and only the
+        # pane then shown should load (the others catch up when shown)
+        self.call_later(lambda: self.pane().sync())
 
     def on_trace_list_chosen(self, msg: TraceList.Chosen) -> None:
         self.set_scope(msg.trace_id)
@@ -327,7 +330,9 @@ class RacewayApp(App):
             self._resolve_jump(event_id, partner)
             return
         focused = self.focused.id if self.focused is not None else None
-        self.history.append((self.active_pane, self.scope, focused))
+        view = self.pane("timeline").view
+        here = view.row() if self.active_pane == "timeline" else None
+        self.history.append((self.active_pane, self.scope, focused, here and here["id"], view.highlight))
         self.choose_trace(trace_id)
         self.action_pane("timeline")
         self.pane("timeline").goto_event(event_id, {event_id, partner} - {None})
@@ -357,9 +362,11 @@ class RacewayApp(App):
             self.pane().focus_main()
             return
         if self.history:
-            pid, scope, focused = self.history.pop()
+            pid, scope, focused, event_id, highlight = self.history.pop()
             self.choose_trace(scope)
             self.action_pane(pid, focus=focused)
+            if event_id is not None:  # back to where the timeline was
+                self.pane("timeline").goto_event(event_id, highlight)
             return
         self.action_focus_traces()
 

@@ -155,6 +155,10 @@ def test_trace_list_event_record_and_group_pairs(tmp_path):
         rw = next(g for g in groups if g["kind"] == "read-write")
         assert {(p["first_id"], p["second_id"]) for p in group_pairs(s, rw).to_pylist()} == {("r1", "w2"), ("r2", "w1")}
         assert group_pairs(s, rw, limit=1).num_rows == 1
+        # races scoped to a trace: the pairs with an event in it, grouped the same way
+        scoped = s.races(trace_id="req-1")
+        assert scoped.pair_count == 3
+        assert [(g["kind"], g["count"]) for g in scoped.groups.to_pylist()] == [("write-write", 1), ("read-write", 2)]
         assert [(p["first_id"], p["second_id"]) for p in group_pairs(s, rw, trace_id="req-1").to_pylist()] == \
             [("r1", "w2"), ("r2", "w1")]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from test_causality_rules import Trace, acq, call, rel, sc
 
 SIZE = (120, 36)
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def write(path: Path, t: Trace) -> Path:

@@ -94,9 +94,11 @@ class VirtualTable(ScrollView, can_focus=True):
         pass
 
     def __init__(self, columns: list[Column], *, empty: str = "Nothing to show.", sortable: bool = False,
+                 pinned: Callable[[dict], bool] | None = None,
                  name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.columns = columns
+        self.pinned = pinned  # rows kept on top, in their order, whatever the sort
         self.empty = empty
         self.sortable = sortable
         self.sort_column: str | None = None
@@ -129,14 +131,20 @@ class VirtualTable(ScrollView, can_focus=True):
         if self.sort_column is None:
             self._rows = _Rows(items=rows) if isinstance(rows, list) else _Rows(table=rows)
         else:
-            col = next(c for c in self.columns if c.key == self.sort_column)
+            col = next((c for c in self.columns if c.key == self.sort_column), None)
+            if col is None:  # the columns changed (e.g. another view in the same table)
+                self.sort_column = None
+                self._apply_sort()
+                return
             items = rows if isinstance(rows, list) else rows.to_pylist()
             keyf = col.sort_key or (lambda r, k=col.key: r.get(k))
+            top = [r for r in items if self.pinned and self.pinned(r)]
+            rest = [r for r in items if not (self.pinned and self.pinned(r))]
             # None sorts last either way
-            present = [r for r in items if keyf(r) is not None]
-            missing = [r for r in items if keyf(r) is None]
+            present = [r for r in rest if keyf(r) is not None]
+            missing = [r for r in rest if keyf(r) is None]
             present.sort(key=keyf, reverse=self.sort_reverse)
-            self._rows = _Rows(items=present + missing)
+            self._rows = _Rows(items=top + present + missing)
         self._update_size()
 
     def _update_size(self) -> None:
@@ -216,6 +224,8 @@ class VirtualTable(ScrollView, can_focus=True):
         self._resort()
 
     def sort_by(self, key: str | None, reverse: bool | None = None) -> None:
+        if key is not None and key not in {c.key for c in self.columns}:
+            raise KeyError(f"no column {key!r} to sort by")
         self.sort_column = key
         if reverse is not None:
             self.sort_reverse = reverse

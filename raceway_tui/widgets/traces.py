@@ -28,11 +28,6 @@ def _mark_style(r: dict) -> str | None:
     return "yellow" if r.get("anomalies") else None
 
 
-def _pinned(key):
-    # the "All traces" row stays on top whatever the sort
-    return lambda r: (r["trace_id"] is not None, key(r))
-
-
 def _services(r: dict) -> str:
     if r["trace_id"] is None:
         return "every trace"
@@ -42,23 +37,24 @@ def _services(r: dict) -> str:
 COLUMNS = [
     Column("marks", "", 2, text=_marks, style=_mark_style, sortable=False),
     Column("label", "trace", 8, text=lambda r: r["label"] if r["trace_id"] is None else fmt.short_id(r["trace_id"]),
-           style=lambda r: "bold" if r["trace_id"] is None else None, sort_key=_pinned(lambda r: r["trace_id"] or "")),
+           style=lambda r: "bold" if r["trace_id"] is None else None, sort_key=lambda r: r["trace_id"] or ""),
     Column("events", "events", 6, align="right", text=lambda r: "" if r["events"] is None else f"{r['events']:,}",
-           sort_key=_pinned(lambda r: -(r["events"] or 0))),
+           sort_key=lambda r: -(r["events"] or 0)),
     Column("duration_ms", "ms", 7, align="right",
            text=lambda r: "" if r["duration_ms"] is None else fmt.ms(r["duration_ms"], 1),
-           sort_key=_pinned(lambda r: -(r["duration_ms"] or 0.0))),
+           sort_key=lambda r: -(r["duration_ms"] or 0.0)),
     Column("races", "races", 5, align="right", text=lambda r: "" if r.get("races") is None else f"{r['races']:,}",
-           style=lambda r: fmt.RACING_STYLE if r.get("races") else None, sort_key=_pinned(lambda r: -(r.get("races") or 0))),
+           style=lambda r: fmt.RACING_STYLE if r.get("races") else None, sort_key=lambda r: -(r.get("races") or 0)),
     Column("services", "services", None, text=_services, style=lambda r: "dim" if r["trace_id"] is None else None,
-           sort_key=_pinned(lambda r: ",".join(r["services"] or []))),
+           sort_key=lambda r: ",".join(r["services"] or [])),
 ]
 
 
 class TraceList(Vertical):
     """Enter (or a click) chooses a trace; posts Chosen(trace_id or None for all)."""
 
-    BINDINGS = [Binding("f", "filter", "Filter")]
+    BINDINGS = [Binding("f", "filter", "Filter"),
+                Binding("escape", "clear_filter", "Clear filter", show=False)]
 
     class Chosen(Message):
         def __init__(self, trace_id: str | None) -> None:
@@ -72,7 +68,8 @@ class TraceList(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: id, service…", id="trace-filter")
-        yield VirtualTable(COLUMNS, sortable=True, empty="No traces loaded.", id="trace-table")
+        yield VirtualTable(COLUMNS, sortable=True, pinned=lambda r: r["trace_id"] is None,
+                           empty="No traces loaded.", id="trace-table")
 
     @property
     def table(self) -> VirtualTable:
@@ -124,3 +121,12 @@ class TraceList(Vertical):
 
     def action_filter(self) -> None:
         self.query_one("#trace-filter", Input).focus()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "clear_filter":  # Esc elsewhere is the app's "back"
+            return self.query_one("#trace-filter", Input).has_focus
+        return True
+
+    def action_clear_filter(self) -> None:
+        self.query_one("#trace-filter", Input).value = ""
+        self.table.focus()
