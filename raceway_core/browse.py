@@ -14,6 +14,7 @@ pages the racing pairs of one race group.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -47,6 +48,9 @@ TIME_LANES = """
 """
 
 
+ANCHOR_EVERY = 2048  # time order across all traces: a known (ts_ns, seq) every this many rows
+
+
 @dataclass(frozen=True)
 class SearchResult:
     row: int | None  # the next (or previous) matching row, wrapping around; None when nothing matches
@@ -63,6 +67,8 @@ class Timeline:
         self.trace_id = trace_id
         self.causal = session.analysed  # decided once: the row numbering must not change under a viewer
         self.version = self.store.version
+        self._anchor_keys: list[tuple[int, int]] | None = None
+        self._anchor_lock = threading.Lock()
 
     # -- plumbing ---------------------------------------------------------------------
     def _q(self, sql: str, params: dict | None = None) -> pa.Table:
@@ -142,12 +148,29 @@ class Timeline:
                 FROM p JOIN events e USING (seq) JOIN ({TIME_LANES}) l ON l.thread_id = coalesce(e.thread_id, '')
                 ORDER BY p.row""", self._params(a=start, b=end))
         else:
+            # (timestamp, seq) order over everything: start from the nearest anchor row, so a
+            # page deep in a million events costs a filtered scan, not a million-row OFFSET
+            flt, skip = "", start
+            if start >= ANCHOR_EVERY:
+                t, s = self._anchors()[start // ANCHOR_EVERY]
+                flt = f"WHERE ts_ns > {int(t)} OR (ts_ns = {int(t)} AND seq >= {int(s)})"
+                skip = start % ANCHOR_EVERY
             rows = self._q(f"""
-                WITH p AS (SELECT seq, ts_ns FROM events ORDER BY ts_ns, seq LIMIT {end - start} OFFSET {start})
+                WITH p AS (SELECT seq, ts_ns FROM events {flt} ORDER BY ts_ns, seq LIMIT {end - start} OFFSET {skip})
                 SELECT {start} + row_number() OVER (ORDER BY p.ts_ns, p.seq) - 1 AS row,
                        CAST(NULL AS INTEGER) AS lane, {ROW_COLUMNS}
                 FROM p JOIN events e USING (seq) ORDER BY row""")
         return self._decorate(rows)
+
+    def _anchors(self) -> list[tuple[int, int]]:
+        """(ts_ns, seq) of every ANCHOR_EVERY-th event in time order (one sort, then cached)."""
+        with self._anchor_lock:
+            if self._anchor_keys is None:
+                t = self._q(f"""SELECT ts_ns, seq FROM (
+                                    SELECT ts_ns, seq, row_number() OVER (ORDER BY ts_ns, seq) - 1 AS r FROM events)
+                                WHERE r % {ANCHOR_EVERY} = 0 ORDER BY r""")
+                self._anchor_keys = list(zip(t["ts_ns"].to_pylist(), t["seq"].to_pylist()))
+            return self._anchor_keys
 
     def _decorate(self, rows: pa.Table) -> pa.Table:
         n = rows.num_rows

@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from raceway_core.browse import trace_list
 from raceway_core.errors import RacewayError
@@ -163,8 +163,14 @@ class RacewayApp(App):
         self.state = state
         self.status.set(state=state, detail=detail)
 
-    @work(exclusive=True, group="session")
+    @work(exclusive=True, group="session", exit_on_error=False)
     async def _start(self) -> None:
+        try:
+            await self._open_and_load()
+        except Exception as exc:  # a bug or a broken store: a dialog, not a traceback
+            self._fail("Loading failed", f"{type(exc).__name__}: {exc}")
+
+    async def _open_and_load(self) -> None:
         if self.server:
             self.notify(f"Live mode (--server {self.server}) is not available in this build yet; "
                         "open trace files or a --db store.", severity="warning", timeout=10)
@@ -228,12 +234,19 @@ class RacewayApp(App):
             self._show_traces(traces, counts)
             self._set_state("ready")
             self.refresh_panes()
+            self.query_one(EventDetail).reload()
         finally:
             self._busy = False
 
     def _analyse(self, session: TraceSession):
         session.analyze(progress=lambda stage, i, n: self.post_message(self.Progress(stage, i, n)))
         return session.counts(), session.traces()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Workers catch what they expect; anything else still ends in a toast, not a traceback."""
+        if event.state == WorkerState.ERROR:
+            err = event.worker.error
+            self.notify(f"{event.worker.name}: {type(err).__name__}: {err}", severity="error", timeout=10)
 
     def on_raceway_app_progress(self, msg: Progress) -> None:
         if self.state == "analysing":
@@ -249,9 +262,12 @@ class RacewayApp(App):
             if not self.session.analysed:  # new events arrived (live mode)
                 self._follow()
 
-    @work(exclusive=True, group="session")
+    @work(exclusive=True, group="session", exit_on_error=False)
     async def _follow(self) -> None:
-        await self._refresh_data()
+        try:
+            await self._refresh_data()
+        except Exception as exc:
+            self._fail("Refreshing failed", f"{type(exc).__name__}: {exc}")
 
     def _fail(self, title: str, message: str) -> None:
         self._set_state("error", title)
@@ -337,15 +353,15 @@ class RacewayApp(App):
         self.action_pane("timeline")
         self.pane("timeline").goto_event(event_id, {event_id, partner} - {None})
 
-    @work(thread=True, exclusive=True, group="jump")
+    @work(thread=True, exclusive=True, group="jump", exit_on_error=False)
     def _resolve_jump(self, event_id: str, partner: str | None) -> None:
         ids = [i for i in (event_id, partner) if i]
         try:
             t = self.session.store.sql("SELECT DISTINCT trace_id FROM events WHERE id IN (SELECT unnest($ids))",
                                        {"ids": ids})
             traces = set(t["trace_id"].to_pylist())
-        except RacewayError as exc:
-            self.call_from_thread(self.notify, str(exc), severity="error")
+        except Exception as exc:
+            self.call_from_thread(self.notify, f"Cannot jump to {event_id}: {exc}", severity="error")
             return
         scope = self.scope
         target = scope if scope is not None and traces <= {scope} else (traces.pop() if len(traces) == 1 else None)
@@ -422,8 +438,14 @@ class RacewayApp(App):
             return
         self._reload()
 
-    @work(exclusive=True, group="session")
+    @work(exclusive=True, group="session", exit_on_error=False)
     async def _reload(self) -> None:
+        try:
+            await self._reload_files()
+        except Exception as exc:
+            self._fail("Reloading failed", f"{type(exc).__name__}: {exc}")
+
+    async def _reload_files(self) -> None:
         before = self.session.store.version
         if self.files:
             await self._load_files()
@@ -456,7 +478,7 @@ class RacewayApp(App):
             return
         self._export(lambda: table, path)
 
-    @work(thread=True, group="export")
+    @work(thread=True, group="export", exit_on_error=False)
     def _export(self, get_table, path: Path) -> None:
         try:
             table = get_table()

@@ -203,3 +203,21 @@ def test_export_json_and_parquet(tmp_path):
             write_table(groups, tmp_path / "x.csv")
         with pytest.raises(RacewayError, match="cannot export"):
             write_table(groups, tmp_path / "missing-dir" / "x.json")
+
+
+def test_time_order_pages_from_anchors_match_a_full_sort(tmp_path, monkeypatch):
+    import raceway_core.browse as browse
+
+    t = locked()
+    for i in range(12):  # a second trace interleaved in time, some events at equal timestamps
+        t.ev(f"u{i}", f"U{i % 3}", call(f"f{i}"), trace="U", at=5 + 10 * (i // 2))
+    with t.session(tmp_path) as s:
+        full = Timeline(s, None).page(0, 100)["id"].to_pylist()
+        assert len(full) == 21
+        monkeypatch.setattr(browse, "ANCHOR_EVERY", 4)
+        tl = Timeline(s, None)
+        for start in range(0, 22):
+            for n in (1, 3, 7):
+                page = tl.page(start, n)
+                assert page["id"].to_pylist() == full[start:start + n], (start, n)
+                assert page["row"].to_pylist() == list(range(start, min(start + n, 21)))

@@ -226,6 +226,12 @@ async def test_analysis_in_progress_shows_events_in_time_order_first(tmp_path, m
         view = app.pane("timeline").view
         assert app.state == "analysing" and not view.model.causal
         assert [view.row(i)["id"] for i in range(4)] == ["r1", "r2", "w1", "w2"]
+        detail = app.query_one(EventDetail)
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if detail.record is not None:
+                break
+        assert detail.record["id"] == "r1" and "vector_clock" not in detail.record  # fields only, for now
         assert app.query_one(StatusBar).info.counts.get("races") is None  # not known yet
         assert "… races" in plain(app.query_one(StatusBar).content)
         await pilot.press("3")
@@ -234,6 +240,7 @@ async def test_analysis_in_progress_shows_events_in_time_order_first(tmp_path, m
         release.set()
         await settle(pilot)
         assert app.state == "ready" and app.pane("races").table.row_count == 2
+        assert detail.record["id"] == "r1" and detail.record["vector_clock"]  # fetched again, now with its clock
         await pilot.press("1")  # hidden panes catch up when shown
         await settle(pilot)
         assert app.pane("timeline").view.model.causal
@@ -328,3 +335,20 @@ async def test_a_file_with_nothing_valid_opens_an_error_dialog_not_a_traceback(t
         await pilot.press("3")
         await settle(pilot)
         assert "loading failed" in plain(app.pane("races").placeholder.content)
+
+
+async def test_a_failing_query_is_a_message_not_a_crash(tmp_path, monkeypatch):
+    def boom(self, *a, **kw):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(TraceSession, "anomalies", boom)
+    app = create_app([banking(tmp_path / "bank.jsonl")])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("5")
+        await settle(pilot)
+        assert "Could not load Anomalies: RuntimeError: disk on fire" in plain(app.pane("anomalies").placeholder.content)
+        assert any("disk on fire" in str(n.message) for n in app._notifications)
+        await pilot.press("3")  # the rest keeps working
+        await settle(pilot)
+        assert app.pane("races").table.row_count == 2 and app.is_running

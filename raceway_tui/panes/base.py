@@ -85,7 +85,7 @@ class Pane(Vertical):
         self.say(Text(f"Loading {self.title.lower()}…", style="dim italic"))
         self._load(app.session, key)
 
-    @work(thread=True, exclusive=True, group="pane")
+    @work(thread=True, exclusive=True, group="pane", exit_on_error=False)
     def _load(self, session, key: tuple) -> None:
         try:
             data, error = self.fetch(session, key), None

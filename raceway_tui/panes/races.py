@@ -183,7 +183,7 @@ class RacesPane(Pane):
             return
         self._fetch_pairs(self.app.session, self._key, g, self.groups[g], self.scope_trace(), then)
 
-    @work(thread=True, exclusive=True, group="pairs")
+    @work(thread=True, exclusive=True, group="pairs", exit_on_error=False)
     def _fetch_pairs(self, session, key, g: int, group: dict, trace_id, then) -> None:
         try:
             pairs, error = group_pairs(session, group, trace_id, PAIR_LIMIT).to_pylist(), None
@@ -299,7 +299,7 @@ class RacesPane(Pane):
             self.query_one("#race-why", Static).update(Text("loading the pair…", style="dim"))
             self._fetch_pair(self.app.session, pair)
 
-    @work(thread=True, exclusive=True, group="pair")
+    @work(thread=True, exclusive=True, group="pair", exit_on_error=False)
     def _fetch_pair(self, session, pair: tuple[str, str]) -> None:
         try:
             a, b = session.event(pair[0]), session.event(pair[1])

@@ -75,7 +75,7 @@ class TimelinePane(Pane):
         else:
             self.pending = (event_id, highlight)
 
-    @work(thread=True, exclusive=True, group="locate")
+    @work(thread=True, exclusive=True, group="locate", exit_on_error=False)
     def _locate(self, model: TimelineModel, event_id: str, highlight: frozenset) -> None:
         try:
             row = model.timeline.locate(event_id)
@@ -93,7 +93,7 @@ class TimelinePane(Pane):
         self.last_search = text
         self._search(model, text, self.view.cursor, backwards)
 
-    @work(thread=True, exclusive=True, group="locate")
+    @work(thread=True, exclusive=True, group="locate", exit_on_error=False)
     def _search(self, model: TimelineModel, text: str, after: int, backwards: bool) -> None:
         try:
             res = model.timeline.search(text, after, backwards)

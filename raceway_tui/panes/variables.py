@@ -116,7 +116,7 @@ class VariablesPane(Pane):
         elif event.row is not None:
             self.app.jump_to(event.row["event_id"], trace_id=self.app.scope)
 
-    @work(thread=True, exclusive=True, group="audit")
+    @work(thread=True, exclusive=True, group="audit", exit_on_error=False)
     def _fetch_audit(self, session, key: tuple, variable: str, trace_id: str | None) -> None:
         try:
             t, error = session.audit(variable, trace_id=trace_id), None

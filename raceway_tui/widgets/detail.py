@@ -111,17 +111,26 @@ class EventDetail(VerticalScroll):
         self.waiting = True
         self._timer = self.set_timer(self.DEBOUNCE, lambda: self._start_fetch(session, event_id))
 
+    def reload(self) -> None:
+        """Fetch the shown event again (the analysis finished: its clock and lock set are known)."""
+        if self.event_id is not None and self._session is not None:
+            event_id, self.record = self.event_id, None
+            self.event_id = None
+            self.show(self._session, event_id)
+
     def _start_fetch(self, session, event_id: str) -> None:
         self.waiting = False
         self._fetch(session, event_id)
 
-    @work(thread=True, exclusive=True, group="detail")
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def _fetch(self, session, event_id: str) -> None:
         try:
             rec = session.event(event_id) if session.analysed else event_record(session.store, event_id)
             error = None
         except RacewayError as exc:
             rec, error = None, str(exc)
+        except Exception as exc:  # a database failure: said in the panel
+            rec, error = None, f"{type(exc).__name__}: {exc}"
         if not get_current_worker().is_cancelled:
             self.post_message(self.Loaded(event_id, rec, error))
 

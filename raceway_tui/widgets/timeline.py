@@ -246,7 +246,7 @@ class TimelineView(ScrollView, can_focus=True):
             self._pending.update(pages)
             self._fetch(self.model, pages)
 
-    @work(thread=True, group="timeline-pages")
+    @work(thread=True, group="timeline-pages", exit_on_error=False)
     def _fetch(self, model: TimelineModel, pages: list[int]) -> None:
         out: dict[int, list[dict]] = {}
         try:
@@ -394,6 +394,17 @@ class TimelineView(ScrollView, can_focus=True):
         return out
 
 
+def short_label(label: str, n: int = 30) -> str:
+    """service/thread, the thread cut in the middle when long (its tail tells contexts apart)."""
+    if len(label) <= n:
+        return label
+    svc, _, thread = label.rpartition("/")
+    keep = max(8, n - len(svc) - 2)
+    if len(thread) > keep:
+        thread = thread[: keep // 2 - 1] + "…" + thread[-(keep - keep // 2):]
+    return f"{svc}/{thread}" if svc else thread
+
+
 def legend(model: TimelineModel | None, width: int) -> Text:
     """The line above the timeline: order, size and the lanes' contexts."""
     if model is None:
@@ -405,7 +416,7 @@ def legend(model: TimelineModel | None, width: int) -> Text:
         t.append(" · all traces (lanes: contexts within each trace)", style="dim")
         return t
     for ln in model.lanes:
-        piece = f"  L{ln['lane']} {ln['label']} ({ln['events']})"
+        piece = f"  L{ln['lane']} {short_label(ln['label'])} ({ln['events']})"
         if cell_len(t.plain) + cell_len(piece) > width * 2 - 12:
             t.append(f"  +{len(model.lanes) - ln['lane']} more lanes", style="dim")
             break

@@ -1,0 +1,200 @@
+"""Explorer benchmark on a 1M-event store: time to first paint, key-to-repaint latency.
+
+    python bench/tui.py [N] [--analysed] [--analysis-timeout S]
+
+The store (N synthetic events, default 1,000,000) is loaded once into a DuckDB file
+in bench/out and reopened by each run (``raceway-tui --db``). Each measurement runs in
+a fresh process, headless (Textual's pilot), at 120x40:
+
+- first paint: from creating the app to the first screen showing the trace list and
+  a page of timeline rows (events in time order: the analysis runs in the background);
+- key-to-repaint: from a key press to the first screen update that shows its effect
+  (an update the terminal would be sent), for j/k moves (rows already fetched) and
+  for jumps that need a new page from the database (G, g, PgDn);
+- with --analysed: the same after the analysis finished (causal order, racing marks,
+  cross-lane edges), plus switching to the Races pane.
+
+Targets: first paint <= 1.5 s, key-to-repaint p95 <= 50 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import OUT, env_line, fmt_int, synthetic_ndjson
+
+SIZE = (120, 40)
+
+
+def store_path(n: int) -> Path:
+    """A DuckDB file with n synthetic events (built once)."""
+    from raceway_core.store import Store
+
+    path = OUT / f"tui-{n}.duckdb"
+    if not path.exists():
+        src = synthetic_ndjson(n)
+        tmp = path.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        store = Store(tmp)
+        [summary] = store.load([src])
+        store.close()
+        assert summary.loaded == n, summary.line()
+        tmp.rename(path)
+    return path
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))]
+
+
+class Probe:
+    """Times the screen updates the app produces (what a terminal would be sent): the first
+    update made while ``ready()`` holds ends a measurement."""
+
+    def __init__(self, app) -> None:
+        self.ready = None
+        self.hit: float | None = None
+        original = app._display
+
+        def display(screen, renderable):
+            if renderable is not None and self.ready is not None and self.hit is None and self.ready():
+                self.hit = time.perf_counter()
+            return original(screen, renderable)
+
+        app._display = display
+
+    def arm(self, ready) -> None:
+        self.ready, self.hit = ready, None
+
+    async def wait(self, t0: float, timeout: float = 30.0) -> float:
+        deadline = time.perf_counter() + timeout
+        while self.hit is None:
+            if time.perf_counter() > deadline:
+                raise TimeoutError("no repaint")
+            await asyncio.sleep(0.0005)
+        return self.hit - t0
+
+
+async def measure(db: Path, analysed: bool, analysis_timeout: float) -> dict:
+    from raceway_tui.app import create_app
+
+    out: dict = {}
+    t0 = time.perf_counter()
+    app = create_app(db=db)
+    probe = Probe(app)
+    def painted() -> bool:  # a page of the timeline and the trace list are on screen
+        try:
+            v, t = app.pane("timeline").view, app.query_one("#trace-table")
+        except Exception:  # not mounted yet
+            return False
+        return v.row(0) is not None and t.row_count > 1
+
+    probe.arm(painted)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.pane("timeline").view
+        traces = app.query_one("#trace-table")
+        out["first_paint_s"] = await probe.wait(t0, timeout=120)
+        out["events"] = view.count
+        if analysed:
+            t = time.perf_counter()
+            while app.state != "ready":
+                if time.perf_counter() - t > analysis_timeout:
+                    out["analysis"] = f"not finished after {analysis_timeout:.0f} s"
+                    return out
+                await asyncio.sleep(0.5)
+            out["analysis_s"] = time.perf_counter() - t
+            probe.arm(lambda: view.model is not None and view.model.causal and view.row(0) is not None)
+            await pilot.press("1")
+            await probe.wait(time.perf_counter(), timeout=120)
+        out["mode"] = "causal" if view.model.causal else "time"
+
+        async def key(k: str, ready) -> float | None:
+            """Latency of one key; None when the analysis finished meanwhile (the view was rebuilt)."""
+            gen = view.model.gen
+            probe.arm(lambda: ready() or view.model.gen != gen)
+            t = time.perf_counter()
+            await pilot.press(k)
+            latency = await probe.wait(t)
+            return None if view.model.gen != gen else latency
+
+        moves = []
+        for i in range(300):
+            k = "j" if (i // 50) % 2 == 0 else "k"
+            target = view.cursor + (1 if k == "j" else -1)
+            moves.append(await key(k, lambda tg=target: view.cursor == tg))
+        jumps = []
+        for k in ["G", "g", "pagedown", "pagedown", "G", "k", "g"] * 3:
+            jumps.append(await key(k, lambda: view.row() is not None and not view.loading_pages))
+        out["skipped"] = sum(1 for x in moves + jumps if x is None)
+        moves = [x for x in moves if x is not None]
+        jumps = [x for x in jumps if x is not None]
+        out["move_ms"] = [1000 * x for x in moves]
+        out["jump_ms"] = [1000 * x for x in jumps]
+        if analysed:
+            races = app.pane("races")
+            probe.arm(lambda: races.ready and races.table.row_count > 0)
+            t = time.perf_counter()
+            await pilot.press("3")
+            out["races_pane_s"] = await probe.wait(t, timeout=120)
+            out["race_groups"] = races.table.row_count
+            out["pages_fetched"] = view.pages_fetched
+    return out
+
+
+def run_one(n: int, analysed: bool, analysis_timeout: float) -> None:
+    res = asyncio.run(measure(store_path(n), analysed, analysis_timeout))
+    print(json.dumps(res))
+
+
+def report(label: str, r: dict) -> None:
+    print(f"{label}: first paint {r['first_paint_s']:.2f} s ({fmt_int(r['events'])} events, "
+          f"{r.get('mode', '?')} order)")
+    if "analysis" in r:
+        print(f"  analysis {r['analysis']}")
+        return
+    if "analysis_s" in r:
+        print(f"  analysis finished {r['analysis_s']:.0f} s after first paint")
+    for name, key in (("j/k move", "move_ms"), ("jump G/g/PgDn", "jump_ms")):
+        v = r[key]
+        print(f"  {name:14s} key-to-repaint p50 {statistics.median(v):6.1f} ms  p95 {pct(v, 95):6.1f} ms  "
+              f"max {max(v):6.1f} ms  ({len(v)} keys)")
+    if "races_pane_s" in r:
+        print(f"  races pane (3) shown with {fmt_int(r['race_groups'])} groups in {1000 * r['races_pane_s']:.0f} ms")
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if args and args[0] == "--one":
+        run_one(int(args[1]), args[2] == "1", float(args[3]))
+        return
+    analysed = "--analysed" in args
+    timeout = 1800.0
+    if "--analysis-timeout" in args:
+        timeout = float(args[args.index("--analysis-timeout") + 1])
+        args.remove(args[args.index("--analysis-timeout") + 1])
+    n = int(next((a for a in args if a.isdigit()), 1_000_000))
+    print(f"# explorer benchmark ({env_line()}), terminal {SIZE[0]}x{SIZE[1]}, headless")
+    store_path(n)  # build the store outside the timed processes
+    runs = 3
+    firsts = []
+    for i in range(runs):
+        r = json.loads(subprocess.run([sys.executable, __file__, "--one", str(n), "0", "0"], check=True,
+                                      capture_output=True, text=True).stdout.splitlines()[-1])
+        firsts.append(r["first_paint_s"])
+        report(f"run {i + 1} (analysis running)", r)
+    print(f"first paint: median {statistics.median(firsts):.2f} s over {runs} runs (target <= 1.5 s)")
+    if analysed:
+        r = json.loads(subprocess.run([sys.executable, __file__, "--one", str(n), "1", str(timeout)], check=True,
+                                      capture_output=True, text=True).stdout.splitlines()[-1])
+        report("after the analysis", r)
+
+
+if __name__ == "__main__":
+    main()
