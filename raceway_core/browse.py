@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
 from raceway_core.dbutil import query_arrow
@@ -68,7 +69,8 @@ class Timeline:
         self.causal = session.analysed  # decided once: the row numbering must not change under a viewer
         self.version = self.store.version
         self._anchor_keys: list[tuple[int, int]] | None = None
-        self._anchor_lock = threading.Lock()
+        self._racing_seqs: np.ndarray | None = None
+        self._anchor_lock = threading.Lock()  # the lazily computed indexes above
 
     # -- plumbing ---------------------------------------------------------------------
     def _q(self, sql: str, params: dict | None = None) -> pa.Table:
@@ -162,6 +164,23 @@ class Timeline:
                 FROM p JOIN events e USING (seq) ORDER BY row""")
         return self._decorate(rows)
 
+    def prepare(self) -> None:
+        """Do now what random access will need, so that the first jump deep into the
+        timeline is quick: the racing events (after the analysis), or one sort for the
+        anchors (before it, across all traces)."""
+        if self.causal:
+            self._racing()
+        elif self.trace_id is None and self.count() > ANCHOR_EVERY:
+            self._anchors()
+
+    def _racing(self) -> np.ndarray:
+        """The seq of every event in a stored racing pair, sorted (computed once)."""
+        with self._anchor_lock:
+            if self._racing_seqs is None:
+                t = self._q("SELECT first_seq AS s FROM hb.race_pairs UNION SELECT second_seq FROM hb.race_pairs")
+                self._racing_seqs = np.sort(t["s"].to_numpy(zero_copy_only=False).astype(np.int64))
+            return self._racing_seqs
+
     def _anchors(self) -> list[tuple[int, int]]:
         """(ts_ns, seq) of every ANCHOR_EVERY-th event in time order (one sort, then cached)."""
         with self._anchor_lock:
@@ -178,14 +197,10 @@ class Timeline:
             return (rows.append_column("racing", pa.array([False] * n, pa.bool_()))
                     .append_column("edges_in", pa.nulls(n, EDGE_LIST)))
         seqs = pa.table({"seq": rows["seq"]})
+        racing_seqs = self._racing()
         cur = self.store.cursor()
         try:
             cur.register("_page", seqs)
-            racing = query_arrow(cur, """
-                SELECT DISTINCT s FROM (
-                    SELECT p.first_seq AS s FROM hb.race_pairs p SEMI JOIN _page ON _page.seq = p.first_seq
-                    UNION ALL
-                    SELECT p.second_seq FROM hb.race_pairs p SEMI JOIN _page ON _page.seq = p.second_seq)""")
             edges = query_arrow(cur, """
                 SELECT g.dst AS seq, list({'kind': g.kind, 'detail': g.detail, 'src_id': s.id,
                                            'src_lane': c.lane, 'src_trace': c.trace_id} ORDER BY g.src_idx DESC) AS edges_in
@@ -196,10 +211,13 @@ class Timeline:
             cur.unregister("_page")
         finally:
             cur.close()
-        racing_set = set(racing["s"].to_pylist())
+        page_seqs = rows["seq"].to_numpy()
+        at = np.searchsorted(racing_seqs, page_seqs)
+        racing = (at < len(racing_seqs)) & (racing_seqs[np.minimum(at, len(racing_seqs) - 1)] == page_seqs) \
+            if len(racing_seqs) else np.zeros(len(page_seqs), dtype=bool)
         by_seq = dict(zip(edges["seq"].to_pylist(), edges["edges_in"].to_pylist()))
-        seq_list = rows["seq"].to_pylist()
-        return (rows.append_column("racing", pa.array([s in racing_set for s in seq_list], pa.bool_()))
+        seq_list = page_seqs.tolist()
+        return (rows.append_column("racing", pa.array(racing, pa.bool_()))
                 .append_column("edges_in", pa.array([by_seq.get(s) for s in seq_list], EDGE_LIST)))
 
     def table(self) -> pa.Table:

@@ -188,23 +188,23 @@ class RacewayApp(App):
 
     async def _load_files(self) -> int | None:
         """Load every file; one toast per file with problems. None when nothing could be read."""
-        lines, total = [], 0
+        lines, total, problems = [], 0, 0
         for i, f in enumerate(self.files):
             self._set_state("loading", f"{f.name} ({i + 1}/{len(self.files)})")
             try:
                 summaries = await in_background(self.session.load, [f], self.options, name="raceway-load")
             except RacewayError as exc:
                 lines.append(f"{f}: {exc}")
+                problems += 1
                 continue
             for s in summaries:
                 lines.append(s.line())
                 total += s.loaded
-                if s.fatal:
-                    self.notify(s.line(), severity="error", timeout=10)
-                elif s.rejected:
-                    self.notify(s.line(), severity="warning", timeout=8)
+                if s.fatal or s.rejected:
+                    problems += 1
+                    self.notify(s.line(), severity="error" if s.fatal else "warning", timeout=10)
         counts = await in_background(self.session.store.counts)
-        if counts["events"] == 0 and all("loaded 0" in ln or "cannot" in ln for ln in lines):
+        if counts["events"] == 0 and problems:  # an empty file is not an error; unreadable ones are
             self._fail("Nothing could be loaded", "\n".join(lines))
             return None
         return total

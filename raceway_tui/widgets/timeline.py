@@ -132,6 +132,12 @@ class TimelineView(ScrollView, can_focus=True):
         self.scroll_to(y=0, animate=False, immediate=True)
         self.goto(cursor, highlight=highlight, center=True)
         self.refresh()
+        if model is not None:
+            self._prepare(model)
+
+    @work(thread=True, group="timeline-prepare", exit_on_error=False)
+    def _prepare(self, model: TimelineModel) -> None:
+        model.timeline.prepare()  # a failure surfaces as a toast (the app's worker handler)
 
     def goto(self, row: int, highlight=None, center: bool = True) -> None:
         if highlight is not None:
