@@ -7,7 +7,7 @@ import threading
 
 import pytest
 from textual.widgets import Static
-from tui_support import ROOT, SIZE, banking, no_races, settle
+from tui_support import ROOT, SIZE, banking, no_races, settle, slow_calls
 
 from raceway_core import TraceSession
 from raceway_tui.app import create_app
@@ -352,3 +352,33 @@ async def test_a_failing_query_is_a_message_not_a_crash(tmp_path, monkeypatch):
         await pilot.press("3")  # the rest keeps working
         await settle(pilot)
         assert app.pane("races").table.row_count == 2 and app.is_running
+
+
+async def test_anomalies_sort_by_z_and_severity_and_jump(tmp_path):
+    app = create_app([slow_calls(tmp_path / "slow.jsonl")])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("5")
+        await settle(pilot)
+        table = app.pane("anomalies").table
+
+        def column(key):
+            return [table.row(i)[key] for i in range(table.row_count)]
+
+        assert column("event_id") == ["c11", "c10", "c9"]  # by z, largest first
+        assert column("severity") == ["critical", "warning", "minor"]
+        assert [round(z, 1) for z in column("z")] == [32.7, 7.1, 3.7]
+        assert table.sort_column == "z"
+        await pilot.press("S")  # reverse
+        assert column("event_id") == ["c9", "c10", "c11"]
+        await pilot.press("s")  # the next column: actual time, longest first
+        assert table.sort_column == "actual_ms" and column("event_id") == ["c11", "c10", "c9"]
+        await pilot.click("#anomalies-table", offset=(2, 0))  # the severity header
+        assert table.sort_column == "severity" and column("severity") == ["critical", "warning", "minor"]
+        await pilot.click("#anomalies-table", offset=(2, 0))  # again: reversed
+        assert column("severity") == ["minor", "warning", "critical"]
+        assert table.row()["event_id"] == "c11"  # the cursor stays on its row
+        await pilot.press("g", "enter")  # the first row now: the minor one (c9), in its trace's timeline
+        await settle(pilot)
+        assert app.active_pane == "timeline" and app.scope == "req-9"
+        assert app.pane("timeline").view.row()["id"] == "c9"

@@ -52,6 +52,8 @@ class AnomaliesPane(Pane):
             (f"{data.num_rows:,} anomalies", "bold yellow" if data.num_rows else "bold green"),
             f" ({sev.count('critical'):,} critical, {sev.count('warning'):,} warning, {sev.count('minor'):,} minor)",
             ("  robust z over each operation's median and MAD · s: sort · Enter: go to the event", "dim")))
+        if self.table.sort_column is None:
+            self.table.sort_column = "z"  # the analysis's own ranking, shown as a sort the user can change
         self.table.set_rows(data, cursor=0, empty="No anomalies in this scope.")
 
     def view_table(self):

@@ -217,7 +217,7 @@ class VirtualTable(ScrollView, can_focus=True):
         if not keys:
             return
         i = keys.index(self.sort_column) + 1 if self.sort_column in keys else 0
-        self.sort_by(keys[i] if i < len(keys) else None)
+        self.sort_by(keys[i] if i < len(keys) else None, reverse=False)
 
     def action_sort_reverse(self) -> None:
         self.sort_reverse = not self.sort_reverse
@@ -236,7 +236,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._apply_sort()
         index = 0
         if current is not None:
-            found = self.find(lambda r: r is current)
+            found = self.find(lambda r: r == current)  # Arrow rows become new dicts: compare by value
             index = found if found is not None else 0
         self._set_cursor(index, force=True)
         self.refresh()
