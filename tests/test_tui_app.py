@@ -382,3 +382,28 @@ async def test_anomalies_sort_by_z_and_severity_and_jump(tmp_path):
         await settle(pilot)
         assert app.active_pane == "timeline" and app.scope == "req-9"
         assert app.pane("timeline").view.row()["id"] == "c9"
+
+
+async def test_jump_from_one_trace_to_a_cross_trace_race_and_back():
+    app = create_app([ROOT / "sample_traces" / "original-sdk-distributed.jsonl"])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("t", "j", "enter")
+        await settle(pilot)
+        first_trace = app.scope
+        assert first_trace is not None
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        pair = app.pane("races").table.row()
+        assert pair["first_trace"] != pair["second_trace"]  # the two requests race with each other
+        await pilot.press("enter")
+        await settle(pilot)
+        view = app.pane("timeline").view
+        assert app.active_pane == "timeline" and app.focused is view and app.scope is None
+        assert view.row()["id"] == pair["first_id"] and view.highlight == {pair["first_id"], pair["second_id"]}
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.active_pane == "races" and app.scope == first_trace
+        assert app.pane("races").table.row()["first_id"] == pair["first_id"]

@@ -8,12 +8,18 @@ from typing import Any
 import pyarrow as pa
 from rich.text import Text
 from textual import work
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from raceway_core.errors import RacewayError
+
+
+class PaneScroll(VerticalScroll, can_focus=False):
+    """A scrolling area inside a pane that never takes the focus: when a pane hides,
+    Textual moves the focus to a focusable neighbour, and TabbedContent would switch
+    back to the pane holding it."""
 
 
 class Pane(Vertical):

@@ -10,12 +10,12 @@ from raceway_tui import format as fmt
 from raceway_tui.panes.base import Pane
 from raceway_tui.widgets.table import Column, VirtualTable
 
-BAR = 16
+BAR = 10
 
 STEP_COLUMNS = [
     Column("step", "#", 4, align="right"),
     Column("kind", "kind", 9, text=lambda r: fmt.KIND_SHORT.get(r["kind"], r["kind"]), style=lambda r: fmt.kind_style(r["kind"])),
-    Column("context", "context", 24, text=lambda r: fmt.context_label(r["service"], r["thread_id"])),
+    Column("context", "service", 16, text=lambda r: r["service"] or r["thread_id"]),  # the detail names the thread
     Column("what", "what", None, text=lambda r: r["what"]),
     Column("duration_ms", "ms", 9, align="right", text=lambda r: fmt.ms(r["duration_ms"], 3)),
     Column("share", "share", 6, align="right", text=lambda r: f"{r['share'] * 100:.1f}%"),

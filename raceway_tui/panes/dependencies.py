@@ -5,11 +5,10 @@ from __future__ import annotations
 import pyarrow as pa
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from raceway_tui import format as fmt
-from raceway_tui.panes.base import Pane
+from raceway_tui.panes.base import Pane, PaneScroll
 from raceway_tui.widgets.table import Column, VirtualTable
 
 COLUMNS = [
@@ -62,7 +61,7 @@ class DependenciesPane(Pane):
     def compose(self) -> ComposeResult:
         yield Static(classes="placeholder")
         yield VirtualTable(COLUMNS, sortable=True, empty="No service dependencies.", id="deps-table")
-        with VerticalScroll(id="deps-graph-box"):
+        with PaneScroll(id="deps-graph-box"):
             yield Static(id="deps-graph")
 
     @property

@@ -12,14 +12,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from raceway_core.browse import group_pairs
 from raceway_tui import format as fmt
-from raceway_tui.panes.base import Pane
+from raceway_tui.panes.base import Pane, PaneScroll
 from raceway_tui.widgets.table import Column, VirtualTable
 
 PAIR_LIMIT = 200
@@ -67,12 +67,12 @@ def side_panel(title: str, rec: dict, style: str) -> Group:
     t.add_column(overflow="fold")
     access = rec.get("access") or "?"
     t.add_row("event", Text(rec["id"], style="bold"))
-    t.add_row("trace", fmt.short_id(rec.get("trace_id"), 36))
+    t.add_row("trace", fmt.short_id(rec.get("trace_id"), 13))
     t.add_row("context", fmt.context_label(rec.get("service"), rec.get("thread_id")))
     change = (f"{fmt.value(rec.get('old_value'))} → {fmt.value(rec.get('new_value'))}" if access in fmt.WRITES
               else fmt.value(rec.get("new_value") if rec.get("new_value") is not None else rec.get("old_value")))
     t.add_row("access", Text(f"{access} {rec.get('variable')}  {change}", style=fmt.RACING_STYLE))
-    t.add_row("location", rec.get("location") or "-")
+    t.add_row("location", fmt.location(rec.get("location"), 3) or "-")
     t.add_row("time", fmt.timestamp(rec.get("timestamp")))
     clock = rec.get("vector_clock") or {}
     t.add_row("clock", ", ".join(f"{k}: {n}" for k, n in clock.items()) or "∅")
@@ -119,11 +119,11 @@ class RacesPane(Pane):
         yield Static(classes="placeholder")
         yield Static(id="races-summary")
         yield VirtualTable(COLUMNS, empty="No races.", id="races-table")
-        with Vertical(id="pair-detail"):
+        with PaneScroll(id="pair-detail"):
+            yield Static(id="race-why")
             with Horizontal(id="pair-sides"):
                 yield Static(id="race-a")
                 yield Static(id="race-b")
-            yield Static(id="race-why")
 
     @property
     def table(self) -> VirtualTable:
@@ -147,11 +147,12 @@ class RacesPane(Pane):
     def show_data(self, data: RaceData) -> None:
         self.groups = data.groups
         self.expanded = {}
-        scope = "all traces" if data.trace_id is None else f"trace {fmt.short_id(data.trace_id, 12)}"
+        scope = "all traces" if data.trace_id is None else f"trace {fmt.short_id(data.trace_id)}"
         crit = sum(g["count"] for g in data.groups if g["severity"] == "critical")
         self.query_one("#races-summary", Static).update(Text.assemble(
-            (f"{data.pair_count:,} racing pairs", "bold dark_orange" if data.pair_count else "bold green"),
-            f" in {len(data.groups):,} groups, {crit:,} of them write-write (critical) · scope: ", (scope, "bold")))
+            (f"{data.pair_count:,} racing pairs in {len(data.groups):,} groups",
+             "bold dark_orange" if data.pair_count else "bold green"),
+            f" ({crit:,} write-write, critical) · scope: ", (scope, "bold")))
         self._rebuild(cursor=0, empty="No races in this scope." if data.trace_id else "No races found.")
         if not self.groups:
             self._show_pair(None)
