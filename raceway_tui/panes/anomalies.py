@@ -11,6 +11,13 @@ from raceway_tui import format as fmt
 from raceway_tui.panes.base import Pane
 from raceway_tui.widgets.table import Column, VirtualTable
 
+def _operation(key: str) -> str:
+    """FunctionCall(name) reads as name()."""
+    if key and key.startswith("FunctionCall(") and key.endswith(")"):
+        return key[len("FunctionCall("):-1] + "()"
+    return key
+
+
 COLUMNS = [
     Column("severity", "severity", 9, style=lambda r: fmt.SEVERITY_STYLE.get(r["severity"]),
            sort_key=lambda r: (-fmt.SEVERITY_RANK.get(r["severity"], 0), -(r["z"] or 0))),
@@ -19,12 +26,12 @@ COLUMNS = [
     Column("actual_ms", "actual ms", 10, align="right", text=lambda r: fmt.ms(r["actual_ms"], 3),
            sort_key=lambda r: -r["actual_ms"]),
     Column("expected_ms", "expected", 10, align="right", text=lambda r: fmt.ms(r["expected_ms"], 3)),
-    Column("ratio", "×", 6, align="right",
+    Column("ratio", "×", 5, align="right",
            text=lambda r: f"{r['actual_ms'] / r['expected_ms']:.1f}" if r["expected_ms"] else "-",
            sort_key=lambda r: -(r["actual_ms"] / r["expected_ms"]) if r["expected_ms"] else None),
-    Column("key", "operation", None),
-    Column("trace_id", "trace", 9, text=lambda r: fmt.short_id(r["trace_id"])),
-    Column("event_id", "event", 9, text=lambda r: fmt.short_id(r["event_id"]), sortable=False),
+    Column("key", "operation", None, text=lambda r: _operation(r["key"])),
+    Column("trace_id", "trace", 8, text=lambda r: fmt.short_id(r["trace_id"])),
+    Column("event_id", "event", 8, text=lambda r: fmt.short_id(r["event_id"]), sortable=False),
 ]
 
 
@@ -50,8 +57,7 @@ class AnomaliesPane(Pane):
         sev = data["severity"].to_pylist() if data.num_rows else []
         self.query_one("#anomalies-summary", Static).update(Text.assemble(
             (f"{data.num_rows:,} anomalies", "bold yellow" if data.num_rows else "bold green"),
-            f" ({sev.count('critical'):,} critical, {sev.count('warning'):,} warning, {sev.count('minor'):,} minor)",
-            ("  robust z over each operation's median and MAD · s: sort · Enter: go to the event", "dim")))
+            f" ({sev.count('critical'):,} critical, {sev.count('warning'):,} warning, {sev.count('minor'):,} minor)"))
         if self.table.sort_column is None:
             self.table.sort_column = "z"  # the analysis's own ranking, shown as a sort the user can change
         self.table.set_rows(data, cursor=0, empty="No anomalies in this scope.")

@@ -18,8 +18,8 @@ from raceway_tui.widgets.table import Column, VirtualTable
 
 VAR_COLUMNS = [
     Column("variable", "variable", None),
-    Column("accesses", "acc", 5, align="right", sort_key=lambda r: -r["accesses"]),
-    Column("writes", "W", 4, align="right", sort_key=lambda r: -r["writes"]),
+    Column("accesses", "acc", 4, align="right", sort_key=lambda r: -r["accesses"]),
+    Column("writes", "W", 3, align="right", sort_key=lambda r: -r["writes"]),
     Column("races", "races", 5, align="right", style=lambda r: fmt.RACING_STYLE if r["races"] else None,
            sort_key=lambda r: -r["races"]),
 ]
@@ -33,22 +33,21 @@ def _link(r: dict) -> str:
 
 def _change(r: dict) -> str:
     if fmt.access_letter(r["access"]) == "W":
-        return f"{fmt.value(r['old_value'], 12)} → {fmt.value(r['new_value'], 12)}"
+        return f"{fmt.value(r['old_value'], 7)} → {fmt.value(r['new_value'], 7)}"
     v = r["new_value"] if r["new_value"] is not None else r["old_value"]
-    return f"= {fmt.value(v, 12)}"
+    return f"= {fmt.value(v, 14)}"
 
 
-AUDIT_COLUMNS = [
-    Column("step", "#", 4, align="right"),
+AUDIT_COLUMNS = [  # the location and the values in full are in the detail panel
+    Column("step", "#", 3, align="right"),
     Column("access", "R/W", 3, text=lambda r: fmt.access_letter(r["access"]),
            style=lambda r: "bold" if fmt.access_letter(r["access"]) == "W" else None),
-    Column("change", "old → new", 21, text=_change),
-    Column("context", "context", 22, text=lambda r: fmt.context_label(r["service"], r["thread_id"])),
-    Column("link", "after previous", 14, text=_link,
+    Column("change", "old → new", 16, text=_change),
+    Column("link", "after prev.", 12, text=_link,
            style=lambda r: "red" if r["after_previous"] is False else ("green" if r["after_previous"] else "dim")),
     Column("racing", "race", 4, text=lambda r: "RACE" if r["racing"] else "",
            style=lambda r: fmt.RACING_STYLE if r["racing"] else None),
-    Column("location", "location", None, text=lambda r: fmt.location(r["location"])),
+    Column("context", "context", None, text=lambda r: fmt.context_label(r["service"], r["thread_id"]), keep_end=True),
 ]
 
 

@@ -34,6 +34,7 @@ class Column:
     style: Callable[[dict], str | None] | None = None
     sort_key: Callable[[dict], Any] | None = None  # default: row[key]
     sortable: bool = True
+    keep_end: bool = False  # too long: cut the start, not the end (ids, paths, thread names)
 
 
 @dataclass
@@ -287,16 +288,19 @@ class VirtualTable(ScrollView, can_focus=True):
         segs: list[Segment] = []
         for i, (col, w) in enumerate(zip(self.columns, widths)):
             if header:
-                txt = col.label + ((" ▼" if self.sort_reverse else " ▲") if col.key == self.sort_column else "")
+                txt = col.label + ((" ▲" if self.sort_reverse else " ▼") if col.key == self.sort_column else "")
                 style = None
             else:
                 raw = col.text(row) if col.text else row.get(col.key)
                 txt = "" if raw is None else str(raw)
                 style = col.style(row) if col.style else None
             if cell_len(txt) > w:
-                t = Text(txt)
-                t.truncate(w, overflow="ellipsis")
-                txt = t.plain
+                if col.keep_end and w > 1:
+                    txt = "…" + txt[len(txt) - (w - 1):]
+                else:
+                    t = Text(txt)
+                    t.truncate(w, overflow="ellipsis")
+                    txt = t.plain
             pad = w - cell_len(txt)
             txt = (" " * pad + txt) if col.align == "right" else (txt + " " * pad)
             segs.append(Segment(txt, base + Style.parse(style) if style else base))
