@@ -28,7 +28,7 @@ from raceway_core.causality import graph, trust
 from raceway_core.causality.clocks import HappensBefore, lock_chains
 from raceway_core.causality.critical_path import longest_paths, path_rows
 from raceway_core.causality.order import causal_order
-from raceway_core.causality.races import CLASS_OF, W, AW, sweep
+from raceway_core.causality.races import CLASS_OF, AW, W, Accesses, sweep
 from raceway_core.dbutil import query_arrow
 
 CP_KINDS = ("parent", "join", "lock", "call", "return")
@@ -175,7 +175,7 @@ class Engine:
     def _races(self, cur) -> None:
         key = "coalesce(e.service, '') || '::' || e.variable" if self.options.variable_scope == "service" else "e.variable"
         t = query_arrow(cur, f"""
-            SELECT e.seq, {key} AS var, e.access, o.ctx, e.location, e.ts_ns,
+            SELECT e.seq, {key} AS var, e.access, e.location, e.ts_ns,
                    CASE WHEN len(l.locks) > 0 THEN l.locks END AS locks
             FROM events e JOIN hb.ev o USING (seq) JOIN hb.locksets l USING (seq)
             WHERE e.kind = 'StateChange' AND e.variable IS NOT NULL""")
@@ -184,33 +184,21 @@ class Engine:
         var_codes, var_names = _codes(t["var"])
         order = np.lexsort((self.rank[rows], var_codes))
         rows, seq, var_codes = rows[order], seq[order], var_codes[order]
-        access = np.array(t["access"].to_pylist(), dtype=object)[order]
-        cls = [CLASS_OF[a] for a in access]
-        ctx = self.ctx[rows].tolist()
+        access = t["access"].to_pylist()
+        cls = [CLASS_OF[access[i]] for i in order.tolist()]
         raw_locks = t["locks"].to_pylist()
         locks = [frozenset(raw_locks[i]) if raw_locks[i] else None for i in order.tolist()]
         loc_codes, loc_names = _codes(t["location"])
         loc_codes = loc_codes[order]
         ts = t["ts_ns"].to_numpy()[order]
         col = self.hb.columns(rows)
-        tr, cx, lid, ps, L, G, F = (col[k] for k in ("trace", "ctx", "local", "pos", "L", "G", "F"))
-        local_get = {t: ops.get for t, ops in self.hb.local_ops.items()}
-        g_get = self.hb.g_ops.get
-
-        def before(f: int, i: int) -> bool:
-            if cx[f] == cx[i]:
-                return ps[f] < ps[i]
-            if tr[f] == tr[i] and local_get[tr[i]](L[i], lid[f]) >= ps[f]:
-                return True
-            ff = F[f]
-            if ff:
-                gi = G[i]
-                for c, k in ff.items():
-                    if g_get(gi, c) >= k:
-                        return True
-            return False
-
-        out_a, out_b, self.race_visited = sweep(var_codes.tolist(), cls, ctx, locks, before)
+        hb = self.hb
+        acc = Accesses(
+            var=var_codes.tolist(), cls=cls, ctx=col["ctx"], pos=col["pos"], trace=col["trace"],
+            lid=col["local"], L=col["L"], G=col["G"], F=col["F"], locks=locks,
+            local_get={t: ops.get for t, ops in hb.local_ops.items() if ops.depth > 1},
+            g_flat=hb.g_ops.depth == 1, g_get=hb.g_ops.get)
+        out_a, out_b, self.race_visited = sweep(acc)
         a = np.frombuffer(out_a, dtype=np.int64) if len(out_a) else np.empty(0, dtype=np.int64)
         b = np.frombuffer(out_b, dtype=np.int64) if len(out_b) else np.empty(0, dtype=np.int64)
         swap = (ts[a] > ts[b]) | ((ts[a] == ts[b]) & (seq[a] > seq[b]))  # first = earlier timestamp
