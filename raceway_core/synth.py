@@ -286,7 +286,7 @@ def config_for_events(n_events: int, **kw) -> SynthConfig:
     """A config whose output is close to n_events events."""
     probe = SynthConfig(traces=40, **kw)
     per_trace = sum(1 for _ in generate(probe)) / probe.traces
-    return SynthConfig(traces=max(1, round(n_events / per_trace) + 2), **kw)
+    return SynthConfig(traces=max(1, round(1.15 * n_events / per_trace) + 2), **kw)  # a margin: cut at n
 
 
 def write_ndjson(path, cfg: SynthConfig, limit: int | None = None) -> int:
