@@ -97,7 +97,11 @@ class TraceSession:
         """The causality engine, (re)computed when the store changed."""
         with self._lock:
             if self._engine is None or self._engine.version != self.store.version:
-                engine = Engine(self.store, self.options).run()
+                engine = None
+                if self._engine is None and self.store.path is not None:
+                    engine = Engine.restore(self.store, self.options)  # a --db store analysed before
+                if engine is None:
+                    engine = Engine(self.store, self.options).run()
                 _explain.recv_index(engine)
                 _explain.edge_index(engine)
                 self._engine = engine

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
@@ -32,6 +33,7 @@ from raceway_core.causality.races import CLASS_OF, AW, W, Accesses, sweep
 from raceway_core.dbutil import query_arrow
 
 CP_KINDS = ("parent", "join", "lock", "call", "return")
+ENGINE_VERSION = "1"  # bump when the hb tables change meaning
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,45 @@ class Engine:
             self._stage("races", lambda: self._races(cur))
             self._stage("critical", lambda: self._critical(cur))
             self._stage("tables", lambda: self._tables(cur))
+            cur.execute("INSERT OR REPLACE INTO meta VALUES ('hb_fingerprint', ?), ('hb_races', ?)",
+                        [self._fingerprint(cur), str(self.race_count)]).fetchall()
         finally:
             cur.close()
         return self
+
+    # -- reuse ----------------------------------------------------------------------
+    def _fingerprint(self, cur) -> str:
+        """What the stored hb tables were computed from: the events and the options."""
+        n, top, total = cur.execute(
+            "SELECT count(*), coalesce(max(seq), -1), coalesce(sum(seq) % 9223372036854775783, 0) FROM events"
+        ).fetchall()[0]
+        return f"{ENGINE_VERSION}:{self.options.variable_scope}:{self.options.stored_pairs}:{n}:{top}:{total}"
+
+    @classmethod
+    def restore(cls, store, options: EngineOptions = EngineOptions()) -> "Engine | None":
+        """The engine over hb tables a previous run left in a --db store, when they still
+        describe its events: only the in-memory clocks are rebuilt (no SQL, no sweep)."""
+        eng = cls(store, options)
+        cur = store.cursor()
+        try:
+            rows = cur.execute("SELECT key, value FROM meta WHERE key IN ('hb_fingerprint', 'hb_races')").fetchall()
+            stored = dict(rows)
+            if stored.get("hb_fingerprint") != eng._fingerprint(cur):
+                return None
+            eng._stage("load", lambda: eng._load(cur))
+            ords = query_arrow(cur, "SELECT ord FROM hb.ev ORDER BY seq")["ord"].to_numpy()
+            eng.rank = ords
+            eng.topo_rows = np.argsort(ords, kind="stable")
+            eng.e_alive = ~eng._stored_dropped
+            eng.dropped = int((~eng.e_alive).sum())
+            eng._stage("clocks", eng._clocks)
+            eng.race_count = int(stored.get("hb_races", 0))
+            eng.race_visited = 0
+        except duckdb.Error:
+            return None
+        finally:
+            cur.close()
+        return eng
 
     def _stage(self, name: str, fn):
         t = time.perf_counter()
@@ -88,7 +126,8 @@ class Engine:
         r = query_arrow(cur, """SELECT o.seq, e.lock_id FROM events e JOIN hb.ev o USING (seq)
                                 WHERE e.kind = 'LockRelease' AND e.lock_id IS NOT NULL ORDER BY e.lock_id, o.idx""")
         self._releases = (self.row_of(r["seq"].to_numpy()), r["lock_id"].to_pylist())
-        e = query_arrow(cur, "SELECT src, dst, kind, detail, cross_trace FROM hb.edges")
+        e = query_arrow(cur, "SELECT src, dst, kind, detail, cross_trace, dropped FROM hb.edges")
+        self._stored_dropped = e["dropped"].to_numpy(zero_copy_only=False)
         self.e_src = self.row_of(e["src"].to_numpy())
         self.e_dst = self.row_of(e["dst"].to_numpy())
         self.e_kind = e["kind"].to_pylist()
