@@ -36,6 +36,8 @@ samples: install
 
 bench: install-test
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/analyze.py
+	$(BIN)/python bench/sdk.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

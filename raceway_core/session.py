@@ -107,7 +107,11 @@ class TraceSession:
         """The engine, computed now if needed; ``progress(stage, index, total)`` reports its stages."""
         with self._lock:
             if self._engine is None or self._engine.version != self.store.version:
-                engine = Engine(self.store, self.options).run(progress)
+                engine = None
+                if self._engine is None and self.store.path is not None:
+                    engine = Engine.restore(self.store, self.options)  # a --db store analysed before
+                if engine is None:
+                    engine = Engine(self.store, self.options).run(progress)
                 _explain.recv_index(engine)
                 _explain.edge_index(engine)
                 self._engine = engine

@@ -125,6 +125,7 @@ class Simulation:
         self.stock = {f"inventory.sku-{i}": 100 for i in range(cfg.shared_skus)}
         self.requests = 0
         self.locks: dict[str, _Ctx | None] = {}
+        self.released_at: dict[str, int] = {}  # a step may run ahead in time: acquires wait for this
         self.waiting: dict[str, deque] = {}
         self.heap: list = []
         self.tie = itertools.count()
@@ -173,6 +174,7 @@ class Simulation:
             ctx.held.remove(lock)
             ctx.emit({"LockRelease": {"lock_id": lock, "lock_type": "Mutex", "location": "app/locks.py:27"}})
             self.locks[lock] = None
+            self.released_at[lock] = ctx.t
             queue = self.waiting.get(lock)
             if queue:
                 nxt = queue.popleft()
@@ -189,6 +191,7 @@ class Simulation:
 
     def _acquire(self, ctx: _Ctx, lock: str) -> None:
         self.locks[lock] = ctx
+        ctx.t = max(ctx.t, self.released_at.get(lock, 0))
         ctx.emit({"LockAcquire": {"lock_id": lock, "lock_type": "Mutex", "location": "app/locks.py:21"}})
         ctx.held.append(lock)
 
@@ -283,7 +286,7 @@ def config_for_events(n_events: int, **kw) -> SynthConfig:
     """A config whose output is close to n_events events."""
     probe = SynthConfig(traces=40, **kw)
     per_trace = sum(1 for _ in generate(probe)) / probe.traces
-    return SynthConfig(traces=max(1, round(n_events / per_trace) + 2), **kw)
+    return SynthConfig(traces=max(1, round(1.15 * n_events / per_trace) + 2), **kw)  # a margin: cut at n
 
 
 def write_ndjson(path, cfg: SynthConfig, limit: int | None = None) -> int:

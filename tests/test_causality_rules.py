@@ -107,13 +107,18 @@ def test_lock_hand_off_across_traces_orders_accesses(tmp_path):
         assert "lock 'acct' hand-off: svc/w1 -> svc/w2" in steps[1]["text"]
 
 
-def test_banking_lost_update(tmp_path):
-    """Two concurrent transfers both read 1000 and write 900 and 800."""
+def banking_race() -> Trace:
+    """The README's race: two concurrent transfers both read 1000 and write 900 and 800."""
     t = Trace()
     t.ev("r1", "transfer-1", sc("alice.balance", "Read", "bank.py:20", 1000, 1000), trace="req-1")
     t.ev("r2", "transfer-2", sc("alice.balance", "Read", "bank.py:20", 1000, 1000), trace="req-2")
     t.ev("w1", "transfer-1", sc("alice.balance", "Write", "bank.py:21", 1000, 900), trace="req-1")
     t.ev("w2", "transfer-2", sc("alice.balance", "Write", "bank.py:21", 1000, 800), trace="req-2")
+    return t
+
+
+def test_banking_lost_update(tmp_path):
+    t = banking_race()
     with t.session(tmp_path) as s:
         assert pairs(s) == {("w1", "w2", "write-write", "critical"),
                             ("r1", "w2", "read-write", "warning"),

@@ -62,14 +62,9 @@ def test_sql_table_and_errors(tmp_path):
 
 
 def _banking(tmp_path):
-    from test_causality_rules import Trace, sc
+    from test_causality_rules import banking_race
 
-    t = Trace()
-    t.ev("r1", "transfer-1", sc("alice.balance", "Read", "bank.py:20", 1000, 1000), trace="req-1")
-    t.ev("r2", "transfer-2", sc("alice.balance", "Read", "bank.py:20", 1000, 1000), trace="req-2")
-    t.ev("w1", "transfer-1", sc("alice.balance", "Write", "bank.py:21", 1000, 900), trace="req-1")
-    t.ev("w2", "transfer-2", sc("alice.balance", "Write", "bank.py:21", 1000, 800), trace="req-2")
-    return ndjson(tmp_path / "bank.jsonl", t.events)
+    return ndjson(tmp_path / "bank.jsonl", banking_race().events)
 
 
 def test_analyze_json_document_and_fail_on(tmp_path):

@@ -48,43 +48,53 @@ def lock_chains(release_rows: np.ndarray, release_lock: list[str], ctx: np.ndarr
                 trace_of_ctx: np.ndarray, handoff_src: np.ndarray, handoff_dst: np.ndarray,
                 cross_parent_src: np.ndarray) -> Chains:
     """Chains of releases (rows sorted by lock, then time) plus one-release chains for
-    parent links into other traces."""
-    targets: dict[int, list[int]] = {}
-    for s, d in zip(handoff_src.tolist(), handoff_dst.tolist()):
-        targets.setdefault(s, []).append(d)
-    ctx_l, pos_l = ctx.tolist(), pos.tolist()
-    own: dict[int, list[tuple[int, int]]] = {}
-    labels: list[str] = []
-    per_lock: dict[str, int] = {}
-    chain, index = -1, 0
-    prev_row, prev_lock = -1, None
-    for r, lock in zip(release_rows.tolist(), release_lock):
-        follows = False
-        if lock == prev_lock:
-            if ctx_l[prev_row] == ctx_l[r] and pos_l[prev_row] < pos_l[r]:
-                follows = True
-            else:  # the previous release was handed to an acquire that precedes r in r's context
-                follows = any(ctx_l[a] == ctx_l[r] and pos_l[a] < pos_l[r] for a in targets.get(prev_row, ()))
-        if not follows:
-            chain += 1
-            index = 0
-            per_lock[lock] = per_lock.get(lock, 0) + 1
-            labels.append(f"lock '{lock}'" + (f" (chain {per_lock[lock]})" if per_lock[lock] > 1 else ""))
-        index += 1
-        own.setdefault(r, []).append((chain, index))
-        prev_row, prev_lock = r, lock
+    parent links into other traces.
+
+    Release i+1 continues release i's chain when it provably follows it: the same
+    context later on, or i was handed to an acquire that precedes i+1 in its context.
+    """
+    m = len(release_rows)
+    locks = np.array(release_lock, dtype=object)
+    same_lock = np.zeros(m, dtype=bool)
+    if m > 1:
+        same_lock[1:] = locks[1:] == locks[:-1]
+    rr = release_rows
+    follows = np.zeros(m, dtype=bool)
+    if m > 1:
+        follows[1:] = same_lock[1:] & (ctx[rr[1:]] == ctx[rr[:-1]]) & (pos[rr[:-1]] < pos[rr[1:]])
+    # hand-offs from release i to an acquire that precedes release i+1 in its context
+    order = np.argsort(rr, kind="stable")
+    at = np.searchsorted(rr[order], handoff_src)
+    is_rel = (at < m) & (rr[order][np.minimum(at, max(m - 1, 0))] == handoff_src) if m else np.zeros(0, bool)
+    i = order[at[is_rel]] if m else np.zeros(0, dtype=np.int64)
+    a = handoff_dst[is_rel]
+    ok = (i + 1 < m)
+    i, a = i[ok], a[ok]
+    nxt = rr[i + 1]
+    good = same_lock[i + 1] & (ctx[a] == ctx[nxt]) & (pos[a] < pos[nxt])
+    follows[i[good] + 1] = True
+    chain = np.cumsum(~follows) - 1
+    starts = np.flatnonzero(~follows)
+    index = np.arange(m) - starts[chain] + 1 if m else np.zeros(0, dtype=np.int64)
     # Only a chain that hands off into another trace can carry a path out of a trace;
     # a lock used inside one trace is program order and hand-offs, which L covers.
-    trace_l = trace_of_ctx[ctx].tolist()
-    crossing = set()
-    for r, cs in own.items():
-        if any(trace_l[a] != trace_l[r] for a in targets.get(r, ())):
-            crossing.update(c for c, _ in cs)
-    keep = {c: i for i, c in enumerate(sorted(crossing))}
-    own = {r: [(keep[c], k) for c, k in cs if c in keep] for r, cs in own.items()}
-    own = {r: cs for r, cs in own.items() if cs}
-    labels = [labels[c] for c in sorted(crossing)]
-    n = len(keep)
+    trace = trace_of_ctx[ctx]
+    crossing_edge = is_rel.copy()
+    crossing_edge[is_rel] = trace[handoff_src[is_rel]] != trace[handoff_dst[is_rel]]
+    crossing = np.unique(chain[order[at[crossing_edge]]]) if crossing_edge.any() else np.zeros(0, np.int64)
+    keep = np.full(int(chain.max()) + 1 if m else 0, -1, dtype=np.int64)
+    keep[crossing] = np.arange(len(crossing))
+    own: dict[int, list[tuple[int, int]]] = {}
+    kept = keep[chain] >= 0 if m else np.zeros(0, bool)
+    for r, c, k in zip(rr[kept].tolist(), keep[chain[kept]].tolist(), index[kept].tolist()):
+        own.setdefault(r, []).append((c, k))
+    labels = []
+    per_lock: dict[str, int] = {}
+    for c in crossing.tolist():
+        lock = locks[starts[c]]
+        per_lock[lock] = per_lock.get(lock, 0) + 1
+        labels.append(f"lock '{lock}'" + (f" (chain {per_lock[lock]})" if per_lock[lock] > 1 else ""))
+    n = len(crossing)
     for src in sorted(set(cross_parent_src.tolist())):
         labels.append("parent link into another trace")
         own.setdefault(src, []).append((n, 1))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
@@ -28,11 +29,12 @@ from raceway_core.causality import graph, trust
 from raceway_core.causality.clocks import HappensBefore, lock_chains
 from raceway_core.causality.critical_path import longest_paths, path_rows
 from raceway_core.causality.order import causal_order
-from raceway_core.causality.races import CLASS_OF, W, AW, sweep
+from raceway_core.causality.races import CLASS_OF, AW, W, Accesses, sweep
 from raceway_core.dbutil import query_arrow
 
 CP_KINDS = ("parent", "join", "lock", "call", "return")
 STAGES = ("order", "trust", "edges", "load", "topo", "clocks", "locks", "races", "critical", "tables")
+ENGINE_VERSION = "1"  # bump when the hb tables change meaning
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Engine:
         self.options = options
         self.timings: dict[str, float] = {}
         self.version = store.version
+        self._progress = None  # set by run(); restore() reports no stages
 
     # -- build ------------------------------------------------------------------
     def run(self, progress=None) -> "Engine":
@@ -64,9 +67,45 @@ class Engine:
             self._stage("races", lambda: self._races(cur))
             self._stage("critical", lambda: self._critical(cur))
             self._stage("tables", lambda: self._tables(cur))
+            cur.execute("INSERT OR REPLACE INTO meta VALUES ('hb_fingerprint', ?), ('hb_races', ?)",
+                        [self._fingerprint(cur), str(self.race_count)]).fetchall()
         finally:
             cur.close()
         return self
+
+    # -- reuse ----------------------------------------------------------------------
+    def _fingerprint(self, cur) -> str:
+        """What the stored hb tables were computed from: the events and the options."""
+        n, top, total = cur.execute(
+            "SELECT count(*), coalesce(max(seq), -1), coalesce(sum(seq) % 9223372036854775783, 0) FROM events"
+        ).fetchall()[0]
+        return f"{ENGINE_VERSION}:{self.options.variable_scope}:{self.options.stored_pairs}:{n}:{top}:{total}"
+
+    @classmethod
+    def restore(cls, store, options: EngineOptions = EngineOptions()) -> "Engine | None":
+        """The engine over hb tables a previous run left in a --db store, when they still
+        describe its events: only the in-memory clocks are rebuilt (no SQL, no sweep)."""
+        eng = cls(store, options)
+        cur = store.cursor()
+        try:
+            rows = cur.execute("SELECT key, value FROM meta WHERE key IN ('hb_fingerprint', 'hb_races')").fetchall()
+            stored = dict(rows)
+            if stored.get("hb_fingerprint") != eng._fingerprint(cur):
+                return None
+            eng._stage("load", lambda: eng._load(cur))
+            ords = query_arrow(cur, "SELECT ord FROM hb.ev ORDER BY seq")["ord"].to_numpy()
+            eng.rank = ords
+            eng.topo_rows = np.argsort(ords, kind="stable")
+            eng.e_alive = ~eng._stored_dropped
+            eng.dropped = int((~eng.e_alive).sum())
+            eng._stage("clocks", eng._clocks)
+            eng.race_count = int(stored.get("hb_races", 0))
+            eng.race_visited = 0
+        except duckdb.Error:
+            return None
+        finally:
+            cur.close()
+        return eng
 
     def _stage(self, name: str, fn):
         if self._progress is not None:
@@ -93,7 +132,8 @@ class Engine:
         r = query_arrow(cur, """SELECT o.seq, e.lock_id FROM events e JOIN hb.ev o USING (seq)
                                 WHERE e.kind = 'LockRelease' AND e.lock_id IS NOT NULL ORDER BY e.lock_id, o.idx""")
         self._releases = (self.row_of(r["seq"].to_numpy()), r["lock_id"].to_pylist())
-        e = query_arrow(cur, "SELECT src, dst, kind, detail, cross_trace FROM hb.edges")
+        e = query_arrow(cur, "SELECT src, dst, kind, detail, cross_trace, dropped FROM hb.edges")
+        self._stored_dropped = e["dropped"].to_numpy(zero_copy_only=False)
         self.e_src = self.row_of(e["src"].to_numpy())
         self.e_dst = self.row_of(e["dst"].to_numpy())
         self.e_kind = e["kind"].to_pylist()
@@ -180,7 +220,7 @@ class Engine:
     def _races(self, cur) -> None:
         key = "coalesce(e.service, '') || '::' || e.variable" if self.options.variable_scope == "service" else "e.variable"
         t = query_arrow(cur, f"""
-            SELECT e.seq, {key} AS var, e.access, o.ctx, e.location, e.ts_ns,
+            SELECT e.seq, {key} AS var, e.access, e.location, e.ts_ns,
                    CASE WHEN len(l.locks) > 0 THEN l.locks END AS locks
             FROM events e JOIN hb.ev o USING (seq) JOIN hb.locksets l USING (seq)
             WHERE e.kind = 'StateChange' AND e.variable IS NOT NULL""")
@@ -189,33 +229,21 @@ class Engine:
         var_codes, var_names = _codes(t["var"])
         order = np.lexsort((self.rank[rows], var_codes))
         rows, seq, var_codes = rows[order], seq[order], var_codes[order]
-        access = np.array(t["access"].to_pylist(), dtype=object)[order]
-        cls = [CLASS_OF[a] for a in access]
-        ctx = self.ctx[rows].tolist()
+        access = t["access"].to_pylist()
+        cls = [CLASS_OF[access[i]] for i in order.tolist()]
         raw_locks = t["locks"].to_pylist()
         locks = [frozenset(raw_locks[i]) if raw_locks[i] else None for i in order.tolist()]
         loc_codes, loc_names = _codes(t["location"])
         loc_codes = loc_codes[order]
         ts = t["ts_ns"].to_numpy()[order]
         col = self.hb.columns(rows)
-        tr, cx, lid, ps, L, G, F = (col[k] for k in ("trace", "ctx", "local", "pos", "L", "G", "F"))
-        local_get = {t: ops.get for t, ops in self.hb.local_ops.items()}
-        g_get = self.hb.g_ops.get
-
-        def before(f: int, i: int) -> bool:
-            if cx[f] == cx[i]:
-                return ps[f] < ps[i]
-            if tr[f] == tr[i] and local_get[tr[i]](L[i], lid[f]) >= ps[f]:
-                return True
-            ff = F[f]
-            if ff:
-                gi = G[i]
-                for c, k in ff.items():
-                    if g_get(gi, c) >= k:
-                        return True
-            return False
-
-        out_a, out_b, self.race_visited = sweep(var_codes.tolist(), cls, ctx, locks, before)
+        hb = self.hb
+        acc = Accesses(
+            var=var_codes.tolist(), cls=cls, ctx=col["ctx"], pos=col["pos"], trace=col["trace"],
+            lid=col["local"], L=col["L"], G=col["G"], F=col["F"], locks=locks,
+            local_get={t: ops.get for t, ops in hb.local_ops.items() if ops.depth > 1},
+            g_flat=hb.g_ops.depth == 1, g_get=hb.g_ops.get)
+        out_a, out_b, self.race_visited = sweep(acc)
         a = np.frombuffer(out_a, dtype=np.int64) if len(out_a) else np.empty(0, dtype=np.int64)
         b = np.frombuffer(out_b, dtype=np.int64) if len(out_b) else np.empty(0, dtype=np.int64)
         swap = (ts[a] > ts[b]) | ((ts[a] == ts[b]) & (seq[a] > seq[b]))  # first = earlier timestamp

@@ -28,6 +28,8 @@ class Clocks:
         while W ** depth < max(n, 1):
             depth += 1
         self.depth = depth  # number of levels; level depth-1 is the leaves
+        # a clock of few components is one short leaf: joins are one C-level map
+        self.zero_leaf = (0,) * max(n, 1) if depth == 1 else ZERO_LEAF
 
     # -- read ---------------------------------------------------------------
     def get(self, clock, k: int) -> int:
@@ -64,7 +66,7 @@ class Clocks:
     def _set(self, node, level: int, k: int, v: int):
         i = (k >> (BITS * level)) & MASK
         if level == 0:
-            leaf = list(node) if node is not None else list(ZERO_LEAF)
+            leaf = list(node) if node is not None else list(self.zero_leaf)
             if leaf[i] == v and node is not None:
                 return node
             leaf[i] = v

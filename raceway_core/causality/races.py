@@ -20,7 +20,7 @@ work is otherwise proportional to the concurrent conflicting pairs reported.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
+from dataclasses import dataclass
 
 R, W, AR, AW = 0, 1, 2, 3
 CLASS_OF = {"Read": R, "Write": W, "AtomicRead": AR, "AtomicWrite": AW, "AtomicRMW": AW}
@@ -36,18 +36,49 @@ def conflicts(a: int, b: int) -> bool:
 QUERY = [sum(1 << c for c in range(4) if conflicts(k, c)) for k in range(4)]
 
 
-def sweep(var: list[int], cls: list[int], ctx: list[int],
-          locks: list[frozenset | None], before: Callable[[int, int], bool]) -> tuple[array, array, int]:
-    """Accesses 0..m-1 sorted by (variable, causal order). ``before(a, i)``: access a
-    happens before access i. Returns the racing pairs as two parallel arrays of access
-    indices (earlier-processed first) and the number of nodes examined."""
+@dataclass
+class Accesses:
+    """Accesses sorted by (variable, causal order), with what happens-before needs.
+
+    For access j: ctx/pos (program order), trace, lid (its context's id inside the
+    trace), L (trace-local clock: a tuple indexed by lid, or a trie when the trace
+    is large), G (lock chains known: tuple indexed by chain) and F (chain -> first
+    release reached). See clocks.py for why a -> b is decided by these.
+    """
+
+    var: list[int]
+    cls: list[int]
+    ctx: list[int]
+    pos: list[int]
+    trace: list[int]
+    lid: list[int]
+    L: list
+    G: list
+    F: list[dict]
+    locks: list[frozenset | None]
+    local_get: dict  # trace -> getter for tries deeper than one leaf (absent: a flat tuple)
+    g_flat: bool  # G is a flat tuple (few chains)
+    g_get: object
+
+
+def sweep(acc: Accesses) -> tuple[array, array, int]:
+    """Racing pairs as two parallel arrays of access indices (earlier-processed first),
+    and the number of happens-before checks made."""
     out_a, out_b = array("q"), array("q")
     add_a, add_b = out_a.append, out_b.append
+    var, cls, ctx, pos, trace, lid = acc.var, acc.cls, acc.ctx, acc.pos, acc.trace, acc.lid
+    L, G, F, locks = acc.L, acc.G, acc.F, acc.locks
+    local_get, g_flat, g_get = acc.local_get, acc.g_flat, acc.g_get
     m = len(var)
     mask = [0] * m
     cov: list[list[int] | None] = [None] * m
     is_root = bytearray(m)
-    visited = 0
+    checks = 0
+
+    # The happens-before test is written out below (twice) rather than called: it runs
+    # millions of times and a call costs as much as the test. For f and the current i:
+    #   same context: program order; same trace: i's local clock knows f;
+    #   otherwise (or also): f reaches a lock chain release i knows.
     start = 0
     while start < m:
         end = start
@@ -57,7 +88,8 @@ def sweep(var: list[int], cls: list[int], ctx: list[int],
         roots: dict[int, dict[int, None]] = {}
         last_in_ctx: dict[int, int] = {}
         for i in range(start, end):
-            ci, xi = cls[i], ctx[i]
+            ci, xi, ti, pi_, li, gi = cls[i], ctx[i], trace[i], pos[i], L[i], G[i]
+            lget = local_get.get(ti)
             q = QUERY[ci]
             children: list[int] = []
             mi = 1 << ci
@@ -72,8 +104,20 @@ def sweep(var: list[int], cls: list[int], ctx: list[int],
                     continue
                 bucket = roots[bucket_mask]
                 for f in list(bucket):
-                    visited += 1
-                    if before(f, i):
+                    checks += 1
+                    # -- does f happen before i?
+                    if ctx[f] == xi:
+                        hb = pos[f] < pi_
+                    else:
+                        hb = False
+                        if trace[f] == ti and li is not None:
+                            hb = (lget(li, lid[f]) if lget else li[lid[f]]) >= pos[f]
+                        if not hb and F[f] and gi is not None:
+                            for c, k in F[f].items():
+                                if (gi[c] if g_flat else g_get(gi, c)) >= k:
+                                    hb = True
+                                    break
+                    if hb:
                         del bucket[f]
                         is_root[f] = 0
                         children.append(f)
@@ -84,17 +128,30 @@ def sweep(var: list[int], cls: list[int], ctx: list[int],
                     while stack:
                         a = stack.pop()
                         if (q >> cls[a]) & 1 and ctx[a] != xi:
-                            la, li = locks[a], locks[i]
-                            if not (la and li and la & li):
+                            la, lk = locks[a], locks[i]
+                            if not (la and lk and la & lk):
                                 add_a(a)
                                 add_b(i)
                         below = cov[a]
                         if below:
-                            for c in below:
-                                if mask[c] & q:
-                                    visited += 1
-                                    if not before(c, i):
-                                        stack.append(c)
+                            for c2 in below:
+                                if not mask[c2] & q:
+                                    continue
+                                checks += 1
+                                # -- does c2 happen before i? (as above)
+                                if ctx[c2] == xi:
+                                    hb = pos[c2] < pi_
+                                else:
+                                    hb = False
+                                    if trace[c2] == ti and li is not None:
+                                        hb = (lget(li, lid[c2]) if lget else li[lid[c2]]) >= pos[c2]
+                                    if not hb and F[c2] and gi is not None:
+                                        for c, k in F[c2].items():
+                                            if (gi[c] if g_flat else g_get(gi, c)) >= k:
+                                                hb = True
+                                                break
+                                if not hb:
+                                    stack.append(c2)
                 if not bucket:
                     del roots[bucket_mask]
             cov[i] = children or None
@@ -103,4 +160,4 @@ def sweep(var: list[int], cls: list[int], ctx: list[int],
             roots.setdefault(mi, {})[i] = None
             last_in_ctx[xi] = i
         start = end
-    return out_a, out_b, visited
+    return out_a, out_b, checks

@@ -47,14 +47,23 @@ WHERE cand.k = x.events AND cand.exact = x.events
 GROUP BY x.ctx, x.trace_id, x.thread_id
 """
 
+# Traces that can still be trusted after the cheap checks (1-3); the rest skip the costly ones.
+CANDIDATES = """
+CREATE OR REPLACE TEMP TABLE _cand AS
+SELECT x.trace_id FROM hb.ctx x LEFT JOIN _own o USING (ctx)
+GROUP BY x.trace_id
+HAVING count(*) = count(o.ctx) AND count(DISTINCT o.comp) = count(o.ctx)
+   AND x.trace_id NOT IN (SELECT DISTINCT trace_id FROM events WHERE clock IS NULL OR len(clock) = 0)
+"""
+
 REFS = """
 CREATE OR REPLACE TEMP TABLE _refs AS
-WITH owned AS (SELECT trace_id, comp, ctx AS owner FROM _own),
+WITH owned AS (SELECT trace_id, comp, ctx AS owner FROM _own WHERE trace_id IN (SELECT trace_id FROM _cand)),
 steps AS (
     SELECT cv.*, lag(cv.n) OVER (PARTITION BY cv.ctx, cv.c ORDER BY cv.pos) AS prev_n,
            lag(cv.pos) OVER (PARTITION BY cv.ctx, cv.c ORDER BY cv.pos) AS prev_pos,
            min(cv.pos) OVER (PARTITION BY cv.ctx, cv.c) AS first_pos
-    FROM _cv cv
+    FROM _cv cv WHERE cv.trace_id IN (SELECT trace_id FROM _cand)
 )
 SELECT s.*, w.owner FROM steps s JOIN owned w ON w.trace_id = s.trace_id AND w.comp = s.c
 """
@@ -76,7 +85,8 @@ WITH traces AS (
     SELECT r.trace_id, any_value(r.c) AS c, count(*) AS n FROM (
         SELECT cv.trace_id, cv.c, cv.ctx, count(*) AS k, min(cv.pos) AS first_pos,
                bool_or(cv.n < cv.prev_n) AS decreases
-        FROM (SELECT *, lag(n) OVER (PARTITION BY ctx, c ORDER BY pos) AS prev_n FROM _cv) cv
+        FROM (SELECT *, lag(n) OVER (PARTITION BY ctx, c ORDER BY pos) AS prev_n FROM _cv
+              WHERE trace_id IN (SELECT trace_id FROM _cand)) cv
         GROUP BY cv.trace_id, cv.c, cv.ctx
     ) r JOIN hb.ctx x ON x.ctx = r.ctx
     WHERE r.decreases OR r.k <> x.events - r.first_pos + 1
@@ -132,6 +142,6 @@ WHERE r.owner <> r.ctx AND (r.prev_n IS NULL OR r.n > r.prev_n) AND r.n > 0
 
 def judge(cur: duckdb.DuckDBPyConnection) -> str:
     """Fill hb.trust; return the SQL of the clock edges (for graph.build)."""
-    for sql in (ENTRIES, OWNERS, REFS, VERDICTS, FINAL):
+    for sql in (ENTRIES, OWNERS, CANDIDATES, REFS, VERDICTS, FINAL):
         cur.execute(sql).fetchall()
     return CLOCK_EDGES
