@@ -136,9 +136,10 @@ async def measure(db: Path, analysed: bool, analysis_timeout: float) -> dict:
             k = "j" if (i // 50) % 2 == 0 else "k"
             target = view.cursor + (1 if k == "j" else -1)
             moves.append(await key(k, lambda tg=target: view.cursor == tg))
-        jumps = []
-        for k in ["G", "g", "pagedown", "pagedown", "G", "k", "g"] * 3:
+        jumps, jump_keys = [], ["G", "g", "pagedown", "pagedown", "G", "k", "g"] * 3
+        for k in jump_keys:
             jumps.append(await key(k, lambda: view.row() is not None))  # the row under the cursor drawn
+        out["jump_trace"] = [(k, None if x is None else round(1000 * x, 1)) for k, x in zip(jump_keys, jumps)]
         out["skipped"] = sum(1 for x in moves + jumps if x is None)
         moves = [x for x in moves if x is not None]
         jumps = [x for x in jumps if x is not None]

@@ -197,10 +197,15 @@ class Timeline:
             return (rows.append_column("racing", pa.array([False] * n, pa.bool_()))
                     .append_column("edges_in", pa.nulls(n, EDGE_LIST)))
         seqs = pa.table({"seq": rows["seq"]})
-        racing_seqs = self._racing()
+        racing_seqs = self._racing_seqs  # until prepare() has it, ask for this page's rows only
         cur = self.store.cursor()
         try:
             cur.register("_page", seqs)
+            if racing_seqs is None:
+                racing_seqs = np.sort(query_arrow(cur, """
+                    SELECT p.first_seq AS s FROM hb.race_pairs p SEMI JOIN _page ON _page.seq = p.first_seq
+                    UNION SELECT p.second_seq FROM hb.race_pairs p SEMI JOIN _page ON _page.seq = p.second_seq
+                    """)["s"].to_numpy(zero_copy_only=False).astype(np.int64))
             edges = query_arrow(cur, """
                 SELECT g.dst AS seq, list({'kind': g.kind, 'detail': g.detail, 'src_id': s.id,
                                            'src_lane': c.lane, 'src_trace': c.trace_id} ORDER BY g.src_idx DESC) AS edges_in

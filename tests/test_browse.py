@@ -77,6 +77,9 @@ def test_page_marks_racing_accesses_and_cross_lane_edges(tmp_path):
         rows = {r["id"]: r for r in all_rows(Timeline(s, "T"))}
         # the lock orders a2 -> b2; the unlocked c1 races with both
         assert {i for i, r in rows.items() if r["racing"]} == {"a2", "b2", "c1"}
+        warm = Timeline(s, "T")
+        warm.prepare()  # the racing events computed once instead of per page: same marks
+        assert {r["id"] for r in all_rows(warm) if r["racing"]} == {"a2", "b2", "c1"}
         lock_in = [e for e in rows["b1"]["edges_in"] if e["kind"] == "lock"]
         assert lock_in == [{"kind": "lock", "detail": "L", "src_id": "a3", "src_lane": 1, "src_trace": "T"}]
         assert {e["kind"] for e in rows["a1"]["edges_in"]} == {"parent"}
