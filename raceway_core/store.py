@@ -19,6 +19,7 @@ from raceway_core import schema
 from raceway_core.dbutil import query_arrow
 from raceway_core.errors import QueryError, StoreError
 from raceway_core.loading import LoadSummary, load_file
+from raceway_core.loading.batch import BatchOutcome, ingest_texts
 
 
 class Store:
@@ -34,6 +35,7 @@ class Store:
             schema.create(self.conn)
         self._write_lock = threading.Lock()
         self._version = 0
+        self._append_cur: duckdb.DuckDBPyConnection | None = None
 
     def _configure(self) -> None:
         # Appends commit chunk by chunk; checkpoint once after a load rather than
@@ -91,8 +93,61 @@ class Store:
                     self.conn.execute("CHECKPOINT").fetchall()
         return out
 
-    def _next_ids(self, cur) -> tuple[int, int]:
-        load_id = cur.execute("SELECT coalesce(max(load_id), 0) + 1 FROM sources").fetchall()[0][0]
+    # -- live sources: a server's POSTs, a client's pulls ----------------------------
+    def open_live(self, source: str, mode: str, path: str | None = None) -> int:
+        """A ``sources`` row for a source that keeps appending; returns its load_id."""
+        with self._write_lock:
+            cur = self._appender()
+            load_id, _ = self._next_ids(cur)
+            cur.execute("INSERT INTO sources VALUES (?, ?, ?, ?, now(), 0, 0, 0, 0, 0, [])",
+                        [load_id, source, path, mode]).fetchall()
+        return load_id
+
+    def append(self, load_id: int, source: str, texts: list[str], *, expand: bool = True,
+               meta: dict[str, str] | None = None) -> BatchOutcome:
+        """Validate and add ``texts`` (one line each) in one transaction, committed on return.
+
+        ``meta`` entries are written in the same transaction (a client's sync cursor).
+        """
+        with self._write_lock:
+            cur = self._appender()
+            cur.execute("BEGIN TRANSACTION").fetchall()
+            try:
+                _, first_line = self._next_ids(cur, sources=False)
+                first_line = max(first_line, 1)
+                out = ingest_texts(cur, texts, load_id, source, first_line, expand=expand)
+                cur.execute(
+                    "UPDATE sources SET bytes = bytes + ?, records = records + ?, loaded = loaded + ?, "
+                    "rejected = rejected + ?, duplicates = duplicates + ? WHERE load_id = ?",
+                    [sum(len(t) for t in texts), out.records, out.loaded, out.rejected, out.duplicates,
+                     load_id]).fetchall()
+                rows = [("next_line", str(first_line + len(texts)))] + list((meta or {}).items())
+                cur.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows)
+                cur.execute("COMMIT").fetchall()
+            except BaseException:
+                cur.execute("ROLLBACK").fetchall()
+                raise
+            if out.loaded:
+                self.bump()
+        return out
+
+    def meta(self, key: str) -> str | None:
+        rows = self.sql("SELECT value FROM meta WHERE key = ?", [key]).column("value").to_pylist()
+        return rows[0] if rows else None
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file (fails while others read)."""
+        with self._write_lock:
+            self._appender().execute("CHECKPOINT").fetchall()
+
+    def _appender(self) -> duckdb.DuckDBPyConnection:
+        # one cursor for appends, only ever used under the write lock
+        if self._append_cur is None:
+            self._append_cur = self.cursor()
+        return self._append_cur
+
+    def _next_ids(self, cur, sources: bool = True) -> tuple[int, int]:
+        load_id = cur.execute("SELECT coalesce(max(load_id), 0) + 1 FROM sources").fetchall()[0][0] if sources else 0
         rows = cur.execute("SELECT value FROM meta WHERE key = 'next_line'").fetchall()
         return load_id, int(rows[0][0]) if rows else 0
 

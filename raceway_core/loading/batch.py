@@ -1,0 +1,99 @@
+"""Append records that arrive over time (server POSTs, client pulls) through the
+same validation as files.
+
+Each text is one line: a POST body ``{"events": [...]}``, a feed page, a server
+response or a single event. Lines are numbered absolutely from ``first_line``
+(the store's ``meta.next_line``), so ``seq = (line << REC_BITS) + rec`` keeps
+arrival order across batches and restarts, and ``rec`` is the index inside the
+line's batch. The caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from raceway_core.loading.ingest import Ingestor
+from raceway_core.loading.reading import CHUNK_SCHEMA
+from raceway_core.schema import REC_BITS
+
+MAX_LINE = (1 << 31) - 1  # the rejects/events `line` column is an INTEGER
+
+
+@dataclass(frozen=True, slots=True)
+class LineResult:
+    """What became of one text: counts, and where its rejects and duplicates were."""
+
+    loaded: int
+    rejected: tuple[tuple[int | None, str], ...]  # (index in the batch or None, reason)
+    duplicates: tuple[int | None, ...]  # index in the batch of each event already stored
+
+    @property
+    def records(self) -> int:
+        return self.loaded + len(self.rejected) + len(self.duplicates)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    first_line: int
+    loaded: int
+    rejected: int
+    duplicates: int
+    lines: tuple[LineResult, ...]  # one per text, in order
+
+    @property
+    def records(self) -> int:
+        return self.loaded + self.rejected + self.duplicates
+
+
+_DEDUPE = """
+DELETE FROM events WHERE seq IN (
+    SELECT seq FROM (
+        SELECT seq, row_number() OVER (PARTITION BY id ORDER BY seq) AS rn
+        FROM events
+        WHERE id IN (SELECT id FROM events WHERE seq >= $first_seq AND source = $source)
+    ) WHERE rn > 1 AND seq >= $first_seq
+) RETURNING line, rec
+"""
+
+
+def ingest_texts(conn: duckdb.DuckDBPyConnection, texts: Sequence[str], load_id: int, source: str,
+                 first_line: int, expand: bool = True) -> BatchOutcome:
+    """Validate and append ``texts`` (line ``first_line + i`` each) on ``conn``.
+
+    Valid events go to ``events``, invalid ones to ``rejects`` with their reason,
+    and events whose id is already stored (or repeated in the batch) are removed
+    again, the first appearance winning, exactly as when loading files.
+    """
+    n = len(texts)
+    if first_line < 1 or first_line + n > MAX_LINE:
+        raise ValueError(f"line numbers {first_line}..{first_line + n} out of range")
+    first_seq = first_line << REC_BITS
+    table = pa.Table.from_arrays(
+        [pa.array(range(first_line, first_line + n), pa.int32()), pa.nulls(n, pa.int32()),
+         pa.array(texts, pa.string())], schema=CHUNK_SCHEMA)
+    ing = Ingestor(conn, load_id, source, 0, first_seq=first_seq)
+    ing.chunk(table, expand=expand)
+    dup_rows = conn.execute(_DEDUPE, {"first_seq": first_seq, "source": source}).fetchall()
+
+    loaded = dict(conn.execute(
+        "SELECT line, count(*) FROM events WHERE seq >= ? AND source = ? GROUP BY line",
+        [first_seq, source]).fetchall())
+    rejects: dict[int, list[tuple[int | None, str]]] = {}
+    if ing.counts.rejected:
+        for line, rec, reason in conn.execute(
+                "SELECT line, rec, reason FROM rejects WHERE load_id = ? AND source = ? AND line >= ? "
+                "ORDER BY line, rec NULLS FIRST", [load_id, source, first_line]).fetchall():
+            rejects.setdefault(line, []).append((rec, reason))
+    dups: dict[int, list[int | None]] = {}
+    for line, rec in sorted(dup_rows, key=lambda r: (r[0], -1 if r[1] is None else r[1])):
+        dups.setdefault(line, []).append(rec)
+
+    lines = tuple(
+        LineResult(loaded.get(line, 0), tuple(rejects.get(line, ())), tuple(dups.get(line, ())))
+        for line in range(first_line, first_line + n))
+    return BatchOutcome(first_line, sum(r.loaded for r in lines), sum(len(r.rejected) for r in lines),
+                        len(dup_rows), lines)
