@@ -6,6 +6,7 @@ cursor (``store.cursor()``), as DuckDB connections are not shared across threads
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import threading
@@ -113,19 +114,20 @@ class Store:
             cur = self._appender()
             cur.execute("BEGIN TRANSACTION").fetchall()
             try:
-                _, first_line = self._next_ids(cur, sources=False)
-                first_line = max(first_line, 1)
+                first_line = max(self._next_line(cur), 1)
                 out = ingest_texts(cur, texts, load_id, source, first_line, expand=expand)
                 cur.execute(
                     "UPDATE sources SET bytes = bytes + ?, records = records + ?, loaded = loaded + ?, "
                     "rejected = rejected + ?, duplicates = duplicates + ? WHERE load_id = ?",
-                    [sum(len(t) for t in texts), out.records, out.loaded, out.rejected, out.duplicates,
+                    [sum(map(len, texts)), out.records, out.loaded, out.rejected, out.duplicates,
                      load_id]).fetchall()
-                rows = [("next_line", str(first_line + len(texts)))] + list((meta or {}).items())
-                cur.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows)
+                rows = [("next_line", str(first_line + len(texts))), *(meta or {}).items()]
+                cur.execute("INSERT OR REPLACE INTO meta VALUES " + ", ".join(["(?, ?)"] * len(rows)),
+                            [x for row in rows for x in row]).fetchall()
                 cur.execute("COMMIT").fetchall()
             except BaseException:
-                cur.execute("ROLLBACK").fetchall()
+                with contextlib.suppress(duckdb.TransactionException):  # a failed COMMIT ended it already
+                    cur.execute("ROLLBACK").fetchall()
                 raise
             if out.loaded:
                 self.bump()
@@ -134,6 +136,10 @@ class Store:
     def meta(self, key: str) -> str | None:
         rows = self.sql("SELECT value FROM meta WHERE key = ?", [key]).column("value").to_pylist()
         return rows[0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write_lock:
+            self._appender().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value]).fetchall()
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file (fails while others read)."""
@@ -146,10 +152,13 @@ class Store:
             self._append_cur = self.cursor()
         return self._append_cur
 
-    def _next_ids(self, cur, sources: bool = True) -> tuple[int, int]:
-        load_id = cur.execute("SELECT coalesce(max(load_id), 0) + 1 FROM sources").fetchall()[0][0] if sources else 0
+    def _next_ids(self, cur) -> tuple[int, int]:
+        load_id = cur.execute("SELECT coalesce(max(load_id), 0) + 1 FROM sources").fetchall()[0][0]
+        return load_id, self._next_line(cur)
+
+    def _next_line(self, cur) -> int:
         rows = cur.execute("SELECT value FROM meta WHERE key = 'next_line'").fetchall()
-        return load_id, int(rows[0][0]) if rows else 0
+        return int(rows[0][0]) if rows else 0
 
     def _record(self, cur, load_id: int, path: Path, s: LoadSummary, next_line: int) -> None:
         cur.execute(

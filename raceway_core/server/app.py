@@ -80,7 +80,7 @@ class RacewayServer:
         sid = self.store.meta("store_id")
         if sid is None:
             sid = str(uuid.uuid4())
-            self.store.sql("INSERT OR REPLACE INTO meta VALUES ('store_id', ?)", [sid])
+            self.store.set_meta("store_id", sid)
         return sid
 
     async def read(self, fn, *args):

@@ -47,12 +47,14 @@ class WriterStats:
 
 class GroupCommitter:
     def __init__(self, store: Store, load_id: int, source: str, *, max_events: int = 50_000,
-                 max_bytes: int = 64 << 20, checkpoint_wal_bytes: int = 256 << 20) -> None:
+                 max_bytes: int = 64 << 20, linger: float = 0.004,
+                 checkpoint_wal_bytes: int = 256 << 20) -> None:
         self.store = store
         self.load_id = load_id
         self.source = source
         self.max_events = max_events
         self.max_bytes = max_bytes
+        self.linger = linger
         self.checkpoint_wal_bytes = checkpoint_wal_bytes
         self.stats = WriterStats()
         self._q: queue.SimpleQueue = queue.SimpleQueue()
@@ -92,9 +94,14 @@ class GroupCommitter:
             if item is _STOP:
                 break
             group, events, size = [item], item.events, len(item.text)
+            # An idle writer waits a moment for POSTs sent at about the same time
+            # (clients answered by the last commit post again together); with a
+            # backlog it commits at once.
+            deadline = time.monotonic() + self.linger if self._q.empty() else 0.0
             while events < self.max_events and size < self.max_bytes:
+                wait = deadline - time.monotonic()
                 try:
-                    nxt = self._q.get_nowait()
+                    nxt = self._q.get(timeout=wait) if wait > 0 else self._q.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is _STOP:
