@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
 import re
 import statistics
 import subprocess
@@ -201,7 +202,8 @@ def main() -> None:
     ap.add_argument("--inflight", type=int, nargs="+", default=[1, 4, 8])
     ap.add_argument("--samples", type=int, default=30)
     args = ap.parse_args()
-    print(f"# ingest benchmark ({env_line()}), batches of {BATCH} events")
+    print(f"# ingest benchmark ({env_line()}), batches of {BATCH} events; "
+          f"load average before: {os.getloadavg()[0]:.2f} (above ~0.3, other processes share the cores)")
     for k in args.inflight:
         throughput(args.events if k > 1 else min(args.events, 60_000), args.clients, k)
     latency(args.samples, 0)

@@ -23,6 +23,7 @@ import httpx
 import orjson
 
 from raceway_core.errors import RemoteError
+from raceway_core.loading.batch import event_texts
 from raceway_core.store import Store
 
 FEED = "feed"  # a raceway-tui server
@@ -67,8 +68,8 @@ class RacewayClient:
         self.close()
 
     # -- HTTP -----------------------------------------------------------------------
-    def _get(self, path: str, params: dict | None = None) -> tuple[dict, str]:
-        """GET a JSON envelope; its ``data`` and the body text. RemoteError for any failure."""
+    def _get(self, path: str, params: dict | None = None) -> tuple[dict, bytes]:
+        """GET a JSON envelope; its ``data`` and the body. RemoteError for any failure."""
         where = f"{self.url}{path}"
         try:
             r = self._http.get(path, params=params)
@@ -94,7 +95,7 @@ class RacewayClient:
                               f"({r.headers.get('content-type', 'no content type')}): {r.text[:120]!r}")
         if doc.get("success") is False:
             raise RemoteError(f"{where} reported an error: {doc.get('error')}")
-        return doc["data"], r.text
+        return doc["data"], r.content
 
     # -- syncing --------------------------------------------------------------------
     def detect(self) -> str:
@@ -115,8 +116,10 @@ class RacewayClient:
         (self._sync_feed if self.mode == FEED else self._sync_traces)(totals)
         return SyncResult(self.mode, *totals, seconds=time.perf_counter() - started)
 
-    def _append(self, text: str, totals: list[int], meta: dict[str, str] | None = None) -> None:
-        out = self.store.append(self._load_id, self.url, [text], meta=meta)
+    def _append(self, events: list, body: bytes, totals: list[int], meta: dict[str, str] | None = None) -> None:
+        texts = event_texts(events, body)
+        line = texts if texts is not None else body.decode("utf-8")  # SQL finds data.events
+        out = self.store.append(self._load_id, self.url, [line], meta=meta)
         totals[0] += out.records
         totals[1] += out.loaded
         totals[2] += out.duplicates
@@ -130,7 +133,7 @@ class RacewayClient:
         saved = orjson.loads(self.store.meta(self._cursor_key) or "{}")
         cursor, store_id = saved.get("cursor", ""), saved.get("store_id")
         while True:
-            data, text = self._get("/api/events", {"after": cursor, "limit": self.page_size})
+            data, body = self._get("/api/events", {"after": cursor, "limit": self.page_size})
             totals[4] += 1
             if store_id is not None and data.get("store_id") != store_id and cursor:
                 # another database behind the URL: its cursors mean nothing to us; start over
@@ -141,7 +144,7 @@ class RacewayClient:
             nxt = data.get("next_cursor", cursor)
             state = {self._cursor_key: orjson.dumps({"cursor": nxt, "store_id": store_id}).decode()}
             if data.get("events"):
-                self._append(text, totals, meta=state)  # events and cursor in one transaction
+                self._append(data["events"], body, totals, meta=state)  # events and cursor in one transaction
             cursor = nxt
             if not data.get("has_more"):
                 break
@@ -158,9 +161,12 @@ class RacewayClient:
                     changed.append((t["trace_id"], key))
             page += 1
         for trace_id, key in changed:
-            _, text = self._get(f"/api/traces/{quote(trace_id, safe='')}")
+            data, body = self._get(f"/api/traces/{quote(trace_id, safe='')}")
             totals[4] += 1
-            self._append(text, totals)
+            events = data.get("events") if isinstance(data, dict) else None
+            if not isinstance(events, list):
+                raise RemoteError(f"{self.url}/api/traces/{trace_id} answered without data.events")
+            self._append(events, body, totals)
             self._seen[trace_id] = key
 
 

@@ -104,10 +104,12 @@ class Store:
                         [load_id, source, path, mode]).fetchall()
         return load_id
 
-    def append(self, load_id: int, source: str, texts: list[str], *, expand: bool = True,
+    def append(self, load_id: int, source: str, lines: list[str | list[str]], *,
                meta: dict[str, str] | None = None) -> BatchOutcome:
-        """Validate and add ``texts`` (one line each) in one transaction, committed on return.
+        """Validate and add batches in one transaction, committed on return.
 
+        Each line is a batch: its text (``{"events": [...]}``, a server response,
+        an array) or the list of its events' JSON texts (see ``event_texts``).
         ``meta`` entries are written in the same transaction (a client's sync cursor).
         """
         with self._write_lock:
@@ -115,13 +117,13 @@ class Store:
             cur.execute("BEGIN TRANSACTION").fetchall()
             try:
                 first_line = max(self._next_line(cur), 1)
-                out = ingest_texts(cur, texts, load_id, source, first_line, expand=expand)
+                out = ingest_texts(cur, lines, load_id, source, first_line)
                 cur.execute(
                     "UPDATE sources SET bytes = bytes + ?, records = records + ?, loaded = loaded + ?, "
                     "rejected = rejected + ?, duplicates = duplicates + ? WHERE load_id = ?",
-                    [sum(map(len, texts)), out.records, out.loaded, out.rejected, out.duplicates,
+                    [sum(len(x) if isinstance(x, str) else sum(map(len, x)) for x in lines), out.records, out.loaded, out.rejected, out.duplicates,
                      load_id]).fetchall()
-                rows = [("next_line", str(first_line + len(texts))), *(meta or {}).items()]
+                rows = [("next_line", str(first_line + len(lines))), *(meta or {}).items()]
                 cur.execute("INSERT OR REPLACE INTO meta VALUES " + ", ".join(["(?, ?)"] * len(rows)),
                             [x for row in rows for x in row]).fetchall()
                 cur.execute("COMMIT").fetchall()

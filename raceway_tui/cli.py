@@ -136,6 +136,9 @@ def serve(
     def announce(url: str) -> None:
         out.print(f"raceway-tui serve: listening on {url} (db: {db}, "
                   f"{'API key required' if api_key else 'no API key required'})", highlight=False, soft_wrap=True)
+        if not api_key and host not in ("127.0.0.1", "localhost", "::1"):
+            err.print("warning: reachable from other machines without an API key (use --api-key)",
+                      highlight=False, soft_wrap=True)
 
     try:
         run_server(host, port, db, tuple(api_key or ()), int(max_body_mb * 1e6), announce=announce)

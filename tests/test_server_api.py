@@ -280,3 +280,13 @@ def test_feed_pages_in_arrival_order_without_gaps_or_repeats():
         assert int(data["next_cursor"]) > int(cursor)
         r = http.get("/api/events", params={"after": "abc"})
         assert r.status_code == 400 and "cursor" in r.json()["error"]
+
+
+def test_numbers_past_64_bits_are_stored_with_every_digit(server, http):
+    big = "123456789012345678901234567890"
+    e = svc_event(1, "t-bignum", "s", "2026-11-11T00:00:00+00:00")
+    body = json.dumps({"events": [e]}).replace('"old_value": 1', f'"old_value": {big}')
+    assert big in body
+    r = http.post("/events", content=body)
+    assert r.status_code == 200 and r.json()["ingested"] == 1
+    assert big in http.get("/api/traces/t-bignum").text

@@ -10,6 +10,7 @@ import pytest
 from conftest import rows
 from helpers import event, ndjson
 
+from raceway_core.loading.batch import event_texts
 from raceway_core.schema import REC_BITS
 from raceway_core.store import Store
 
@@ -27,12 +28,20 @@ def mixed_events() -> list:
             event(0)]  # a repeat of ev-0
 
 
-def test_a_posted_batch_ends_up_exactly_like_the_same_file(tmp_path, store):
+def split(events: list) -> list[str]:
+    texts = event_texts(events, json.dumps(events).encode())
+    assert texts is not None
+    return texts
+
+
+@pytest.mark.parametrize("form", ["body text", "split events"])
+def test_a_posted_batch_ends_up_exactly_like_the_same_file(tmp_path, store, form):
     evs = mixed_events()
     [summary] = store.load([ndjson(tmp_path / "a.jsonl", evs)])
     with Store() as live:
         lid = live.open_live("server", "http")
-        out = live.append(lid, "server", [json.dumps({"events": evs})])
+        line = json.dumps({"events": evs}) if form == "body text" else split(evs)
+        out = live.append(lid, "server", [line])
         assert (out.loaded, out.rejected, out.duplicates) == (summary.loaded, summary.rejected, summary.duplicates)
         cols = ", ".join(COMPARED)
         got, want = (rows(s, f"SELECT {cols} FROM events ORDER BY seq") for s in (live, store))
@@ -46,7 +55,8 @@ def test_a_posted_batch_ends_up_exactly_like_the_same_file(tmp_path, store):
 def test_per_line_results_name_indexes_and_reasons(store):
     lid = store.open_live("server", "http")
     evs = mixed_events()
-    out = store.append(lid, "server", [json.dumps({"events": evs}), json.dumps({"events": [event(1), event(9)]})])
+    # one line as body text, the next as split events: both kinds in one commit
+    out = store.append(lid, "server", [json.dumps({"events": evs}), split([event(1), event(9)])])
     first, second = out.lines
     assert first.loaded == 4 and first.duplicates == (7,)
     assert [i for i, _ in first.rejected] == [3, 4, 5]
@@ -108,3 +118,14 @@ def test_version_moves_only_when_events_were_added(store):
     v = store.version
     store.append(lid, "server", [json.dumps({"events": [event(1), {"id": "x"}]})])  # duplicate + reject
     assert store.version == v
+
+
+def test_numbers_past_64_bits_keep_their_digits(store):
+    big = "123456789012345678901234567890"
+    body = ('{"events": [' + json.dumps(event(1)).replace('"old_value": 1', '"old_value": ' + big) + "]}").encode()
+    assert big.encode() in body
+    assert event_texts(json.loads(body)["events"], body) is None  # splitting would turn it into a float
+    lid = store.open_live("server", "http")
+    assert store.append(lid, "server", [body.decode()]).loaded == 1
+    raw = rows(store, "SELECT CAST(raw AS VARCHAR) AS raw FROM events")[0]["raw"]
+    assert big in raw

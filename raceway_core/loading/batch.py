@@ -1,19 +1,24 @@
 """Append records that arrive over time (server POSTs, client pulls) through the
 same validation as files.
 
-Each text is one line: a POST body ``{"events": [...]}``, a feed page, a server
-response or a single event. Lines are numbered absolutely from ``first_line``
-(the store's ``meta.next_line``), so ``seq = (line << REC_BITS) + rec`` keeps
-arrival order across batches and restarts, and ``rec`` is the index inside the
-line's batch. The caller owns the transaction.
+Each line is one batch: either its text (a POST body ``{"events": [...]}``, a
+feed page, a server response; SQL finds the events) or the list of its events'
+JSON texts, already split by the caller (much faster: DuckDB spreads many
+small records over its threads, but not a few big ones it has to expand).
+Lines are numbered absolutely from ``first_line`` (the store's
+``meta.next_line``), so ``seq = (line << REC_BITS) + rec`` keeps arrival order
+across batches and restarts, and ``rec`` is the index inside the line's batch.
+The caller owns the transaction.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from raceway_core.loading.ingest import Ingestor
@@ -21,6 +26,17 @@ from raceway_core.loading.reading import CHUNK_SCHEMA
 from raceway_core.schema import REC_BITS
 
 MAX_LINE = (1 << 31) - 1  # the rejects/events `line` column is an INTEGER
+_LONG_NUMBER = re.compile(rb"\d{19}")  # orjson reads integers past 64 bits as floats
+
+
+def event_texts(events: list, body: bytes) -> list[str] | None:
+    """The JSON text of each event of a parsed batch, or None when re-serialising
+    might change a value (a number of 19+ digits somewhere in ``body``): then
+    pass the body text itself and let SQL find the events."""
+    if _LONG_NUMBER.search(body):
+        return None
+    dumps = orjson.dumps
+    return [dumps(e).decode() for e in events]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,23 +76,30 @@ DELETE FROM events WHERE seq IN (
 """
 
 
-def ingest_texts(conn: duckdb.DuckDBPyConnection, texts: Sequence[str], load_id: int, source: str,
-                 first_line: int, expand: bool = True) -> BatchOutcome:
-    """Validate and append ``texts`` (line ``first_line + i`` each) on ``conn``.
+def ingest_texts(conn: duckdb.DuckDBPyConnection, lines: Sequence[str | Sequence[str]], load_id: int,
+                 source: str, first_line: int) -> BatchOutcome:
+    """Validate and append ``lines`` (line ``first_line + i`` each) on ``conn``.
 
     Valid events go to ``events``, invalid ones to ``rejects`` with their reason,
     and events whose id is already stored (or repeated in the batch) are removed
     again, the first appearance winning, exactly as when loading files.
     """
-    n = len(texts)
+    n = len(lines)
     if first_line < 1 or first_line + n > MAX_LINE:
         raise ValueError(f"line numbers {first_line}..{first_line + n} out of range")
     first_seq = first_line << REC_BITS
-    table = pa.Table.from_arrays(
-        [pa.array(range(first_line, first_line + n), pa.int32()), pa.nulls(n, pa.int32()),
-         pa.array(texts, pa.string())], schema=CHUNK_SCHEMA)
     ing = Ingestor(conn, load_id, source, 0, first_seq=first_seq)
-    ing.chunk(table, expand=expand)
+    split = [(first_line + i, x) for i, x in enumerate(lines) if not isinstance(x, str)]
+    whole = [(first_line + i, x) for i, x in enumerate(lines) if isinstance(x, str)]
+    if split:
+        ing.chunk(pa.Table.from_arrays(
+            [pa.array([ln for ln, texts in split for _ in texts], pa.int32()),
+             pa.array([r for _, texts in split for r in range(len(texts))], pa.int32()),
+             pa.array([t for _, texts in split for t in texts], pa.string())], schema=CHUNK_SCHEMA), expand=False)
+    if whole:
+        ing.chunk(pa.Table.from_arrays(
+            [pa.array([ln for ln, _ in whole], pa.int32()), pa.nulls(len(whole), pa.int32()),
+             pa.array([t for _, t in whole], pa.string())], schema=CHUNK_SCHEMA), expand=True)
     dup_rows = conn.execute(_DEDUPE, {"first_seq": first_seq, "source": source}).fetchall()
 
     loaded = dict(conn.execute(

@@ -89,13 +89,13 @@ class RacewayServer:
     # -- ingest --------------------------------------------------------------------
     async def post_events(self, request: Request) -> Response:
         body = await read_body(request, self.config.max_body_bytes)
-        text, n = event_batch(body)
+        payload, n = event_batch(body)
         if n >= 1 << REC_BITS:
             raise HttpError(413, f"{n:,} events in one batch; send at most {(1 << REC_BITS) - 1:,}")
         if n == 0:
             return ok("Ingested 0 events", ingested=0, duplicates=0, rejected=[])
         try:
-            future = self.writer.submit(text, n)
+            future = self.writer.submit(payload, n)
         except ShuttingDown as exc:
             raise HttpError(503, str(exc)) from exc
         try:
@@ -132,7 +132,7 @@ class RacewayServer:
             "events_rejected": c["rejected"], "auth_required": bool(self.config.api_keys),
             "writer": {"commits": w.commits, "bodies": w.bodies, "events": w.events,
                        "largest_group": w.largest_group, "last_commit_ms": round(w.last_commit_ms, 2),
-                       "failures": w.failures},
+                       "busy_seconds": round(w.busy_seconds, 3), "failures": w.failures},
         })
 
     async def list_traces(self, request: Request) -> Response:

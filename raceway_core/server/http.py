@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hmac
+import json
 import zlib
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+
+from raceway_core.loading.batch import event_texts
 
 JSON = "application/json"
 
@@ -123,19 +126,24 @@ _TYPE = {dict: "an object", list: "an array", str: "a string", int: "a number", 
          bool: "a boolean", type(None): "null"}
 
 
-def event_batch(body: bytes) -> tuple[str, int]:
-    """The body as text and its number of events; 400 naming the problem otherwise.
+def event_batch(body: bytes) -> tuple[list[str] | str, int]:
+    """The events of a POST body and how many there are; 400 naming the problem.
 
-    Accepts ``{"events": [...]}`` (what the SDKs send) and a bare array.
+    Accepts ``{"events": [...]}`` (what the SDKs send) and a bare array. The
+    events come back as their JSON texts, or as the body text when splitting it
+    could change a value (see ``event_texts``).
     """
     if body.startswith(b"\xef\xbb\xbf"):
         body = body[3:]
     if not body.strip():
         raise HttpError(400, 'empty request body: expected {"events": [...]}')
     try:
-        doc = orjson.loads(body)
+        doc, exact = orjson.loads(body), True
     except orjson.JSONDecodeError as exc:
-        raise HttpError(400, f"malformed JSON in request body: {exc}") from exc
+        try:  # JSON orjson will not read (numbers past a double, lone surrogates): SQL decides per event
+            doc, exact = json.loads(body.decode("utf-8")), False
+        except ValueError:  # UnicodeDecodeError included
+            raise HttpError(400, f"malformed JSON in request body: {exc}") from exc
     if isinstance(doc, list):
         events = doc
     elif isinstance(doc, dict):
@@ -146,4 +154,5 @@ def event_batch(body: bytes) -> tuple[str, int]:
             raise HttpError(400, f"field 'events' must be an array, got {_TYPE.get(type(events), 'a value')}")
     else:
         raise HttpError(400, f'request body must be {{"events": [...]}}, got {_TYPE.get(type(doc), "a value")}')
-    return body.decode("utf-8"), len(events)
+    texts = event_texts(events, body) if exact else None
+    return (texts if texts is not None else body.decode("utf-8")), len(events)

@@ -30,9 +30,14 @@ class ShuttingDown(RuntimeError):
 
 @dataclass
 class _Pending:
-    text: str
+    payload: str | list[str]  # the body text, or its events' JSON texts
     events: int
     future: Future = field(default_factory=Future)
+
+    @property
+    def size(self) -> int:
+        p = self.payload
+        return len(p) if isinstance(p, str) else sum(map(len, p))
 
 
 @dataclass
@@ -43,11 +48,12 @@ class WriterStats:
     last_commit_ms: float = 0.0
     largest_group: int = 0
     failures: int = 0
+    busy_seconds: float = 0.0  # wall time spent committing
 
 
 class GroupCommitter:
     def __init__(self, store: Store, load_id: int, source: str, *, max_events: int = 50_000,
-                 max_bytes: int = 64 << 20, linger: float = 0.004,
+                 max_bytes: int = 64 << 20, linger: float = 0.004, linger_events: int = 5_000,
                  checkpoint_wal_bytes: int = 256 << 20) -> None:
         self.store = store
         self.load_id = load_id
@@ -55,6 +61,7 @@ class GroupCommitter:
         self.max_events = max_events
         self.max_bytes = max_bytes
         self.linger = linger
+        self.linger_events = linger_events
         self.checkpoint_wal_bytes = checkpoint_wal_bytes
         self.stats = WriterStats()
         self._q: queue.SimpleQueue = queue.SimpleQueue()
@@ -66,9 +73,9 @@ class GroupCommitter:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, text: str, events: int) -> Future:
+    def submit(self, payload: str | list[str], events: int) -> Future:
         """Queue one body; the future resolves to its LineResult once committed."""
-        item = _Pending(text, events)
+        item = _Pending(payload, events)
         with self._lock:
             if not self._accepting:
                 raise ShuttingDown("the server is shutting down")
@@ -93,13 +100,13 @@ class GroupCommitter:
             item = self._q.get()
             if item is _STOP:
                 break
-            group, events, size = [item], item.events, len(item.text)
-            # An idle writer waits a moment for POSTs sent at about the same time
-            # (clients answered by the last commit post again together); with a
-            # backlog it commits at once.
-            deadline = time.monotonic() + self.linger if self._q.empty() else 0.0
+            group, events, size = [item], item.events, item.size
+            # A small group waits a moment for more: the clients answered by the
+            # last commit are about to post again, and without the wait they would
+            # settle into cohorts taking turns with half-full commits.
+            deadline = time.monotonic() + self.linger
             while events < self.max_events and size < self.max_bytes:
-                wait = deadline - time.monotonic()
+                wait = deadline - time.monotonic() if events < self.linger_events else 0.0
                 try:
                     nxt = self._q.get(timeout=wait) if wait > 0 else self._q.get_nowait()
                 except queue.Empty:
@@ -109,14 +116,14 @@ class GroupCommitter:
                     break
                 group.append(nxt)
                 events += nxt.events
-                size += len(nxt.text)
+                size += nxt.size
             self._commit(group)
             self._maybe_checkpoint()
 
     def _commit(self, group: list[_Pending]) -> None:
         started = time.perf_counter()
         try:
-            out = self.store.append(self.load_id, self.source, [p.text for p in group])
+            out = self.store.append(self.load_id, self.source, [p.payload for p in group])
         except Exception as exc:
             if len(group) > 1:  # one bad body must not fail the others: commit them one by one
                 log.warning("group commit of %d bodies failed (%s); retrying one by one", len(group), exc)
@@ -133,6 +140,7 @@ class GroupCommitter:
         s.events += out.loaded
         s.largest_group = max(s.largest_group, len(group))
         s.last_commit_ms = (time.perf_counter() - started) * 1000
+        s.busy_seconds += s.last_commit_ms / 1000
         for p, result in zip(group, out.lines):
             p.future.set_result(result)
 
