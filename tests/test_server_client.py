@@ -95,7 +95,9 @@ class FakeRaceway:
 
 @contextmanager
 def serve_in_thread(app):
-    sock = socket.create_server(("127.0.0.1", 0))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP: asyncio sets NODELAY
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     t.start()

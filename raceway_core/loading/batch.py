@@ -13,7 +13,6 @@ The caller owns the transaction.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,14 +25,17 @@ from raceway_core.loading.reading import CHUNK_SCHEMA
 from raceway_core.schema import REC_BITS
 
 MAX_LINE = (1 << 31) - 1  # the rejects/events `line` column is an INTEGER
-_LONG_NUMBER = re.compile(rb"\d{19}")  # orjson reads integers past 64 bits as floats
+# orjson reads integers past 64 bits as floats: look for 19 digits in a row
+# (digits mapped to 0, then a substring search: 15x faster than a regex)
+_DIGITS_TO_0 = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19
 
 
 def event_texts(events: list, body: bytes) -> list[str] | None:
     """The JSON text of each event of a parsed batch, or None when re-serialising
     might change a value (a number of 19+ digits somewhere in ``body``): then
     pass the body text itself and let SQL find the events."""
-    if _LONG_NUMBER.search(body):
+    if _LONG_NUMBER in body.translate(_DIGITS_TO_0):
         return None
     dumps = orjson.dumps
     return [dumps(e).decode() for e in events]
@@ -92,10 +94,13 @@ def ingest_texts(conn: duckdb.DuckDBPyConnection, lines: Sequence[str | Sequence
     split = [(first_line + i, x) for i, x in enumerate(lines) if not isinstance(x, str)]
     whole = [(first_line + i, x) for i, x in enumerate(lines) if isinstance(x, str)]
     if split:
-        ing.chunk(pa.Table.from_arrays(
+        table = pa.Table.from_arrays(
             [pa.array([ln for ln, texts in split for _ in texts], pa.int32()),
              pa.array([r for _, texts in split for r in range(len(texts))], pa.int32()),
-             pa.array([t for _, texts in split for t in texts], pa.string())], schema=CHUNK_SCHEMA), expand=False)
+             pa.array([t for _, texts in split for t in texts], pa.string())], schema=CHUNK_SCHEMA)
+        # a few record batches, so that DuckDB's threads share the work (-25% time)
+        parts = table.to_batches(max_chunksize=max(256, -(-table.num_rows // 4)))
+        ing.chunk(pa.Table.from_batches(parts, schema=CHUNK_SCHEMA), expand=False)
     if whole:
         ing.chunk(pa.Table.from_arrays(
             [pa.array([ln for ln, _ in whole], pa.int32()), pa.nulls(len(whole), pa.int32()),

@@ -22,21 +22,34 @@ __all__ = ["ServerConfig", "create_app", "serve"]
 
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto IPPROTO_TCP, not 0: asyncio only turns Nagle off (TCP_NODELAY) on accepted
+    # sockets that say they are TCP; with it on, a keep-alive client waits ~40 ms
+    # for every response (delayed ACK).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        return socket.create_server((host, port), family=family, backlog=1024)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
     except OSError as exc:
+        sock.close()
         raise RacewayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return sock
 
 
 @contextmanager
-def _signals_end_quietly():
-    """uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again
-    with the handlers it found; with these no-op ones we return and close the store."""
+def _signals_stop(server):
+    """SIGINT/SIGTERM stop the server. uvicorn installs its own handlers while it
+    runs (graceful shutdown), then raises the signal again with the handlers it
+    found: these, which ask it to stop (a signal before it took over is not lost)
+    instead of killing the process, so the caller can close the store."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    handled = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in handled}
+
+    def stop(*_) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
@@ -66,9 +79,9 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
         config = uvicorn.Config(app, lifespan="on", log_level=log_level, access_log=False,
                                 timeout_graceful_shutdown=15, server_header=False)
         server = uvicorn.Server(config)
-        if announce:
-            announce(url)
-        with _signals_end_quietly():
+        with _signals_stop(server):
+            if announce:
+                announce(url)
             server.run(sockets=[sock])
     finally:
         store.close()  # checkpoints: the WAL is folded into the file
