@@ -46,26 +46,32 @@ def _bodies(n_events: int, seed: int) -> list[bytes]:
 
 
 def _client(url: str, n_events: int, seed: int, inflight: int, ready, go, results) -> None:
-    import httpx
-
-    bodies = _bodies(n_events, seed)
+    """One client process: ``inflight`` keep-alive connections posting prebuilt
+    requests (a lean load generator, like wrk: the clients share the 2 cores with
+    the server, and httpx would spend as much CPU as the server does)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    requests = [(f"POST /events HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {len(b)}\r\n\r\n").encode() + b for b in _bodies(n_events, seed)]
     ready.wait()  # every client has its bodies: start together
 
+    async def connection(queue: list, acked: list) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        while queue:
+            writer.write(queue.pop())
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            body = await reader.readexactly(length)
+            if status != 200:
+                raise RuntimeError(f"HTTP {status}: {body[:200]!r}")
+            acked.append(int(re.search(rb'"ingested":(\d+)', body).group(1)))
+        writer.close()
+
     async def run() -> tuple[int, float]:
-        it = iter(bodies)
-        acked = 0
-        limits = httpx.Limits(max_connections=inflight, max_keepalive_connections=inflight)
-        async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
-            async def worker() -> None:
-                nonlocal acked
-                for body in it:
-                    r = await http.post("/events", content=body, headers={"content-type": "application/json"})
-                    if r.status_code != 200:
-                        raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
-                    acked += r.json()["ingested"]
-            go.wait()
-            await asyncio.gather(*(worker() for _ in range(inflight)))
-        return acked, time.perf_counter()
+        queue, acked = requests[::-1], []
+        go.wait()
+        await asyncio.gather(*(connection(queue, acked) for _ in range(inflight)))
+        return sum(acked), time.perf_counter()
 
     results.put(asyncio.run(run()))
 
