@@ -107,9 +107,12 @@ def ingest_texts(conn: duckdb.DuckDBPyConnection, lines: Sequence[str | Sequence
              pa.array([t for _, t in whole], pa.string())], schema=CHUNK_SCHEMA), expand=True)
     dup_rows = conn.execute(_DEDUPE, {"first_seq": first_seq, "source": source}).fetchall()
 
-    loaded = dict(conn.execute(
-        "SELECT line, count(*) FROM events WHERE seq >= ? AND source = ? GROUP BY line",
-        [first_seq, source]).fetchall())
+    if not whole and not dup_rows and not ing.counts.rejected and ing.counts.loaded == sum(len(t) for _, t in split):
+        loaded = {ln: len(texts) for ln, texts in split}  # every event went in
+    else:
+        loaded = dict(conn.execute(
+            "SELECT line, count(*) FROM events WHERE seq >= ? AND source = ? GROUP BY line",
+            [first_seq, source]).fetchall())
     rejects: dict[int, list[tuple[int | None, str]]] = {}
     if ing.counts.rejected:
         for line, rec, reason in conn.execute(
