@@ -27,8 +27,17 @@ run: install
 test: install-test
 	$(BIN)/python -m pytest -q
 
+# Re-record sample_traces/ from the example programs in examples/ (real threads, asyncio, HTTP services).
+samples: install
+	$(BIN)/python examples/banking.py
+	$(BIN)/python examples/banking.py --locked
+	$(BIN)/python examples/distributed_orders.py
+	$(BIN)/python examples/slow_api.py
+
 bench: install-test
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/analyze.py
+	$(BIN)/python bench/sdk.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

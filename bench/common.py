@@ -14,16 +14,26 @@ OUT = ROOT / "out"
 sys.path.insert(0, str(ROOT.parent))
 
 
-def synthetic_ndjson(n_events: int, **kw) -> Path:
-    """An NDJSON file of n_events synthetic events, generated once and cached in bench/out."""
-    from raceway_core.synth import config_for_events, write_ndjson
+def synthetic_ndjson(n_events: int, traces_hint: int | None = None, **kw) -> Path:
+    """An NDJSON file of n_events synthetic events, generated once and cached in bench/out.
+
+    traces_hint: spread the events over about this many traces (default: ~110 events each).
+    """
+    from raceway_core.synth import SynthConfig, config_for_events, write_ndjson
 
     OUT.mkdir(exist_ok=True)
-    tag = "-".join(f"{k}{v}" for k, v in sorted(kw.items()))
+    tag = "-".join(f"{k}{v}" for k, v in sorted(kw.items())) + (f"-t{traces_hint}" if traces_hint else "")
     path = OUT / f"synth-{n_events}{'-' + tag if tag else ''}.jsonl"
     if not path.exists():
+        cfg = config_for_events(n_events, **kw)
+        if traces_hint:
+            per_trace = n_events / traces_hint
+            scale = per_trace / (n_events / cfg.traces)
+            lo, hi = cfg.events_per_context
+            cfg = SynthConfig(**{**cfg.__dict__, "traces": traces_hint + traces_hint // 20,
+                                 "events_per_context": (max(3, round(lo * scale)), max(4, round(hi * scale)))})
         tmp = path.with_suffix(".tmp")
-        write_ndjson(tmp, config_for_events(n_events, **kw), limit=n_events)
+        write_ndjson(tmp, cfg, limit=n_events)
         tmp.rename(path)
     return path
 

@@ -119,11 +119,11 @@ class Store:
                 known_line = self._next_line(cur)
                 first_line = max(known_line, 1)
                 out = ingest_texts(cur, lines, load_id, source, first_line)
+                size = sum(len(x) if isinstance(x, str) else sum(map(len, x)) for x in lines)
                 cur.execute(
                     "UPDATE sources SET bytes = bytes + ?, records = records + ?, loaded = loaded + ?, "
                     "rejected = rejected + ?, duplicates = duplicates + ? WHERE load_id = ?",
-                    [sum(len(x) if isinstance(x, str) else sum(map(len, x)) for x in lines), out.records, out.loaded, out.rejected, out.duplicates,
-                     load_id]).fetchall()
+                    [size, out.records, out.loaded, out.rejected, out.duplicates, load_id]).fetchall()
                 rows = [("next_line", str(first_line + len(lines))), *(meta or {}).items()]
                 if known_line:  # an UPDATE costs a third of an upsert
                     cur.execute("UPDATE meta SET value = ? WHERE key = 'next_line'", [rows.pop(0)[1]]).fetchall()

@@ -15,9 +15,11 @@ class RacewayApp(App):
     TITLE = "raceway-tui"
     BINDINGS = [("q", "quit", "Quit")]
 
-    def __init__(self, files: list[Path], db: Path | None = None, server: str | None = None) -> None:
+    def __init__(self, files: list[Path], db: Path | None = None, server: str | None = None,
+                 options=None) -> None:
         super().__init__()
         self.files = files
+        self.options = options  # raceway_core.formats.ImportOptions for the files, or None
         self.db = db
         self.server = server
         self.store: Store | None = None
@@ -36,7 +38,7 @@ class RacewayApp(App):
     @work(thread=True, exclusive=True)
     def load(self) -> None:
         store = Store(self.db)
-        summaries = store.load(self.files) if self.files else []
+        summaries = store.load(self.files, options=self.options) if self.files else []
         rows = store.sql("""
             SELECT trace_id, count(*) AS events, count(DISTINCT thread_id) AS contexts,
                    string_agg(DISTINCT service, ', ') AS services, min(timestamp) AS start
@@ -56,5 +58,6 @@ class RacewayApp(App):
             self.store.close()
 
 
-def create_app(files: list[Path] | None = None, db: Path | None = None, server: str | None = None) -> RacewayApp:
-    return RacewayApp(list(files or []), db=db, server=server)
+def create_app(files: list[Path] | None = None, db: Path | None = None, server: str | None = None,
+               options=None) -> RacewayApp:
+    return RacewayApp(list(files or []), db=db, server=server, options=options)

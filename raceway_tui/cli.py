@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -24,6 +25,18 @@ err = Console(stderr=True)
 
 FilesArg = Annotated[Optional[list[Path]], typer.Argument(help="Trace files (JSON, NDJSON, .gz).", show_default=False)]
 DbOpt = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file to keep the store in (reopens instantly).")]
+FormatOpt = Annotated[Optional[str], typer.Option(
+    "--format", help="Read the files as this format instead of detecting it: "
+    "raceway, otlp, jaeger, zipkin, shiviz, shiviz-graph.", show_default=False)]
+RegexOpt = Annotated[Optional[str], typer.Option(
+    "--regex", help="ShiViz parser regex with named groups event, host, clock (JavaScript or Python syntax); "
+    "implies --format shiviz. Default: ShiViz's own, or line 1 of an upload-form log.", show_default=False)]
+DelimiterOpt = Annotated[Optional[str], typer.Option(
+    "--delimiter", help="ShiViz multi-execution delimiter regex, e.g. '^=== (?<trace>.*) ===$' "
+    "('' for none; default: that one when the log starts with such a line).", show_default=False)]
+ImportOpt = Annotated[Optional[list[str]], typer.Option(
+    "--import-option", metavar="KEY=VALUE", help="Importer setting, e.g. access_regex=... or lock_regex= "
+    "(ShiViz: map event text to variable accesses / locks; empty disables).", show_default=False)]
 
 
 def _version(value: bool) -> None:
@@ -54,12 +67,30 @@ def _open_store(db: Path | None):
         raise _fail(str(exc)) from exc
 
 
-def _load(store, files: list[Path], console: Console) -> bool:
+def import_options(fmt: str | None = None, regex: str | None = None, delimiter: str | None = None,
+                   settings: list[str] | None = None):
+    """ImportOptions from the command line (None when nothing was given); bad values end the command."""
+    from raceway_core.formats import ImportOptions, names
+
+    if fmt is not None and fmt not in names():
+        raise _fail(f"unknown --format {fmt!r} (known: {', '.join(names())})")
+    extra = {}
+    for item in settings or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise _fail(f"--import-option needs KEY=VALUE, got {item!r}")
+        extra[key.strip()] = value
+    if fmt is None and regex is None and delimiter is None and not extra:
+        return None
+    return ImportOptions(format=fmt, regex=regex, delimiter=delimiter, extra=extra)
+
+
+def _load(store, files: list[Path], console: Console, options=None) -> bool:
     """Load files, print one summary line each; False when nothing at all could be read."""
     if not files:
         return True
     try:
-        summaries = store.load(files)
+        summaries = store.load(files, options=options)
     except RacewayError as exc:
         raise _fail(str(exc)) from exc
     for s in summaries:
@@ -73,22 +104,27 @@ def open_(
     files: FilesArg = None,
     db: DbOpt = None,
     server: Annotated[Optional[str], typer.Option("--server", help="Pull traces from a Raceway server URL.")] = None,
+    fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
 ) -> None:
     """Open the explorer on trace files, a --db store, or a --server."""
     from raceway_tui.app import create_app
 
+    options = import_options(fmt, regex, delimiter, settings)
     missing = [str(f) for f in files or [] if not f.exists()]
     if files and len(missing) == len(files) and not db and not server:
         raise _fail("cannot read " + ", ".join(missing) + ": file not found")
-    create_app(files=list(files or []), db=db, server=server).run()
+    create_app(files=list(files or []), db=db, server=server, options=options).run()
 
 
 @app.command()
-def load(files: Annotated[list[Path], typer.Argument(help="Trace files to load.")], db: DbOpt = None) -> None:
+def load(files: Annotated[list[Path], typer.Argument(help="Trace files to load.")], db: DbOpt = None,
+         fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None,
+         settings: ImportOpt = None) -> None:
     """Load trace files headless and print what each one held."""
+    options = import_options(fmt, regex, delimiter, settings)
     store = _open_store(db)
     try:
-        ok = _load(store, files, out)
+        ok = _load(store, files, out, options)
     finally:
         store.close()
     if not ok:
@@ -101,14 +137,16 @@ def sql(
     query: Annotated[str, typer.Option("--query", "-q", help="SQL to run against the store (tables: events, rejects, sources).")] = ...,
     db: DbOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+    fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
 ) -> None:
     """Run SQL against the store and print the result."""
     from raceway_core.errors import QueryError
     from raceway_tui.render import arrow_to_json, arrow_to_rich
 
+    options = import_options(fmt, regex, delimiter, settings)
     store = _open_store(db)
     try:
-        if files and not _load(store, files, err):
+        if files and not _load(store, files, err, options):
             raise typer.Exit(2)
         try:
             table = store.sql(query)
@@ -120,6 +158,58 @@ def sql(
             out.print(arrow_to_rich(table))
     finally:
         store.close()
+
+
+class FailOn(str, Enum):
+    races = "races"
+    critical = "critical"
+    anomalies = "anomalies"
+
+
+class Scope(str, Enum):
+    global_ = "global"
+    service = "service"
+
+
+@app.command()
+def analyze(
+    files: FilesArg = None,
+    db: DbOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raceway-tui/analysis/v1 document.")] = False,
+    max_pairs: Annotated[int, typer.Option("--max-pairs", help="Racing pairs listed (all are counted).")] = 100_000,
+    fail_on: Annotated[Optional[list[FailOn]], typer.Option(
+        "--fail-on", help="Exit 1 when such findings exist (races: any race; critical: a write-write race).")] = None,
+    scope: Annotated[Scope, typer.Option("--scope-variables",
+                                         help="global: a name is one variable everywhere; service: per service.")] = Scope.global_,
+    fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
+) -> None:
+    """Analyse traces headless: races, critical paths, anomalies, dependencies."""
+    import orjson
+
+    from raceway_core.causality.engine import EngineOptions
+    from raceway_core.session import TraceSession
+    from raceway_tui.report_view import render
+
+    options = import_options(fmt, regex, delimiter, settings)
+    store = _open_store(db)
+    session = TraceSession(store, EngineOptions(variable_scope=scope.value))
+    try:
+        if files and not _load(store, files, err, options):
+            raise typer.Exit(2)
+        doc = session.report(max_pairs=max_pairs)
+        if as_json:
+            sys.stdout.write(orjson.dumps(doc, default=str).decode() + "\n")
+        else:
+            out.print(render(doc))
+    finally:
+        store.close()
+    failing = {
+        FailOn.races: doc["races"]["pair_count"] > 0,
+        FailOn.critical: any(g["severity"] == "critical" for g in doc["races"]["groups"]),
+        FailOn.anomalies: bool(doc["anomalies"]),
+    }
+    if any(failing[f] for f in fail_on or []):
+        raise typer.Exit(1)
 
 
 @app.command()

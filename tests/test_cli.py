@@ -9,9 +9,12 @@ import sys
 from helpers import event, ndjson, write_lines
 
 
-def cli(*args, cwd=None):
+def cli(*args, cwd=None, columns=200):
+    import os
+
+    env = dict(os.environ, COLUMNS=str(columns))
     return subprocess.run([sys.executable, "-m", "raceway_tui.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=120)
+                          capture_output=True, text=True, cwd=cwd, timeout=120, env=env)
 
 
 def test_version_and_help():
@@ -56,3 +59,40 @@ def test_sql_table_and_errors(tmp_path):
     assert r.returncode == 0 and "thread_id" in r.stdout and "main" in r.stdout and "2 rows" in r.stdout
     r = cli("sql", path, "-q", "SELECT * FROM nowhere")
     assert r.returncode == 2 and "query failed" in r.stderr and "Traceback" not in r.stderr
+
+
+def _banking(tmp_path):
+    from test_causality_rules import banking_race
+
+    return ndjson(tmp_path / "bank.jsonl", banking_race().events)
+
+
+def test_analyze_json_document_and_fail_on(tmp_path):
+    path = _banking(tmp_path)
+    r = cli("analyze", path, "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert list(doc) == ["schema", "events", "traces", "rejected", "races", "critical_paths", "anomalies", "dependencies"]
+    assert (doc["schema"], doc["events"], doc["traces"], doc["rejected"]) == ("raceway-tui/analysis/v1", 4, 2, 0)
+    races = doc["races"]
+    assert (races["pair_count"], races["truncated"]) == (3, False)
+    first = races["pairs"][0]
+    assert (first["variable"], first["severity"], first["kind"]) == ("alice.balance", "critical", "write-write")
+    assert set(first["first"]) == {"event_id", "trace_id", "thread_id", "access", "location", "timestamp"}
+    assert (first["first"]["event_id"], first["second"]["event_id"]) == ("w1", "w2")
+    assert races["groups"][0] == {"variable": "alice.balance", "severity": "critical", "kind": "write-write",
+                                  "locations": ["bank.py:21", "bank.py:21"], "count": 1, "example": ["w1", "w2"]}
+    assert {p["trace_id"] for p in doc["critical_paths"]} == {"req-1", "req-2"}
+    r = cli("analyze", path, "--json", "--max-pairs", "1")
+    races = json.loads(r.stdout)["races"]
+    assert (races["pair_count"], races["truncated"], len(races["pairs"]), len(races["groups"])) == (3, True, 1, 2)
+    assert cli("analyze", path, "--fail-on", "critical").returncode == 1
+    assert cli("analyze", path, "--fail-on", "anomalies").returncode == 0
+
+
+def test_analyze_readable_report(tmp_path):
+    r = cli("analyze", _banking(tmp_path))
+    assert r.returncode == 0
+    text = r.stdout
+    assert text.index("Races: 3 racing pairs in 2 groups") < text.index("Critical paths") < text.index("Anomalies")
+    assert "alice.balance" in text and "critical" in text

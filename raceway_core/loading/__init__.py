@@ -73,7 +73,7 @@ def load_file(conn: duckdb.DuckDBPyConnection, path: Path, load_id: int, line_ba
     ing = Ingestor(conn, load_id, src.name, line_base)
     try:
         for chunk in _prefetch(src.chunks()):
-            ing.chunk(chunk.table, chunk.expand)
+            ing.chunk(chunk.table, chunk.expand, chunk.records)
         if src.fatal:
             return LoadSummary(src.name, "", 0, 0, 0, 0, fatal=src.fatal,
                                seconds=time.perf_counter() - started, bytes=src.bytes_read), 0

@@ -100,7 +100,7 @@ def ingest_texts(conn: duckdb.DuckDBPyConnection, lines: Sequence[str | Sequence
              pa.array([t for _, texts in split for t in texts], pa.string())], schema=CHUNK_SCHEMA)
         # a few record batches, so that DuckDB's threads share the work (-25% time)
         parts = table.to_batches(max_chunksize=max(256, -(-table.num_rows // 4)))
-        ing.chunk(pa.Table.from_batches(parts, schema=CHUNK_SCHEMA), expand=False)
+        ing.chunk(pa.Table.from_batches(parts, schema=CHUNK_SCHEMA), expand=False, records=table.num_rows)
     if whole:
         ing.chunk(pa.Table.from_arrays(
             [pa.array([ln for ln, _ in whole], pa.int32()), pa.nulls(len(whole), pa.int32()),

@@ -344,14 +344,16 @@ class Ingestor:
         self.notes: list[str] = []
         self._salvaged: list[pa.Table] = []  # events recovered from broken batch lines
 
-    def chunk(self, table: pa.Table, expand: bool) -> None:
+    def chunk(self, table: pa.Table, expand: bool, records: int | None = None) -> None:
+        """Append one chunk; ``records`` (non-blank, no batch lines) saves a counting pass."""
         conn = self.conn
         conn.register("_chunk", table)
         try:
-            expand = expand and conn.execute(HAS_BATCHES).fetchall()[0][0] > 0
+            if records is None:
+                expand = expand and conn.execute(HAS_BATCHES).fetchall()[0][0] > 0
             inserted = conn.execute(with_recs(FAST_INSERT, expand),
                                     [self.line_base, self.source]).fetchall()[0][0]
-            total = conn.execute(with_recs(COUNT, expand)).fetchall()[0][0]
+            total = records if records is not None else conn.execute(with_recs(COUNT, expand)).fetchall()[0][0]
             self.counts.records += total
             self.counts.loaded += inserted
             if inserted < total:

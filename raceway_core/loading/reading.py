@@ -18,7 +18,7 @@ import bisect
 import os
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,7 @@ class Problem:
 class Chunk:
     table: pa.Table
     expand: bool  # line mode: a line may be a batch or an array of events
+    records: int | None = None  # non-blank records, when known without asking SQL
 
 
 @dataclass
@@ -98,6 +99,8 @@ class Source:
         from raceway_core import formats
 
         forced = self.options.format if self.options else None
+        if not forced and self.options and self.options.regex:
+            forced = "shiviz"  # a parser regex only makes sense for a ShiViz log
         if forced and forced != "raceway":
             imp = formats.by_name(forced)
             if imp is None:
@@ -112,8 +115,9 @@ class Source:
         from raceway_core.formats import ImportOptions
 
         text = data.decode("utf-8", "replace")
+        options = replace(self.options or ImportOptions(), source=self.path.name.removesuffix(".gz"))
         try:
-            conv = importer.convert(text, self.options or ImportOptions())
+            conv = importer.convert(text, options)
         except ValueError as exc:  # the importer could not read the input at all
             self.fatal = f"{importer.name}: {exc}"
             return
@@ -169,13 +173,19 @@ class Source:
         lines = pa.array(np.arange(line_no + 1, line_no + n + 1, dtype=np.int32))
         buf = pa.py_buffer(data)
         binary = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), buf])
+        records = None
         try:
             text = binary.cast(pa.string())
+            records = _non_blank(data, arr, offsets)
         except pa.ArrowInvalid:
             lines, text = self._decode_slowly(binary, line_no)
         recs = pa.nulls(len(text), pa.int32())
         table = pa.Table.from_arrays([lines, recs, text], schema=CHUNK_SCHEMA)
-        return Chunk(_batched(table), expand=True), n
+        # batch lines ({"events": [...]}, arrays) need SQL to count and expand them
+        batches = data.find(b'"events"') >= 0 or bool(np.any(arr[offsets[:-1]] == ord("[")))
+        if batches or records is None:
+            return Chunk(_batched(table), expand=True), n
+        return Chunk(_batched(table), expand=False, records=records), n
 
     def _decode_slowly(self, binary: pa.Array, line_no: int) -> tuple[pa.Array, pa.Array]:
         """Per-line UTF-8 check, used only when a block holds invalid UTF-8."""
@@ -267,6 +277,24 @@ def _newline_offsets(text: str) -> list[int]:
 
 def _line_of(text: str, pos: int, newlines: list[int]) -> int:
     return bisect.bisect_left(newlines, pos) + 1
+
+
+_WS = np.zeros(256, dtype=bool)
+_WS[[9, 10, 13, 32]] = True
+
+
+def _non_blank(data: bytes, arr: np.ndarray, offsets: np.ndarray) -> int | None:
+    """Lines holding something other than whitespace; None when a line starts with
+    whitespace and might hide a '[' (then SQL decides)."""
+    starts = offsets[:-1]
+    first_ws = _WS[arr[starts]]
+    count = int(np.count_nonzero(~first_ws))
+    for i in np.flatnonzero(first_ws).tolist():  # rare: blank lines, indented records
+        stripped = data[offsets[i]:offsets[i + 1]].strip()
+        if stripped[:1] == b"[":
+            return None
+        count += bool(stripped)
+    return count
 
 
 def _parses(line: bytes) -> bool:

@@ -1,0 +1,1 @@
+"""Analyses over the events table and the happens-before tables (SQL)."""

@@ -1,0 +1,43 @@
+"""Operations far slower than their own baseline (robust z-score over median and MAD).
+
+Baseline key: the operation - FunctionCall(name), DatabaseQuery, HttpRequest(METHOD),
+HttpResponse(status), Custom(name), otherwise the kind. Over all loaded events of
+a key that have a duration: z = 0.6745 (x - median) / MAD. Anomalous when z > the
+threshold (3.5) and the key has at least ``min_samples`` (5) samples. When MAD is 0
+(most samples identical) z is undefined (null) and an event more than 50% above the
+median is anomalous, its severity judged by x / median instead of z.
+Severity: > 10 critical, > 5 warning, else minor.
+"""
+
+from __future__ import annotations
+
+KEY = """CASE kind
+    WHEN 'FunctionCall' THEN 'FunctionCall(' || coalesce(function_name, '?') || ')'
+    WHEN 'HttpRequest' THEN 'HttpRequest(' || coalesce(http_method, '?') || ')'
+    WHEN 'HttpResponse' THEN 'HttpResponse(' || coalesce(CAST(http_status AS VARCHAR), '?') || ')'
+    WHEN 'Custom' THEN 'Custom(' || coalesce(raw->>'$.kind.Custom.name', '?') || ')'
+    ELSE kind END"""
+
+
+def sql(min_samples: int = 5, threshold: float = 3.5, trace_filter: str = "") -> str:
+    return f"""
+    WITH d AS (
+        SELECT seq, id, trace_id, {KEY} AS key, duration_ns AS x FROM events WHERE duration_ns IS NOT NULL
+    ), base AS (
+        SELECT key, count(*) AS n, median(x) AS med, mad(x) AS mad FROM d GROUP BY key
+    ), scored AS (
+        SELECT d.seq, d.id AS event_id, d.trace_id, d.key, d.x, b.med, b.mad, b.n,
+               CASE WHEN b.mad > 0 THEN 0.6745 * (d.x - b.med) / b.mad END AS z,
+               CASE WHEN b.med > 0 THEN d.x / b.med END AS ratio
+        FROM d JOIN base b USING (key)
+        WHERE b.n >= {int(min_samples)}
+    )
+    SELECT seq, event_id, trace_id, key, x / 1e6 AS actual_ms, med / 1e6 AS expected_ms, z,
+           CASE WHEN coalesce(z, ratio) > 10 THEN 'critical'
+                WHEN coalesce(z, ratio) > 5 THEN 'warning' ELSE 'minor' END AS severity,
+           n AS samples
+    FROM scored
+    WHERE (mad > 0 AND z > {float(threshold)}) OR (mad = 0 AND x > 1.5 * med)
+    {trace_filter}
+    ORDER BY coalesce(z, ratio) DESC NULLS LAST, seq
+    """

@@ -1,0 +1,40 @@
+"""Service dependencies: who calls whom, how often, and how long the callee takes.
+
+A call from service A to B is a cross-service edge: a call edge (rule 5) or a
+parent link whose parent is in another service. Latency is the downstream
+span's wall-clock time: from its first event to the end of its last (the
+downstream context's, when the callee carries no span id).
+"""
+
+from __future__ import annotations
+
+
+def sql(trace_filter: str = "") -> str:
+    return f"""
+    WITH edges AS (
+        SELECT s.service AS caller, d.service AS callee, d.trace_id, d.span_id, d.seq AS dst_seq, o.ctx AS dst_ctx
+        FROM hb.edges g JOIN events s ON s.seq = g.src JOIN events d ON d.seq = g.dst
+        JOIN hb.ev o ON o.seq = d.seq
+        WHERE NOT g.dropped AND s.service IS NOT NULL AND d.service IS NOT NULL AND s.service <> d.service
+          AND (g.kind = 'call' OR g.kind = 'parent')
+          {trace_filter.replace('trace_id', 'd.trace_id')}
+    ), calls AS (  -- one call per downstream span (a call edge and a parent link may both name it)
+        SELECT DISTINCT ON (caller, callee, trace_id, coalesce(span_id, CAST(dst_ctx AS VARCHAR)))
+               caller, callee, trace_id, span_id, dst_seq
+        FROM edges ORDER BY caller, callee, trace_id, coalesce(span_id, CAST(dst_ctx AS VARCHAR)), dst_seq
+    ), spans AS (
+        SELECT trace_id, span_id, (max(ts_ns + coalesce(duration_ns, 0)) - min(ts_ns)) / 1e6 AS ms
+        FROM events WHERE span_id IS NOT NULL GROUP BY trace_id, span_id
+    ), ctx_ms AS (
+        SELECT o.ctx, (max(e.ts_ns + coalesce(e.duration_ns, 0)) - min(e.ts_ns)) / 1e6 AS ms
+        FROM events e JOIN hb.ev o USING (seq) GROUP BY o.ctx
+    ), lat AS (
+        SELECT c.caller, c.callee, coalesce(sp.ms, cm.ms) AS ms
+        FROM calls c
+        LEFT JOIN spans sp ON sp.trace_id = c.trace_id AND sp.span_id = c.span_id
+        LEFT JOIN hb.ev o ON o.seq = c.dst_seq LEFT JOIN ctx_ms cm ON cm.ctx = o.ctx
+    )
+    SELECT caller AS "from", callee AS "to", count(*) AS calls,
+           avg(ms) AS mean_ms, quantile_cont(ms, 0.95) AS p95_ms
+    FROM lat GROUP BY caller, callee ORDER BY calls DESC, "from", "to"
+    """

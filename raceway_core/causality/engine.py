@@ -1,0 +1,335 @@
+"""The causality engine: happens-before over the whole store, then the analyses.
+
+Stages (each timed in ``Engine.timings``):
+
+1. order   - contexts, program order, (timestamp, seq) rank          (SQL)
+2. trust   - which traces' given vector clocks are valid              (SQL)
+3. edges   - rules 2-6 as explicit edges                              (SQL)
+4. topo    - a causal order; edges closing a cycle are dropped        (numpy / Kahn)
+5. clocks  - a vector clock for every event (persistent tries)        (Python sweep)
+6. locks   - lock sets of accesses                                    (Python sweep)
+7. races   - frontier-forest sweep per variable                       (Python sweep)
+8. critical- longest duration path per trace                          (Python sweep)
+9. tables  - results written to the hb schema for SQL and the TUI     (Arrow -> DuckDB)
+
+Rows are events in ``seq`` order; ``row_of(seq)`` maps back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
+
+from raceway_core.causality import graph, trust
+from raceway_core.causality.clocks import HappensBefore, lock_chains
+from raceway_core.causality.critical_path import longest_paths, path_rows
+from raceway_core.causality.order import causal_order
+from raceway_core.causality.races import CLASS_OF, AW, W, Accesses, sweep
+from raceway_core.dbutil import query_arrow
+
+CP_KINDS = ("parent", "join", "lock", "call", "return")
+ENGINE_VERSION = "1"  # bump when the hb tables change meaning
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    variable_scope: str = "global"  # "global": one variable name is one variable; "service": per service
+    stored_pairs: int = 1_000_000  # racing pairs kept as rows; all of them are counted in groups
+
+
+class Engine:
+    def __init__(self, store, options: EngineOptions = EngineOptions()) -> None:
+        self.store = store
+        self.options = options
+        self.timings: dict[str, float] = {}
+        self.version = store.version
+
+    # -- build ------------------------------------------------------------------
+    def run(self) -> "Engine":
+        cur = self.store.cursor()
+        try:
+            self._stage("order", lambda: graph.build_order(cur))
+            clock_sql = self._stage("trust", lambda: trust.judge(cur))
+            self._stage("edges", lambda: graph.build_edges(cur, clock_sql))
+            self._stage("load", lambda: self._load(cur))
+            self._stage("topo", lambda: self._topo(cur))
+            self._stage("clocks", self._clocks)
+            self._stage("locks", lambda: self._locksets(cur))
+            self._stage("races", lambda: self._races(cur))
+            self._stage("critical", lambda: self._critical(cur))
+            self._stage("tables", lambda: self._tables(cur))
+            cur.execute("INSERT OR REPLACE INTO meta VALUES ('hb_fingerprint', ?), ('hb_races', ?)",
+                        [self._fingerprint(cur), str(self.race_count)]).fetchall()
+        finally:
+            cur.close()
+        return self
+
+    # -- reuse ----------------------------------------------------------------------
+    def _fingerprint(self, cur) -> str:
+        """What the stored hb tables were computed from: the events and the options."""
+        n, top, total = cur.execute(
+            "SELECT count(*), coalesce(max(seq), -1), coalesce(sum(seq) % 9223372036854775783, 0) FROM events"
+        ).fetchall()[0]
+        return f"{ENGINE_VERSION}:{self.options.variable_scope}:{self.options.stored_pairs}:{n}:{top}:{total}"
+
+    @classmethod
+    def restore(cls, store, options: EngineOptions = EngineOptions()) -> "Engine | None":
+        """The engine over hb tables a previous run left in a --db store, when they still
+        describe its events: only the in-memory clocks are rebuilt (no SQL, no sweep)."""
+        eng = cls(store, options)
+        cur = store.cursor()
+        try:
+            rows = cur.execute("SELECT key, value FROM meta WHERE key IN ('hb_fingerprint', 'hb_races')").fetchall()
+            stored = dict(rows)
+            if stored.get("hb_fingerprint") != eng._fingerprint(cur):
+                return None
+            eng._stage("load", lambda: eng._load(cur))
+            ords = query_arrow(cur, "SELECT ord FROM hb.ev ORDER BY seq")["ord"].to_numpy()
+            eng.rank = ords
+            eng.topo_rows = np.argsort(ords, kind="stable")
+            eng.e_alive = ~eng._stored_dropped
+            eng.dropped = int((~eng.e_alive).sum())
+            eng._stage("clocks", eng._clocks)
+            eng.race_count = int(stored.get("hb_races", 0))
+            eng.race_visited = 0
+        except duckdb.Error:
+            return None
+        finally:
+            cur.close()
+        return eng
+
+    def _stage(self, name: str, fn):
+        t = time.perf_counter()
+        out = fn()
+        self.timings[name] = time.perf_counter() - t
+        return out
+
+    def _load(self, cur) -> None:
+        ev = query_arrow(cur, "SELECT seq, idx, ctx, pos FROM hb.ev ORDER BY seq")
+        self.seq = ev["seq"].to_numpy()
+        self.idx = ev["idx"].to_numpy()
+        self.ctx = ev["ctx"].to_numpy().astype(np.int64)
+        self.pos = ev["pos"].to_numpy().astype(np.int64)
+        self.n = len(self.seq)
+        ctx = query_arrow(cur, "SELECT ctx, trace_id, thread_id, service, events FROM hb.ctx ORDER BY ctx")
+        self.n_ctx = ctx.num_rows
+        self.ctx_trace = ctx["trace_id"].to_pylist()
+        self.ctx_thread = ctx["thread_id"].to_pylist()
+        self.ctx_service = ctx["service"].to_pylist()
+        self.ctx_rows = np.lexsort((self.pos, self.ctx))
+        self.ctx_start = np.r_[0, np.cumsum(ctx["events"].to_numpy())].astype(np.int64)
+        r = query_arrow(cur, """SELECT o.seq, e.lock_id FROM events e JOIN hb.ev o USING (seq)
+                                WHERE e.kind = 'LockRelease' AND e.lock_id IS NOT NULL ORDER BY e.lock_id, o.idx""")
+        self._releases = (self.row_of(r["seq"].to_numpy()), r["lock_id"].to_pylist())
+        e = query_arrow(cur, "SELECT src, dst, kind, detail, cross_trace, dropped FROM hb.edges")
+        self._stored_dropped = e["dropped"].to_numpy(zero_copy_only=False)
+        self.e_src = self.row_of(e["src"].to_numpy())
+        self.e_dst = self.row_of(e["dst"].to_numpy())
+        self.e_kind = e["kind"].to_pylist()
+        self.e_detail = e["detail"].to_pylist()
+
+    def row_of(self, seq):
+        """Row(s) of event seq number(s)."""
+        return np.searchsorted(self.seq, seq)
+
+    def _topo(self, cur) -> None:
+        topo = causal_order(self.idx, self.ctx_rows, self.ctx_start, self.e_src, self.e_dst)
+        self.rank, self.topo_rows = topo.rank, topo.rows
+        alive = np.ones(len(self.e_src), dtype=bool)
+        alive[topo.dropped] = False
+        self.e_alive = alive
+        if len(topo.dropped):
+            dropped = pa.table({"src": self.seq[self.e_src[topo.dropped]], "dst": self.seq[self.e_dst[topo.dropped]]})
+            cur.register("_dropped", dropped)
+            cur.execute("UPDATE hb.edges SET dropped = true FROM _dropped d "
+                        "WHERE hb.edges.src = d.src AND hb.edges.dst = d.dst").fetchall()
+            cur.unregister("_dropped")
+        self.dropped = int(len(topo.dropped))
+
+    def _clocks(self) -> None:
+        keep = self.e_alive
+        src, dst = self.e_src[keep], self.e_dst[keep]
+        order = np.argsort(dst, kind="stable")
+        self.in_start = np.searchsorted(dst[order], np.arange(self.n + 1))  # for explanations
+        self.in_src = src[order]
+        trace_codes, self.trace_names = _codes(pa.array(self.ctx_trace, pa.string()))
+        self.trace_of_ctx = trace_codes
+        kinds = np.array(self.e_kind, dtype=object)[keep]
+        trace = trace_codes[self.ctx]
+        handoff = kinds == "lock"
+        cross_parent = (kinds == "parent") & (trace[src] != trace[dst])
+        rel = self._releases
+        chains = lock_chains(rel[0], rel[1], self.ctx, self.pos, trace_codes,
+                             src[handoff], dst[handoff], src[cross_parent])
+        self.hb = HappensBefore(self.n_ctx, self.ctx, self.pos, trace_codes)
+        self.hb.build(self.topo_rows, src, dst, chains)
+
+    # -- queries ----------------------------------------------------------------
+    def before(self, a: int, b: int) -> bool:
+        return self.hb.before(a, b)
+
+    def ctx_label(self, c: int) -> str:
+        svc = self.ctx_service[c]
+        return f"{svc}/{self.ctx_thread[c]}" if svc else self.ctx_thread[c]
+
+    # -- lock sets ----------------------------------------------------------------
+    def _locksets(self, cur) -> None:
+        """Locks a context holds at each of its accesses, from its acquires and releases in
+        program order (a release of a lock not held is ignored: the walk is clamped at 0);
+        the given lock_set only for contexts without lock events."""
+        cur.execute("""
+            CREATE OR REPLACE TABLE hb.locksets AS
+            WITH lk AS (
+                SELECT o.ctx, o.pos, e.lock_id, CASE e.kind WHEN 'LockAcquire' THEN 1 ELSE -1 END AS d
+                FROM events e JOIN hb.ev o USING (seq)
+                WHERE e.kind IN ('LockAcquire', 'LockRelease') AND e.lock_id IS NOT NULL
+            ), walk AS (
+                SELECT ctx, pos, lock_id, sum(d) OVER w AS s FROM lk
+                WINDOW w AS (PARTITION BY ctx, lock_id ORDER BY pos ROWS UNBOUNDED PRECEDING)
+            ), bal AS (
+                SELECT ctx, pos, lock_id, s - least(0, min(s) OVER w) AS held FROM walk
+                WINDOW w AS (PARTITION BY ctx, lock_id ORDER BY pos ROWS UNBOUNDED PRECEDING)
+            ), per_ctx AS (SELECT DISTINCT ctx, lock_id FROM lk),
+            acc AS (
+                SELECT e.seq, o.ctx, o.pos, e.lock_set FROM events e JOIN hb.ev o USING (seq)
+                WHERE e.kind = 'StateChange'
+            ), cand AS (
+                SELECT a.seq, a.ctx, a.pos, p.lock_id FROM acc a JOIN per_ctx p USING (ctx)
+            ), held AS (
+                SELECT c.seq, list(c.lock_id ORDER BY c.lock_id) FILTER (WHERE b.held > 0) AS locks
+                FROM cand c ASOF JOIN bal b ON b.ctx = c.ctx AND b.lock_id = c.lock_id AND c.pos > b.pos
+                GROUP BY c.seq
+            )
+            SELECT a.seq, CASE WHEN a.ctx IN (SELECT ctx FROM per_ctx) THEN coalesce(h.locks, [])
+                               ELSE coalesce(list_sort(list_distinct(a.lock_set)), []) END AS locks
+            FROM acc a LEFT JOIN held h USING (seq)
+        """).fetchall()
+
+    # -- races ----------------------------------------------------------------------
+    def _races(self, cur) -> None:
+        key = "coalesce(e.service, '') || '::' || e.variable" if self.options.variable_scope == "service" else "e.variable"
+        t = query_arrow(cur, f"""
+            SELECT e.seq, {key} AS var, e.access, e.location, e.ts_ns,
+                   CASE WHEN len(l.locks) > 0 THEN l.locks END AS locks
+            FROM events e JOIN hb.ev o USING (seq) JOIN hb.locksets l USING (seq)
+            WHERE e.kind = 'StateChange' AND e.variable IS NOT NULL""")
+        seq = t["seq"].to_numpy()
+        rows = self.row_of(seq)
+        var_codes, var_names = _codes(t["var"])
+        order = np.lexsort((self.rank[rows], var_codes))
+        rows, seq, var_codes = rows[order], seq[order], var_codes[order]
+        access = t["access"].to_pylist()
+        cls = [CLASS_OF[access[i]] for i in order.tolist()]
+        raw_locks = t["locks"].to_pylist()
+        locks = [frozenset(raw_locks[i]) if raw_locks[i] else None for i in order.tolist()]
+        loc_codes, loc_names = _codes(t["location"])
+        loc_codes = loc_codes[order]
+        ts = t["ts_ns"].to_numpy()[order]
+        col = self.hb.columns(rows)
+        hb = self.hb
+        acc = Accesses(
+            var=var_codes.tolist(), cls=cls, ctx=col["ctx"], pos=col["pos"], trace=col["trace"],
+            lid=col["local"], L=col["L"], G=col["G"], F=col["F"], locks=locks,
+            local_get={t: ops.get for t, ops in hb.local_ops.items() if ops.depth > 1},
+            g_flat=hb.g_ops.depth == 1, g_get=hb.g_ops.get)
+        out_a, out_b, self.race_visited = sweep(acc)
+        a = np.frombuffer(out_a, dtype=np.int64) if len(out_a) else np.empty(0, dtype=np.int64)
+        b = np.frombuffer(out_b, dtype=np.int64) if len(out_b) else np.empty(0, dtype=np.int64)
+        swap = (ts[a] > ts[b]) | ((ts[a] == ts[b]) & (seq[a] > seq[b]))  # first = earlier timestamp
+        a, b = np.where(swap, b, a), np.where(swap, a, b)
+        writes = np.isin(np.array(cls, dtype=np.int64), [W, AW])
+        ww = writes[a] & writes[b]
+        self.race_count = int(len(a))
+        pairs = pa.table({
+            "first_seq": pa.array(seq[a]), "second_seq": pa.array(seq[b]),
+            "variable": _decode(var_codes[a], var_names),
+            "kind": pa.array(np.where(ww, "write-write", "read-write")),
+            "severity": pa.array(np.where(ww, "critical", "warning")),
+            "first_location": _decode(loc_codes[a], loc_names),
+            "second_location": _decode(loc_codes[b], loc_names),
+            "o": pa.array(np.arange(len(a))),
+        })
+        cur.register("_pairs", pairs)
+        try:
+            cur.execute("""CREATE OR REPLACE TABLE hb.race_groups AS
+                SELECT variable, kind, severity, first_location, second_location,
+                       count(*) AS count, arg_min(first_seq, o) AS example_first, arg_min(second_seq, o) AS example_second
+                FROM _pairs GROUP BY ALL""").fetchall()
+            cur.execute("""CREATE OR REPLACE TABLE hb.race_pairs AS
+                SELECT first_seq, second_seq, variable, kind, severity
+                FROM _pairs WHERE o < $cap""", {"cap": self.options.stored_pairs}).fetchall()
+        finally:
+            cur.unregister("_pairs")
+
+    # -- critical path --------------------------------------------------------------
+    def _critical(self, cur) -> None:
+        d = query_arrow(cur, "SELECT coalesce(duration_ns, 0) AS d FROM events ORDER BY seq")["d"].to_numpy()
+        trace_codes = self.trace_of_ctx[self.ctx]
+        trace_names = self.trace_names.to_pylist()
+        keep = self.e_alive & np.isin(np.array(self.e_kind, dtype=object), CP_KINDS)
+        keep &= trace_codes[self.e_src] == trace_codes[self.e_dst]
+        dp, best, recv_of, prev = longest_paths(self.n, self.ctx_rows, self.ctx_start, self.pos, d.astype(np.int64),
+                                                self.rank, self.topo_rows, self.e_src[keep], self.e_dst[keep])
+        # per trace: the row with the largest total, latest in causal order on ties
+        order = np.lexsort((self.rank, dp, trace_codes))
+        last_of_trace = order[np.r_[np.flatnonzero(np.diff(trace_codes[order])), len(order) - 1]] if self.n else []
+        steps_trace, steps_idx, steps_seq = [], [], []
+        totals = {}
+        for end in np.asarray(last_of_trace).tolist():
+            tcode = int(trace_codes[end])
+            path = path_rows(end, best, recv_of, prev)
+            totals[trace_names[tcode]] = (int(dp[end]), len(path))
+            steps_trace.extend([trace_names[tcode]] * len(path))
+            steps_idx.extend(range(len(path)))
+            steps_seq.extend(self.seq[path].tolist())
+        cur.execute("CREATE OR REPLACE TABLE hb.critical (trace_id VARCHAR, step INTEGER, seq BIGINT)").fetchall()
+        if steps_seq:
+            tbl = pa.table({"trace_id": pa.array(steps_trace, pa.string()), "step": pa.array(steps_idx, pa.int32()),
+                            "seq": pa.array(steps_seq, pa.int64())})
+            cur.register("_cp", tbl)
+            cur.execute("INSERT INTO hb.critical SELECT * FROM _cp").fetchall()
+            cur.unregister("_cp")
+        cur.execute("""
+            CREATE OR REPLACE TABLE hb.critical_summary AS
+            WITH p AS (SELECT c.trace_id, sum(coalesce(e.duration_ns, 0)) AS path_ns, count(*) AS steps
+                       FROM hb.critical c JOIN events e USING (seq) GROUP BY c.trace_id),
+                 t AS (SELECT trace_id, max(ts_ns + coalesce(duration_ns, 0)) - min(ts_ns) AS span_ns,
+                              sum(coalesce(duration_ns, 0)) AS sum_ns FROM events GROUP BY trace_id)
+            SELECT p.trace_id, p.path_ns, t.span_ns, t.sum_ns, p.steps,
+                   CASE WHEN t.span_ns > 0 THEN 100.0 * p.path_ns / t.span_ns END AS percentage
+            FROM p JOIN t USING (trace_id)
+        """).fetchall()
+
+    # -- result tables ----------------------------------------------------------------
+    def _tables(self, cur) -> None:
+        tbl = pa.table({"seq": pa.array(self.seq), "ord": pa.array(self.rank)})
+        cur.register("_ord", tbl)
+        # ord: position in the causal order; tord: the same inside the trace (for paging a trace)
+        cur.execute("""CREATE OR REPLACE TABLE hb.ev AS
+            SELECT e.*, o.ord, CAST(row_number() OVER (PARTITION BY e.trace_id ORDER BY o.ord) - 1 AS BIGINT) AS tord
+            FROM hb.ev e JOIN _ord o USING (seq) ORDER BY o.ord""").fetchall()
+        cur.unregister("_ord")
+        # lane: the context's column in its trace's timeline, by first event
+        cur.execute("""CREATE OR REPLACE TABLE hb.ctx AS
+            SELECT c.*, CAST(row_number() OVER (PARTITION BY c.trace_id ORDER BY c.first_idx) - 1 AS INTEGER) AS lane,
+                   coalesce(c.service || '/', '') || c.thread_id AS label
+            FROM hb.ctx c""").fetchall()
+
+
+def _codes(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Dense integer codes for a string column (nulls get code -1), and the names by code."""
+    enc = (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).dictionary_encode()
+    codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, enc.dictionary
+
+
+def _decode(codes: np.ndarray, names: pa.Array) -> pa.Array:
+    """Strings for codes from _codes (-1 -> null)."""
+    valid = codes >= 0
+    taken = names.take(pa.array(np.where(valid, codes, 0))) if len(names) else pa.nulls(len(codes), pa.string())
+    return pa.compute.if_else(pa.array(valid), taken, pa.scalar(None, pa.string())) if not valid.all() else taken

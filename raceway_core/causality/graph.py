@@ -1,0 +1,184 @@
+"""The happens-before graph as tables: contexts, program order and cross edges.
+
+Everything here is SQL over ``events``. Results live in the ``hb`` schema so
+every cursor (the TUI's workers included) can page through them:
+
+- ``hb.ctx``   one row per context (trace_id, thread_id): dense id, label, size;
+- ``hb.ev``    one row per event: seq, idx (position in (timestamp, seq) order),
+               ctx and pos (1-based index in the context's program order);
+- ``hb.edges`` the edges that are not program order (rules 2-6), src -> dst by seq,
+               with their kind and a detail (lock id, task id, span, ...).
+
+Program order itself is implicit: (ctx, pos) -> (ctx, pos + 1).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+EDGE_KINDS = ("parent", "join", "lock", "call", "return", "clock")
+
+# Context ids follow first appearance in time, so contexts alive together have
+# nearby ids: vector clock changes then cluster in a few trie leaves (pclock).
+CONTEXTS_AND_ORDER = """
+CREATE OR REPLACE TEMP TABLE _ranked AS
+SELECT seq, trace_id, coalesce(thread_id, '') AS thread_id, ts_ns,
+       CAST(row_number() OVER (ORDER BY ts_ns, seq) - 1 AS BIGINT) AS idx
+FROM events;
+
+CREATE OR REPLACE TEMP TABLE _ctx_ids AS
+SELECT trace_id, thread_id, CAST(row_number() OVER (ORDER BY min(idx)) - 1 AS INTEGER) AS ctx
+FROM _ranked GROUP BY trace_id, thread_id;
+
+CREATE OR REPLACE TABLE hb.ev AS
+SELECT r.seq, r.trace_id, r.thread_id, r.ts_ns, r.idx, c.ctx,
+       CAST(row_number() OVER (PARTITION BY c.ctx ORDER BY r.idx) AS INTEGER) AS pos
+FROM _ranked r JOIN _ctx_ids c USING (trace_id, thread_id);
+
+CREATE OR REPLACE TABLE hb.ctx AS
+SELECT e.ctx, any_value(e.trace_id) AS trace_id, any_value(e.thread_id) AS thread_id,
+       count(*) AS events, min(e.idx) AS first_idx, max(e.idx) AS last_idx,
+       mode(v.service) AS service
+FROM hb.ev e JOIN events v USING (seq)
+GROUP BY e.ctx;
+"""
+
+# Rule 2: parent -> event, when the parent is known and in another context (inside a
+# context program order already orders it; a parent *after* its child there would
+# contradict program order and is reported by the topological sort).
+PARENT_EDGES = """
+SELECT p.seq AS src, e.seq AS dst, 'parent' AS kind, NULL::VARCHAR AS detail
+FROM events e JOIN events p ON p.id = e.parent_id
+JOIN hb.ev pe ON pe.seq = p.seq JOIN hb.ev ee ON ee.seq = e.seq
+WHERE e.parent_id IS NOT NULL AND (pe.ctx <> ee.ctx OR pe.pos > ee.pos)
+"""
+
+# Rule 3: the last event of the spawned context -> the AsyncAwait of its task.
+JOIN_EDGES = """
+WITH spawns AS (
+    SELECT e.seq, e.id, e.trace_id, e.task_id, o.idx FROM events e JOIN hb.ev o USING (seq)
+    WHERE e.kind = 'AsyncSpawn' AND e.task_id IS NOT NULL
+), spawned AS (  -- the context whose first event has the spawn as parent (the earliest, if several)
+    SELECT s.trace_id, s.task_id, s.idx AS spawn_idx, o.ctx, o.idx AS child_idx
+    FROM spawns s JOIN events c ON c.parent_id = s.id AND c.trace_id = s.trace_id
+    JOIN hb.ev o ON o.seq = c.seq WHERE o.pos = 1
+), awaits AS (
+    SELECT e.seq, e.trace_id, e.future_id, o.idx FROM events e JOIN hb.ev o USING (seq)
+    WHERE e.kind = 'AsyncAwait' AND e.future_id IS NOT NULL
+), matched AS (  -- the latest spawn of that task before the await
+    SELECT a.seq AS await_seq, sp.ctx, a.future_id,
+           row_number() OVER (PARTITION BY a.seq ORDER BY (sp.spawn_idx < a.idx) DESC, sp.spawn_idx DESC,
+                              sp.child_idx) AS rn
+    FROM awaits a JOIN spawned sp ON sp.trace_id = a.trace_id AND sp.task_id = a.future_id
+)
+SELECT last.seq AS src, m.await_seq AS dst, 'join' AS kind, m.future_id AS detail
+FROM matched m
+JOIN hb.ctx c ON c.ctx = m.ctx
+JOIN hb.ev last ON last.ctx = m.ctx AND last.pos = c.events
+JOIN hb.ev aw ON aw.seq = m.await_seq
+WHERE m.rn = 1 AND last.ctx <> aw.ctx
+"""
+
+# Rule 4: the latest release of the lock at or before the acquire (any context, any
+# trace) -> the acquire. Ties in time go by order of appearance (idx).
+LOCK_EDGES = """
+WITH acq AS (
+    SELECT e.seq, e.lock_id, o.idx, o.ctx FROM events e JOIN hb.ev o USING (seq)
+    WHERE e.kind = 'LockAcquire' AND e.lock_id IS NOT NULL
+), rel AS (
+    SELECT e.seq, e.lock_id, o.idx, o.ctx FROM events e JOIN hb.ev o USING (seq)
+    WHERE e.kind = 'LockRelease' AND e.lock_id IS NOT NULL
+)
+SELECT r.seq AS src, a.seq AS dst, 'lock' AS kind, a.lock_id AS detail
+FROM acq a ASOF JOIN rel r ON a.lock_id = r.lock_id AND a.idx >= r.idx
+WHERE r.ctx <> a.ctx
+"""
+
+# Rule 5: cross-service calls. For each downstream span D (events with span_id D and
+# upstream_span_id U) in a trace: the calling event in U -> D's first event, and D's
+# last event -> the next event of the caller's context at or after D's end.
+# The calling event: the latest event of U whose given clock is dominated by the
+# clock of D's first event (the callee carries the caller's value at the call);
+# without such evidence, the latest event of U before D's first event.
+CALL_EDGES = """
+CREATE OR REPLACE TEMP TABLE _spans AS
+SELECT e.trace_id, e.span_id,
+       arg_min(e.seq, o.idx) AS first_seq, min(o.idx) AS first_idx,
+       arg_max(e.seq, o.idx) AS last_seq, max(o.idx) AS last_idx,
+       max(e.ts_ns) AS last_ts,
+       any_value(e.upstream_span_id) FILTER (WHERE e.upstream_span_id IS NOT NULL) AS upstream
+FROM events e JOIN hb.ev o USING (seq)
+WHERE e.span_id IS NOT NULL
+GROUP BY e.trace_id, e.span_id;
+
+CREATE OR REPLACE TEMP TABLE _calls AS
+WITH down AS (
+    SELECT s.*, f.clock AS first_clock FROM _spans s JOIN events f ON f.seq = s.first_seq
+    WHERE s.upstream IS NOT NULL AND s.upstream <> s.span_id
+), up AS (
+    SELECT e.trace_id, e.span_id, e.seq, e.clock, o.idx, o.ctx, o.pos
+    FROM events e JOIN hb.ev o USING (seq) WHERE e.span_id IS NOT NULL
+), by_clock AS (  -- caller events whose every clock component the callee's first clock covers
+    SELECT d.trace_id, d.span_id, u.seq, u.idx
+    FROM down d JOIN up u ON u.trace_id = d.trace_id AND u.span_id = d.upstream
+    WHERE len(u.clock) > 0 AND len(d.first_clock) > 0
+      AND len(list_filter(u.clock, lambda x: coalesce(list_max(list_transform(
+              list_filter(d.first_clock, lambda y: y.c = x.c), lambda y: y.n)), -1) < x.n)) = 0
+), by_time AS (
+    SELECT d.trace_id, d.span_id, u.seq, u.idx
+    FROM down d JOIN up u ON u.trace_id = d.trace_id AND u.span_id = d.upstream
+    WHERE u.idx < d.first_idx
+), caller AS (
+    SELECT d.trace_id, d.span_id, d.first_seq, d.last_seq, d.last_idx, d.last_ts,
+           coalesce((SELECT arg_max(b.seq, b.idx) FROM by_clock b
+                     WHERE b.trace_id = d.trace_id AND b.span_id = d.span_id),
+                    (SELECT arg_max(t.seq, t.idx) FROM by_time t
+                     WHERE t.trace_id = d.trace_id AND t.span_id = d.span_id)) AS call_seq,
+           d.upstream
+    FROM down d
+)
+SELECT c.*, o.ctx AS call_ctx, o.pos AS call_pos FROM caller c JOIN hb.ev o ON o.seq = c.call_seq;
+"""
+
+CALL_EDGE_ROWS = """
+SELECT call_seq AS src, first_seq AS dst, 'call' AS kind, upstream || ' -> ' || span_id AS detail
+FROM _calls
+UNION ALL
+SELECT c.last_seq AS src, nxt.seq AS dst, 'return' AS kind, c.span_id || ' -> ' || c.upstream AS detail
+FROM _calls c JOIN LATERAL (
+    SELECT o.seq FROM hb.ev o
+    WHERE o.ctx = c.call_ctx AND o.pos > c.call_pos AND (o.ts_ns > c.last_ts OR (o.ts_ns = c.last_ts AND o.idx > c.last_idx))
+    ORDER BY o.pos LIMIT 1
+) nxt ON true
+"""
+
+
+def _run(cur: duckdb.DuckDBPyConnection, script: str) -> None:
+    for stmt in script.split(";\n"):
+        if stmt.strip():
+            cur.execute(stmt).fetchall()
+
+
+def build_order(cur: duckdb.DuckDBPyConnection) -> None:
+    """(Re)build hb.ev and hb.ctx from the events table."""
+    cur.execute("CREATE SCHEMA IF NOT EXISTS hb").fetchall()
+    _run(cur, CONTEXTS_AND_ORDER)
+
+
+def build_edges(cur: duckdb.DuckDBPyConnection, clock_edges_sql: str | None = None) -> None:
+    """(Re)build hb.edges (rules 2-6) once hb.ev exists."""
+    for stmt in CALL_EDGES.split(";\n"):
+        if stmt.strip():
+            cur.execute(stmt).fetchall()
+    parts = [PARENT_EDGES, JOIN_EDGES, LOCK_EDGES, CALL_EDGE_ROWS]
+    if clock_edges_sql:
+        parts.append(clock_edges_sql)
+    union = "\nUNION ALL\n".join(f"({p})" for p in parts)
+    cur.execute(f"""
+        CREATE OR REPLACE TABLE hb.edges AS
+        SELECT DISTINCT ON (src, dst, kind) u.src, u.dst, u.kind, u.detail,
+               s.idx AS src_idx, d.idx AS dst_idx, s.ctx AS src_ctx, d.ctx AS dst_ctx,
+               s.trace_id <> d.trace_id AS cross_trace, false AS dropped
+        FROM ({union}) u JOIN hb.ev s ON s.seq = u.src JOIN hb.ev d ON d.seq = u.dst
+        WHERE u.src <> u.dst
+    """).fetchall()

@@ -1,0 +1,46 @@
+"""The headless analysis document (schema raceway-tui/analysis/v1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+SCHEMA = "raceway-tui/analysis/v1"
+
+
+def _ts(v) -> str | None:
+    return v.isoformat() if isinstance(v, dt.datetime) else v
+
+
+def _side(p: dict, which: str) -> dict:
+    return {
+        "event_id": p[f"{which}_id"], "trace_id": p[f"{which}_trace"], "thread_id": p[f"{which}_thread"],
+        "access": p[f"{which}_access"], "location": p[f"{which}_location"], "timestamp": _ts(p[f"{which}_timestamp"]),
+    }
+
+
+def analysis_document(session, max_pairs: int = 100_000) -> dict:
+    counts = session.store.counts()
+    races = session.races(max_pairs=max_pairs)
+    pairs = [{"variable": p["variable"], "severity": p["severity"], "kind": p["kind"],
+              "first": _side(p, "first"), "second": _side(p, "second")} for p in races.pairs.to_pylist()]
+    groups = [{"variable": g["variable"], "severity": g["severity"], "kind": g["kind"],
+               "locations": [g["first_location"], g["second_location"]], "count": g["count"],
+               "example": [g["example_first"], g["example_second"]]} for g in races.groups.to_pylist()]
+    paths = [{"trace_id": cp.trace_id, "event_ids": cp.events["id"].to_pylist(),
+              "duration_ms": cp.duration_ms, "trace_span_ms": cp.trace_span_ms, "sum_ms": cp.sum_ms,
+              "percentage": cp.percentage} for cp in session.critical_paths()]
+    anomalies = [{"event_id": a["event_id"], "trace_id": a["trace_id"], "key": a["key"],
+                  "actual_ms": a["actual_ms"], "expected_ms": a["expected_ms"], "z": a["z"],
+                  "severity": a["severity"]} for a in session.anomalies().to_pylist()]
+    deps = [{"from": d["from"], "to": d["to"], "calls": d["calls"], "mean_ms": d["mean_ms"], "p95_ms": d["p95_ms"]}
+            for d in session.dependencies().to_pylist()]
+    return {
+        "schema": SCHEMA,
+        "events": counts["events"],
+        "traces": counts["traces"],
+        "rejected": counts["rejected"],
+        "races": {"pair_count": races.pair_count, "truncated": races.truncated, "pairs": pairs, "groups": groups},
+        "critical_paths": paths,
+        "anomalies": anomalies,
+        "dependencies": deps,
+    }

@@ -1,0 +1,306 @@
+"""TraceSession: the public Python API over a store and its causality analysis.
+
+    from raceway_core import TraceSession
+    s = TraceSession.open(["orders.jsonl"])
+    s.traces()                      # pyarrow.Table, one row per trace
+    s.races().groups                # race groups (pyarrow.Table)
+    s.explain(id_a, id_b).text      # why A -> B, or why they are concurrent
+    s.critical_path(trace_id)       # CriticalPath
+    s.anomalies(); s.audit("acct.balance"); s.dependencies()
+    s.sql("SELECT kind, count(*) FROM events GROUP BY 1")
+
+The analysis is computed on first use and again whenever events were added;
+every method is safe to call from worker threads (each uses its own cursor).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from raceway_core.analysis import anomalies as _anomalies
+from raceway_core.analysis import audit as _audit
+from raceway_core.analysis import dependencies as _deps
+from raceway_core.causality import explain as _explain
+from raceway_core.causality.engine import Engine, EngineOptions
+from raceway_core.dbutil import query_arrow
+from raceway_core.errors import AnalysisError
+from raceway_core.store import Store
+
+
+@dataclass(frozen=True)
+class Explanation:
+    a: str
+    b: str
+    relation: str  # "before" (a -> b), "after" (b -> a), "concurrent", "same"
+    steps: tuple[dict, ...]  # {kind, text, from_id, to_id}
+    text: str
+
+
+@dataclass(frozen=True)
+class RaceReport:
+    pair_count: int  # every racing pair in scope (exact)
+    truncated: bool  # pairs holds fewer rows than pair_count
+    pairs: pa.Table  # first/second event columns, variable, kind, severity
+    groups: pa.Table  # variable, kind, severity, locations, count, example ids
+
+
+@dataclass(frozen=True)
+class CriticalPath:
+    trace_id: str
+    events: pa.Table  # the path, in order: seq, id, kind, context, duration_ms, ...
+    duration_ms: float  # sum of durations along the path
+    trace_span_ms: float  # max(timestamp + duration) - min(timestamp)
+    sum_ms: float  # sum of all durations in the trace
+    percentage: float | None  # duration_ms / trace_span_ms * 100
+
+
+class TraceSession:
+    def __init__(self, store: Store, options: EngineOptions = EngineOptions()) -> None:
+        self.store = store
+        self.options = options
+        self.summaries: list = []
+        self._engine: Engine | None = None
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, paths: Iterable[str | Path] = (), db: str | Path | None = None,
+             import_options=None, options: EngineOptions = EngineOptions()) -> "TraceSession":
+        s = cls(Store(db), options)
+        if paths:
+            s.load(paths, import_options)
+        return s
+
+    def load(self, paths: Iterable[str | Path], import_options=None) -> list:
+        summaries = self.store.load(list(paths), import_options)
+        self.summaries.extend(summaries)
+        return summaries
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "TraceSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the analysis -------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        """The causality engine, (re)computed when the store changed."""
+        with self._lock:
+            if self._engine is None or self._engine.version != self.store.version:
+                engine = None
+                if self._engine is None and self.store.path is not None:
+                    engine = Engine.restore(self.store, self.options)  # a --db store analysed before
+                if engine is None:
+                    engine = Engine(self.store, self.options).run()
+                _explain.recv_index(engine)
+                _explain.edge_index(engine)
+                self._engine = engine
+            return self._engine
+
+    def analyze(self) -> Engine:
+        return self.engine
+
+    def _row(self, event_id: str) -> int:
+        eng = self.engine
+        rows = self._q("SELECT seq FROM events WHERE id = $id", {"id": event_id})["seq"].to_pylist()
+        if not rows:
+            raise AnalysisError(f"no event with id {event_id!r}")
+        return int(eng.row_of(rows[0]))
+
+    def _id_of(self, row: int) -> str:
+        seq = int(self.engine.seq[row])
+        return self._q("SELECT id FROM events WHERE seq = $s", {"s": seq})["id"][0].as_py()
+
+    def _q(self, sql: str, params=None) -> pa.Table:
+        cur = self.store.cursor()
+        try:
+            return query_arrow(cur, sql, params)
+        finally:
+            cur.close()
+
+    def sql(self, query: str, params=None) -> pa.Table:
+        self.engine  # the hb tables exist for the query
+        return self.store.sql(query, params)
+
+    # -- data -----------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        eng = self.engine
+        c = self.store.counts()
+        c["contexts"] = eng.n_ctx
+        c["races"] = eng.race_count
+        c["race_groups"] = self._q("SELECT count(*) AS n FROM hb.race_groups")["n"][0].as_py()
+        c["anomalies"] = self._q(f"SELECT count(*) AS n FROM ({_anomalies.sql()})")["n"][0].as_py()
+        return c
+
+    def traces(self) -> pa.Table:
+        """One row per trace: events, contexts, services, start, duration, races, anomalies."""
+        self.engine
+        return self._q(f"""
+            WITH t AS (
+                SELECT trace_id, count(*) AS events, count(DISTINCT thread_id) AS contexts,
+                       list(DISTINCT service ORDER BY service) FILTER (WHERE service IS NOT NULL) AS services,
+                       min(timestamp) AS start,
+                       (max(ts_ns + coalesce(duration_ns, 0)) - min(ts_ns)) / 1e6 AS duration_ms
+                FROM events GROUP BY trace_id
+            ), r AS (
+                SELECT e.trace_id, count(DISTINCT (p.first_seq, p.second_seq)) AS races
+                FROM hb.race_pairs p JOIN events e ON e.seq = p.first_seq OR e.seq = p.second_seq
+                GROUP BY e.trace_id
+            ), a AS (SELECT trace_id, count(*) AS anomalies FROM ({_anomalies.sql()}) GROUP BY trace_id)
+            SELECT t.*, coalesce(r.races, 0) AS races, coalesce(a.anomalies, 0) AS anomalies, tr.trusted AS clocks_trusted
+            FROM t LEFT JOIN r USING (trace_id) LEFT JOIN a USING (trace_id) LEFT JOIN hb.trust tr USING (trace_id)
+            ORDER BY t.start, t.trace_id""")
+
+    def event(self, event_id: str) -> dict:
+        """Every field of one event, its given and computed vector clocks, lock set and raw JSON."""
+        row = self._row(event_id)
+        eng = self.engine
+        rec = self._q("""
+            SELECT e.*, o.ctx, o.pos, o.ord, c.thread_id AS context, l.locks AS held_locks
+            FROM events e JOIN hb.ev o USING (seq) JOIN hb.ctx c ON c.ctx = o.ctx
+            LEFT JOIN hb.locksets l USING (seq) WHERE e.seq = $s""", {"s": int(eng.seq[row])}).to_pylist()[0]
+        rec["vector_clock"] = self._labelled_clock(row)
+        return rec
+
+    def vector_clock(self, event_id: str) -> dict[str, int]:
+        """The computed clock: context label -> how many of its events happened before (inclusive)."""
+        return self._labelled_clock(self._row(event_id))
+
+    def _labelled_clock(self, row: int) -> dict[str, int]:
+        """Contexts of the event's trace -> position known; lock chains -> last release known."""
+        eng = self.engine
+        local, chains = eng.hb.clock(row)
+        out = {eng.ctx_label(c): n for c, n in sorted(local.items())}
+        out.update({f"{eng.hb.chains.label[c]} release": n for c, n in sorted(chains.items())})
+        return out
+
+    def clock_trust(self) -> pa.Table:
+        self.engine
+        return self._q("SELECT trace_id, trusted, reason, contexts FROM hb.trust ORDER BY trace_id")
+
+    # -- causality ------------------------------------------------------------------
+    def happens_before(self, a: str, b: str) -> bool:
+        return self.engine.before(self._row(a), self._row(b))
+
+    def concurrent(self, a: str, b: str) -> bool:
+        ra, rb = self._row(a), self._row(b)
+        eng = self.engine
+        return ra != rb and not eng.before(ra, rb) and not eng.before(rb, ra)
+
+    def explain(self, a: str, b: str) -> Explanation:
+        ra, rb = self._row(a), self._row(b)
+        eng = self.engine
+        v = _explain.describe(eng, ra, rb, self._id_of)
+        ids = {r: self._id_of(r) for s in v.steps for r in (s.from_row, s.to_row)}
+        steps = tuple({"kind": s.kind, "text": s.text, "from_id": ids[s.from_row], "to_id": ids[s.to_row]}
+                      for s in v.steps)
+        return Explanation(a, b, v.relation, steps, v.text)
+
+    # -- analyses -------------------------------------------------------------------
+    def races(self, trace_id: str | None = None, max_pairs: int | None = None) -> RaceReport:
+        """Racing pairs and groups; with trace_id, those with an event in that trace."""
+        self.engine
+        where = ("WHERE a.trace_id = $t OR b.trace_id = $t" if trace_id else "")
+        params = {"t": trace_id} if trace_id else None
+        limit = f"LIMIT {int(max_pairs)}" if max_pairs is not None else ""
+        pairs = self._q(f"""
+            SELECT p.variable, p.severity, p.kind,
+                   a.id AS first_id, a.trace_id AS first_trace, a.thread_id AS first_thread, a.access AS first_access,
+                   a.location AS first_location, a.timestamp AS first_timestamp,
+                   b.id AS second_id, b.trace_id AS second_trace, b.thread_id AS second_thread, b.access AS second_access,
+                   b.location AS second_location, b.timestamp AS second_timestamp,
+                   p.first_seq, p.second_seq
+            FROM hb.race_pairs p JOIN events a ON a.seq = p.first_seq JOIN events b ON b.seq = p.second_seq
+            {where}
+            ORDER BY p.severity = 'critical' DESC, p.variable, a.ts_ns, a.seq, b.ts_ns, b.seq {limit}""", params)
+        if trace_id:
+            total = self._q("""SELECT count(*) AS n FROM hb.race_pairs p JOIN events a ON a.seq = p.first_seq
+                               JOIN events b ON b.seq = p.second_seq WHERE a.trace_id = $t OR b.trace_id = $t""",
+                            params)["n"][0].as_py()
+            groups = self._q("""
+                SELECT p.variable, any_value(p.severity) AS severity, p.kind, a.location AS first_location,
+                       b.location AS second_location, count(*) AS count,
+                       arg_min(a.id, (a.ts_ns, b.ts_ns)) AS example_first, arg_min(b.id, (a.ts_ns, b.ts_ns)) AS example_second
+                FROM hb.race_pairs p JOIN events a ON a.seq = p.first_seq JOIN events b ON b.seq = p.second_seq
+                WHERE a.trace_id = $t OR b.trace_id = $t
+                GROUP BY p.variable, p.kind, a.location, b.location
+                ORDER BY severity = 'critical' DESC, count DESC, p.variable""", params)
+        else:
+            total = self.engine.race_count
+            groups = self._q("""
+                SELECT g.variable, g.severity, g.kind, g.first_location, g.second_location, g.count,
+                       a.id AS example_first, b.id AS example_second
+                FROM hb.race_groups g JOIN events a ON a.seq = g.example_first JOIN events b ON b.seq = g.example_second
+                ORDER BY g.severity = 'critical' DESC, g.count DESC, g.variable, g.first_location, g.second_location""")
+        return RaceReport(pair_count=int(total), truncated=pairs.num_rows < total, pairs=pairs, groups=groups)
+
+    def critical_path(self, trace_id: str) -> CriticalPath:
+        self.engine
+        summary = self._q("SELECT * FROM hb.critical_summary WHERE trace_id = $t", {"t": trace_id}).to_pylist()
+        if not summary:
+            raise AnalysisError(f"no trace {trace_id!r}")
+        s = summary[0]
+        events = self._q("""
+            SELECT c.step, e.seq, e.id, e.kind, e.thread_id, e.service, e.location, e.function_name, e.variable,
+                   e.timestamp, coalesce(e.duration_ns, 0) / 1e6 AS duration_ms
+            FROM hb.critical c JOIN events e USING (seq) WHERE c.trace_id = $t ORDER BY c.step""", {"t": trace_id})
+        return CriticalPath(trace_id, events, float(s["path_ns"]) / 1e6, float(s["span_ns"]) / 1e6,
+                            float(s["sum_ns"]) / 1e6, s["percentage"])
+
+    def critical_paths(self) -> list[CriticalPath]:
+        self.engine
+        summary = self._q("SELECT * FROM hb.critical_summary ORDER BY trace_id").to_pylist()
+        steps = self._q("""SELECT c.trace_id, list(e.id ORDER BY c.step) AS ids
+                           FROM hb.critical c JOIN events e USING (seq) GROUP BY c.trace_id""").to_pylist()
+        ids = {r["trace_id"]: r["ids"] for r in steps}
+        return [CriticalPath(s["trace_id"], pa.table({"id": ids.get(s["trace_id"], [])}),
+                             float(s["path_ns"]) / 1e6, float(s["span_ns"]) / 1e6, float(s["sum_ns"]) / 1e6,
+                             s["percentage"]) for s in summary]
+
+    def anomalies(self, trace_id: str | None = None, min_samples: int = 5, threshold: float = 3.5) -> pa.Table:
+        self.engine
+        flt = "AND trace_id = $t" if trace_id else ""
+        return self._q(_anomalies.sql(min_samples, threshold, flt), {"t": trace_id} if trace_id else None)
+
+    def audit(self, variable: str, trace_id: str | None = None) -> pa.Table:
+        """Every access of a variable in causal order, with the causal link to the previous one."""
+        eng = self.engine
+        sql = _audit.sql().replace("__TRACE__", "AND e.trace_id = $t" if trace_id else "")
+        params = {"variable": variable} | ({"t": trace_id} if trace_id else {})
+        t = self._q(sql, params)
+        rows = eng.row_of(t["seq"].to_numpy()).tolist()
+        linked = [None] + [eng.before(rows[i - 1], rows[i]) for i in range(1, len(rows))]
+        return t.append_column("after_previous", pa.array(linked, pa.bool_()))
+
+    def variables(self, trace_id: str | None = None) -> pa.Table:
+        self.engine
+        flt = "AND e.trace_id = $t" if trace_id else ""
+        return self._q(f"""
+            WITH acc AS (
+                SELECT e.variable, count(*) AS accesses, count(*) FILTER (WHERE e.access IN ('Write', 'AtomicWrite', 'AtomicRMW')) AS writes,
+                       count(DISTINCT o.ctx) AS contexts, count(DISTINCT e.trace_id) AS traces
+                FROM events e JOIN hb.ev o USING (seq) WHERE e.kind = 'StateChange' {flt} GROUP BY e.variable
+            ), r AS (SELECT variable, count(*) AS races,
+                            count(*) FILTER (WHERE severity = 'critical') AS critical FROM hb.race_pairs GROUP BY variable)
+            SELECT acc.*, coalesce(r.races, 0) AS races, coalesce(r.critical, 0) AS critical_races
+            FROM acc LEFT JOIN r USING (variable) ORDER BY races DESC, accesses DESC, variable""",
+                       {"t": trace_id} if trace_id else None)
+
+    def dependencies(self, trace_id: str | None = None) -> pa.Table:
+        self.engine
+        return self._q(_deps.sql("AND trace_id = $t" if trace_id else ""), {"t": trace_id} if trace_id else None)
+
+    def report(self, max_pairs: int = 100_000) -> dict:
+        from raceway_core.report import analysis_document
+
+        return analysis_document(self, max_pairs)

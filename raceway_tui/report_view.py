@@ -1,0 +1,71 @@
+"""The analysis document as a readable Rich report (raceway-tui analyze)."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+MAX_ROWS = 20
+
+
+def short_location(loc) -> str:
+    """The last two path components of a location: enough to recognise it in a table."""
+    if not loc:
+        return "-"
+    parts = str(loc).replace("\\", "/").split("/")
+    return "/".join(parts[-2:])
+
+
+def _ms(v) -> str:
+    return "-" if v is None else f"{v:,.2f}"
+
+
+def render(doc: dict) -> Group:
+    parts = [Text(f"{doc['events']:,} events in {doc['traces']:,} traces, {doc['rejected']:,} rejected", style="bold")]
+    races = doc["races"]
+    t = Table(title=f"Races: {races['pair_count']:,} racing pairs in {len(races['groups']):,} groups",
+              title_justify="left", header_style="bold")
+    t.add_column("severity", no_wrap=True)
+    t.add_column("kind", no_wrap=True)
+    for col in ("variable", "first location", "second location"):
+        t.add_column(col, overflow="fold", ratio=1)
+    t.add_column("count", justify="right", no_wrap=True)
+    t.add_column("example", no_wrap=True, max_width=19)
+    for g in races["groups"][:MAX_ROWS]:
+        style = "red" if g["severity"] == "critical" else "yellow"
+        t.add_row(Text(g["severity"], style=style), g["kind"], g["variable"], short_location(g["locations"][0]),
+                  short_location(g["locations"][1]), f"{g['count']:,}", " / ".join(x[:8] for x in g["example"]))
+    if len(races["groups"]) > MAX_ROWS:
+        t.caption = f"... {len(races['groups']) - MAX_ROWS:,} more groups (use --json for all)"
+    parts.append(t if races["groups"] else Text("Races: none found", style="green"))
+
+    paths = sorted(doc["critical_paths"], key=lambda p: -p["duration_ms"])
+    t = Table(title=f"Critical paths ({len(paths):,} traces, longest first)", title_justify="left", header_style="bold")
+    for col in ("trace", "path ms", "span ms", "sum ms", "path/span", "events"):
+        t.add_column(col, justify="right" if col != "trace" else "left")
+    for p in paths[:MAX_ROWS]:
+        pct = "-" if p["percentage"] is None else f"{p['percentage']:.0f}%"
+        t.add_row(p["trace_id"][:16], _ms(p["duration_ms"]), _ms(p["trace_span_ms"]), _ms(p["sum_ms"]), pct,
+                  f"{len(p['event_ids']):,}")
+    parts.append(t)
+
+    an = doc["anomalies"]
+    t = Table(title=f"Anomalies: {len(an):,}", title_justify="left", header_style="bold")
+    for col in ("severity", "key", "actual ms", "expected ms", "z", "trace", "event"):
+        t.add_column(col)
+    for a in an[:MAX_ROWS]:
+        style = {"critical": "red", "warning": "yellow"}.get(a["severity"], "")
+        z = "-" if a["z"] is None else f"{a['z']:.1f}"
+        t.add_row(Text(a["severity"], style=style), a["key"], _ms(a["actual_ms"]), _ms(a["expected_ms"]), z,
+                  a["trace_id"][:12], a["event_id"][:12])
+    parts.append(t if an else Text("Anomalies: none", style="green"))
+
+    deps = doc["dependencies"]
+    t = Table(title="Service dependencies", title_justify="left", header_style="bold")
+    for col in ("from", "to", "calls", "mean ms", "p95 ms"):
+        t.add_column(col)
+    for d in deps:
+        t.add_row(d["from"], d["to"], f"{d['calls']:,}", _ms(d["mean_ms"]), _ms(d["p95_ms"]))
+    parts.append(t if deps else Text("Service dependencies: none"))
+    return Group(*parts)

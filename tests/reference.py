@@ -1,0 +1,259 @@
+"""A slow, obviously-correct reference for the causality rules (tests and benchmarks).
+
+Works on plain event dicts in the wire format, in input order. Builds every edge
+of the spec directly, takes the transitive closure with bit sets, and compares all
+pairs of accesses. No code is shared with raceway_core.causality.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import datetime
+
+WRITES = {"Write", "AtomicWrite", "AtomicRMW"}
+ATOMICS = {"AtomicRead", "AtomicWrite", "AtomicRMW"}
+
+
+def ts_ns(ts: str) -> int:
+    frac = ""
+    if "." in ts:
+        head, rest = ts.split(".", 1)
+        digits = ""
+        for ch in rest:
+            if ch.isdigit():
+                digits += ch
+            else:
+                break
+        frac = digits
+        tail = rest[len(digits):]
+        ts = head + tail
+    dt = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return int(dt.timestamp()) * 10**9 + int((frac + "000000000")[:9])
+
+
+def kind_of(e):
+    return next(iter(e["kind"])) if isinstance(e["kind"], dict) else e["kind"]
+
+
+def field(e, name):
+    k = e["kind"]
+    return (next(iter(k.values())) or {}).get(name) if isinstance(k, dict) else None
+
+
+class Reference:
+    def __init__(self, events: list[dict], trust_clocks: bool = True) -> None:
+        self.events = events
+        n = len(events)
+        self.id_index = {e["id"]: i for i, e in enumerate(events)}
+        self.t = [ts_ns(e["timestamp"]) for e in events]
+        self.ctx = [(e["trace_id"], e["metadata"].get("thread_id") or "") for e in events]
+        by_ctx = defaultdict(list)
+        for i in range(n):
+            by_ctx[self.ctx[i]].append(i)
+        for c in by_ctx:
+            by_ctx[c].sort(key=lambda i: (self.t[i], i))
+        self.by_ctx = by_ctx
+        self.pos = {}
+        for c, lst in by_ctx.items():
+            for p, i in enumerate(lst):
+                self.pos[i] = p
+        self.preds = [set() for _ in range(n)]
+        self.cp_preds = [set() for _ in range(n)]  # rules 1-5 inside a trace
+        self._edges(trust_clocks)
+        self._closure()
+
+    # -- edges --------------------------------------------------------------
+    def _add(self, a, b, cp=True):
+        if a == b:
+            return
+        self.preds[b].add(a)
+        if cp and self.events[a]["trace_id"] == self.events[b]["trace_id"]:
+            self.cp_preds[b].add(a)
+
+    def _edges(self, trust_clocks):
+        ev, t = self.events, self.t
+        order_key = lambda i: (t[i], i)  # noqa: E731
+        for lst in self.by_ctx.values():  # rule 1
+            for a, b in zip(lst, lst[1:]):
+                self._add(a, b)
+        for i, e in enumerate(ev):  # rule 2
+            p = e.get("parent_id")
+            if p in self.id_index:
+                self._add(self.id_index[p], i)
+        spawns = {}  # rule 3
+        for i, e in enumerate(ev):
+            if kind_of(e) == "AsyncSpawn":
+                spawns[(e["trace_id"], str(field(e, "task_id")))] = i
+        for i, e in enumerate(ev):
+            if kind_of(e) == "AsyncAwait":
+                s = spawns.get((e["trace_id"], str(field(e, "future_id"))))
+                if s is None:
+                    continue
+                spawned = [lst for c, lst in self.by_ctx.items()
+                           if ev[lst[0]].get("parent_id") == ev[s]["id"] and c[0] == e["trace_id"]]
+                if spawned:  # several contexts claim the spawn: the one that starts first
+                    lst = min(spawned, key=lambda lst: (self.t[lst[0]], lst[0]))
+                    self._add(lst[-1], i)
+        for i, e in enumerate(ev):  # rule 4
+            if kind_of(e) != "LockAcquire":
+                continue
+            lid = field(e, "lock_id")
+            rels = [j for j, x in enumerate(ev) if kind_of(x) == "LockRelease" and field(x, "lock_id") == lid
+                    and order_key(j) < order_key(i)]
+            if rels:
+                self._add(max(rels, key=order_key), i)
+        self._cross_service()  # rule 5
+        if trust_clocks:  # rule 6
+            self._clock_edges()
+
+    def _cross_service(self):
+        ev, t = self.events, self.t
+        spans = defaultdict(list)
+        for i, e in enumerate(ev):
+            sid = e["metadata"].get("distributed_span_id")
+            if sid:
+                spans[(e["trace_id"], sid)].append(i)
+        for (trace, sid), members in spans.items():
+            ups = {ev[i]["metadata"].get("upstream_span_id") for i in members} - {None, sid}
+            if not ups:
+                continue
+            up = ups.pop()
+            callers = spans.get((trace, up), [])
+            members.sort(key=lambda i: (t[i], i))
+            first, last = members[0], members[-1]
+            before = [u for u in callers if (t[u], u) < (t[first], first)]
+            if not before:
+                continue
+            call = max(before, key=lambda i: (t[i], i))
+            self._add(call, first)
+            lst = self.by_ctx[self.ctx[call]]
+            after = [x for x in lst[self.pos[call] + 1:] if (t[x], x) > (t[last], last)]
+            if after:
+                self._add(last, after[0])
+
+    def _clock_edges(self):
+        """Valid given clocks: a -> b when VC(a) <= VC(b) and differ (same trace)."""
+        ev = self.events
+        for trace in {e["trace_id"] for e in ev}:
+            members = [i for i, e in enumerate(ev) if e["trace_id"] == trace]
+            if not self._valid(members):
+                continue
+            vcs = {i: dict(ev[i].get("causality_vector") or []) for i in members}
+            for a in members:
+                for b in members:
+                    if a != b and vcs[a] != vcs[b] and all(vcs[b].get(k, 0) >= v for k, v in vcs[a].items()):
+                        self._add(a, b, cp=False)
+
+    def _valid(self, members) -> bool:
+        ev = self.events
+        ctxs = {self.ctx[i] for i in members}
+        owner = {}
+        for c in ctxs:
+            lst = self.by_ctx[c]
+            if any(not ev[i].get("causality_vector") for i in lst):
+                return False
+            cands = [k for k in dict(ev[lst[0]]["causality_vector"])
+                     if all(dict(ev[i]["causality_vector"]).get(k) == p + 1 for p, i in enumerate(lst))]
+            if not cands:
+                return False
+            # several qualify (e.g. a one-event context): prefer the one named after the context
+            k = min(cands, key=lambda comp: (c[1] not in comp, comp))
+            if k in owner:
+                return False
+            owner[k] = c
+        for i in members:
+            for k, v in ev[i]["causality_vector"]:
+                if k in owner and owner[k] != self.ctx[i]:
+                    lst = self.by_ctx[owner[k]]
+                    if v > len(lst):
+                        return False
+                    src = dict(ev[lst[v - 1]]["causality_vector"]) if v > 0 else {}
+                    mine = dict(ev[i]["causality_vector"])
+                    if any(mine.get(kk, 0) < vv for kk, vv in src.items() if kk in owner):
+                        return False
+        return True
+
+    # -- closure ------------------------------------------------------------
+    def _closure(self):
+        n = len(self.events)
+        order = self._topo()
+        self.reach = [0] * n  # bit a set in reach[b] <=> a -> b
+        for b in order:
+            r = 0
+            for a in self.preds[b]:
+                r |= self.reach[a] | (1 << a)
+            self.reach[b] = r
+
+    def _topo(self):
+        n = len(self.events)
+        indeg = [len(p) for p in self.preds]
+        succ = [[] for _ in range(n)]
+        for b in range(n):
+            for a in self.preds[b]:
+                succ[a].append(b)
+        ready = [i for i in range(n) if indeg[i] == 0]
+        out = []
+        while ready:
+            a = ready.pop()
+            out.append(a)
+            for b in succ[a]:
+                indeg[b] -= 1
+                if indeg[b] == 0:
+                    ready.append(b)
+        assert len(out) == n, "the reference expects acyclic inputs"
+        return out
+
+    def before(self, a: int, b: int) -> bool:
+        return bool(self.reach[b] >> a & 1)
+
+    # -- analyses -----------------------------------------------------------
+    def lockset(self, i: int) -> frozenset:
+        lst = self.by_ctx[self.ctx[i]]
+        ev = self.events
+        if not any(kind_of(ev[j]) in ("LockAcquire", "LockRelease") for j in lst):
+            return frozenset(ev[i].get("lock_set") or ())
+        held = Counter()
+        for j in lst[: self.pos[i]]:
+            k = kind_of(ev[j])
+            if k == "LockAcquire":
+                held[field(ev[j], "lock_id")] += 1
+            elif k == "LockRelease" and held[field(ev[j], "lock_id")] > 0:
+                held[field(ev[j], "lock_id")] -= 1
+        return frozenset(x for x, c in held.items() if c > 0)
+
+    def races(self) -> set[tuple[str, str]]:
+        """Unordered racing pairs as (id, id) sorted by (timestamp, input order)."""
+        ev = self.events
+        acc = [i for i, e in enumerate(ev) if kind_of(e) == "StateChange"]
+        out = set()
+        for x in range(len(acc)):
+            for y in range(x + 1, len(acc)):
+                a, b = acc[x], acc[y]
+                fa, fb = field(ev[a], "access_type"), field(ev[b], "access_type")
+                if field(ev[a], "variable") != field(ev[b], "variable") or self.ctx[a] == self.ctx[b]:
+                    continue
+                if not (fa in WRITES or fb in WRITES) or (fa in ATOMICS and fb in ATOMICS):
+                    continue
+                if self.before(a, b) or self.before(b, a):
+                    continue
+                if self.lockset(a) & self.lockset(b):
+                    continue
+                first, second = sorted((a, b), key=lambda i: (self.t[i], i))
+                out.add((ev[first]["id"], ev[second]["id"]))
+        return out
+
+    def critical_total(self, trace: str) -> int:
+        """Largest sum of durations over paths of rules 1-5 inside the trace."""
+        ev = self.events
+        members = [i for i, e in enumerate(ev) if e["trace_id"] == trace]
+        best = {}
+        for b in self._topo():
+            if ev[b]["trace_id"] != trace:
+                continue
+            d = ev[b]["metadata"].get("duration_ns") or 0
+            best[b] = d + max((best[a] for a in self.cp_preds[b]), default=0)
+        return max(best[i] for i in members)
+
+    def is_cp_path(self, ids: list[str]) -> bool:
+        rows = [self.id_index[i] for i in ids]
+        return all(a in self.cp_preds[b] for a, b in zip(rows, rows[1:]))
