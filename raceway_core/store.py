@@ -139,6 +139,13 @@ class Store:
                 self.bump()
         return out
 
+    @contextlib.contextmanager
+    def frozen(self):
+        """Hold back appends and loads meanwhile: for work that reads the events
+        in several statements and needs them not to change in between."""
+        with self._write_lock:
+            yield
+
     def meta(self, key: str) -> str | None:
         rows = self.sql("SELECT value FROM meta WHERE key = ?", [key]).column("value").to_pylist()
         return rows[0] if rows else None

@@ -83,10 +83,9 @@ def test_post_list_and_fetch_traces_have_the_original_shapes():
         data = r.json()["data"]
         assert data["trace_id"] == "t-a"
         assert data["events"] == events[:3]  # as posted, in time order
-        # the analysis fields are there, null, and say why (never made up)
-        for k in ("audit_trails", "analysis", "critical_path", "anomalies", "dependencies"):
-            assert data[k] is None
-        assert "TraceSession" in data["analysis_unavailable"]
+        assert {"audit_trails", "analysis", "critical_path", "anomalies", "dependencies"} <= set(data)
+        lean = http.get("/api/traces/t-a", params={"analysis": "false"}).json()["data"]
+        assert lean == {"trace_id": "t-a", "events": events[:3]}
 
         r = http.get("/api/traces/no-such-trace")
         assert r.status_code == 404
@@ -225,15 +224,6 @@ def test_health_and_status_shapes(server, http):
     s = http.get("/status").json()["data"]
     assert {"version", "uptime_seconds", "events_captured", "traces_active", "warmup"} <= set(s)
     assert s["implementation"] == "raceway-tui" and s["feed"] == "/api/events"
-
-
-def test_analysis_endpoints_say_they_are_not_available_yet(server, http):
-    post(http, [svc_event(1, "t-an", "s", "2026-11-08T00:00:00+00:00")])
-    for path in ("/api/traces/t-an/critical-path", "/api/traces/t-an/anomalies", "/api/traces/t-an/dependencies",
-                 "/api/traces/t-an/audit-trail/x", "/api/analyze/global", "/api/distributed/global-races"):
-        r = http.get(path)
-        assert r.status_code == 501, path
-        assert r.json()["success"] is False and "TraceSession" in r.json()["error"]
 
 
 def test_openapi_document_describes_the_routes(server, http):

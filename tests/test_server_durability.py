@@ -131,3 +131,33 @@ def test_eight_clients_in_parallel_store_every_event_once(tmp_path):
     for c in range(n_clients):
         mine = [i for i in ids if i.startswith(f"ev-c{c}-")]
         assert mine == [e["id"] for b in range(n_batches) for e in batch(c, b)]
+
+
+def test_analyses_while_events_stream_in(tmp_path):
+    """The engine reads the events in many statements while the writer commits:
+    every answer is complete and the final one counts every event."""
+    acked: list[str] = []
+    with ServerProcess(tmp_path / "live.duckdb") as srv, httpx.Client(base_url=srv.url, timeout=60) as http:
+        stop = threading.Event()
+        threads = [threading.Thread(target=poster, args=(srv.url, c, acked, stop, 20)) for c in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            while not acked:
+                threading.Event().wait(0.01)
+            answers = []
+            while len(answers) < 3:
+                r = http.get("/api/analyze/global")
+                assert r.status_code == 200, r.text
+                answers.append(r.json()["data"]["total_events"])
+                tid = http.get("/api/traces", params={"page_size": 1}).json()["data"]["traces"][0]["trace_id"]
+                for p in ("", "/critical-path", "/anomalies", "/dependencies"):
+                    r = http.get(f"/api/traces/{tid}{p}")
+                    assert r.status_code == 200, (p, r.text)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert answers == sorted(answers) and answers[-1] > answers[0]  # it kept up with the stream
+        final = http.get("/api/analyze/global").json()["data"]
+        assert final["total_events"] == len(acked) == len(set(acked))

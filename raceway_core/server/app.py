@@ -27,7 +27,8 @@ from starlette.routing import Route
 from raceway_core import __version__
 from raceway_core.schema import REC_BITS
 from raceway_core.server import queries
-from raceway_core.server.analysis import Analyses, AnalysisUnavailable
+from raceway_core.errors import AnalysisError
+from raceway_core.server.analysis import Analyses, TraceNotFound
 from raceway_core.server.http import (
     ApiKeyAuth, HttpError, event_batch, fail, ok, ok_with_raw, read_body,
 )
@@ -147,11 +148,10 @@ class RacewayServer:
         events = await self.read(queries.trace_events, trace_id)
         if not events:
             raise HttpError(404, f"Failed to fetch trace: no trace with id {trace_id!r}")
-        try:
-            analysis = await run_in_threadpool(self.analyses.trace, trace_id)
-        except AnalysisUnavailable as exc:
-            analysis = {"audit_trails": None, "analysis": None, "critical_path": None, "anomalies": None,
-                        "dependencies": None, "analysis_unavailable": str(exc)}
+        if request.query_params.get("analysis", "1").lower() in ("0", "false", "no"):
+            analysis = {}  # just the events: no engine run
+        else:
+            analysis = await self._run_analysis(self.analyses.trace, trace_id)
         return ok_with_raw({"trace_id": trace_id}, "events", events, analysis)
 
     async def feed(self, request: Request) -> Response:
@@ -165,11 +165,16 @@ class RacewayServer:
             "next_cursor": str(page.next_cursor), "has_more": page.has_more, "store_id": self.store_id})
 
     # -- analyses (through the adapter) ---------------------------------------------
-    async def _analysis(self, fn, *args) -> Response:
+    async def _run_analysis(self, fn, *args):
         try:
-            return ok(await run_in_threadpool(fn, *args))
-        except AnalysisUnavailable as exc:
-            raise HttpError(501, str(exc)) from exc
+            return await run_in_threadpool(fn, *args)
+        except TraceNotFound as exc:
+            raise HttpError(404, str(exc)) from exc
+        except AnalysisError as exc:
+            raise HttpError(400, str(exc)) from exc
+
+    async def _analysis(self, fn, *args) -> Response:
+        return ok(await self._run_analysis(fn, *args))
 
     async def critical_path(self, request: Request) -> Response:
         return await self._analysis(self.analyses.critical_path, request.path_params["trace_id"])

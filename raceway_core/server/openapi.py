@@ -22,8 +22,38 @@ _ERRORS = {
     "500": _answer("Internal error"),
 }
 _TRACE_ID = {"name": "trace_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_NOT_YET = _answer("The analysis is not available in this build")
 _ANY = {"type": "object"}
+
+
+def _obj(**props) -> dict:
+    return {"type": "object", "properties": props}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _list(item: dict) -> dict:
+    return {"type": "array", "items": item}
+
+
+_S, _N, _I, _B = {"type": "string"}, {"type": "number"}, {"type": "integer"}, {"type": "boolean"}
+_ANALYSIS_SCHEMAS = {
+    "CriticalPath": _obj(trace_id=_S, path_events=_I, total_duration_ms=_N, trace_total_duration_ms=_N,
+                         percentage_of_total=_N, path=_list(_obj(id=_S, kind=_S, location=_S, timestamp=_S,
+                                                                 duration_ms=_N))),
+    "Anomaly": _obj(event_id=_S, event_kind=_S, severity={"enum": ["Minor", "Warning", "Critical"]},
+                    actual_duration_ms=_N, expected_duration_ms=_N,
+                    std_dev_from_mean={"type": ["number", "null"], "description": "robust z-score (median, MAD)"},
+                    description=_S, location=_S, timestamp=_S),
+    "Dependencies": _obj(trace_id=_S, services=_list(_obj(name=_S, event_count=_I)),
+                         dependencies=_list(_obj(**{"from": _S, "to": _S, "call_count": _I}))),
+    "VariableAccess": _obj(event_id=_S, timestamp=_S, thread_id=_S, service_name=_S, access_type=_S,
+                           old_value={}, new_value={}, location=_S, has_causal_link_to_previous=_B,
+                           is_race=_B),
+    "RaceDetail": _obj(severity={"enum": ["CRITICAL", "WARNING"]}, variable=_S, event1_thread=_S,
+                       event2_thread=_S, event1_location=_S, event2_location=_S, description=_S),
+}
 
 
 def _get(summary: str, data: dict, params: list | None = None, extra: dict | None = None) -> dict:
@@ -31,8 +61,8 @@ def _get(summary: str, data: dict, params: list | None = None, extra: dict | Non
                     "responses": {"200": _answer("OK", data), **(extra or {}), **_ERRORS}}}
 
 
-def _analysis(summary: str, params: list | None = None) -> dict:
-    return _get(summary, _ANY, params, {"404": _answer("No such trace"), "501": _NOT_YET})
+def _analysis(summary: str, data: dict, params: list | None = None) -> dict:
+    return _get(summary, data, params, {"404": _answer("No such trace")})
 
 
 def _build(version: str) -> dict:
@@ -90,20 +120,35 @@ def _build(version: str) -> dict:
             "total_pages": {"type": "integer"},
             "traces": {"type": "array", "items": {"$ref": "#/components/schemas/TraceSummary"}}}},
             [page, page_size]),
-        "/api/traces/{trace_id}": _get("A trace's events and analysis", {"type": "object", "properties": {
-            "trace_id": {"type": "string"},
-            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
-            "audit_trails": _ANY, "analysis": _ANY, "critical_path": _ANY, "anomalies": {},
-            "dependencies": _ANY,
-            "analysis_unavailable": {"type": "string", "description": "why the analysis fields are null"}}},
-            [_TRACE_ID], {"404": _answer("No such trace")}),
-        "/api/traces/{trace_id}/critical-path": _analysis("Critical path of a trace", [_TRACE_ID]),
-        "/api/traces/{trace_id}/anomalies": _analysis("Anomalies of a trace", [_TRACE_ID]),
-        "/api/traces/{trace_id}/dependencies": _analysis("Service dependencies of a trace", [_TRACE_ID]),
-        "/api/traces/{trace_id}/audit-trail/{variable}": _analysis("Accesses of a variable", [
-            _TRACE_ID, {"name": "variable", "in": "path", "required": True, "schema": {"type": "string"}}]),
-        "/api/analyze/global": _analysis("Races across all traces"),
-        "/api/distributed/global-races": _analysis("Race candidates across all traces"),
+        "/api/traces/{trace_id}": _get("A trace's events and its analysis", _obj(
+            trace_id=_S, events=_list(_ref("Event")),
+            audit_trails={"type": "object", "additionalProperties": _list(_ref("VariableAccess"))},
+            analysis=_obj(concurrent_events=_I, potential_races=_I, anomalies=_list(_S),
+                          race_details=_list(_ref("RaceDetail"))),
+            critical_path={"oneOf": [_ref("CriticalPath"), {"type": "null"}]},
+            anomalies=_list(_ref("Anomaly")), dependencies=_ref("Dependencies")),
+            [_TRACE_ID, {"name": "analysis", "in": "query", "schema": {"type": "boolean", "default": True},
+                         "description": "false: the events only, without running the analysis"}],
+            {"404": _answer("No such trace")}),
+        "/api/traces/{trace_id}/critical-path": _analysis("Critical path of a trace", _ref("CriticalPath"),
+                                                          [_TRACE_ID]),
+        "/api/traces/{trace_id}/anomalies": _analysis(
+            "Anomalies of a trace", _obj(trace_id=_S, anomaly_count=_I, anomalies=_list(_ref("Anomaly"))),
+            [_TRACE_ID]),
+        "/api/traces/{trace_id}/dependencies": _analysis("Service dependencies of a trace", _ref("Dependencies"),
+                                                         [_TRACE_ID]),
+        "/api/traces/{trace_id}/audit-trail/{variable}": _analysis(
+            "Every access of a variable in causal order",
+            _obj(trace_id=_S, variable=_S, accesses=_list(_ref("VariableAccess"))),
+            [_TRACE_ID, {"name": "variable", "in": "path", "required": True, "schema": _S}]),
+        "/api/analyze/global": _analysis("Racing pairs across all traces", _obj(
+            total_traces=_I, total_events=_I, concurrent_events=_I, potential_races=_I, anomalies=_list(_S),
+            race_details=_list(_ref("RaceDetail")))),
+        "/api/distributed/global-races": _analysis("Variables with races, across all traces", _obj(
+            total_races=_I, races=_list(_obj(variable=_S, trace_count=_I, access_count=_I,
+                                             access_types=_list(_S), thread_count=_I,
+                                             severity={"enum": ["CRITICAL", "WARNING"]},
+                                             trace_ids=_list(_S), race_pairs=_I)))),
     }
     return {
         "openapi": "3.1.0",
@@ -127,6 +172,7 @@ def _build(version: str) -> dict:
                     "last_timestamp": {"type": "string", "format": "date-time"},
                     "service_count": {"type": "integer"},
                     "services": {"type": "array", "items": {"type": "string"}}}},
+                **_ANALYSIS_SCHEMAS,
                 "Warmup": {"type": "object", "properties": {
                     "phase": {"type": "string"}, "ready": {"type": "boolean"},
                     "total_traces": {"type": "integer"}, "processed_traces": {"type": "integer"}}},
