@@ -20,6 +20,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from raceway_core.loading import pyfast
 from raceway_core.loading.ingest import Ingestor
 from raceway_core.loading.reading import CHUNK_SCHEMA
 from raceway_core.schema import REC_BITS
@@ -78,6 +79,38 @@ DELETE FROM events WHERE seq IN (
 """
 
 
+PY_FAST_MAX = 2000  # events per batch up to which Python makes the rows (see pyfast)
+
+
+def _fast_rows(conn, ing: Ingestor, source: str, lines: list[int], recs: list[int], texts: list[str]):
+    """Insert the events pyfast accepts; return what is left for SQL."""
+    keep_rows, keep_texts, keep_lines, keep_recs = [], [], [], []
+    left_lines, left_recs, left_texts = [], [], []
+    for ln, rc, text in zip(lines, recs, texts):
+        try:
+            r = pyfast.row(orjson.loads(text))
+        except orjson.JSONDecodeError:
+            r = None
+        if r is None:
+            left_lines.append(ln)
+            left_recs.append(rc)
+            left_texts.append(text)
+        else:
+            keep_rows.append(r)
+            keep_texts.append(text)
+            keep_lines.append(ln)
+            keep_recs.append(rc)
+    if keep_rows:
+        conn.register("_pyfast", pyfast.rows_table(keep_rows, keep_texts, keep_lines, keep_recs, source))
+        try:
+            conn.execute("INSERT INTO events BY NAME SELECT * FROM _pyfast").fetchall()
+        finally:
+            conn.unregister("_pyfast")
+        ing.counts.records += len(keep_rows)
+        ing.counts.loaded += len(keep_rows)
+    return left_lines, left_recs, left_texts
+
+
 def ingest_texts(conn: duckdb.DuckDBPyConnection, lines: Sequence[str | Sequence[str]], load_id: int,
                  source: str, first_line: int) -> BatchOutcome:
     """Validate and append ``lines`` (line ``first_line + i`` each) on ``conn``.
@@ -94,13 +127,17 @@ def ingest_texts(conn: duckdb.DuckDBPyConnection, lines: Sequence[str | Sequence
     split = [(first_line + i, x) for i, x in enumerate(lines) if not isinstance(x, str)]
     whole = [(first_line + i, x) for i, x in enumerate(lines) if isinstance(x, str)]
     if split:
-        table = pa.Table.from_arrays(
-            [pa.array([ln for ln, texts in split for _ in texts], pa.int32()),
-             pa.array([r for _, texts in split for r in range(len(texts))], pa.int32()),
-             pa.array([t for _, texts in split for t in texts], pa.string())], schema=CHUNK_SCHEMA)
-        # a few record batches, so that DuckDB's threads share the work (-25% time)
-        parts = table.to_batches(max_chunksize=max(256, -(-table.num_rows // 4)))
-        ing.chunk(pa.Table.from_batches(parts, schema=CHUNK_SCHEMA), expand=False, records=table.num_rows)
+        sql_lines = [ln for ln, texts in split for _ in texts]
+        sql_recs = [r for _, texts in split for r in range(len(texts))]
+        sql_texts = [t for _, texts in split for t in texts]
+        if len(sql_texts) <= PY_FAST_MAX:  # small batches: rows in Python, no SQL to plan
+            sql_lines, sql_recs, sql_texts = _fast_rows(conn, ing, source, sql_lines, sql_recs, sql_texts)
+        if sql_texts:
+            table = pa.Table.from_arrays([pa.array(sql_lines, pa.int32()), pa.array(sql_recs, pa.int32()),
+                                          pa.array(sql_texts, pa.string())], schema=CHUNK_SCHEMA)
+            # a few record batches, so that DuckDB's threads share the work (-25% time)
+            parts = table.to_batches(max_chunksize=max(256, -(-table.num_rows // 4)))
+            ing.chunk(pa.Table.from_batches(parts, schema=CHUNK_SCHEMA), expand=False, records=table.num_rows)
     if whole:
         ing.chunk(pa.Table.from_arrays(
             [pa.array([ln for ln, _ in whole], pa.int32()), pa.nulls(len(whole), pa.int32()),
