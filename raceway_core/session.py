@@ -243,7 +243,7 @@ class TraceSession:
                 FROM hb.race_pairs p JOIN events a ON a.seq = p.first_seq JOIN events b ON b.seq = p.second_seq
                 WHERE a.trace_id = $t OR b.trace_id = $t
                 GROUP BY p.variable, p.kind, a.location, b.location
-                ORDER BY any_value(p.severity) = 'critical' DESC, count(*) DESC, p.variable""", params)
+                ORDER BY any_value(p.severity) = 'critical' DESC, count DESC, p.variable""", params)
         else:
             total = self.engine.race_count
             groups = self._q("""

@@ -6,6 +6,7 @@ cursor (``store.cursor()``), as DuckDB connections are not shared across threads
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import threading
@@ -19,6 +20,7 @@ from raceway_core import schema
 from raceway_core.dbutil import query_arrow
 from raceway_core.errors import QueryError, StoreError
 from raceway_core.loading import LoadSummary, load_file
+from raceway_core.loading.batch import BatchOutcome, ingest_texts
 
 
 class Store:
@@ -34,6 +36,7 @@ class Store:
             schema.create(self.conn)
         self._write_lock = threading.Lock()
         self._version = 0
+        self._append_cur: duckdb.DuckDBPyConnection | None = None
 
     def _configure(self) -> None:
         # Appends commit chunk by chunk; checkpoint once after a load rather than
@@ -91,10 +94,84 @@ class Store:
                     self.conn.execute("CHECKPOINT").fetchall()
         return out
 
+    # -- live sources: a server's POSTs, a client's pulls ----------------------------
+    def open_live(self, source: str, mode: str, path: str | None = None) -> int:
+        """A ``sources`` row for a source that keeps appending; returns its load_id."""
+        with self._write_lock:
+            cur = self._appender()
+            load_id, _ = self._next_ids(cur)
+            cur.execute("INSERT INTO sources VALUES (?, ?, ?, ?, now(), 0, 0, 0, 0, 0, [])",
+                        [load_id, source, path, mode]).fetchall()
+        return load_id
+
+    def append(self, load_id: int, source: str, lines: list[str | list[str]], *,
+               meta: dict[str, str] | None = None) -> BatchOutcome:
+        """Validate and add batches in one transaction, committed on return.
+
+        Each line is a batch: its text (``{"events": [...]}``, a server response,
+        an array) or the list of its events' JSON texts (see ``event_texts``).
+        ``meta`` entries are written in the same transaction (a client's sync cursor).
+        """
+        with self._write_lock:
+            cur = self._appender()
+            cur.execute("BEGIN TRANSACTION").fetchall()
+            try:
+                known_line = self._next_line(cur)
+                first_line = max(known_line, 1)
+                out = ingest_texts(cur, lines, load_id, source, first_line)
+                size = sum(len(x) if isinstance(x, str) else sum(map(len, x)) for x in lines)
+                cur.execute(
+                    "UPDATE sources SET bytes = bytes + ?, records = records + ?, loaded = loaded + ?, "
+                    "rejected = rejected + ?, duplicates = duplicates + ? WHERE load_id = ?",
+                    [size, out.records, out.loaded, out.rejected, out.duplicates, load_id]).fetchall()
+                rows = [("next_line", str(first_line + len(lines))), *(meta or {}).items()]
+                if known_line:  # an UPDATE costs a third of an upsert
+                    cur.execute("UPDATE meta SET value = ? WHERE key = 'next_line'", [rows.pop(0)[1]]).fetchall()
+                if rows:
+                    cur.execute("INSERT OR REPLACE INTO meta VALUES " + ", ".join(["(?, ?)"] * len(rows)),
+                                [x for row in rows for x in row]).fetchall()
+                cur.execute("COMMIT").fetchall()
+            except BaseException:
+                with contextlib.suppress(duckdb.TransactionException):  # a failed COMMIT ended it already
+                    cur.execute("ROLLBACK").fetchall()
+                raise
+            if out.loaded:
+                self.bump()
+        return out
+
+    @contextlib.contextmanager
+    def frozen(self):
+        """Hold back appends and loads meanwhile: for work that reads the events
+        in several statements and needs them not to change in between."""
+        with self._write_lock:
+            yield
+
+    def meta(self, key: str) -> str | None:
+        rows = self.sql("SELECT value FROM meta WHERE key = ?", [key]).column("value").to_pylist()
+        return rows[0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write_lock:
+            self._appender().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value]).fetchall()
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file (fails while others read)."""
+        with self._write_lock:
+            self._appender().execute("CHECKPOINT").fetchall()
+
+    def _appender(self) -> duckdb.DuckDBPyConnection:
+        # one cursor for appends, only ever used under the write lock
+        if self._append_cur is None:
+            self._append_cur = self.cursor()
+        return self._append_cur
+
     def _next_ids(self, cur) -> tuple[int, int]:
         load_id = cur.execute("SELECT coalesce(max(load_id), 0) + 1 FROM sources").fetchall()[0][0]
+        return load_id, self._next_line(cur)
+
+    def _next_line(self, cur) -> int:
         rows = cur.execute("SELECT value FROM meta WHERE key = 'next_line'").fetchall()
-        return load_id, int(rows[0][0]) if rows else 0
+        return int(rows[0][0]) if rows else 0
 
     def _record(self, cur, load_id: int, path: Path, s: LoadSummary, next_line: int) -> None:
         cur.execute(

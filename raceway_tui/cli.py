@@ -212,6 +212,32 @@ def analyze(
         raise typer.Exit(1)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = 8080,
+    db: Annotated[str, typer.Option("--db", help="DuckDB file to store events in (:memory: for none).")] = "raceway.duckdb",
+    api_key: Annotated[Optional[list[str]], typer.Option("--api-key", help="Accept this API key (repeatable); without any, no key is needed.")] = None,
+    max_body_mb: Annotated[float, typer.Option("--max-body-mb", help="Largest request body accepted, in MB.")] = 32,
+) -> None:
+    """Run a Raceway-compatible server: SDKs POST /events, clients pull /api/events."""
+    from raceway_core.server import serve as run_server
+
+    def announce(url: str) -> None:
+        out.print(f"raceway-tui serve: listening on {url} (db: {db}, "
+                  f"{'API key required' if api_key else 'no API key required'})", highlight=False, soft_wrap=True)
+        if not api_key and host not in ("127.0.0.1", "localhost", "::1"):
+            err.print("warning: reachable from other machines without an API key (use --api-key)",
+                      highlight=False, soft_wrap=True)
+
+    try:
+        run_server(host, port, db, tuple(api_key or ()), int(max_body_mb * 1e6), announce=announce)
+    except RacewayError as exc:
+        raise _fail(str(exc)) from exc
+    err.print("raceway-tui serve: stopped; every acknowledged event is committed and the database closed",
+              highlight=False, soft_wrap=True)
+
+
 COMMANDS = {"open", "load", "sql", "analyze", "serve", "connect"}
 
 

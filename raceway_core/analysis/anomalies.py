@@ -37,7 +37,7 @@ def sql(min_samples: int = 5, threshold: float = 3.5, trace_filter: str = "") ->
                 WHEN coalesce(z, ratio) > 5 THEN 'warning' ELSE 'minor' END AS severity,
            n AS samples
     FROM scored
-    WHERE (mad > 0 AND z > {float(threshold)}) OR (mad = 0 AND x > 1.5 * med)
+    WHERE ((mad > 0 AND z > {float(threshold)}) OR (mad = 0 AND x > 1.5 * med))
     {trace_filter}
     ORDER BY coalesce(z, ratio) DESC NULLS LAST, seq
     """

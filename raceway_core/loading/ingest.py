@@ -331,12 +331,15 @@ class Counts:
 class Ingestor:
     """Appends the chunks of one source to the store, on one connection."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, load_id: int, source: str, line_base: int):
+    def __init__(self, conn: duckdb.DuckDBPyConnection, load_id: int, source: str, line_base: int,
+                 first_seq: int | None = None):
         self.conn = conn
         self.load_id = load_id
         self.source = source
         self.line_base = line_base
-        self.first_seq = line_base << REC_BITS
+        # Lowest seq this source can produce; callers numbering lines absolutely
+        # (line_base 0) pass it so the checks below only look at their own rows.
+        self.first_seq = line_base << REC_BITS if first_seq is None else first_seq
         self.counts = Counts()
         self.notes: list[str] = []
         self._salvaged: list[pa.Table] = []  # events recovered from broken batch lines

@@ -1,0 +1,220 @@
+"""Server ingest benchmark: POST /events throughput and post-to-visible latency.
+
+A `raceway-tui serve` process on a DuckDB file; client processes POST batches of
+100 synthetic events (bodies serialised before the clock starts), each keeping
+``inflight`` requests open (1 = strictly one after another, like a single SDK
+flush thread; more = an SDK posting from several threads, or several processes).
+Prints events/s, how many POSTs each commit coalesced, and the latency from a
+POST to the event being in a connected client's local store (its incremental
+sync running in a loop), on an idle server and under load.
+Target (2 cores): >= 50,000 events/s.
+
+    python bench/ingest.py [--events N] [--clients 4] [--inflight 1 8] [--samples 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from common import ROOT, env_line, fmt_int
+
+BATCH = 100
+
+
+def _bodies(n_events: int, seed: int) -> list[bytes]:
+    import orjson
+
+    from raceway_core.synth import config_for_events, generate
+
+    events = []
+    for e in generate(config_for_events(n_events, seed=seed)):
+        events.append(e)
+        if len(events) == n_events:
+            break
+    return [orjson.dumps({"events": events[i:i + BATCH]}) for i in range(0, len(events), BATCH)]
+
+
+def _client(url: str, n_events: int, seed: int, inflight: int, ready, go, results) -> None:
+    """One client process: ``inflight`` keep-alive connections posting prebuilt
+    requests (a lean load generator, like wrk: the clients share the 2 cores with
+    the server, and httpx would spend as much CPU as the server does)."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    requests = [(f"POST /events HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {len(b)}\r\n\r\n").encode() + b for b in _bodies(n_events, seed)]
+    ready.wait()  # every client has its bodies: start together
+
+    async def connection(queue: list, acked: list) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        while queue:
+            writer.write(queue.pop())
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            body = await reader.readexactly(length)
+            if status != 200:
+                raise RuntimeError(f"HTTP {status}: {body[:200]!r}")
+            acked.append(int(re.search(rb'"ingested":(\d+)', body).group(1)))
+        writer.close()
+
+    async def run() -> tuple[int, float]:
+        queue, acked = requests[::-1], []
+        go.wait()
+        await asyncio.gather(*(connection(queue, acked) for _ in range(inflight)))
+        return sum(acked), time.perf_counter()
+
+    results.put(asyncio.run(run()))
+
+
+class Server:
+    def __init__(self, db: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "raceway_tui.cli", "serve", "--port", "0", "--db", str(db)],
+            cwd=ROOT.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in self.proc.stdout:
+            m = re.search(r"listening on (http://\S+)", line)
+            if m:
+                self.url = m.group(1)
+                break
+        else:
+            raise RuntimeError("server did not start")
+        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+
+    def status(self) -> dict:
+        import httpx
+
+        return httpx.get(self.url + "/status", timeout=30).json()["data"]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)
+
+
+def throughput(n_events: int, clients: int, inflight: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp) / "bench.duckdb")
+        try:
+            ctx = mp.get_context("spawn")
+            ready, go = ctx.Barrier(clients + 1), ctx.Event()
+            results = ctx.Queue()
+            per = n_events // clients
+            procs = [ctx.Process(target=_client, args=(server.url, per, 100 + c, inflight, ready, go, results))
+                     for c in range(clients)]
+            for p in procs:
+                p.start()
+            ready.wait()
+            before = server.status()["writer"]
+            time.sleep(0.5)  # let the clients' event loops settle
+            started = time.perf_counter()
+            go.set()
+            done = [results.get() for _ in procs]
+            for p in procs:
+                p.join()
+            seconds = max(t for _, t in done) - started
+            acked = sum(n for n, _ in done)
+            after = server.status()
+            w = after["writer"]
+            commits, bodies = w["commits"] - before["commits"], w["bodies"] - before["bodies"]
+            assert after["events_captured"] == acked, (after["events_captured"], acked)
+            print(f"{clients} clients x {inflight} in flight: {fmt_int(acked):>9} events in {seconds:6.2f} s  "
+                  f"{acked / seconds:>9,.0f} events/s  {commits} commits, {bodies / max(commits, 1):5.1f} "
+                  f"POSTs/commit (max {w['largest_group']}), last commit {w['last_commit_ms']:.0f} ms", flush=True)
+        finally:
+            server.stop()
+
+
+def latency(samples: int, load_inflight: int) -> None:
+    """POST one event, then time until a connected client's sync loop has it locally."""
+    import httpx
+    import orjson
+
+    sys.path.insert(0, str(ROOT.parent))
+    from raceway_core.client import RacewayClient
+    from raceway_core.store import Store
+    from raceway_core.synth import config_for_events, generate
+
+    template = next(iter(generate(config_for_events(10))))
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp) / "lat.duckdb")
+        store = Store(Path(tmp) / "local.duckdb")
+        client = RacewayClient(server.url, store)
+        client.sync()
+        seen: dict[str, float] = {}
+        stop = threading.Event()
+
+        def sync_loop() -> None:  # what a connected TUI does, without its 2 s pause
+            while not stop.is_set():
+                client.sync()
+                for i in store.sql("SELECT id FROM events WHERE id LIKE 'lat-%'").column("id").to_pylist():
+                    seen.setdefault(i, time.perf_counter())
+
+        load_procs = []
+        if load_inflight:
+            ctx = mp.get_context("spawn")
+            ready, go, results = ctx.Barrier(3), ctx.Event(), ctx.Queue()
+            load_procs = [ctx.Process(target=_client, args=(server.url, 200_000, 500 + c, load_inflight,
+                                                            ready, go, results)) for c in range(2)]
+            for p in load_procs:
+                p.start()
+            ready.wait()
+            go.set()
+            time.sleep(1)
+        t = threading.Thread(target=sync_loop, daemon=True)
+        t.start()
+        lat = []
+        try:
+            with httpx.Client(base_url=server.url) as http:
+                for k in range(samples):
+                    ev = dict(template, id=f"lat-{k}")
+                    sent = time.perf_counter()
+                    r = http.post("/events", content=orjson.dumps({"events": [ev]}))
+                    assert r.status_code == 200, r.text
+                    acked = time.perf_counter()
+                    while f"lat-{k}" not in seen:
+                        time.sleep(0.001)
+                    lat.append((acked - sent, seen[f"lat-{k}"] - sent))
+                    time.sleep(0.05)
+        finally:
+            stop.set()
+            t.join()
+            for p in load_procs:
+                p.terminate()
+            client.close()
+            store.close()
+            server.stop()
+    ack = sorted(a for a, _ in lat)
+    vis = sorted(v for _, v in lat)
+    label = f"under load (2 clients x {load_inflight} in flight)" if load_inflight else "idle server"
+    print(f"post-to-visible, {label}: ack median {statistics.median(ack) * 1e3:.0f} ms, "
+          f"visible in the client's store median {statistics.median(vis) * 1e3:.0f} ms, "
+          f"p95 {vis[int(len(vis) * 0.95) - 1] * 1e3:.0f} ms, max {vis[-1] * 1e3:.0f} ms ({samples} samples)",
+          flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--inflight", type=int, nargs="+", default=[1, 4, 8])
+    ap.add_argument("--samples", type=int, default=30)
+    args = ap.parse_args()
+    print(f"# ingest benchmark ({env_line()}), batches of {BATCH} events; "
+          f"load average before: {os.getloadavg()[0]:.2f} (above ~0.3, other processes share the cores)")
+    for k in args.inflight:
+        throughput(args.events if k > 1 else min(args.events, 60_000), args.clients, k)
+    latency(args.samples, 0)
+    latency(args.samples, 4)
+
+
+if __name__ == "__main__":
+    main()

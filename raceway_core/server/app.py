@@ -1,0 +1,263 @@
+"""The Raceway-compatible ASGI application: routes and handlers.
+
+Writes go through the group committer (one writer thread); reads run in worker
+threads, each on its own DuckDB cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from raceway_core import __version__
+from raceway_core.schema import REC_BITS
+from raceway_core.server import queries
+from raceway_core.errors import AnalysisError
+from raceway_core.server.analysis import Analyses, TraceNotFound
+from raceway_core.server.http import (
+    ApiKeyAuth, HttpError, event_batch, fail, ok, ok_with_raw, read_body,
+)
+from raceway_core.server.openapi import document as openapi_document
+from raceway_core.server.writer import GroupCommitter, ShuttingDown
+from raceway_core.store import Store
+
+log = logging.getLogger("raceway.server")
+
+SOURCE = "server"  # the events' source name
+OPEN_PATHS = frozenset({"/health", "/openapi.json"})  # answered without an API key
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    api_keys: tuple[str, ...] = ()
+    max_body_bytes: int = 32 << 20
+    max_events_per_commit: int = 50_000
+    url: str | None = None  # recorded as the source's path
+
+
+class _Readers:
+    """One DuckDB cursor per worker thread (cursors are not shared across threads)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._local = threading.local()
+
+    def cursor(self):
+        cur = getattr(self._local, "cur", None)
+        if cur is None:
+            cur = self._local.cur = self.store.cursor()
+        return cur
+
+
+class RacewayServer:
+    def __init__(self, store: Store, config: ServerConfig) -> None:
+        self.store = store
+        self.config = config
+        self.readers = _Readers(store)
+        self.analyses = Analyses(store)
+        self.store_id = self._store_id()
+        self.load_id = store.open_live(SOURCE, "http", config.url)
+        self.writer = GroupCommitter(store, self.load_id, SOURCE, max_events=config.max_events_per_commit)
+        self.started = time.time()
+        self.started_at = datetime.now(timezone.utc).isoformat()
+
+    def _store_id(self) -> str:
+        """Identifies this database, so a client notices when its cursor belongs to another one."""
+        sid = self.store.meta("store_id")
+        if sid is None:
+            sid = str(uuid.uuid4())
+            self.store.set_meta("store_id", sid)
+        return sid
+
+    async def read(self, fn, *args):
+        return await run_in_threadpool(lambda: fn(self.readers.cursor(), *args))
+
+    # -- ingest --------------------------------------------------------------------
+    async def post_events(self, request: Request) -> Response:
+        body = await read_body(request, self.config.max_body_bytes)
+        payload, n = event_batch(body)
+        if n >= 1 << REC_BITS:
+            raise HttpError(413, f"{n:,} events in one batch; send at most {(1 << REC_BITS) - 1:,}")
+        if n == 0:
+            return ok("Ingested 0 events", ingested=0, duplicates=0, rejected=[])
+        try:
+            future = self.writer.submit(payload, n)
+        except ShuttingDown as exc:
+            raise HttpError(503, str(exc)) from exc
+        try:
+            result = await asyncio.wrap_future(future)
+        except Exception as exc:  # nothing of this batch was committed
+            log.error("could not store a batch of %d events: %s", n, exc)
+            raise HttpError(500, f"could not store the events: {exc}") from exc
+        rejected = [{"index": rec, "reason": reason} for rec, reason in result.rejected]
+        extra = {"ingested": result.loaded, "duplicates": len(result.duplicates), "rejected": rejected}
+        if not rejected:
+            return ok(f"Ingested {result.loaded} events", **extra)
+        if result.loaded or result.duplicates:  # the original answers 206 when some events failed
+            return ok(f"Ingested {result.loaded} events, {len(rejected)} errors", 206, **extra)
+        return fail(422, f"all {len(rejected)} events were rejected; first: {rejected[0]['reason']}", **extra)
+
+    # -- reads ---------------------------------------------------------------------
+    async def health(self, request: Request) -> Response:
+        c = await self.read(queries.counts)
+        return ok(self._warmup(c))
+
+    def _warmup(self, c: dict) -> dict:
+        # The original replays stored traces into its engine at start; ours reads them in place.
+        return {"phase": "completed", "ready": True, "total_traces": c["traces"],
+                "processed_traces": c["traces"], "last_trace": None, "started_at": self.started_at,
+                "completed_at": self.started_at, "last_error": None}
+
+    async def status(self, request: Request) -> Response:
+        c = await self.read(queries.counts)
+        w = self.writer.stats
+        return ok({
+            "version": __version__, "uptime_seconds": int(time.time() - self.started),
+            "events_captured": c["events"], "traces_active": c["traces"], "warmup": self._warmup(c),
+            "implementation": "raceway-tui", "store_id": self.store_id, "feed": "/api/events",
+            "events_rejected": c["rejected"], "auth_required": bool(self.config.api_keys),
+            "writer": {"commits": w.commits, "bodies": w.bodies, "events": w.events,
+                       "largest_group": w.largest_group, "last_commit_ms": round(w.last_commit_ms, 2),
+                       "busy_seconds": round(w.busy_seconds, 3), "failures": w.failures},
+        })
+
+    async def list_traces(self, request: Request) -> Response:
+        page = max(_int_param(request, "page", 1), 1)
+        page_size = min(max(_int_param(request, "page_size", 20), 1), queries.MAX_PAGE_SIZE)
+        traces, total = await self.read(queries.trace_page, page, page_size)
+        return ok({"total_traces": total, "page": page, "page_size": page_size,
+                   "total_pages": -(-total // page_size), "traces": [t.as_json() for t in traces]})
+
+    async def get_trace(self, request: Request) -> Response:
+        trace_id = request.path_params["trace_id"]
+        events = await self.read(queries.trace_events, trace_id)
+        if not events:
+            raise HttpError(404, f"Failed to fetch trace: no trace with id {trace_id!r}")
+        if request.query_params.get("analysis", "1").lower() in ("0", "false", "no"):
+            analysis = {}  # just the events: no engine run
+        else:
+            analysis = await self._run_analysis(self.analyses.trace, trace_id)
+        return ok_with_raw({"trace_id": trace_id}, "events", events, analysis)
+
+    async def feed(self, request: Request) -> Response:
+        try:
+            after = queries.parse_cursor(request.query_params.get("after"))
+        except ValueError as exc:
+            raise HttpError(400, str(exc)) from exc
+        limit = min(max(_int_param(request, "limit", 1000), 1), queries.MAX_FEED_LIMIT)
+        page = await self.read(queries.feed, after, limit)
+        return ok_with_raw({}, "events", page.events, {
+            "next_cursor": str(page.next_cursor), "has_more": page.has_more, "store_id": self.store_id})
+
+    # -- analyses (through the adapter) ---------------------------------------------
+    async def _run_analysis(self, fn, *args):
+        try:
+            return await run_in_threadpool(fn, *args)
+        except TraceNotFound as exc:
+            raise HttpError(404, str(exc)) from exc
+        except AnalysisError as exc:
+            raise HttpError(400, str(exc)) from exc
+
+    async def _analysis(self, fn, *args) -> Response:
+        return ok(await self._run_analysis(fn, *args))
+
+    async def critical_path(self, request: Request) -> Response:
+        return await self._analysis(self.analyses.critical_path, request.path_params["trace_id"])
+
+    async def anomalies(self, request: Request) -> Response:
+        return await self._analysis(self.analyses.anomalies, request.path_params["trace_id"])
+
+    async def dependencies(self, request: Request) -> Response:
+        return await self._analysis(self.analyses.dependencies, request.path_params["trace_id"])
+
+    async def audit_trail(self, request: Request) -> Response:
+        p = request.path_params
+        return await self._analysis(self.analyses.audit_trail, p["trace_id"], p["variable"])
+
+    async def analyze_global(self, request: Request) -> Response:
+        return await self._analysis(self.analyses.global_analysis)
+
+    async def global_races(self, request: Request) -> Response:
+        return await self._analysis(self.analyses.global_races)
+
+    async def openapi(self, request: Request) -> Response:
+        return Response(openapi_document(__version__), media_type="application/json")
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    # like the original: a value that does not parse means the default
+    try:
+        return int(request.query_params.get(name, default))
+    except ValueError:
+        return default
+
+
+def _guard(handler):
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except HttpError as exc:
+            return fail(exc.status, exc.message, **exc.extra)
+    return run
+
+
+async def _http_exception(request: Request, exc: HTTPException) -> Response:
+    return fail(exc.status_code, exc.detail or "error")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return fail(500, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def create_app(store: Store, config: ServerConfig = ServerConfig()) -> Starlette:
+    srv = RacewayServer(store, config)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        srv.writer.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(srv.writer.stop)  # commit what is queued
+
+    g = _guard
+    routes = [
+        Route("/events", g(srv.post_events), methods=["POST"]),
+        Route("/health", g(srv.health), methods=["GET"]),
+        Route("/status", g(srv.status), methods=["GET"]),
+        Route("/openapi.json", g(srv.openapi), methods=["GET"]),
+        Route("/api/events", g(srv.feed), methods=["GET"]),
+        Route("/api/traces", g(srv.list_traces), methods=["GET"]),
+        Route("/api/traces/{trace_id}", g(srv.get_trace), methods=["GET"]),
+        Route("/api/traces/{trace_id}/critical-path", g(srv.critical_path), methods=["GET"]),
+        Route("/api/traces/{trace_id}/anomalies", g(srv.anomalies), methods=["GET"]),
+        Route("/api/traces/{trace_id}/dependencies", g(srv.dependencies), methods=["GET"]),
+        Route("/api/traces/{trace_id}/audit-trail/{variable:path}", g(srv.audit_trail), methods=["GET"]),
+        Route("/api/analyze/global", g(srv.analyze_global), methods=["GET"]),
+        Route("/api/distributed/global-races", g(srv.global_races), methods=["GET"]),
+    ]
+    middleware = [
+        Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"],
+                   allow_headers=["*"]),
+        Middleware(ApiKeyAuth, keys=config.api_keys, open_paths=OPEN_PATHS),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
+                    exception_handlers={HTTPException: _http_exception, Exception: _unexpected})
+    app.state.raceway = srv
+    return app

@@ -1,0 +1,112 @@
+"""The server's read queries. Each takes a DuckDB cursor of the calling thread.
+
+Events go out as their stored raw JSON text, spliced into the response without
+being parsed again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import duckdb
+
+from raceway_core.schema import REC_BITS
+
+MAX_PAGE_SIZE = 10_000
+MAX_FEED_LIMIT = 20_000
+
+
+def rfc3339(ns: int) -> str:
+    """A UTC timestamp the way the original server prints it (chrono's to_rfc3339):
+    fraction digits only as needed, in groups of 3, and a +00:00 offset."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = datetime.fromtimestamp(secs, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    if frac == 0:
+        tail = ""
+    elif frac % 1_000_000 == 0:
+        tail = f".{frac // 1_000_000:03d}"
+    elif frac % 1_000 == 0:
+        tail = f".{frac // 1_000:06d}"
+    else:
+        tail = f".{frac:09d}"
+    return f"{base}{tail}+00:00"
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSummary:
+    trace_id: str
+    event_count: int
+    first_ns: int
+    last_ns: int
+    services: tuple[str, ...]
+
+    def as_json(self) -> dict:
+        return {"trace_id": self.trace_id, "event_count": self.event_count,
+                "first_timestamp": rfc3339(self.first_ns), "last_timestamp": rfc3339(self.last_ns),
+                "service_count": len(self.services), "services": list(self.services)}
+
+
+def trace_page(cur: duckdb.DuckDBPyConnection, page: int, page_size: int) -> tuple[list[TraceSummary], int]:
+    """One page of traces, newest last event first (as the original orders them); and the total."""
+    rows = cur.execute("""
+        WITH t AS (
+            SELECT trace_id, count(*) AS n, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns,
+                   list(DISTINCT service ORDER BY service) FILTER (WHERE service IS NOT NULL) AS services
+            FROM events GROUP BY trace_id)
+        SELECT trace_id, n, first_ns, last_ns, services, count(*) OVER () AS total
+        FROM t ORDER BY last_ns DESC, trace_id LIMIT ? OFFSET ?
+    """, [page_size, (page - 1) * page_size]).fetchall()
+    if rows:
+        total = rows[0][5]
+    else:  # past the last page: still say how many there are
+        total = cur.execute("SELECT count(DISTINCT trace_id) FROM events").fetchall()[0][0]
+    return [TraceSummary(r[0], r[1], r[2], r[3], tuple(r[4] or ())) for r in rows], total
+
+
+def trace_events(cur: duckdb.DuckDBPyConnection, trace_id: str) -> list[str]:
+    """A trace's events as raw JSON, in the original's order: time, clock size, id."""
+    rows = cur.execute(
+        "SELECT CAST(raw AS VARCHAR) FROM events WHERE trace_id = ? "
+        "ORDER BY ts_ns, coalesce(len(clock), 0), id", [trace_id]).fetchall()
+    return [r[0] for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    events: list[str]  # raw JSON, in arrival order
+    next_cursor: int  # the seq of the last event returned (or the cursor given)
+    has_more: bool
+
+
+def feed(cur: duckdb.DuckDBPyConnection, after: int, limit: int) -> FeedPage:
+    """Events stored after ``after`` (a seq), in arrival order.
+
+    One writer numbers commits in increasing seq and readers see whole commits,
+    so a reader never sees a later seq before an earlier one: resuming from the
+    last seq returned misses nothing.
+    """
+    rows = cur.execute(
+        "SELECT seq, CAST(raw AS VARCHAR) FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        [after, limit + 1]).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return FeedPage([r[1] for r in rows], rows[-1][0] if rows else after, more)
+
+
+def counts(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    events, traces = cur.execute("SELECT count(*), count(DISTINCT trace_id) FROM events").fetchall()[0]
+    rejected = cur.execute("SELECT count(*) FROM rejects").fetchall()[0][0]
+    return {"events": events, "traces": traces, "rejected": rejected}
+
+
+def parse_cursor(text: str | None) -> int:
+    """A feed cursor (the decimal seq of the last event seen); '' or None for the start."""
+    if text in (None, ""):
+        return 0
+    if not text.isdigit() or len(text) > 19:
+        raise ValueError(f"invalid cursor {text!r}: expected the next_cursor of a previous page")
+    value = int(text)
+    if value >= 1 << (31 + REC_BITS):
+        raise ValueError(f"invalid cursor {text!r}: out of range")
+    return value

@@ -1,0 +1,163 @@
+"""Acknowledged means committed: SIGKILL, SIGTERM and many parallel clients against
+real `raceway-tui serve` processes on a DuckDB file."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import orjson
+from helpers import event
+from server_proc import ServerProcess
+
+from raceway_core.store import Store
+
+
+def batch(client: int, b: int, size: int = 100) -> list[dict]:
+    return [event(f"c{client}-b{b}-{i}", trace=f"trace-{client}-{b % 7}", thread=f"t{client}")
+            for i in range(size)]
+
+
+def stored_ids(db) -> list[str]:
+    with Store(db, read_only=True) as st:
+        return st.sql("SELECT id FROM events ORDER BY seq").column("id").to_pylist()
+
+
+def poster(url: str, client: int, acked: list[str], stop: threading.Event, size: int = 50) -> None:
+    with httpx.Client(base_url=url, timeout=30) as http:
+        b = 0
+        while not stop.is_set():
+            evs = batch(client, b, size)
+            try:
+                r = http.post("/events", content=orjson.dumps({"events": evs}))
+            except httpx.HTTPError:
+                return  # the server is gone: this batch was never acknowledged
+            if r.status_code == 200:
+                acked.extend(e["id"] for e in evs)
+            b += 1
+
+
+def test_sigkill_loses_no_acknowledged_event_and_stores_none_twice(tmp_path):
+    db = tmp_path / "kill.duckdb"
+    acked: list[str] = []
+    srv = ServerProcess(db).start()
+    stop = threading.Event()
+    threads = [threading.Thread(target=poster, args=(srv.url, c, acked, stop)) for c in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        while len(acked) < 3000:
+            threading.Event().wait(0.01)
+        srv.kill()  # mid-stream: posts are in flight
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        srv.kill()
+    ids = stored_ids(db)  # opening replays the WAL
+    assert len(ids) == len(set(ids)), "an event was stored twice"
+    missing = set(acked) - set(ids)
+    assert not missing, f"{len(missing)} acknowledged events lost"
+
+    # restarted on the same file: everything is there once, and arrival order continues
+    with ServerProcess(db) as srv2, httpx.Client(base_url=srv2.url) as http:
+        assert http.get("/status").json()["data"]["events_captured"] == len(ids)
+        last_cursor = http.get("/api/events", params={"limit": 20000}).json()["data"]["next_cursor"]
+        late = batch(9, 0, 10)
+        resent = [{"id": i, **{k: v for k, v in event(0).items() if k != "id"}} for i in ids[:5]]
+        r = http.post("/events", content=orjson.dumps({"events": late + resent}))
+        assert r.json()["ingested"] == 10 and r.json()["duplicates"] == 5
+        after = http.get("/api/events", params={"after": last_cursor}).json()["data"]["events"]
+        assert [e["id"] for e in after] == [e["id"] for e in late]
+    ids2 = stored_ids(db)
+    assert len(ids2) == len(set(ids2)) == len(ids) + 10
+
+
+def test_sigterm_answers_in_flight_posts_commits_and_closes(tmp_path):
+    db = tmp_path / "term.duckdb"
+    acked: list[str] = []
+    srv = ServerProcess(db).start()
+    stop = threading.Event()
+    threads = [threading.Thread(target=poster, args=(srv.url, c, acked, stop)) for c in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        while len(acked) < 1500:
+            threading.Event().wait(0.01)
+        code = srv.stop()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        srv.kill()
+    assert code == 0, "".join(srv.output)
+    assert "database closed" in "".join(srv.output)
+    assert not (tmp_path / "term.duckdb.wal").exists(), "the WAL was not folded into the file on shutdown"
+    ids = stored_ids(db)
+    assert len(ids) == len(set(ids))
+    assert not set(acked) - set(ids)
+
+
+def test_eight_clients_in_parallel_store_every_event_once(tmp_path):
+    db = tmp_path / "many.duckdb"
+    n_clients, n_batches = 8, 50  # 8 x 5,000 events, batches of 100
+    with ServerProcess(db) as srv:
+        def run(client: int) -> tuple[int, int]:
+            ingested = dups = 0
+            with httpx.Client(base_url=srv.url, timeout=60) as http:
+                for b in range(n_batches):
+                    body = orjson.dumps({"events": batch(client, b)})
+                    r = http.post("/events", content=body)
+                    assert r.status_code == 200, r.text
+                    ingested += r.json()["ingested"]
+                    dups += r.json()["duplicates"]
+                    if b % 10 == 0:  # a client retrying a batch it already sent
+                        r = http.post("/events", content=body)
+                        assert r.status_code == 200 and r.json()["duplicates"] == 100
+                        dups += 100
+            return ingested, dups
+
+        with ThreadPoolExecutor(n_clients) as pool:
+            results = list(pool.map(run, range(n_clients)))
+        assert sum(r[0] for r in results) == n_clients * n_batches * 100
+        assert sum(r[1] for r in results) == n_clients * 5 * 100
+        status = httpx.get(srv.url + "/status").json()["data"]
+        assert status["events_captured"] == 40_000
+        assert status["writer"]["largest_group"] > 1  # concurrent posts shared commits
+    ids = stored_ids(db)
+    assert len(ids) == len(set(ids)) == 40_000
+    # each client's events are stored in the order it sent them
+    for c in range(n_clients):
+        mine = [i for i in ids if i.startswith(f"ev-c{c}-")]
+        assert mine == [e["id"] for b in range(n_batches) for e in batch(c, b)]
+
+
+def test_analyses_while_events_stream_in(tmp_path):
+    """The engine reads the events in many statements while the writer commits:
+    every answer is complete and the final one counts every event."""
+    acked: list[str] = []
+    with ServerProcess(tmp_path / "live.duckdb") as srv, httpx.Client(base_url=srv.url, timeout=60) as http:
+        stop = threading.Event()
+        threads = [threading.Thread(target=poster, args=(srv.url, c, acked, stop, 20)) for c in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            while not acked:
+                threading.Event().wait(0.01)
+            answers = []
+            while len(answers) < 3:
+                r = http.get("/api/analyze/global")
+                assert r.status_code == 200, r.text
+                answers.append(r.json()["data"]["total_events"])
+                tid = http.get("/api/traces", params={"page_size": 1}).json()["data"]["traces"][0]["trace_id"]
+                for p in ("", "/critical-path", "/anomalies", "/dependencies"):
+                    r = http.get(f"/api/traces/{tid}{p}")
+                    assert r.status_code == 200, (p, r.text)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert answers == sorted(answers) and answers[-1] > answers[0]  # it kept up with the stream
+        final = http.get("/api/analyze/global").json()["data"]
+        assert final["total_events"] == len(acked) == len(set(acked))
