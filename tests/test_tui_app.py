@@ -407,3 +407,16 @@ async def test_jump_from_one_trace_to_a_cross_trace_race_and_back():
         await settle(pilot)
         assert app.active_pane == "races" and app.scope == first_trace
         assert app.pane("races").table.row()["first_id"] == pair["first_id"]
+
+
+async def test_search_from_another_pane_after_the_scope_changed(tmp_path):
+    app = create_app([banking(tmp_path / "bank.jsonl")])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("6", "t", "j", "j", "enter")  # choose req-2 while the timeline is hidden
+        await settle(pilot)
+        assert app.scope == "req-2" and app.active_pane == "dependencies"
+        await pilot.press("slash", "w", "2", "enter")  # the timeline reloads for req-2, then searches
+        await settle(pilot)
+        view = app.pane("timeline").view
+        assert view.model.trace_id == "req-2" and view.row()["id"] == "w2"

@@ -28,6 +28,7 @@ class TimelinePane(Pane):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.pending: tuple[str, frozenset] | None = None  # go to this event once the model is shown
+        self.pending_search: tuple[str, bool] | None = None  # or search then
         self.last_search: str = ""
         self.last_result: SearchResult | None = None
 
@@ -56,7 +57,11 @@ class TimelinePane(Pane):
         view.set_model(model, cursor=0 if keep is None else view.cursor, highlight=highlight)
         self.query_one("#timeline-legend", Static).update(legend(model, max(40, self.size.width)))
         self._status()
-        if self.pending is not None:
+        if self.pending_search is not None:
+            text, backwards = self.pending_search
+            self.pending_search = None
+            self._search(model, text, view.cursor, backwards)
+        elif self.pending is not None:
             event_id, hl = self.pending
             self.pending = None
             self._locate(model, event_id, hl)
@@ -86,12 +91,13 @@ class TimelinePane(Pane):
             self.post_message(self.Located(model.gen, row, event_id, highlight))
 
     def search(self, text: str, backwards: bool = False) -> None:
-        model = self.view.model
-        if model is None:
-            self.app.notify("The timeline is still loading.", timeout=3)
-            return
+        """Move to the next (previous) match, in the timeline of the current scope: when that
+        is still loading, once it is shown."""
         self.last_search = text
-        self._search(model, text, self.view.cursor, backwards)
+        if not self.ready or self.view.model is None:
+            self.pending_search = (text, backwards)
+            return
+        self._search(self.view.model, text, self.view.cursor, backwards)
 
     @work(thread=True, exclusive=True, group="locate", exit_on_error=False)
     def _search(self, model: TimelineModel, text: str, after: int, backwards: bool) -> None:
