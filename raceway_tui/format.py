@@ -105,3 +105,22 @@ def bar(share: float, width: int) -> str:
     eighths = round(share * width * 8)
     full, part = divmod(eighths, 8)
     return ("█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")).ljust(width)
+
+
+def clock_entries(clock: dict | None, focus: list[str] = (), limit: int = 8) -> tuple[list[tuple[str, int]], int]:
+    """At most ``limit`` components of a vector clock to show, the ``focus`` contexts first
+    (its own, a race partner's), then the largest; and how many were left out. Clocks of
+    events late in a big store know tens of thousands of contexts through lock chains."""
+    if not clock:
+        return [], 0
+    picked = [(k, clock[k]) for k in focus if k in clock]
+    seen = {k for k, _ in picked}
+    rest = sorted(((k, n) for k, n in clock.items() if k not in seen), key=lambda kv: -kv[1])
+    picked += rest[: max(0, limit - len(picked))]
+    return picked, len(clock) - len(picked)
+
+
+def clock_text(clock: dict | None, focus: list[str] = (), limit: int = 8) -> str:
+    entries, hidden = clock_entries(clock, focus, limit)
+    text = ", ".join(f"{k}: {n}" for k, n in entries) or "∅"
+    return text + (f"  (+{hidden:,} more components)" if hidden else "")

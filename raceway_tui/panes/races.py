@@ -61,7 +61,7 @@ class RaceData:
     trace_id: str | None  # the scope the groups were computed for
 
 
-def side_panel(title: str, rec: dict, style: str) -> Group:
+def side_panel(title: str, rec: dict, style: str, other: dict) -> Group:
     t = Table.grid(padding=(0, 1))
     t.add_column(style="bold grey70", no_wrap=True)
     t.add_column(overflow="fold")
@@ -74,8 +74,9 @@ def side_panel(title: str, rec: dict, style: str) -> Group:
     t.add_row("access", Text(f"{access} {rec.get('variable')}  {change}", style=fmt.RACING_STYLE))
     t.add_row("location", fmt.location(rec.get("location"), 3) or "-")
     t.add_row("time", fmt.timestamp(rec.get("timestamp")))
-    clock = rec.get("vector_clock") or {}
-    t.add_row("clock", ", ".join(f"{k}: {n}" for k, n in clock.items()) or "∅")
+    # its own context and the partner's first: how far each knows the other is the point
+    focus = [fmt.context_label(r.get("service"), r.get("context")) for r in (rec, other)]
+    t.add_row("clock", fmt.clock_text(rec.get("vector_clock"), focus, limit=6))
     locks = rec.get("held_locks")
     t.add_row("locks", ", ".join(locks) if locks else "∅ (no lock held)")
     return Group(Text(title, style=style), t)
@@ -318,6 +319,6 @@ class RacesPane(Pane):
         if msg.error:
             self.query_one("#race-why", Static).update(Text(msg.error, style="red"))
             return
-        self.query_one("#race-a", Static).update(side_panel("FIRST", msg.a, "bold"))
-        self.query_one("#race-b", Static).update(side_panel("SECOND", msg.b, "bold"))
+        self.query_one("#race-a", Static).update(side_panel("FIRST", msg.a, "bold", msg.b))
+        self.query_one("#race-b", Static).update(side_panel("SECOND", msg.b, "bold", msg.a))
         self.query_one("#race-why", Static).update(explanation(msg.why))

@@ -52,10 +52,11 @@ def render_event(rec: dict) -> Group:
     if clock is None:
         causal.add_row("vector clock", Text("after the analysis", style="dim"))
     else:
-        causal.add_row("vector clock", Text(", ".join(f"{k}: {n}" for k, n in clock.items()) or "∅", style="cyan"))
+        own = fmt.context_label(rec.get("service"), rec.get("context"))
+        causal.add_row("vector clock", Text(fmt.clock_text(clock, [own], limit=12), style="cyan"))
     given = rec.get("clock")
     if given:
-        causal.add_row("given clock", Text(", ".join(f"{c['c']}: {c['n']}" for c in given), style="grey70"))
+        causal.add_row("given clock", Text(fmt.clock_text({c["c"]: c["n"] for c in given}, limit=12), style="grey70"))
     if "held_locks" not in rec:
         causal.add_row("lock set", Text("after the analysis", style="dim"))
     else:
