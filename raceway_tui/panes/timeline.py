@@ -117,7 +117,9 @@ class TimelinePane(Pane):
         if msg.search is not None:
             self.last_result = msg.search
             if msg.row is None:
-                self.app.notify(f"No event matches {msg.query!r}.", severity="warning", timeout=4)
+                where = (f" in trace {self.app.scope[:8]} (t, then All traces, searches everywhere)"
+                         if self.app.scope else "")
+                self.app.notify(f"No event matches {msg.query!r}{where}.", severity="warning", timeout=5)
             else:
                 view.goto(msg.row)
             self._status()
