@@ -32,6 +32,10 @@ KEYS = [
         ("colours", "HTTP blue, DB green, state yellow, error red, locks magenta, async cyan, races orange"),
         ("Enter", "follow the incoming edge back to the event it comes from (Esc returns)"),
     ]),
+    ("Critical path", [
+        ("m", "the happens-before path, or Jaeger's span path (traces from OTLP, Jaeger, Zipkin)"),
+        ("Enter", "go to the event (or the span's start) in the timeline"),
+    ]),
     ("Races", [
         ("] / [", "next / previous racing pair (expands its group)"),
         ("space / l", "expand or collapse a group; h collapses"),

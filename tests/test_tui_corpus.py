@@ -57,3 +57,29 @@ async def test_corpus_file_in_every_pane(name):
         assert f"in {groups} group" in text_of(app, "#races-summary")
         assert app.pane("anomalies").table.row_count == anomalies
         assert app.pane("dependencies").table.row_count == deps
+
+
+async def test_critical_pane_offers_jaegers_path_for_span_traces():
+    app = create_app([CORPUS / "otel/zipkin/skew.json"])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.choose_trace("1e223ff1f80f1c69")
+        await pilot.press("2")
+        await settle(pilot)
+        crit = app.pane("critical")
+        assert "happens-before path" in text_of(app, "#critical-summary")
+        await pilot.press("m")
+        await settle(pilot)
+        rows = [crit.table.row(i) for i in range(crit.table.row_count)]
+        # hand-checked in test_formats_span_critical_path: µs after the root's start
+        assert [(r["service"], round(r["offset_ms"] * 1000), round(r["duration_ms"] * 1000)) for r in rows] == [
+            ("servicea", 0, 3134), ("serviceb", 3134, 28136), ("servicea", 31270, 66403), ("servicea", 97673, 1738)]
+        summary = text_of(app, "#critical-summary")
+        assert "Jaeger's path 99.41 ms" in summary and "1 clipped" in summary and "1 outside their parent" in summary
+        await pilot.press("j", "enter")  # the server half, opened in the timeline
+        await settle(pilot)
+        assert app.active_pane == "timeline"
+        assert app.pane("timeline").view.row()["id"] == rows[1]["id"]
+        await pilot.press("2", "m")
+        await settle(pilot)
+        assert "happens-before path" in text_of(app, "#critical-summary")
