@@ -188,7 +188,7 @@ def analyze(
 
     from raceway_core.causality.engine import EngineOptions
     from raceway_core.session import TraceSession
-    from raceway_tui.report_view import render
+    from raceway_tui.report_view import render, shown_paths
 
     options = import_options(fmt, regex, delimiter, settings)
     store = _open_store(db)
@@ -200,7 +200,12 @@ def analyze(
         if as_json:
             sys.stdout.write(orjson.dumps(doc, default=str).decode() + "\n")
         else:
-            out.print(render(doc))
+            jaeger = {}
+            for p in shown_paths(doc):
+                span = session.span_critical_path(p["trace_id"])
+                if span.sections:
+                    jaeger[p["trace_id"]] = span.duration_ns / 1e6
+            out.print(render(doc, jaeger))
     finally:
         store.close()
     failing = {
