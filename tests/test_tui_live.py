@@ -138,6 +138,36 @@ async def test_new_traces_appear_and_the_selection_survives_refreshes():
             assert "trace long" in header(app)
 
 
+def write(i: int, variable: str, second: float) -> dict:
+    e = ev(i, "vars", second)
+    e["kind"] = {"StateChange": {"variable": variable, "old_value": i, "new_value": i + 1,
+                                 "location": "app.py:1", "access_type": "Write"}}
+    return e
+
+
+async def test_a_pane_keeps_its_cursor_row_when_new_events_reorder_it():
+    with ServerProcess() as s:
+        # variables are listed by races, then accesses (most first): v1 (3), v2 (2), v3 (1)
+        post(s.url, [write(1, "v1", 1), write(2, "v1", 2), write(3, "v1", 3), write(4, "v2", 4), write(5, "v2", 5),
+                     write(6, "v3", 6)])
+        app = create_app(server=s.url, interval=FAST)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: events_shown(app) == 6 and app.state == "ready", "6 events")
+            await pilot.press("4")
+            await settle(pilot)
+            table = app.pane("variables").variables
+            assert [table.row(i)["variable"] for i in range(3)] == ["v1", "v2", "v3"]
+            await pilot.press("j", "j")
+            await settle(pilot)
+            assert table.row()["variable"] == "v3"
+            post(s.url, [write(10 + i, "hot", 10 + i) for i in range(5)])  # listed first from now on
+            await until(pilot, lambda: events_shown(app) == 11 and app.state == "ready", "11 events")
+            await settle(pilot)
+            assert [table.row(i)["variable"] for i in range(4)] == ["hot", "v1", "v2", "v3"]
+            assert table.row()["variable"] == "v3" and table.cursor == 3
+            assert app.active_pane == "variables" and app.focused is table
+
+
 async def test_server_gone_shows_retry_countdown_then_reconnects(tmp_path):
     server_db = tmp_path / "server.duckdb"
     s = ServerProcess(db=server_db).start()

@@ -61,6 +61,12 @@ class CriticalPane(Pane):
             return ("all", session.critical_paths())
         return ("trace", session.critical_path(trace_id))
 
+    def main_table(self):
+        return self.table
+
+    def row_key(self, row: dict):
+        return row.get("id") or row.get("trace_id")  # a step of the path, or a trace's path
+
     def show_data(self, data) -> None:
         mode, value = data
         table = self.table
