@@ -311,7 +311,7 @@ class RacewayApp(App):
                 if first or fresh:
                     await self._refresh_data(follow=not first)
                     first = False
-            except Exception as exc:  # a bug: one dialog, and the loop goes on (no storm: see below)
+            except Exception as exc:  # a bug: a dialog (one at a time, see _fail), and the loop goes on
                 self._fail("Refreshing failed", f"{type(exc).__name__}: {exc}")
             await self._wait_next()
 
@@ -332,25 +332,26 @@ class RacewayApp(App):
         return out
 
     async def _wait_next(self) -> None:
-        """Until the next sync is due (or `r` / `a` asks for one now). The schedule is looked
-        at again every 50 ms: `a` may switch auto-refresh off meanwhile."""
-        self._wake.clear()
+        """Until the next sync is due, or `r` / `a` asked for one (also while the last sync or
+        analysis ran: that request is kept). The schedule is looked at again every 50 ms:
+        `a` may switch auto-refresh off meanwhile."""
         last = time.monotonic()
         while not self._wake.is_set():
             due = self.link.next_sync(last, self.live_refresh)
             if due is not None and time.monotonic() >= due:
-                return
+                break
             try:
                 await asyncio.wait_for(self._wake.wait(), 0.05)
             except asyncio.TimeoutError:
                 pass
+        self._wake.clear()
 
     def _show_link(self) -> None:
         link = self.link
         if link is None:
             return
-        text = "syncing…" if self.syncing and link.connected is not False else link.connection_text(self.live_refresh)
-        self.status.set(synced=link.synced_text(), connection=text, connected=link.connected)
+        self.status.set(synced=link.synced_text(), connection=link.connection_text(self.live_refresh),
+                        connected=link.connected)
 
     def _fail(self, title: str, message: str) -> None:
         self._set_state("error", title)
