@@ -92,6 +92,12 @@ class CriticalPane(Pane):
             return ("span", (span, session.critical_path(trace_id)))
         return ("trace", (session.critical_path(trace_id), bool(span.sections)))
 
+    def main_table(self):
+        return self.table
+
+    def row_key(self, row: dict):
+        return row.get("id") or row.get("trace_id")  # a step of the path, or a trace's path
+
     def show_data(self, data) -> None:
         mode, value = data
         table = self.table
