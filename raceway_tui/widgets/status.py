@@ -48,8 +48,8 @@ def status_text(s: StatusInfo) -> Text:
         t.append(f"{anomalies:,} anomalies" if anomalies is not None else "… anomalies",
                  style="bold yellow" if anomalies else "")
         t.append(f" · {c.get('rejected', 0):,} rejected", style="red" if c.get("rejected") else "")
-    if not s.live:
-        t.append(" │ auto-refresh " + ("on" if s.auto_refresh else "off"), style="green" if s.auto_refresh else "dim")
+    if not s.live and s.auto_refresh:  # off is the normal state with files: no need to say so
+        t.append(" │ auto-refresh on", style="green")
     t.append(f" │ {s.source}", style="dim")
     return t
 
