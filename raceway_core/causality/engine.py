@@ -219,8 +219,10 @@ class Engine:
     # -- races ----------------------------------------------------------------------
     def _races(self, cur) -> None:
         key = "coalesce(e.service, '') || '::' || e.variable" if self.options.variable_scope == "service" else "e.variable"
+        # access classes in SQL (the loader admits only these access types)
+        cls_sql = " ".join(f"WHEN '{a}' THEN {c}" for a, c in CLASS_OF.items())
         t = query_arrow(cur, f"""
-            SELECT e.seq, {key} AS var, e.access, e.location, e.ts_ns,
+            SELECT e.seq, {key} AS var, CAST(CASE e.access {cls_sql} END AS TINYINT) AS cls, e.location, e.ts_ns,
                    CASE WHEN len(l.locks) > 0 THEN l.locks END AS locks
             FROM events e JOIN hb.ev o USING (seq) JOIN hb.locksets l USING (seq)
             WHERE e.kind = 'StateChange' AND e.variable IS NOT NULL""")
@@ -229,10 +231,16 @@ class Engine:
         var_codes, var_names = _codes(t["var"])
         order = np.lexsort((self.rank[rows], var_codes))
         rows, seq, var_codes = rows[order], seq[order], var_codes[order]
-        access = t["access"].to_pylist()
-        cls = [CLASS_OF[access[i]] for i in order.tolist()]
-        raw_locks = t["locks"].to_pylist()
-        locks = [frozenset(raw_locks[i]) if raw_locks[i] else None for i in order.tolist()]
+        cls_codes = t["cls"].to_numpy()[order]
+        cls = cls_codes.tolist()
+        # lock sets: frozensets only for the (usually few) accesses holding a lock
+        locked = t["locks"].combine_chunks()
+        locks: list = [None] * len(order)
+        held = np.flatnonzero(~locked.is_null().to_numpy(zero_copy_only=False)[order])
+        if len(held):
+            picked = locked.take(pa.array(order[held])).to_pylist()
+            for i, ls in zip(held.tolist(), picked):
+                locks[i] = frozenset(ls)
         loc_codes, loc_names = _codes(t["location"])
         loc_codes = loc_codes[order]
         ts = t["ts_ns"].to_numpy()[order]
@@ -248,7 +256,7 @@ class Engine:
         b = np.frombuffer(out_b, dtype=np.int64) if len(out_b) else np.empty(0, dtype=np.int64)
         swap = (ts[a] > ts[b]) | ((ts[a] == ts[b]) & (seq[a] > seq[b]))  # first = earlier timestamp
         a, b = np.where(swap, b, a), np.where(swap, a, b)
-        writes = np.isin(np.array(cls, dtype=np.int64), [W, AW])
+        writes = np.isin(cls_codes, [W, AW])
         ww = writes[a] & writes[b]
         self.race_count = int(len(a))
         pairs = pa.table({
