@@ -113,7 +113,7 @@ def _step(engine, f: int, t: int, k: int, id_of) -> Step:
         c = int(engine.ctx[f])
         n = int(engine.pos[t]) - int(engine.pos[f])
         return Step("program", f"program order in {engine.ctx_label(c)} ({n} step{'s' if n != 1 else ''})", f, t)
-    kind, detail = engine.e_kind[k], engine.e_detail[k]
+    kind, detail = engine.edge_kind(k), engine.edge_detail(k)
     words = EDGE_WORDS.get(kind, kind).format(detail=detail)
     src, dst = engine.ctx_label(int(engine.ctx[f])), engine.ctx_label(int(engine.ctx[t]))
     return Step(kind, f"{words}: {src} -> {dst}", f, t)
