@@ -30,6 +30,8 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
+from itertools import chain
+
 import numpy as np
 
 from raceway_core.causality.pclock import Clocks
@@ -288,20 +290,26 @@ class HappensBefore:
                                                       ("G", self.g_pos, self.g_clock, "right", None),
                                                       ("F", self.f_pos, self.f_val, "left", {})):
             flat_key, flat_val = _flatten(positions, values)
+            n = len(flat_key)
             i = np.searchsorted(flat_key, key, side=side) - (1 if side == "right" else 0)
-            ok = (i >= 0) & (i < len(flat_key))
+            ok = (i >= 0) & (i < n)
             ok[ok] &= (flat_key[i[ok]] >> 32) == ctx[ok]
-            out[name] = [flat_val[j] if good else empty for j, good in zip(i.tolist(), ok.tolist())]
+            vals = np.empty(n + 1, dtype=object)  # the last slot: "none known"
+            vals[:n] = flat_val
+            vals[n] = empty
+            out[name] = vals[np.where(ok, i, n)].tolist()
         return out
 
 
-def _flatten(positions: list[list[int]], values: list[list]) -> tuple[np.ndarray, list]:
-    keys, vals = [], []
-    for c, (ps, vs) in enumerate(zip(positions, values)):
-        if ps:
-            keys.append((np.int64(c) << 32) | np.asarray(ps, dtype=np.int64))
-            vals.extend(vs)
-    return (np.concatenate(keys) if keys else np.empty(0, dtype=np.int64)), vals
+def _flatten(positions: list[list[int]], values: list[list]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted keys (ctx << 32 | position) of every context's snapshots, and the snapshots
+    (an object array: they are tuples, tries or dicts)."""
+    lengths = np.fromiter(map(len, positions), dtype=np.int64, count=len(positions))
+    total = int(lengths.sum())
+    flat_pos = np.fromiter(chain.from_iterable(positions), dtype=np.int64, count=total)
+    keys = (np.repeat(np.arange(len(positions), dtype=np.int64), lengths) << 32) | flat_pos
+    vals = np.fromiter(chain.from_iterable(values), dtype=object, count=total)
+    return keys, vals
 
 
 def _min_merge(into: dict, other: dict) -> dict:

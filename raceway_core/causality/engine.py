@@ -245,14 +245,7 @@ class Engine:
         rows, seq, var_codes = rows[order], seq[order], var_codes[order]
         cls_codes = t["cls"].to_numpy()[order]
         cls = cls_codes.tolist()
-        # lock sets: frozensets only for the (usually few) accesses holding a lock
-        locked = t["locks"].combine_chunks()
-        locks: list = [None] * len(order)
-        held = np.flatnonzero(~locked.is_null().to_numpy(zero_copy_only=False)[order])
-        if len(held):
-            picked = locked.take(pa.array(order[held])).to_pylist()
-            for i, ls in zip(held.tolist(), picked):
-                locks[i] = frozenset(ls)
+        locks = _interned_lock_sets(t["locks"], order)
         loc_codes, loc_names = _codes(t["location"])
         loc_codes = loc_codes[order]
         ts = t["ts_ns"].to_numpy()[order]
@@ -274,8 +267,8 @@ class Engine:
         pairs = pa.table({
             "first_seq": pa.array(seq[a]), "second_seq": pa.array(seq[b]),
             "variable": _decode(var_codes[a], var_names),
-            "kind": pa.array(np.where(ww, "write-write", "read-write")),
-            "severity": pa.array(np.where(ww, "critical", "warning")),
+            "kind": pa.compute.if_else(pa.array(ww), "write-write", "read-write"),
+            "severity": pa.compute.if_else(pa.array(ww), "critical", "warning"),
             "first_location": _decode(loc_codes[a], loc_names),
             "second_location": _decode(loc_codes[b], loc_names),
             "o": pa.array(np.arange(len(a))),
@@ -345,6 +338,29 @@ class Engine:
             SELECT c.*, CAST(row_number() OVER (PARTITION BY c.trace_id ORDER BY c.first_idx) - 1 AS INTEGER) AS lane,
                    coalesce(c.service || '/', '') || c.thread_id AS label
             FROM hb.ctx c""").fetchall()
+
+
+def _interned_lock_sets(col: pa.Array | pa.ChunkedArray, order: np.ndarray) -> list:
+    """Per access (in ``order``), its lock set as a frozenset, or None when it holds no lock.
+    Accesses share few distinct lock sets: each is built once (lists are sorted and
+    distinct, so equal sets have equal lists)."""
+    lists = (col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col).take(pa.array(order))
+    out: list = [None] * len(order)
+    held = np.flatnonzero(~lists.is_null().to_numpy(zero_copy_only=False))
+    if not len(held):
+        return out
+    lists = lists.take(pa.array(held))
+    values = lists.flatten()
+    if values.null_count or pa.compute.any(pa.compute.match_substring(values, "\x1f")).as_py():
+        # a null, or the separator inside a lock id: one set per access
+        for i, ls in zip(held.tolist(), lists.to_pylist()):
+            out[i] = frozenset(ls)
+        return out
+    enc = pa.compute.binary_join(lists, "\x1f").dictionary_encode()
+    sets = [frozenset(k.split("\x1f")) for k in enc.dictionary.to_pylist()]
+    for i, code in zip(held.tolist(), enc.indices.to_numpy().tolist()):
+        out[i] = sets[code]
+    return out
 
 
 def _codes(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
