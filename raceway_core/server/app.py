@@ -72,6 +72,7 @@ class RacewayServer:
         self.analyses = Analyses(store)
         self.store_id = self._store_id()
         self.load_id = store.open_live(SOURCE, "http", config.url)
+        store.known_ids()  # read the stored ids now, not in the first commit
         self.writer = GroupCommitter(store, self.load_id, SOURCE, max_events=config.max_events_per_commit)
         self.started = time.time()
         self.started_at = datetime.now(timezone.utc).isoformat()

@@ -17,6 +17,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from raceway_core.loading.batch import Prepared, line_size
 from raceway_core.store import Store
 
 log = logging.getLogger("raceway.server")
@@ -30,14 +31,13 @@ class ShuttingDown(RuntimeError):
 
 @dataclass
 class _Pending:
-    payload: str | list[str]  # the body text, or its events' JSON texts
+    payload: str | list[str] | Prepared  # the body text, or its events (see Store.append)
     events: int
     future: Future = field(default_factory=Future)
 
     @property
     def size(self) -> int:
-        p = self.payload
-        return len(p) if isinstance(p, str) else sum(map(len, p))
+        return line_size(self.payload)
 
 
 @dataclass
@@ -73,7 +73,7 @@ class GroupCommitter:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, payload: str | list[str], events: int) -> Future:
+    def submit(self, payload: str | list[str] | Prepared, events: int) -> Future:
         """Queue one body; the future resolves to its LineResult once committed."""
         item = _Pending(payload, events)
         with self._lock:
