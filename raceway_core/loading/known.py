@@ -38,9 +38,6 @@ class KnownIds:
         parts = [np.fromiter(map(id_hash, b.column(0).to_pylist()), np.int64, b.num_rows) for b in reader]
         return cls(np.concatenate(parts) if parts else None)
 
-    def __len__(self) -> int:
-        return len(self._base) + len(self._recent)
-
     @property
     def nbytes(self) -> int:
         """About what it holds in memory."""

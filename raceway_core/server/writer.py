@@ -14,6 +14,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -69,6 +70,7 @@ class GroupCommitter:
         self._lock = threading.Lock()  # orders submit() against stop()
         self._thread = threading.Thread(target=self._run, name="raceway-writer", daemon=True)
         self._last_checkpoint_try = 0.0
+        self._recent_groups: deque[int] = deque([1 << 30], maxlen=20)  # bodies per commit; at first: wait
 
     def start(self) -> None:
         self._thread.start()
@@ -103,10 +105,12 @@ class GroupCommitter:
             group, events, size = [item], item.events, item.size
             # A small group waits a moment for more: the clients answered by the
             # last commit are about to post again, and without the wait they would
-            # settle into cohorts taking turns with half-full commits.
+            # settle into cohorts taking turns with half-full commits. It stops
+            # waiting once it is as big as the biggest recent group: those are back.
             deadline = time.monotonic() + self.linger
+            expect = max(self._recent_groups)
             while events < self.max_events and size < self.max_bytes:
-                wait = deadline - time.monotonic() if events < self.linger_events else 0.0
+                wait = deadline - time.monotonic() if events < self.linger_events and len(group) < expect else 0.0
                 try:
                     nxt = self._q.get(timeout=wait) if wait > 0 else self._q.get_nowait()
                 except queue.Empty:
@@ -117,6 +121,7 @@ class GroupCommitter:
                 group.append(nxt)
                 events += nxt.events
                 size += nxt.size
+            self._recent_groups.append(len(group))
             self._commit(group)
             self._maybe_checkpoint()
 
