@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SAMPLE ?= sample_traces/original-sdk-distributed.jsonl
+SAMPLE ?= sample_traces/banking-unsafe.jsonl sample_traces/distributed-orders.jsonl sample_traces/slow-api.jsonl
 
 .PHONY: run test bench install install-test samples clean
 
@@ -38,6 +38,8 @@ bench: install-test
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/sdk.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/tui.py --analysed
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -27,6 +27,7 @@ import pyarrow as pa
 from raceway_core.analysis import anomalies as _anomalies
 from raceway_core.analysis import audit as _audit
 from raceway_core.analysis import dependencies as _deps
+from raceway_core.analysis.span_critical_path import SpanCriticalPath, span_critical_path
 from raceway_core.causality import explain as _explain
 from raceway_core.causality.engine import Engine, EngineOptions
 from raceway_core.dbutil import query_arrow
@@ -265,6 +266,11 @@ class TraceSession:
             FROM hb.critical c JOIN events e USING (seq) WHERE c.trace_id = $t ORDER BY c.step""", {"t": trace_id})
         return CriticalPath(trace_id, events, float(s["path_ns"]) / 1e6, float(s["span_ns"]) / 1e6,
                             float(s["sum_ns"]) / 1e6, s["percentage"])
+
+    def span_critical_path(self, trace_id: str) -> SpanCriticalPath:
+        """Jaeger's critical path (last-finishing-child walk, self-time sections) of a trace
+        imported from spans (OTLP, Jaeger, Zipkin); no sections for other traces."""
+        return span_critical_path(self.store, trace_id)
 
     def critical_paths(self) -> list[CriticalPath]:
         self.engine

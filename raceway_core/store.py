@@ -10,6 +10,7 @@ import contextlib
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -57,7 +58,16 @@ class Store:
         return cur
 
     def close(self) -> None:
-        self.conn.close()
+        # A worker thread may be taking a cursor from the connection at this very moment:
+        # DuckDB then refuses the close rather than waiting; the call is over in microseconds.
+        for _ in range(100):
+            try:
+                self.conn.close()
+                break
+            except duckdb.ResourceInUseException:
+                time.sleep(0.02)
+        else:
+            self.conn.close()  # still busy after 2 s: let the error out
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> "Store":

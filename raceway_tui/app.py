@@ -3,10 +3,16 @@
 Everything shown comes from ``raceway_core`` (TraceSession, browse) and is fetched in
 workers that post typed messages: loading and the analysis on a background thread
 (paint first, fill in as results arrive), each pane in its own exclusive worker.
+
+Live mode (``server=``): one loop pulls from the server on a worker thread, then, when
+new events arrived, re-analyses and refreshes the views in place (same trace, pane,
+focus and timeline position). Syncs and analyses never overlap; a key press during
+one asks for one more sync afterwards.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from pathlib import Path
@@ -28,6 +34,7 @@ from raceway_core.session import TraceSession
 from raceway_tui import format as fmt
 from raceway_tui.background import in_background
 from raceway_tui.commands import RacewayCommands
+from raceway_tui.live import LiveLink, SyncOutcome
 from raceway_tui.panes.anomalies import AnomaliesPane
 from raceway_tui.panes.base import Pane
 from raceway_tui.panes.critical import CriticalPane
@@ -76,7 +83,8 @@ class RacewayApp(App):
             self.stage, self.index, self.total = stage, index, total
 
     def __init__(self, files: list[Path], db: Path | None = None, server: str | None = None,
-                 session: TraceSession | None = None, options=None) -> None:
+                 session: TraceSession | None = None, options=None, api_key: str | None = None,
+                 interval: float = 2.0) -> None:
         super().__init__()
         self.files = files
         self.options = options  # raceway_core.formats.ImportOptions for the files, or None
@@ -89,7 +97,12 @@ class RacewayApp(App):
         self.analysed = False
         self.state = "starting"
         self.trace_rows: list[dict] = []
-        self.live_refresh = False
+        self.live_refresh = server is not None  # live mode follows the server by default
+        self.api_key = api_key  # None: RACEWAY_API_KEY, if set
+        self.sync_interval = interval
+        self.link: LiveLink | None = None
+        self.syncing = False  # a sync is running (live mode)
+        self._wake = asyncio.Event()  # sync now: `r`, or auto-refresh switched on
         # where jumps came from: pane, scope, focused widget, timeline event, highlight
         self.history: list[tuple] = []
         self.export_dir = Path.cwd()
@@ -141,12 +154,15 @@ class RacewayApp(App):
     def on_mount(self) -> None:
         self.query_one(Tabs).can_focus = False
         self.query_one("#search", Input).display = False
-        self.status.set(source=self.source_label(), state="starting")
+        self.status.set(source=self.source_label(), state="starting", live=self.server is not None,
+                        auto_refresh=self.live_refresh, connection="connecting…", synced="not synced yet")
         self.pane("timeline").focus_main()
         self.set_interval(1.0, self._tick)
         self._start()
 
     def on_unmount(self) -> None:
+        if self.link is not None:
+            self.link.close()  # waits (briefly) for a sync writing to the store
         if self.session is not None and self._own_session:
             self.session.close()
 
@@ -171,9 +187,6 @@ class RacewayApp(App):
             self._fail("Loading failed", f"{type(exc).__name__}: {exc}")
 
     async def _open_and_load(self) -> None:
-        if self.server:
-            self.notify(f"Live mode (--server {self.server}) is not available in this build yet; "
-                        "open trace files or a --db store.", severity="warning", timeout=10)
         if self.session is None:
             try:
                 self.session = await in_background(TraceSession.open, [], self.db, name="raceway-open")
@@ -184,6 +197,15 @@ class RacewayApp(App):
             loaded = await self._load_files()
             if loaded is None:
                 return
+        if self.server:
+            try:
+                self.link = LiveLink(self.server, self.session.store, self.api_key, self.sync_interval)
+            except RacewayError as exc:
+                self._fail("Cannot connect", str(exc))
+                return
+            self._set_state("loading", f"pulling from {self.link.url}")
+            self._live_loop()
+            return
         await self._refresh_data()
 
     async def _load_files(self) -> int | None:
@@ -209,18 +231,24 @@ class RacewayApp(App):
             return None
         return total
 
-    async def _refresh_data(self) -> None:
-        """Show the stored events now (time order), then the analysis when it is done."""
+    async def _refresh_data(self, follow: bool = False) -> None:
+        """Show the stored events now (time order), then the analysis when it is done.
+
+        ``follow`` (live mode, new events): the analysed views stay as they are until the
+        new analysis is done, then update in place, without a detour through time order."""
         session = self.session
         self._busy = True
         try:
-            counts, traces = await in_background(lambda: (session.store.counts(), trace_list(session.store)))
-            self.analysed = session.analysed
-            self.gen += 1
-            self._show_traces(traces, counts)
             self._stage, self._stage_started = "", time.monotonic()
-            self._set_state("analysing")
-            self.refresh_panes()
+            if follow and self.analysed:
+                self._set_state("analysing", "new events")
+            else:
+                counts, traces = await in_background(lambda: (session.store.counts(), trace_list(session.store)))
+                self.analysed = session.analysed
+                self.gen += 1
+                self._show_traces(traces, counts, keep=follow)
+                self._set_state("analysing")
+                self.refresh_panes()
             try:
                 counts, traces = await in_background(self._analyse, session, name="raceway-analysis")
             except RacewayError as exc:
@@ -231,7 +259,7 @@ class RacewayApp(App):
                 return
             self.analysed = True
             self.gen += 1
-            self._show_traces(traces, counts)
+            self._show_traces(traces, counts, keep=follow)
             self._set_state("ready")
             self.refresh_panes()
             self.query_one(EventDetail).reload()
@@ -258,8 +286,10 @@ class RacewayApp(App):
         if self.state == "analysing":
             secs = int(time.monotonic() - self._stage_started)
             self.status.set(detail=f"{self._stage} {secs}s" if self._stage else f"{secs}s")
+        elif self.link is not None:
+            self._show_link()  # the retry countdown
         elif self.live_refresh and not self._busy and self.session is not None and self.analysed:
-            if not self.session.analysed:  # new events arrived (live mode)
+            if not self.session.analysed:  # new events arrived in a shared session
                 self._follow()
 
     @work(exclusive=True, group="session", exit_on_error=False)
@@ -269,16 +299,73 @@ class RacewayApp(App):
         except Exception as exc:
             self._fail("Refreshing failed", f"{type(exc).__name__}: {exc}")
 
+    # -- live mode --------------------------------------------------------------------------
+    @work(exclusive=True, group="live", exit_on_error=False)
+    async def _live_loop(self) -> None:
+        """Sync, refresh the views when events arrived, wait; until the app exits."""
+        first = True
+        while True:
+            try:
+                out = await self._sync_once()
+                fresh = out.result is not None and (out.result.loaded or out.result.rejected)
+                if first or fresh:
+                    await self._refresh_data(follow=not first)
+                    first = False
+            except Exception as exc:  # a bug: a dialog (one at a time, see _fail), and the loop goes on
+                self._fail("Refreshing failed", f"{type(exc).__name__}: {exc}")
+            await self._wait_next()
+
+    async def _sync_once(self) -> SyncOutcome:
+        link = self.link
+        self.syncing = True
+        self._show_link()
+        try:
+            out = await in_background(link.sync, name="raceway-sync")
+        finally:
+            self.syncing = False
+        if out.change == "disconnected":  # one toast per transition, not per retry
+            hint = "" if link.unauthorized else " Retrying with backoff; r retries now."
+            self.notify(f"{out.error}.{hint}", title="Disconnected", severity="error", timeout=8)
+        elif out.change == "reconnected":
+            self.notify(f"Reconnected to {link.url}; continuing from the last sync.", timeout=4)
+        self._show_link()
+        return out
+
+    async def _wait_next(self) -> None:
+        """Until the next sync is due, or `r` / `a` asked for one (also while the last sync or
+        analysis ran: that request is kept). The schedule is looked at again every 50 ms:
+        `a` may switch auto-refresh off meanwhile."""
+        last = time.monotonic()
+        while not self._wake.is_set():
+            due = self.link.next_sync(last, self.live_refresh)
+            if due is not None and time.monotonic() >= due:
+                break
+            try:
+                await asyncio.wait_for(self._wake.wait(), 0.05)
+            except asyncio.TimeoutError:
+                pass
+        self._wake.clear()
+
+    def _show_link(self) -> None:
+        link = self.link
+        if link is None:
+            return
+        self.status.set(synced=link.synced_text(), connection=link.connection_text(self.live_refresh),
+                        connected=link.connected)
+
     def _fail(self, title: str, message: str) -> None:
         self._set_state("error", title)
         self.refresh_panes()
-        self.push_screen(ErrorScreen(title, message))
+        if not isinstance(self.screen, ErrorScreen):  # live mode fails again on new events: one dialog
+            self.push_screen(ErrorScreen(title, message))
 
-    def _show_traces(self, traces, counts: dict) -> None:
+    def _show_traces(self, traces, counts: dict, keep: bool = False) -> None:
+        """``keep``: a refresh of the same data; the list cursor and scroll stay where the user left them."""
         self.trace_rows = traces.to_pylist()
         tl = self.query_one(TraceList)
         tl.set_traces(traces)
-        tl.select(self.scope)
+        if not keep:
+            tl.select(self.scope)
         self.status.set(counts=counts)
 
     def refresh_panes(self) -> None:
@@ -433,6 +520,11 @@ class RacewayApp(App):
 
     # -- reload, auto-refresh, export, help ------------------------------------------------
     def action_reload(self) -> None:
+        if self.link is not None:  # live mode: sync now (or right after the running sync / analysis)
+            self._wake.set()
+            if self._busy or self.syncing:
+                self.notify("Syncing again when the current sync and analysis are done.", timeout=3)
+            return
         if self._busy or self.session is None:
             self.notify("Still loading or analysing; try again when ready.", timeout=3)
             return
@@ -458,6 +550,10 @@ class RacewayApp(App):
     def action_toggle_auto(self) -> None:
         self.live_refresh = not self.live_refresh
         self.status.set(auto_refresh=self.live_refresh)
+        if self.link is not None:
+            if self.live_refresh:
+                self._wake.set()  # sync now, then every interval
+            self._show_link()
         self.notify(f"Auto-refresh {'on: views follow new events' if self.live_refresh else 'off'}.", timeout=3)
 
     def action_export(self, kind: str) -> None:
@@ -496,7 +592,10 @@ class RacewayApp(App):
 
 
 def create_app(files: list[Path] | None = None, db: Path | None = None, server: str | None = None,
-               options=None, session: TraceSession | None = None) -> RacewayApp:
+               options=None, session: TraceSession | None = None, api_key: str | None = None,
+               interval: float = 2.0) -> RacewayApp:
     """The explorer on trace files (read with import ``options``), a --db store, a --server
-    (live mode), or an already open session."""
-    return RacewayApp([Path(f) for f in files or []], db=db, server=server, session=session, options=options)
+    (live mode: pulls every ``interval`` seconds, sends ``api_key`` or RACEWAY_API_KEY), or an
+    already open session."""
+    return RacewayApp([Path(f) for f in files or []], db=db, server=server, session=session, options=options,
+                      api_key=api_key, interval=interval)

@@ -113,6 +113,8 @@ def open_(
     missing = [str(f) for f in files or [] if not f.exists()]
     if files and len(missing) == len(files) and not db and not server:
         raise _fail("cannot read " + ", ".join(missing) + ": file not found")
+    if server is not None:
+        server = server_url(server)
     create_app(files=list(files or []), db=db, server=server, options=options).run()
 
 
@@ -188,7 +190,7 @@ def analyze(
 
     from raceway_core.causality.engine import EngineOptions
     from raceway_core.session import TraceSession
-    from raceway_tui.report_view import render
+    from raceway_tui.report_view import render, shown_paths
 
     options = import_options(fmt, regex, delimiter, settings)
     store = _open_store(db)
@@ -200,7 +202,12 @@ def analyze(
         if as_json:
             sys.stdout.write(orjson.dumps(doc, default=str).decode() + "\n")
         else:
-            out.print(render(doc))
+            jaeger = {}
+            for p in shown_paths(doc):
+                span = session.span_critical_path(p["trace_id"])
+                if span.sections:
+                    jaeger[p["trace_id"]] = span.duration_ns / 1e6
+            out.print(render(doc, jaeger))
     finally:
         store.close()
     failing = {
@@ -238,13 +245,55 @@ def serve(
               highlight=False, soft_wrap=True)
 
 
+def server_url(url: str) -> str:
+    """A server URL checked before the explorer starts: http(s)://HOST[:PORT][/path]."""
+    import httpx
+
+    bad = f"invalid server URL {url!r}: expected http://HOST:PORT, e.g. http://127.0.0.1:8080"
+    try:
+        parsed = httpx.URL(url)
+        parsed.port  # noqa: B018 - a port that is not a number raises here
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise _fail(bad) from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise _fail(bad)
+    return url
+
+
+@app.command()
+def connect(
+    url: Annotated[str, typer.Argument(help="The server, e.g. http://127.0.0.1:8080 (raceway-tui serve, "
+                                            "or an original Raceway server).", show_default=False)],
+    db: Annotated[Optional[Path], typer.Option(
+        "--db", help="DuckDB file for the local copy: the next run continues from where this one stopped "
+        "(default: in memory).")] = None,
+    api_key: Annotated[Optional[str], typer.Option(
+        "--api-key", help="API key to send (default: RACEWAY_API_KEY when set).", show_default=False)] = None,
+    interval: Annotated[float, typer.Option(
+        "--interval", min=0.1, help="Seconds between syncs while auto-refresh is on (key a).")] = 2.0,
+) -> None:
+    """Open the explorer on a live server: it pulls new events every few seconds.
+
+    From a raceway-tui server it follows the incremental feed; from an original Raceway
+    server it pages /api/traces. Same as `raceway-tui --server URL`."""
+    from raceway_tui.app import create_app
+
+    url = server_url(url)
+    create_app(db=db, server=url, api_key=api_key, interval=interval).run()
+
+
 COMMANDS = {"open", "load", "sql", "analyze", "serve", "connect"}
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: `raceway-tui FILE...` means `raceway-tui open FILE...`."""
+    """Entry point: `raceway-tui FILE...` means `raceway-tui open FILE...`;
+    `raceway-tui --server URL ...` means `raceway-tui connect URL ...`."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] not in COMMANDS and args[0] not in ("--help", "-h", "--version"):
+    if args and (args[0] == "--server" or args[0].startswith("--server=")):
+        url = args[0].partition("=")[2] if "=" in args[0] else (args[1] if len(args) > 1 else "")
+        rest = args[1:] if "=" in args[0] else args[2:]
+        args = ["connect", url, *rest] if url else ["connect"]
+    elif args and args[0] not in COMMANDS and args[0] not in ("--help", "-h", "--version"):
         args = ["open", *args]
     app(args=args, prog_name="raceway-tui")
 

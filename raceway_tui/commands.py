@@ -20,7 +20,7 @@ class RacewayCommands(Provider):
             ("Export view as JSON", partial(app.action_export, "json"), "write the current view to a .json file"),
             ("Export view as Parquet", partial(app.action_export, "parquet"), "write the current view to a .parquet file"),
             ("All traces", partial(app.choose_trace, None), "cross-trace views"),
-            ("Reload", app.action_reload, "re-read the files; key r"),
+            ("Reload", app.action_reload, "re-read the files, or sync now (live mode); key r"),
             ("Toggle auto-refresh", app.action_toggle_auto, "key a"),
             ("Toggle detail panel", app.action_toggle_detail, "key d"),
             ("Search the timeline", app.action_search, "key /"),

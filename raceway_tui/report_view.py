@@ -21,7 +21,13 @@ def _ms(v) -> str:
     return "-" if v is None else f"{v:,.2f}"
 
 
-def render(doc: dict) -> Group:
+def shown_paths(doc: dict) -> list[dict]:
+    """The critical paths the report lists: longest first."""
+    return sorted(doc["critical_paths"], key=lambda p: -p["duration_ms"])[:MAX_ROWS]
+
+
+def render(doc: dict, jaeger_ms: dict[str, float] | None = None) -> Group:
+    """``jaeger_ms``: Jaeger's critical path length of the listed traces imported from spans."""
     parts = [Text(f"{doc['events']:,} events in {doc['traces']:,} traces, {doc['rejected']:,} rejected", style="bold")]
     races = doc["races"]
     t = Table(title=f"Races: {races['pair_count']:,} racing pairs in {len(races['groups']):,} groups",
@@ -40,14 +46,20 @@ def render(doc: dict) -> Group:
         t.caption = f"... {len(races['groups']) - MAX_ROWS:,} more groups (use --json for all)"
     parts.append(t if races["groups"] else Text("Races: none found", style="green"))
 
-    paths = sorted(doc["critical_paths"], key=lambda p: -p["duration_ms"])
-    t = Table(title=f"Critical paths ({len(paths):,} traces, longest first)", title_justify="left", header_style="bold")
-    for col in ("trace", "path ms", "span ms", "sum ms", "path/span", "events"):
+    jaeger_ms = jaeger_ms or {}
+    t = Table(title=f"Critical paths ({len(doc['critical_paths']):,} traces, longest first)", title_justify="left",
+              header_style="bold")
+    cols = ["trace", "path ms", "span ms", "sum ms", "path/span", "events"] + (["Jaeger path ms"] if jaeger_ms else [])
+    for col in cols:
         t.add_column(col, justify="right" if col != "trace" else "left")
-    for p in paths[:MAX_ROWS]:
+    for p in shown_paths(doc):
         pct = "-" if p["percentage"] is None else f"{p['percentage']:.0f}%"
+        extra = [_ms(jaeger_ms.get(p["trace_id"]))] if jaeger_ms else []
         t.add_row(p["trace_id"][:16], _ms(p["duration_ms"]), _ms(p["trace_span_ms"]), _ms(p["sum_ms"]), pct,
-                  f"{len(p['event_ids']):,}")
+                  f"{len(p['event_ids']):,}", *extra)
+    if jaeger_ms:
+        t.caption = ("path ms: longest happens-before path by durations (nested spans add up); "
+                     "Jaeger path ms: last-finishing-child walk over the span tree")
     parts.append(t)
 
     an = doc["anomalies"]

@@ -22,8 +22,8 @@ KEYS = [
         ("n / N", "next / previous match"),
         ("t", "trace list (f: filter it; Enter chooses a trace or All traces)"),
         ("d", "show / hide the event detail panel"),
-        ("r", "reload the files (new events are added, the analysis reruns)"),
-        ("a", "auto-refresh: follow new events as they arrive (live mode)"),
+        ("r", "reload the files, or sync now in live mode (the analysis reruns)"),
+        ("a", "auto-refresh on / off: follow new events as they arrive (live mode)"),
         ("ctrl+p", "command palette: panes, traces, export JSON / Parquet"),
         ("? / q", "this help / quit"),
     ]),
@@ -31,6 +31,10 @@ KEYS = [
         ("lanes", "one column per context; ● event, ◆ racing access, ▶ / ◀ an edge from another lane"),
         ("colours", "HTTP blue, DB green, state yellow, error red, locks magenta, async cyan, races orange"),
         ("Enter", "follow the incoming edge back to the event it comes from (Esc returns)"),
+    ]),
+    ("Critical path", [
+        ("m", "the happens-before path, or Jaeger's span path (traces from OTLP, Jaeger, Zipkin)"),
+        ("Enter", "go to the event (or the span's start) in the timeline"),
     ]),
     ("Races", [
         ("] / [", "next / previous racing pair (expands its group)"),

@@ -96,3 +96,19 @@ def test_analyze_readable_report(tmp_path):
     text = r.stdout
     assert text.index("Races: 3 racing pairs in 2 groups") < text.index("Critical paths") < text.index("Anomalies")
     assert "alice.balance" in text and "critical" in text
+    assert "Jaeger path ms" not in text  # no spans in these traces
+
+
+def test_analyze_report_offers_jaegers_path_for_span_traces():
+    from pathlib import Path
+
+    skew = Path("/work/shared/corpus/otel/zipkin/skew.json")
+    if not skew.exists():
+        import pytest
+
+        pytest.skip("shared corpus not available")
+    r = cli("analyze", skew)
+    assert r.returncode == 0
+    row = next(line for line in r.stdout.splitlines() if "1e223ff1f80f1c69" in line)
+    # hand-checked in test_formats_span_critical_path: 3,134 + 28,136 + 66,403 + 1,738 µs
+    assert row.split("│")[-2].strip() == "99.41" and "Jaeger path ms" in r.stdout

@@ -46,7 +46,10 @@ def _idle(app) -> bool:
 
     if app.state not in ("ready", "error"):
         return False
-    if any(w.is_running or w.state.name == "PENDING" for w in app.workers):
+    # live mode's sync loop runs until the app exits: idle means no sync in flight
+    if any((w.is_running or w.state.name == "PENDING") and w.group != "live" for w in app.workers):
+        return False
+    if getattr(app, "syncing", False):
         return False
     view = app.query_one(TimelineView)
     if view.loading_pages:

@@ -40,7 +40,7 @@ import duckdb
 
 _SPANS = """
 SELECT s.span_id AS key, s.service, s.function_name AS operation, s.ts_ns AS start,
-       coalesce(s.duration_ns, 0) AS duration, s.seq,
+       coalesce(s.duration_ns, 0) AS duration, s.seq, s.id,
        CASE WHEN p.trace_id = s.trace_id THEN p.span_id END AS parent,
        json_extract_string(s.raw, '$.metadata.tags."span.ref"') AS ref,
        json_extract_string(s.raw, '$.metadata.tags."span.kind"') AS span_kind
@@ -58,6 +58,7 @@ class Section:
     operation: str | None
     start_ns: int
     end_ns: int
+    event_id: str = ""  # the span's start event
 
     @property
     def self_ns(self) -> int:
@@ -86,6 +87,7 @@ class _Node:
     start: int
     end: int
     seq: int
+    id: str
     parent: str | None
     ref: str | None
     kind: str | None
@@ -95,11 +97,11 @@ class _Node:
 
 def _nodes(conn, trace_id: str) -> dict[str, _Node]:
     nodes: dict[str, _Node] = {}
-    for key, service, op, start, dur, seq, parent, ref, kind in conn.execute(_SPANS, [trace_id]).fetchall():
+    for key, service, op, start, dur, seq, eid, parent, ref, kind in conn.execute(_SPANS, [trace_id]).fetchall():
         if key in nodes:
             continue
         parent = None if ref == "link" else parent
-        nodes[key] = _Node(key, service, op, start, start + dur, seq, parent, ref, kind)
+        nodes[key] = _Node(key, service, op, start, start + dur, seq, eid, parent, ref, kind)
     return nodes
 
 
@@ -136,7 +138,7 @@ def _walk(root: _Node, out: list[Section]) -> None:
         lfc = next((c for c in node.children if returning is None or c.end < returning), None)
         begin = lfc.end if lfc is not None else node.start
         if begin != limit:
-            out.append(Section(node.key, node.service, node.operation, begin, limit))
+            out.append(Section(node.key, node.service, node.operation, begin, limit, node.id))
         if lfc is not None:
             node, returning = lfc, None
         else:

@@ -65,6 +65,12 @@ class AnomaliesPane(Pane):
     def view_table(self):
         return self.data
 
+    def main_table(self):
+        return self.table
+
+    def row_key(self, row: dict):
+        return row.get("event_id")
+
     def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
         event.stop()
         if event.row is not None:

@@ -38,6 +38,7 @@ class Pane(Vertical):
         self._key: tuple | None = None
         self.busy = False  # a worker is loading the data
         self.data: Any = None  # what the pane shows, for export
+        self._shown: tuple | None = None  # the key of the data shown
 
     # -- what a pane implements ------------------------------------------------------------
     def fetch(self, session, key: tuple) -> Any:
@@ -57,6 +58,14 @@ class Pane(Vertical):
 
     def focus_main(self) -> None:
         self.focus()
+
+    def main_table(self):
+        """The pane's main VirtualTable, whose cursor a refresh keeps (None: nothing kept)."""
+        return None
+
+    def row_key(self, row: dict):
+        """What identifies a row of the main table across refreshes (None: it cannot be found again)."""
+        return None
 
     # -- loading ----------------------------------------------------------------------------
     @property
@@ -115,7 +124,28 @@ class Pane(Vertical):
             return
         self.data = msg.data
         self.say(None)
+        keep = self._keep(msg.key)
         self.show_data(msg.data)
+        self._shown = msg.key
+        if keep is not None:
+            self._restore(*keep)
+
+    def _keep(self, key: tuple) -> tuple | None:
+        """The main table's cursor row and its screen line, when ``key`` refreshes the data shown
+        (same scope and options, new events or analysis: live mode)."""
+        table, shown = self.main_table(), self._shown
+        if table is None or shown is None or (shown[0], shown[3:]) != (key[0], key[3:]):
+            return None
+        row = table.row()
+        ident = self.row_key(row) if row is not None else None
+        return None if ident is None else (ident, table.cursor - round(table.scroll_y))
+
+    def _restore(self, ident, offset: int) -> None:
+        table = self.main_table()
+        i = table.find(lambda r: self.row_key(r) == ident)
+        if i is not None and i != table.cursor:
+            table.scroll_to(y=max(0, i - offset), animate=False, immediate=True)
+            table.move_to(i)
 
     @property
     def ready(self) -> bool:

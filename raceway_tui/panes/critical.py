@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.widgets import Static
 
 from raceway_tui import format as fmt
@@ -18,6 +19,16 @@ STEP_COLUMNS = [
     Column("context", "service", 16, text=lambda r: r["service"] or r["thread_id"]),  # the detail names the thread
     Column("what", "what", None, text=lambda r: r["what"]),
     Column("duration_ms", "ms", 9, align="right", text=lambda r: fmt.ms(r["duration_ms"], 3)),
+    Column("share", "share", 6, align="right", text=lambda r: f"{r['share'] * 100:.1f}%"),
+    Column("bar", "", BAR, text=lambda r: fmt.bar(r["share"], BAR), style=lambda r: "dark_orange" if r["share"] > 0.2 else "grey62"),
+]
+
+SPAN_COLUMNS = [  # Jaeger's path: self-time sections of spans
+    Column("step", "#", 4, align="right"),
+    Column("service", "service", 16, text=lambda r: r["service"] or ""),
+    Column("operation", "span (operation)", None, text=lambda r: r["operation"] or r["span_id"]),
+    Column("offset_ms", "at ms", 9, align="right", text=lambda r: fmt.ms(r["offset_ms"], 3)),
+    Column("duration_ms", "self ms", 9, align="right", text=lambda r: fmt.ms(r["duration_ms"], 3)),
     Column("share", "share", 6, align="right", text=lambda r: f"{r['share'] * 100:.1f}%"),
     Column("bar", "", BAR, text=lambda r: fmt.bar(r["share"], BAR), style=lambda r: "dark_orange" if r["share"] > 0.2 else "grey62"),
 ]
@@ -41,7 +52,24 @@ def _what(r: dict) -> str:
 
 
 class CriticalPane(Pane):
+    """The happens-before path (ours) or, for traces imported from spans, Jaeger's (m switches)."""
+
     title = "Critical path"
+    BINDINGS = [Binding("m", "toggle_method", "HB / Jaeger path")]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.method = "hb"  # "hb": longest happens-before path; "span": Jaeger's span walk
+
+    def extra_key(self) -> tuple:
+        return (self.method,)
+
+    def action_toggle_method(self) -> None:
+        if self.app.scope is None:
+            self.app.notify("Choose a trace first: Jaeger's path is per trace.", timeout=3)
+            return
+        self.method = "span" if self.method == "hb" else "hb"
+        self.sync()
 
     def compose(self) -> ComposeResult:
         yield Static(classes="placeholder")
@@ -59,7 +87,16 @@ class CriticalPane(Pane):
         trace_id = key[0]
         if trace_id is None:
             return ("all", session.critical_paths())
-        return ("trace", session.critical_path(trace_id))
+        span = session.span_critical_path(trace_id)
+        if self.method == "span":
+            return ("span", (span, session.critical_path(trace_id)))
+        return ("trace", (session.critical_path(trace_id), bool(span.sections)))
+
+    def main_table(self):
+        return self.table
+
+    def row_key(self, row: dict):
+        return row.get("id") or row.get("trace_id")  # a step of the path, or a trace's path
 
     def show_data(self, data) -> None:
         mode, value = data
@@ -74,7 +111,10 @@ class CriticalPane(Pane):
                                          ("  (longest first; Enter shows a trace's path)", "dim")))
             table.set_rows(rows, empty="No traces.")
             return
-        cp = value
+        if mode == "span":
+            self._show_span(*value)
+            return
+        cp, has_spans = value
         total = cp.duration_ms or 0.0
         rows = []
         for r in cp.events.to_pylist():
@@ -86,16 +126,44 @@ class CriticalPane(Pane):
         summary.update(Text.assemble(
             ("Critical path ", "bold"), (fmt.short_id(cp.trace_id, 12), "bold"),
             f"  path {fmt.ms(cp.duration_ms)} ms of a {fmt.ms(cp.trace_span_ms)} ms span ({pct})",
-            f" · sum of all durations {fmt.ms(cp.sum_ms)} ms · {len(rows)} events", ("  Enter: go to the event", "dim")))
+            f" · sum of all durations {fmt.ms(cp.sum_ms)} ms · {len(rows)} events",
+            ("\nShowing: the longest happens-before path weighted by durations", "italic"),
+            ("  (m: Jaeger's span path)" if has_spans else "", "dim"), ("  Enter: go to the event", "dim")))
         table.set_rows(rows, empty="The trace has no events with a path.")
+
+    def _show_span(self, span, hb) -> None:
+        table = self.table
+        summary = self.query_one("#critical-summary", Static)
+        table.columns, table.sortable = SPAN_COLUMNS, False
+        total = span.duration_ns / 1e6
+        t0 = min((s.start_ns for s in span.sections), default=0)
+        rows = [{"step": i, "id": s.event_id, "span_id": s.span_id, "service": s.service, "operation": s.operation,
+                 "offset_ms": (s.start_ns - t0) / 1e6, "duration_ms": s.self_ns / 1e6,
+                 "share": (s.self_ns / 1e6 / total) if total else 0.0} for i, s in enumerate(span.sections)]
+        notes = [f"{len(span.clipped)} clipped to their parent" if span.clipped else "",
+                 f"{len(span.dropped)} outside their parent left out" if span.dropped else "",
+                 f"{len(span.non_blocking)} non-blocking (follows-from, consumer) left out" if span.non_blocking else ""]
+        notes = [n for n in notes if n]
+        summary.update(Text.assemble(
+            ("Critical path ", "bold"), (fmt.short_id(span.trace_id, 12), "bold"),
+            f"  Jaeger's path {fmt.ms(total)} ms of a {fmt.ms(hb.trace_span_ms)} ms span · {len(rows)} sections",
+            (" · spans: " + ", ".join(notes) if notes else "", "yellow"),
+            ("\nShowing: Jaeger's critical path (last-finishing child walk, self time of each span)", "italic"),
+            ("  (m: happens-before path)  Enter: go to the span", "dim")))
+        table.set_rows(rows, empty="No spans in this trace: Jaeger's path needs traces imported from "
+                                   "OTLP, Jaeger or Zipkin (m: happens-before path).")
 
     def view_table(self):
         if self.data is None:
             return None
         mode, value = self.data
-        if mode == "trace":
-            return value.events
         import pyarrow as pa
+
+        if mode == "trace":
+            return value[0].events
+        if mode == "span":
+            return pa.table({k: [getattr(s, k) for s in value[0].sections]
+                             for k in ("span_id", "service", "operation", "start_ns", "end_ns", "event_id")})
 
         return pa.table({"trace_id": [c.trace_id for c in value], "duration_ms": [c.duration_ms for c in value],
                          "trace_span_ms": [c.trace_span_ms for c in value], "sum_ms": [c.sum_ms for c in value],
@@ -103,8 +171,8 @@ class CriticalPane(Pane):
 
     def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
         event.stop()
-        if event.row is not None and "id" in event.row:
-            self.app.event_focused(event.row["id"], event.row)
+        if event.row is not None and event.row.get("id"):
+            self.app.event_focused(event.row["id"], event.row if "kind" in event.row else None)
 
     def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
         event.stop()

@@ -74,6 +74,12 @@ class DependenciesPane(Pane):
     def fetch(self, session, key: tuple) -> pa.Table:
         return session.dependencies(trace_id=key[0])
 
+    def main_table(self):
+        return self.table
+
+    def row_key(self, row: dict):
+        return (row.get("from"), row.get("to"))
+
     def show_data(self, data: pa.Table) -> None:
         self.table.set_rows(data, cursor=0, empty="No calls between services in this scope.")
         self.query_one("#deps-graph", Static).update(graph(data.to_pylist()))

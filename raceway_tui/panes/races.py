@@ -161,6 +161,15 @@ class RacesPane(Pane):
     def view_table(self) -> pa.Table | None:
         return pa.Table.from_pylist(self.groups) if self.groups else None
 
+    def main_table(self):
+        return self.table
+
+    def row_key(self, row: dict):
+        # a group (pairs are collapsed by a refresh: the cursor goes back to their group)
+        if row.get("type") == "more":
+            return None
+        return (row.get("variable"), row.get("kind"), row.get("first_location"), row.get("second_location"))
+
     def _rebuild(self, cursor: int | None, empty: str | None = None) -> None:
         rows = []
         for gi, g in enumerate(self.groups):

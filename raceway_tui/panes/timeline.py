@@ -20,10 +20,11 @@ class TimelinePane(Pane):
 
     class Located(Message):
         def __init__(self, gen: int, row: int | None, event_id: str, highlight: frozenset,
-                     search: SearchResult | None = None, query: str = "") -> None:
+                     search: SearchResult | None = None, query: str = "", offset: int | None = None) -> None:
             super().__init__()
             self.gen, self.row, self.event_id, self.highlight = gen, row, event_id, highlight
             self.search, self.query = search, query
+            self.offset = offset  # keep the event this many lines below the top (None: centre it)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -54,7 +55,12 @@ class TimelinePane(Pane):
         old = view.model
         keep = view.row() if old is not None and old.trace_id == model.trace_id else None
         highlight = view.highlight if keep is not None else frozenset()
-        view.set_model(model, cursor=0 if keep is None else view.cursor, highlight=highlight)
+        top = round(view.scroll_y)
+        offset = view.cursor - top
+        if keep is None:
+            view.set_model(model, cursor=0, highlight=highlight)
+        else:  # the same scope again (new events, the analysis done): stay where the user was
+            view.set_model(model, cursor=view.cursor, highlight=highlight, top=top)
         self.query_one("#timeline-legend", Static).update(legend(model, max(40, self.size.width)))
         self._status()
         if self.pending_search is not None:
@@ -65,8 +71,9 @@ class TimelinePane(Pane):
             event_id, hl = self.pending
             self.pending = None
             self._locate(model, event_id, hl)
-        elif keep is not None and model.causal != old.causal:
-            self._locate(model, keep["id"], highlight)  # the same event after the order changed
+        elif keep is not None and (model.causal != old.causal or model.count != old.count):
+            # the same event (and screen line) after the order changed or events were added
+            self._locate(model, keep["id"], highlight, offset)
 
     def view_table(self):
         return None  # the timeline exports through a worker (see the app's export)
@@ -81,14 +88,14 @@ class TimelinePane(Pane):
             self.pending = (event_id, highlight)
 
     @work(thread=True, exclusive=True, group="locate", exit_on_error=False)
-    def _locate(self, model: TimelineModel, event_id: str, highlight: frozenset) -> None:
+    def _locate(self, model: TimelineModel, event_id: str, highlight: frozenset, offset: int | None = None) -> None:
         try:
             row = model.timeline.locate(event_id)
         except Exception as exc:
             self.app.call_from_thread(self.app.notify, f"Could not find {event_id}: {exc}", severity="error")
             return
         if not get_current_worker().is_cancelled:
-            self.post_message(self.Located(model.gen, row, event_id, highlight))
+            self.post_message(self.Located(model.gen, row, event_id, highlight, offset=offset))
 
     def search(self, text: str, backwards: bool = False) -> None:
         """Move to the next (previous) match, in the timeline of the current scope: when that
@@ -117,7 +124,9 @@ class TimelinePane(Pane):
         if msg.search is not None:
             self.last_result = msg.search
             if msg.row is None:
-                self.app.notify(f"No event matches {msg.query!r}.", severity="warning", timeout=4)
+                where = (f" in trace {self.app.scope[:8]} (t, then All traces, searches everywhere)"
+                         if self.app.scope else "")
+                self.app.notify(f"No event matches {msg.query!r}{where}.", severity="warning", timeout=5)
             else:
                 view.goto(msg.row)
             self._status()
@@ -125,7 +134,9 @@ class TimelinePane(Pane):
         if msg.row is None:
             self.app.notify(f"Event {msg.event_id} is not in this timeline.", severity="warning", timeout=4)
             return
-        view.goto(msg.row, highlight=msg.highlight, center=True)
+        if msg.offset is not None:
+            view.scroll_to(y=max(0, msg.row - msg.offset), animate=False, immediate=True)
+        view.goto(msg.row, highlight=msg.highlight, center=msg.offset is None)
 
     def _status(self) -> None:
         t = Text()

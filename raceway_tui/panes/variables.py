@@ -87,6 +87,12 @@ class VariablesPane(Pane):
     def fetch(self, session, key: tuple) -> pa.Table:
         return session.variables(trace_id=key[0])
 
+    def main_table(self):
+        return self.variables
+
+    def row_key(self, row: dict):
+        return row.get("variable")
+
     def show_data(self, data: pa.Table) -> None:
         self.variable = None
         self.variables.set_rows(data, cursor=0)

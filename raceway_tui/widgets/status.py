@@ -1,4 +1,5 @@
-"""The header line: source, counts, load / analysis state, auto-refresh."""
+"""The header line: source, counts, load / analysis state, auto-refresh; in live mode
+Auto: ON/OFF, the last sync and the connection state."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ class StatusInfo:
     counts: dict = field(default_factory=dict)
     scope: str | None = None
     auto_refresh: bool = False
+    live: bool = False  # connected to a server: show Auto, the last sync and the connection
+    synced: str = ""  # "synced 12:03:04"
+    connection: str = ""  # "connected", "disconnected, retrying in 4 s"
+    connected: bool | None = None
 
 
 STATE_STYLE = {"ready": "bold green", "error": "bold red", "loading": "bold yellow", "analysing": "bold yellow",
@@ -26,6 +31,12 @@ def status_text(s: StatusInfo) -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(" raceway-tui ", style="bold reverse")
     t.append(f" ● {s.state}" + (f": {s.detail}" if s.detail else "") + " ", style=STATE_STYLE.get(s.state, ""))
+    if s.live:  # first: the connection matters most and the line is cut at the right
+        t.append("│ ")
+        t.append(s.connection, style={True: "green", False: "bold red"}.get(s.connected, "yellow"))
+        t.append(" │ ")
+        t.append("Auto: " + ("ON" if s.auto_refresh else "OFF"), style="bold green" if s.auto_refresh else "dim")
+        t.append(f" │ {s.synced} ")
     t.append("│ ")
     t.append("trace " + s.scope[:8] if s.scope else "all traces", style="bold cyan")
     c = s.counts
@@ -37,7 +48,8 @@ def status_text(s: StatusInfo) -> Text:
         t.append(f"{anomalies:,} anomalies" if anomalies is not None else "… anomalies",
                  style="bold yellow" if anomalies else "")
         t.append(f" · {c.get('rejected', 0):,} rejected", style="red" if c.get("rejected") else "")
-    t.append(" │ auto-refresh " + ("on" if s.auto_refresh else "off"), style="green" if s.auto_refresh else "dim")
+    if not s.live and s.auto_refresh:  # off is the normal state with files: no need to say so
+        t.append(" │ auto-refresh on", style="green")
     t.append(f" │ {s.source}", style="dim")
     return t
 

@@ -120,7 +120,10 @@ class TimelineView(ScrollView, can_focus=True):
         self.pages_fetched = 0  # for the benchmark and tests: how many pages came from the database
 
     # -- model -----------------------------------------------------------------------------
-    def set_model(self, model: TimelineModel | None, cursor: int = 0, highlight=frozenset()) -> None:
+    def set_model(self, model: TimelineModel | None, cursor: int = 0, highlight=frozenset(),
+                  top: int | None = None) -> None:
+        """Show a model with the cursor on row ``cursor``: centred, or with the view's first
+        line at ``top`` (a refresh of the same timeline keeps its scroll position)."""
         self.model = model
         self._pages.clear()
         self._pending.clear()
@@ -129,8 +132,8 @@ class TimelineView(ScrollView, can_focus=True):
         self.highlight = frozenset(highlight)
         self.virtual_size = Size(self.size.width, model.count if model else 0)
         self.cursor = 0
-        self.scroll_to(y=0, animate=False, immediate=True)
-        self.goto(cursor, highlight=highlight, center=True)
+        self.scroll_to(y=top or 0, animate=False, immediate=True)
+        self.goto(cursor, highlight=highlight, center=top is None)
         self.refresh()
         if model is not None:
             self._prepare(model)

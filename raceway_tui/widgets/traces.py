@@ -86,14 +86,16 @@ class TraceList(Vertical):
         q = self.query_one("#trace-filter", Input).value.strip().lower()
         rows = [r for r in self.rows
                 if not q or q in r["trace_id"].lower() or any(q in (s or "").lower() for s in r.get("services") or [])]
-        current = self.table.row()
+        table = self.table
+        current, offset = table.row(), table.cursor - round(table.scroll_y)
         total = sum(r["events"] for r in self.rows)
         items = [dict(ALL, events=total)] + rows
-        self.table.set_rows(items, cursor=0)
+        table.set_rows(items, cursor=0)
         if keep and current is not None:
-            i = self.table.find(lambda r: r["trace_id"] == current["trace_id"])
-            if i is not None:
-                self.table.move_to(i)
+            i = table.find(lambda r: r["trace_id"] == current["trace_id"])
+            if i is not None:  # the same row, at the same height on screen
+                table.scroll_to(y=max(0, i - offset), animate=False, immediate=True)
+                table.move_to(i)
 
     def select(self, trace_id: str | None) -> None:
         """Put the cursor on a trace (without posting Chosen)."""
