@@ -23,7 +23,6 @@ import pyarrow as pa
 from raceway_core.loading.fields import ACCESS_TYPES, ID, INT, NUM, OBJ, STR, TOP_FIELDS, VARIANT_FIELDS
 from raceway_core.schema import REC_BITS
 
-_TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})")
 MAX_COUNTER = 10**18
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -52,30 +51,40 @@ for _f in VARIANT_FIELDS:
         _VARIANTS.setdefault(_f.variant, []).append((_f.name, _f.types, _f.required))
 
 
-_BASE_SECONDS: dict[str, int | None] = {}  # "YYYY-MM-DDTHH:MM:SS" -> seconds since the epoch (None: invalid)
+# only the parts not cached below are captured
+_TS_PARTS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})")
+_SECONDS: dict[str, int | None] = {}  # "YYYY-MM-DDTHH:MM:SS" + zone -> seconds since the epoch (None: invalid)
+_FRAC_SCALE = [10 ** (9 - k) for k in range(10)]
 
 
 def _ts_ns(s: str) -> int | None:
-    m = _TS.fullmatch(s)
+    m = _TS_PARTS.fullmatch(s)
     if m is None:
         return None
-    y, mo, d, h, mi, sec, frac, tz = m.groups()
-    key = s[:19]  # the regex fixes the width of the date and time
-    seconds = _BASE_SECONDS.get(key, -1)
-    if seconds == -1:  # events of a batch share their seconds: compute each once
-        try:
-            base = datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec), tzinfo=timezone.utc)
-            seconds = (base - _EPOCH) // _SECOND if 1 <= int(y) <= 9999 else None
-        except ValueError:
-            seconds = None
-        if len(_BASE_SECONDS) > 100_000:
-            _BASE_SECONDS.clear()
-        _BASE_SECONDS[key] = seconds
+    frac, tz = m.groups()
+    key = s[:19] + tz  # the regex fixes the width of the date and time
+    seconds = _SECONDS.get(key, -1)
+    if seconds == -1:  # events of a batch share their second and zone: compute each once
+        seconds = _seconds(s, tz)
+        if len(_SECONDS) > 100_000:
+            _SECONDS.clear()
+        _SECONDS[key] = seconds
     if seconds is None:
         return None
-    if tz != "Z":
-        seconds -= (1 if tz[0] == "+" else -1) * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
-    return seconds * 1_000_000_000 + (int(frac.ljust(9, "0")) if frac else 0)
+    return seconds * 1_000_000_000 + (int(frac) * _FRAC_SCALE[len(frac)] if frac else 0)
+
+
+def _seconds(s: str, tz: str) -> int | None:
+    y = int(s[0:4])
+    try:
+        base = datetime(y, int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19]),
+                        tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    if not 1 <= y <= 9999:
+        return None
+    off = 0 if tz == "Z" else (1 if tz[0] == "+" else -1) * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
+    return (base - _EPOCH) // _SECOND - off
 
 
 _SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc) - _EPOCH
@@ -151,8 +160,12 @@ def values(ev) -> tuple | None:
             if (type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str
                     or type(pair[1]) is not int or not 0 <= pair[1] < MAX_COUNTER):
                 return None
-    if ls is not None and (type(ls) is not list or any(type(x) is not str for x in ls)):
-        return None
+    if ls is not None:
+        if type(ls) is not list:
+            return None
+        for x in ls:
+            if type(x) is not str:
+                return None
     pget = payload.get
     dur = meta.get("duration_ns")
     if dur is None and (variant == "HttpResponse" or variant == "DatabaseQuery") and pget("duration_ms") is not None:
