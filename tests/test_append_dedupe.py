@@ -146,5 +146,5 @@ def test_known_ids_never_forget_a_hash_across_folds(monkeypatch):
         k.add(new)
         reference.update(new)
         probe = sorted(reference)[::7] + [int(x) for x in rng.integers(-2**63, 2**63 - 1, 50, dtype=np.int64)]
-        assert k.maybe(probe) == [p in reference for p in probe]
+        assert k.candidates(probe) == {p for p in probe if p in reference}
     assert np.all(np.diff(k._base) > 0)  # sorted, no repeats

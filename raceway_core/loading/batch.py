@@ -195,7 +195,13 @@ def _dedupe(conn, known: KnownIds, fast: list[tuple[int, tuple, str]], by_sql: b
     """Find the repeats among this commit's events (ids stored before, or seen
     earlier in the commit): delete those SQL inserted already, drop those of
     ``fast``. Returns their (line, rec) and what is left of ``fast``."""
-    cands = [(seq, r[0], seq >> REC_BITS, seq & _REC_MASK) for seq, r, _ in fast]  # r[0]: the id
+    if not by_sql:  # the usual commit (rows all made in Python, no repeats) in a few C-level passes
+        ids = [r[0] for _, r, _ in fast]  # r[0]: the id
+        hashes = list(map(id_hash, ids))
+        if not known.candidates(hashes) and len(set(ids)) == len(ids):
+            known.add(hashes)
+            return [], fast
+    cands = [(seq, r[0], seq >> REC_BITS, seq & _REC_MASK) for seq, r, _ in fast]
     if by_sql:  # what SQL inserted, in seq (arrival) order with the rest
         cands += conn.execute("SELECT seq, id, line, rec FROM events WHERE seq >= ? AND source = ?",
                               [first_seq, source]).fetchall()
@@ -209,7 +215,8 @@ def _dedupe(conn, known: KnownIds, fast: list[tuple[int, tuple, str]], by_sql: b
             first[eid] = seq
     ids = list(first)
     hashes = [id_hash(i) for i in ids]
-    check = [i for i, maybe in zip(ids, known.maybe(hashes)) if maybe]
+    maybe = known.candidates(hashes)
+    check = [i for i, h in zip(ids, hashes) if h in maybe]
     if check:  # settle the "maybe"s: repeats of stored events, or hash collisions
         stored = conn.execute("SELECT DISTINCT id FROM events WHERE seq < ? AND id IN (SELECT unnest(?))",
                               [first_seq, check]).fetchall()

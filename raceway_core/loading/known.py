@@ -43,18 +43,16 @@ class KnownIds:
         """About what it holds in memory."""
         return self._base.nbytes + len(self._recent) * 60  # int object + set slot
 
-    def maybe(self, hashes: Sequence[int]) -> list[bool]:
-        """For each hash: could an id with it be stored?"""
-        if not hashes:
-            return []
-        recent = self._recent
+    def candidates(self, hashes: Sequence[int]) -> set[int]:
+        """Those of ``hashes`` an id stored may have."""
+        out = self._recent.intersection(hashes)
         base = self._base
-        if not len(base):
-            return [h in recent for h in hashes]
-        a = np.fromiter(hashes, np.int64, len(hashes))
-        pos = np.searchsorted(base, a)
-        hit = base[np.minimum(pos, len(base) - 1)] == a
-        return [bool(x) or h in recent for x, h in zip(hit, hashes)]
+        if len(base) and hashes:
+            a = np.fromiter(hashes, np.int64, len(hashes))
+            hit = base[np.minimum(np.searchsorted(base, a), len(base) - 1)] == a
+            if hit.any():
+                out.update(a[hit].tolist())
+        return out
 
     def add(self, hashes: Iterable[int]) -> None:
         self._recent.update(hashes)
