@@ -1,10 +1,11 @@
 """Group commit: one writer thread turns the bodies of concurrent POSTs into one
 transaction, then answers each of them.
 
-Validating and appending a batch has a fixed cost of tens of milliseconds
-(planning the validation SQL), whatever its size; while one commit runs, the
-next POSTs queue up and all go into the following one. A POST is answered only
-after its commit, so an acknowledged event survives a crash.
+A commit has a fixed cost (a few statements, the WAL sync) whatever its size;
+while one runs, the next POSTs queue up and all go into the following one.
+Their rows are made in the request handlers meanwhile (``batch.prepare``), so
+the writer only turns them into one Arrow table and inserts it. A POST is
+answered only after its commit, so an acknowledged event survives a crash.
 """
 
 from __future__ import annotations
