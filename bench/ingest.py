@@ -67,19 +67,21 @@ def _client(url: str, n_events: int, seed: int, inflight: int, ready, go, result
             acked.append(int(re.search(rb'"ingested":(\d+)', body).group(1)))
         writer.close()
 
-    async def run() -> tuple[int, float]:
+    async def run() -> tuple[int, float, float]:
         queue, acked = requests[::-1], []
         go.wait()
+        cpu = time.process_time()
         await asyncio.gather(*(connection(queue, acked) for _ in range(inflight)))
-        return sum(acked), time.perf_counter()
+        return sum(acked), time.perf_counter(), time.process_time() - cpu
 
     results.put(asyncio.run(run()))
 
 
 class Server:
     def __init__(self, db: Path) -> None:
+        wrap = os.environ.get("RACEWAY_BENCH_WRAP", "").split()  # e.g. a profiler's command line
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "raceway_tui.cli", "serve", "--port", "0", "--db", str(db)],
+            [*wrap, sys.executable, "-m", "raceway_tui.cli", "serve", "--port", "0", "--db", str(db)],
             cwd=ROOT.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for line in self.proc.stdout:
             m = re.search(r"listening on (http://\S+)", line)
@@ -89,6 +91,14 @@ class Server:
         else:
             raise RuntimeError("server did not start")
         threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used (Linux; 0 elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def status(self) -> dict:
         import httpx
@@ -115,20 +125,25 @@ def throughput(n_events: int, clients: int, inflight: int) -> None:
             ready.wait()
             before = server.status()["writer"]
             time.sleep(0.5)  # let the clients' event loops settle
+            cpu = server.cpu_seconds()
             started = time.perf_counter()
             go.set()
             done = [results.get() for _ in procs]
+            cpu = server.cpu_seconds() - cpu
             for p in procs:
                 p.join()
-            seconds = max(t for _, t in done) - started
-            acked = sum(n for n, _ in done)
+            seconds = max(t for _, t, _ in done) - started
+            acked = sum(n for n, _, _ in done)
+            client_cpu = sum(c for _, _, c in done)
             after = server.status()
             w = after["writer"]
             commits, bodies = w["commits"] - before["commits"], w["bodies"] - before["bodies"]
             assert after["events_captured"] == acked, (after["events_captured"], acked)
             print(f"{clients} clients x {inflight} in flight: {fmt_int(acked):>9} events in {seconds:6.2f} s  "
                   f"{acked / seconds:>9,.0f} events/s  {commits} commits, {bodies / max(commits, 1):5.1f} "
-                  f"POSTs/commit (max {w['largest_group']}), last commit {w['last_commit_ms']:.0f} ms", flush=True)
+                  f"POSTs/commit (max {w['largest_group']}), last commit {w['last_commit_ms']:.0f} ms; "
+                  f"CPU: server {cpu:.1f} s ({cpu / seconds:.0%} of a core), clients {client_cpu:.1f} s, "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
         finally:
             server.stop()
 

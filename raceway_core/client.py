@@ -23,7 +23,7 @@ import httpx
 import orjson
 
 from raceway_core.errors import RemoteError
-from raceway_core.loading.batch import event_texts
+from raceway_core.loading.batch import event_texts, prepare
 from raceway_core.store import Store
 
 FEED = "feed"  # a raceway-tui server
@@ -118,7 +118,8 @@ class RacewayClient:
 
     def _append(self, events: list, body: bytes, totals: list[int], meta: dict[str, str] | None = None) -> None:
         texts = event_texts(events, body)
-        line = texts if texts is not None else body.decode("utf-8")  # SQL finds data.events
+        # rows from the events parsed already; else the body, where SQL finds data.events
+        line = prepare(events, texts) if texts is not None else body.decode("utf-8")
         out = self.store.append(self._load_id, self.url, [line], meta=meta)
         totals[0] += out.records
         totals[1] += out.loaded

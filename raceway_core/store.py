@@ -21,7 +21,8 @@ from raceway_core import schema
 from raceway_core.dbutil import query_arrow
 from raceway_core.errors import QueryError, StoreError
 from raceway_core.loading import LoadSummary, load_file
-from raceway_core.loading.batch import BatchOutcome, ingest_texts
+from raceway_core.loading.batch import BatchOutcome, Prepared, ingest_texts, line_size
+from raceway_core.loading.known import KnownIds
 
 
 class Store:
@@ -38,6 +39,9 @@ class Store:
         self._write_lock = threading.Lock()
         self._version = 0
         self._append_cur: duckdb.DuckDBPyConnection | None = None
+        # Kept by appends, dropped by anything else that writes events or meta:
+        self._known: KnownIds | None = None  # the stored ids, for appends' duplicate check
+        self._line: int | None = None  # meta.next_line
 
     def _configure(self) -> None:
         # Appends commit chunk by chunk; checkpoint once after a load rather than
@@ -89,6 +93,7 @@ class Store:
         """
         out = []
         with self._write_lock:
+            self._known = self._line = None
             cur = self.cursor()
             try:
                 for p in paths:
@@ -114,22 +119,35 @@ class Store:
                         [load_id, source, path, mode]).fetchall()
         return load_id
 
-    def append(self, load_id: int, source: str, lines: list[str | list[str]], *,
+    def known_ids(self) -> KnownIds:
+        """The ids appends check against, read from the table the first time
+        (a server calls this as it starts rather than in its first commit)."""
+        with self._write_lock:
+            return self._known_ids()
+
+    def _known_ids(self) -> KnownIds:
+        if self._known is None:
+            self._known = KnownIds.from_store(self._appender())
+        return self._known
+
+    def append(self, load_id: int, source: str, lines: list[str | list[str] | Prepared], *,
                meta: dict[str, str] | None = None) -> BatchOutcome:
         """Validate and add batches in one transaction, committed on return.
 
         Each line is a batch: its text (``{"events": [...]}``, a server response,
-        an array) or the list of its events' JSON texts (see ``event_texts``).
+        an array), the list of its events' JSON texts (see ``event_texts``), or
+        those with their rows already made (``batch.prepare``).
         ``meta`` entries are written in the same transaction (a client's sync cursor).
         """
         with self._write_lock:
             cur = self._appender()
+            known = self._known_ids()
             cur.execute("BEGIN TRANSACTION").fetchall()
             try:
-                known_line = self._next_line(cur)
+                known_line = self._next_line(cur) if self._line is None else self._line
                 first_line = max(known_line, 1)
-                out = ingest_texts(cur, lines, load_id, source, first_line)
-                size = sum(len(x) if isinstance(x, str) else sum(map(len, x)) for x in lines)
+                out = ingest_texts(cur, lines, load_id, source, first_line, known)
+                size = sum(map(line_size, lines))
                 cur.execute(
                     "UPDATE sources SET bytes = bytes + ?, records = records + ?, loaded = loaded + ?, "
                     "rejected = rejected + ?, duplicates = duplicates + ? WHERE load_id = ?",
@@ -142,9 +160,11 @@ class Store:
                                 [x for row in rows for x in row]).fetchall()
                 cur.execute("COMMIT").fetchall()
             except BaseException:
+                self._line = None
                 with contextlib.suppress(duckdb.TransactionException):  # a failed COMMIT ended it already
                     cur.execute("ROLLBACK").fetchall()
                 raise
+            self._line = first_line + len(lines)
             if out.loaded:
                 self.bump()
         return out
@@ -162,6 +182,7 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         with self._write_lock:
+            self._line = None
             self._appender().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value]).fetchall()
 
     def checkpoint(self) -> None:

@@ -280,3 +280,23 @@ def test_numbers_past_64_bits_are_stored_with_every_digit(server, http):
     r = http.post("/events", content=body)
     assert r.status_code == 200 and r.json()["ingested"] == 1
     assert big in http.get("/api/traces/t-bignum").text
+
+
+def test_posts_from_sdks_and_from_browsers_get_the_same_answer(server, http):
+    # SDK posts take a short path around the middleware; a browser's (Origin) takes the full one
+    evs = [svc_event(i, "t-cors", "s", f"2026-11-08T00:00:0{i}+00:00") for i in range(3)]
+    plain = post(http, evs[:2] + [{"id": "broken"}])
+    browser = post(http, evs[1:] + [{"id": "broken"}], headers={"Origin": "http://localhost:3000"})
+    assert plain.status_code == browser.status_code == 206
+    assert "access-control-allow-origin" not in plain.headers
+    assert browser.headers["access-control-allow-origin"] == "*"
+    p, b = plain.json(), browser.json()
+    assert (p["ingested"], p["duplicates"], b["ingested"], b["duplicates"]) == (2, 0, 1, 1)
+    assert p["rejected"][0]["index"] == b["rejected"][0]["index"] == 2
+    assert p["rejected"][0]["reason"] == b["rejected"][0]["reason"]
+    pre = http.options("/events", headers={"Origin": "http://x", "Access-Control-Request-Method": "POST"})
+    assert pre.status_code == 200 and "POST" in pre.headers["access-control-allow-methods"]
+    wrong = http.get("/events")
+    assert wrong.status_code == 405 and wrong.json()["success"] is False
+    trace = http.get("/api/traces/t-cors", params={"analysis": 0}).json()["data"]
+    assert sorted(e["id"] for e in trace["events"]) == ["t-cors-0", "t-cors-1", "t-cors-2"]

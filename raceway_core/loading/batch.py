@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from raceway_core.loading import pyfast
 from raceway_core.loading.ingest import Ingestor
+from raceway_core.loading.known import KnownIds, id_hash
 from raceway_core.loading.reading import CHUNK_SCHEMA
 from raceway_core.schema import REC_BITS
 
@@ -68,88 +69,110 @@ class BatchOutcome:
         return self.loaded + self.rejected + self.duplicates
 
 
-_DEDUPE = """
-DELETE FROM events WHERE seq IN (
-    SELECT seq FROM (
-        SELECT seq, row_number() OVER (PARTITION BY id ORDER BY seq) AS rn
-        FROM events
-        WHERE id IN (SELECT id FROM events WHERE seq >= $first_seq AND source = $source)
-    ) WHERE rn > 1 AND seq >= $first_seq
-) RETURNING line, rec
-"""
-
-
 PY_FAST_MAX = 2000  # events per batch up to which Python makes the rows (see pyfast)
+_REC_MASK = (1 << REC_BITS) - 1
 
 
-def _fast_rows(conn, ing: Ingestor, source: str, lines: list[int], recs: list[int], texts: list[str]):
-    """Insert the events pyfast accepts; return what is left for SQL."""
-    keep_rows, keep_texts, keep_lines, keep_recs = [], [], [], []
-    left_lines, left_recs, left_texts = [], [], []
-    for ln, rc, text in zip(lines, recs, texts):
-        try:
-            r = pyfast.row(orjson.loads(text))
-        except orjson.JSONDecodeError:
-            r = None
-        if r is None:
-            left_lines.append(ln)
-            left_recs.append(rc)
-            left_texts.append(text)
-        else:
-            keep_rows.append(r)
-            keep_texts.append(text)
-            keep_lines.append(ln)
-            keep_recs.append(rc)
-    if keep_rows:
-        conn.register("_pyfast", pyfast.rows_table(keep_rows, keep_texts, keep_lines, keep_recs, source))
-        try:
-            conn.execute("INSERT INTO events BY NAME SELECT * FROM _pyfast").fetchall()
-        finally:
-            conn.unregister("_pyfast")
-        ing.counts.records += len(keep_rows)
-        ing.counts.loaded += len(keep_rows)
-    return left_lines, left_recs, left_texts
+@dataclass(slots=True)
+class Prepared:
+    """A batch split into its events' JSON texts, with the row pyfast made of each
+    (None: SQL decides). Made where the batch arrives (a request handler), so
+    that this work overlaps the commit of the batches before."""
+
+    texts: list[str]
+    rows: list[tuple | None]  # pyfast.values of each
 
 
-def ingest_texts(conn: duckdb.DuckDBPyConnection, lines: Sequence[str | Sequence[str]], load_id: int,
-                 source: str, first_line: int) -> BatchOutcome:
+def prepare(events: list, texts: list[str]) -> Prepared:
+    """``texts`` as ``event_texts`` gave them for the parsed ``events``."""
+    values = pyfast.values
+    return Prepared(texts, [values(e) for e in events] if len(events) <= PY_FAST_MAX else [None] * len(texts))
+
+
+def line_size(line: str | Sequence[str] | Prepared) -> int:
+    """Characters of JSON in one line (what ``sources.bytes`` counts)."""
+    if isinstance(line, str):
+        return len(line)
+    return sum(map(len, line.texts if isinstance(line, Prepared) else line))
+
+
+def _parse_row(text: str) -> tuple | None:
+    try:
+        return pyfast.values(orjson.loads(text))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def ingest_texts(conn: duckdb.DuckDBPyConnection, lines: Sequence[str | Sequence[str] | Prepared], load_id: int,
+                 source: str, first_line: int, known: KnownIds) -> BatchOutcome:
     """Validate and append ``lines`` (line ``first_line + i`` each) on ``conn``.
 
     Valid events go to ``events``, invalid ones to ``rejects`` with their reason,
-    and events whose id is already stored (or repeated in the batch) are removed
-    again, the first appearance winning, exactly as when loading files.
+    and events whose id is already stored (or repeated in the batch) are left
+    out, the first appearance winning, exactly as when loading files. ``known``
+    holds the ids stored before; the ids added are added to it.
     """
     n = len(lines)
     if first_line < 1 or first_line + n > MAX_LINE:
         raise ValueError(f"line numbers {first_line}..{first_line + n} out of range")
     first_seq = first_line << REC_BITS
     ing = Ingestor(conn, load_id, source, 0, first_seq=first_seq)
-    split = [(first_line + i, x) for i, x in enumerate(lines) if not isinstance(x, str)]
-    whole = [(first_line + i, x) for i, x in enumerate(lines) if isinstance(x, str)]
-    if split:
-        sql_lines = [ln for ln, texts in split for _ in texts]
-        sql_recs = [r for _, texts in split for r in range(len(texts))]
-        sql_texts = [t for _, texts in split for t in texts]
-        if len(sql_texts) <= PY_FAST_MAX:  # small batches: rows in Python, no SQL to plan
-            sql_lines, sql_recs, sql_texts = _fast_rows(conn, ing, source, sql_lines, sql_recs, sql_texts)
-        if sql_texts:
-            table = pa.Table.from_arrays([pa.array(sql_lines, pa.int32()), pa.array(sql_recs, pa.int32()),
-                                          pa.array(sql_texts, pa.string())], schema=CHUNK_SCHEMA)
-            # a few record batches, so that DuckDB's threads share the work (-25% time)
-            parts = table.to_batches(max_chunksize=max(256, -(-table.num_rows // 4)))
-            ing.chunk(pa.Table.from_batches(parts, schema=CHUNK_SCHEMA), expand=False, records=table.num_rows)
+    fast: list[tuple[int, tuple, str]] = []  # (seq, row, text) of the events Python made rows of
+    sql_lines, sql_recs, sql_texts = [], [], []
+    whole, split = [], []
+    for i, x in enumerate(lines):
+        if isinstance(x, str):
+            whole.append((first_line + i, x))
+        elif isinstance(x, Prepared):
+            base = (first_line + i) << REC_BITS
+            for rec, (text, r) in enumerate(zip(x.texts, x.rows)):
+                if r is None:
+                    sql_lines.append(first_line + i)
+                    sql_recs.append(rec)
+                    sql_texts.append(text)
+                else:
+                    fast.append((base + rec, r, text))
+        else:
+            split.append((first_line + i, x))
+    small = sum(len(t) for _, t in split) <= PY_FAST_MAX  # small batches: rows in Python, no SQL to plan
+    for ln, texts in split:
+        for rec, text in enumerate(texts):
+            r = _parse_row(text) if small else None
+            if r is None:
+                sql_lines.append(ln)
+                sql_recs.append(rec)
+                sql_texts.append(text)
+            else:
+                fast.append(((ln << REC_BITS) + rec, r, text))
+    if sql_texts:
+        table = pa.Table.from_arrays([pa.array(sql_lines, pa.int32()), pa.array(sql_recs, pa.int32()),
+                                      pa.array(sql_texts, pa.string())], schema=CHUNK_SCHEMA)
+        # a few record batches, so that DuckDB's threads share the work (-25% time)
+        parts = table.to_batches(max_chunksize=max(256, -(-table.num_rows // 4)))
+        ing.chunk(pa.Table.from_batches(parts, schema=CHUNK_SCHEMA), expand=False, records=table.num_rows)
     if whole:
         ing.chunk(pa.Table.from_arrays(
             [pa.array([ln for ln, _ in whole], pa.int32()), pa.nulls(len(whole), pa.int32()),
              pa.array([t for _, t in whole], pa.string())], schema=CHUNK_SCHEMA), expand=True)
-    dup_rows = conn.execute(_DEDUPE, {"first_seq": first_seq, "source": source}).fetchall()
+    by_sql = bool(sql_texts or whole)
+    dup_rows, fast = _dedupe(conn, known, fast, by_sql, first_seq, source)
+    if fast:
+        seqs, rows, texts = zip(*fast)
+        conn.register("_pyfast", pyfast.rows_table(rows, texts, seqs, source))
+        try:
+            conn.execute("INSERT INTO events BY NAME SELECT * FROM _pyfast").fetchall()
+        finally:
+            conn.unregister("_pyfast")
 
-    if not whole and not dup_rows and not ing.counts.rejected and ing.counts.loaded == sum(len(t) for _, t in split):
-        loaded = {ln: len(texts) for ln, texts in split}  # every event went in
-    else:
+    if by_sql:
         loaded = dict(conn.execute(
             "SELECT line, count(*) FROM events WHERE seq >= ? AND source = ? GROUP BY line",
             [first_seq, source]).fetchall())
+    else:
+        loaded = {}
+        for seq, _, _ in fast:
+            ln = seq >> REC_BITS
+            loaded[ln] = loaded.get(ln, 0) + 1
     rejects: dict[int, list[tuple[int | None, str]]] = {}
     if ing.counts.rejected:
         for line, rec, reason in conn.execute(
@@ -165,3 +188,47 @@ def ingest_texts(conn: duckdb.DuckDBPyConnection, lines: Sequence[str | Sequence
         for line in range(first_line, first_line + n))
     return BatchOutcome(first_line, sum(r.loaded for r in lines), sum(len(r.rejected) for r in lines),
                         len(dup_rows), lines)
+
+
+def _dedupe(conn, known: KnownIds, fast: list[tuple[int, tuple, str]], by_sql: bool, first_seq: int,
+            source: str) -> tuple[list[tuple[int, int | None]], list[tuple[int, tuple, str]]]:
+    """Find the repeats among this commit's events (ids stored before, or seen
+    earlier in the commit): delete those SQL inserted already, drop those of
+    ``fast``. Returns their (line, rec) and what is left of ``fast``."""
+    if not by_sql:  # the usual commit (rows all made in Python, no repeats) in a few C-level passes
+        ids = [r[0] for _, r, _ in fast]  # r[0]: the id
+        hashes = list(map(id_hash, ids))
+        if not known.candidates(hashes) and len(set(ids)) == len(ids):
+            known.add(hashes)
+            return [], fast
+    cands = [(seq, r[0], seq >> REC_BITS, seq & _REC_MASK) for seq, r, _ in fast]
+    if by_sql:  # what SQL inserted, in seq (arrival) order with the rest
+        cands += conn.execute("SELECT seq, id, line, rec FROM events WHERE seq >= ? AND source = ?",
+                              [first_seq, source]).fetchall()
+        cands.sort()
+    first: dict[str, int] = {}  # id -> seq of its first appearance in the commit
+    dup: dict[int, tuple[int, int | None]] = {}  # seq -> (line, rec)
+    for seq, eid, line, rec in cands:
+        if eid in first:
+            dup[seq] = (line, rec)
+        else:
+            first[eid] = seq
+    ids = list(first)
+    hashes = [id_hash(i) for i in ids]
+    maybe = known.candidates(hashes)
+    check = [i for i, h in zip(ids, hashes) if h in maybe]
+    if check:  # settle the "maybe"s: repeats of stored events, or hash collisions
+        stored = conn.execute("SELECT DISTINCT id FROM events WHERE seq < ? AND id IN (SELECT unnest(?))",
+                              [first_seq, check]).fetchall()
+        where = {seq: (line, rec) for seq, _, line, rec in cands}
+        for (eid,) in stored:
+            dup[first[eid]] = where[first[eid]]
+    known.add(h for i, h in zip(ids, hashes) if first[i] not in dup)
+    if not dup:
+        return [], fast
+    if by_sql:
+        mine = {seq for seq, _, _ in fast}
+        gone = [seq for seq in dup if seq not in mine]
+        if gone:
+            conn.execute("DELETE FROM events WHERE seq IN (SELECT unnest(?))", [gone]).fetchall()
+    return list(dup.values()), [f for f in fast if f[0] not in dup]

@@ -16,13 +16,13 @@ import math
 import re
 from datetime import datetime, timezone
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
 from raceway_core.loading.fields import ACCESS_TYPES, ID, INT, NUM, OBJ, STR, TOP_FIELDS, VARIANT_FIELDS
 from raceway_core.schema import REC_BITS
 
-_TS = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})")
 MAX_COUNTER = 10**18
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -51,52 +51,108 @@ for _f in VARIANT_FIELDS:
         _VARIANTS.setdefault(_f.variant, []).append((_f.name, _f.types, _f.required))
 
 
+# only the parts not cached below are captured
+_TS_PARTS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})")
+_SECONDS: dict[str, int | None] = {}  # "YYYY-MM-DDTHH:MM:SS" + zone -> seconds since the epoch (None: invalid)
+_FRAC_SCALE = [10 ** (9 - k) for k in range(10)]
+
+
 def _ts_ns(s: str) -> int | None:
-    m = _TS.fullmatch(s)
+    m = _TS_PARTS.fullmatch(s)
     if m is None:
         return None
-    y, mo, d, h, mi, sec, frac, tz = m.groups()
+    frac, tz = m.groups()
+    key = s[:19] + tz  # the regex fixes the width of the date and time
+    seconds = _SECONDS.get(key, -1)
+    if seconds == -1:  # events of a batch share their second and zone: compute each once
+        seconds = _seconds(s, tz)
+        if len(_SECONDS) > 100_000:
+            _SECONDS.clear()
+        _SECONDS[key] = seconds
+    if seconds is None:
+        return None
+    return seconds * 1_000_000_000 + (int(frac) * _FRAC_SCALE[len(frac)] if frac else 0)
+
+
+def _seconds(s: str, tz: str) -> int | None:
+    y = int(s[0:4])
     try:
-        base = datetime(int(y), int(mo), int(d), int(h), int(mi), int(sec), tzinfo=timezone.utc)
+        base = datetime(y, int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19]),
+                        tzinfo=timezone.utc)
     except ValueError:
         return None
-    if not 1 <= int(y) <= 9999:
+    if not 1 <= y <= 9999:
         return None
     off = 0 if tz == "Z" else (1 if tz[0] == "+" else -1) * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
-    seconds = (base - _EPOCH) // _SECOND - off
-    return seconds * 1_000_000_000 + int((frac or "").ljust(9, "0"))
+    return (base - _EPOCH) // _SECOND - off
 
 
 _SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc) - _EPOCH
 
 
-def row(ev) -> dict | None:
-    """The events-table values of one parsed event, or None: let SQL decide."""
+def _check_source(types) -> str:
+    """A Python condition, true when ``v`` (not None) has one of ``types``: what _ok decides."""
+    if types is STR:
+        return "type(v) is str"
+    if types is INT:
+        return "(type(v) is int and -B < v < B)"
+    if types is NUM:
+        return "((type(v) is int and -B < v < B) or (type(v) is float and isfinite(v)))"
+    if types is OBJ:
+        return "type(v) is dict"
+    if types is ID:
+        return "(type(v) is str or (type(v) is int and -B < v < B))"
+    raise ValueError(types)
+
+
+def _compile_check(name: str, fields: list[tuple[str, tuple, bool]]):
+    """One function checking every field of an object, unrolled: the loop over
+    the field lists with a call per field cost more than the rest of ``values``."""
+    lines = [f"def {name}(o):", "    get = o.get"]
+    for field, types, required in fields:
+        lines.append(f"    v = get({field!r})")
+        if required:
+            lines.append(f"    if v is None or not {_check_source(types)}: return False")
+        else:
+            lines.append(f"    if v is not None and not {_check_source(types)}: return False")
+    lines.append("    return True")
+    scope = {"B": 2**63, "isfinite": math.isfinite}
+    exec("\n".join(lines), scope)  # noqa: S102 - source made here from the field lists
+    return scope[name]
+
+
+_meta_ok = _compile_check("_meta_ok", [(n, t, False) for n, t in _META])
+_VARIANT_OK = {v: _compile_check(f"_{v}_ok", fs) for v, fs in _VARIANTS.items()}
+_LOCATED = frozenset(("StateChange", "LockAcquire", "LockRelease", "MemoryFence"))
+
+# the order of ``values``' tuple
+COLUMNS = ("id", "trace_id", "parent_id", "ts_ns", "thread_id", "service", "instance_id", "span_id",
+           "upstream_span_id", "duration_ns", "kind", "variable", "access", "old_value", "new_value", "location",
+           "lock_id", "function_name", "task_id", "future_id", "http_method", "http_status", "clock", "lock_set")
+
+
+def values(ev) -> tuple | None:
+    """The events-table values of one parsed event (``COLUMNS``; ``clock`` as the
+    pairs given), or None: let SQL decide."""
     if type(ev) is not dict:
         return None
-    eid, tid, ts, kind, meta = ev.get("id"), ev.get("trace_id"), ev.get("timestamp"), ev.get("kind"), ev.get("metadata")
-    parent = ev.get("parent_id")
-    if type(eid) is not str or type(tid) is not str or type(ts) is not str or not _ok(parent, STR):
+    get = ev.get
+    eid, tid, ts, kind, meta, parent = get("id"), get("trace_id"), get("timestamp"), get("kind"), get("metadata"), \
+        get("parent_id")
+    if type(eid) is not str or type(tid) is not str or type(ts) is not str or (parent is not None and type(parent) is not str):
         return None
     if type(kind) is not dict or len(kind) != 1 or type(meta) is not dict:
         return None
     (variant, payload), = kind.items()
-    fields = _VARIANTS.get(variant)
-    if fields is None or type(payload) is not dict:
+    ok = _VARIANT_OK.get(variant)
+    if ok is None or type(payload) is not dict:
         return None  # unknown variants, unit and null payloads: SQL
-    for name, types in _META:
-        if not _ok(meta.get(name), types):
-            return None
-    if type(meta.get("thread_id")) is not str:
+    if not _meta_ok(meta) or type(meta.get("thread_id")) is not str or not ok(payload):
         return None
-    for name, types, required in fields:
-        v = payload.get(name)
-        if (required and v is None) or not _ok(v, types):
-            return None
     ns = _ts_ns(ts)
     if ns is None:
         return None
-    cv, ls = ev.get("causality_vector"), ev.get("lock_set")
+    cv, ls = get("causality_vector"), get("lock_set")
     if cv is not None:
         if type(cv) is not list:
             return None
@@ -104,52 +160,59 @@ def row(ev) -> dict | None:
             if (type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str
                     or type(pair[1]) is not int or not 0 <= pair[1] < MAX_COUNTER):
                 return None
-    if ls is not None and (type(ls) is not list or any(type(x) is not str for x in ls)):
-        return None
+    if ls is not None:
+        if type(ls) is not list:
+            return None
+        for x in ls:
+            if type(x) is not str:
+                return None
+    pget = payload.get
     dur = meta.get("duration_ns")
-    if dur is None and variant in ("HttpResponse", "DatabaseQuery") and payload.get("duration_ms") is not None:
+    if dur is None and (variant == "HttpResponse" or variant == "DatabaseQuery") and pget("duration_ms") is not None:
         dur = payload["duration_ms"] * 1e6
     if dur is not None:
         if not 0 <= dur < 2**53:  # SQL rounds through a double: exact below 2**53
             return None
         dur = int(math.floor(dur + 0.5))
-    status = payload.get("status") if variant == "HttpResponse" else None
+    status = pget("status") if variant == "HttpResponse" else None
     if status is not None and not -2**31 <= status < 2**31:
         return None
-    if variant == "StateChange" and payload["access_type"] not in ACCESS_TYPES:
+    sc = variant == "StateChange"
+    if sc and payload["access_type"] not in ACCESS_TYPES:
         return None
     if variant == "FunctionCall":
-        file, line = payload.get("file"), payload.get("line")
+        file, line = pget("file"), pget("line")
         location = None if file is None else file + ("" if line is None else f":{line}")
     elif variant == "AsyncAwait":
-        location = payload.get("awaited_at")
-    elif variant in ("StateChange", "LockAcquire", "LockRelease", "MemoryFence"):
-        location = payload.get("location")
+        location = pget("awaited_at")
+    elif variant in _LOCATED:
+        location = pget("location")
     else:
         location = None
-    sc = variant == "StateChange"
-    lock = variant in ("LockAcquire", "LockRelease")
-    task, future = payload.get("task_id") if variant == "AsyncSpawn" else None, \
-        payload.get("future_id") if variant == "AsyncAwait" else None
-    return {
-        "id": eid, "trace_id": tid, "parent_id": parent, "ts_ns": ns,
-        "thread_id": meta.get("thread_id"), "service": meta.get("service_name"),
-        "instance_id": meta.get("instance_id"), "span_id": meta.get("distributed_span_id"),
-        "upstream_span_id": meta.get("upstream_span_id"), "duration_ns": dur, "kind": variant,
-        "variable": payload.get("variable") if sc else None,
-        "access": payload.get("access_type") if sc else None,
-        "old_value": orjson.dumps(payload.get("old_value")).decode() if sc else None,
-        "new_value": orjson.dumps(payload.get("new_value")).decode() if sc else None,
-        "location": location,
-        "lock_id": payload.get("lock_id") if lock else None,
-        "function_name": payload.get("function_name") if variant == "FunctionCall" else None,
-        "task_id": None if task is None else str(task),
-        "future_id": None if future is None else str(future),
-        "http_method": payload.get("method") if variant == "HttpRequest" else None,
-        "http_status": status,
-        "clock": None if cv is None else [{"c": c, "n": n} for c, n in cv],
-        "lock_set": ls,
-    }
+    lock = variant == "LockAcquire" or variant == "LockRelease"
+    task = pget("task_id") if variant == "AsyncSpawn" else None
+    future = pget("future_id") if variant == "AsyncAwait" else None
+    return (
+        eid, tid, parent, ns, meta.get("thread_id"), meta.get("service_name"), meta.get("instance_id"),
+        meta.get("distributed_span_id"), meta.get("upstream_span_id"), dur, variant,
+        pget("variable") if sc else None, pget("access_type") if sc else None,
+        orjson.dumps(pget("old_value")).decode() if sc else None,
+        orjson.dumps(pget("new_value")).decode() if sc else None,
+        location, pget("lock_id") if lock else None,
+        pget("function_name") if variant == "FunctionCall" else None,
+        None if task is None else str(task), None if future is None else str(future),
+        pget("method") if variant == "HttpRequest" else None, status, cv, ls,
+    )
+
+
+def row(ev) -> dict | None:
+    """``values`` by column name, the clock as the events table holds it."""
+    v = values(ev)
+    if v is None:
+        return None
+    r = dict(zip(COLUMNS, v))
+    r["clock"] = None if r["clock"] is None else [{"c": c, "n": n} for c, n in r["clock"]]
+    return r
 
 
 _TYPES = {
@@ -165,13 +228,26 @@ _TYPES = {
 }
 
 
-def rows_table(rows: list[dict], texts: list[str], lines: list[int], recs: list[int], source: str) -> pa.Table:
-    """The Arrow table of accepted rows, columns as in the events table."""
-    cols = {name: [r[name] for r in rows] for name in _TYPES if name in rows[0]} if rows else {}
-    cols["timestamp"] = [r["ts_ns"] // 1000 for r in rows]
-    cols["seq"] = [(ln << REC_BITS) + rc for ln, rc in zip(lines, recs)]
-    cols["raw"] = texts
-    cols["source"] = [source] * len(rows)
-    cols["line"] = lines
-    cols["rec"] = recs
-    return pa.table({name: pa.array(cols[name], type=t) for name, t in _TYPES.items()})
+def rows_table(rows: list[tuple], texts: list[str], seqs: list[int], source: str) -> pa.Table:
+    """The Arrow table of accepted rows (``values`` tuples), columns as in the events table."""
+    n = len(rows)
+    cols = dict(zip(COLUMNS, map(list, zip(*rows)))) if rows else {c: [] for c in COLUMNS}
+    arrays = {name: pa.array(cols[name], type=_TYPES[name]) for name in COLUMNS if name != "clock"}
+    ts_ns = np.array(cols["ts_ns"], np.int64)
+    arrays["timestamp"] = pa.array(ts_ns // 1000, _TYPES["timestamp"])
+    clocks = cols["clock"]
+    # list<struct> from flat arrays: building it from nested Python objects costs 10x more
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum([0 if c is None else len(c) for c in clocks], out=offsets[1:])
+    pairs = [p for c in clocks if c for p in c]
+    members = pa.StructArray.from_arrays([pa.array([p[0] for p in pairs], pa.string()),
+                                          pa.array([p[1] for p in pairs], pa.int64())], names=["c", "n"])
+    mask = pa.array([c is None for c in clocks], pa.bool_()) if None in clocks else None
+    arrays["clock"] = pa.ListArray.from_arrays(pa.array(offsets), members, type=_TYPES["clock"], mask=mask)
+    seq = np.array(seqs, np.int64)
+    arrays["seq"] = pa.array(seq)
+    arrays["raw"] = pa.array(texts, pa.string())
+    arrays["source"] = pa.array([source] * n, pa.string())
+    arrays["line"] = pa.array((seq >> REC_BITS).astype(np.int32))
+    arrays["rec"] = pa.array((seq & ((1 << REC_BITS) - 1)).astype(np.int32))
+    return pa.table({name: arrays[name] for name in _TYPES})

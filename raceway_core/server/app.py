@@ -30,7 +30,7 @@ from raceway_core.server import queries
 from raceway_core.errors import AnalysisError
 from raceway_core.server.analysis import Analyses, TraceNotFound
 from raceway_core.server.http import (
-    ApiKeyAuth, HttpError, event_batch, fail, ok, ok_with_raw, read_body,
+    ApiKeyAuth, HttpError, event_batch, fail, ok, ok_with_raw, presented_key, read_body,
 )
 from raceway_core.server.openapi import document as openapi_document
 from raceway_core.server.writer import GroupCommitter, ShuttingDown
@@ -72,6 +72,7 @@ class RacewayServer:
         self.analyses = Analyses(store)
         self.store_id = self._store_id()
         self.load_id = store.open_live(SOURCE, "http", config.url)
+        store.known_ids()  # read the stored ids now, not in the first commit
         self.writer = GroupCommitter(store, self.load_id, SOURCE, max_events=config.max_events_per_commit)
         self.started = time.time()
         self.started_at = datetime.now(timezone.utc).isoformat()
@@ -225,6 +226,33 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return fail(500, f"internal error: {type(exc).__name__}: {exc}")
 
 
+class _IngestFirst:
+    """POST /events straight to its handler, around Starlette's middleware and
+    routing, which cost about as much CPU as the handler's own HTTP work. Only
+    plain requests: a browser's (Origin header: CORS) or one the key check
+    refuses takes the full stack, which answers it as for any route."""
+
+    def __init__(self, app, srv: RacewayServer, auth: ApiKeyAuth) -> None:
+        self.app = app
+        self.srv = srv
+        self.auth = auth
+
+    async def __call__(self, scope, receive, send) -> None:
+        if (scope["type"] != "http" or scope["path"] != "/events" or scope["method"] != "POST"
+                or any(name == b"origin" for name, _ in scope["headers"])
+                or (self.auth.keys and not self.auth.allowed(presented_key(scope["headers"])))):
+            await self.app(scope, receive, send)
+            return
+        try:
+            response = await self.srv.post_events(Request(scope, receive))
+        except HttpError as exc:
+            response = fail(exc.status, exc.message, **exc.extra)
+        except Exception as exc:
+            log.exception("unexpected error on POST /events")
+            response = fail(500, f"internal error: {type(exc).__name__}: {exc}")
+        await response(scope, receive, send)
+
+
 def create_app(store: Store, config: ServerConfig = ServerConfig()) -> Starlette:
     srv = RacewayServer(store, config)
 
@@ -257,7 +285,13 @@ def create_app(store: Store, config: ServerConfig = ServerConfig()) -> Starlette
                    allow_headers=["*"]),
         Middleware(ApiKeyAuth, keys=config.api_keys, open_paths=OPEN_PATHS),
     ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
-                    exception_handlers={HTTPException: _http_exception, Exception: _unexpected})
+    app = _App(routes=routes, middleware=middleware, lifespan=lifespan,
+               exception_handlers={HTTPException: _http_exception, Exception: _unexpected})
     app.state.raceway = srv
     return app
+
+
+class _App(Starlette):
+    def build_middleware_stack(self):
+        srv = self.state.raceway
+        return _IngestFirst(super().build_middleware_stack(), srv, ApiKeyAuth(None, srv.config.api_keys, OPEN_PATHS))

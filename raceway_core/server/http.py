@@ -10,7 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from raceway_core.loading.batch import event_texts
+from raceway_core.loading.batch import Prepared, event_texts, prepare
 
 JSON = "application/json"
 
@@ -126,12 +126,12 @@ _TYPE = {dict: "an object", list: "an array", str: "a string", int: "a number", 
          bool: "a boolean", type(None): "null"}
 
 
-def event_batch(body: bytes) -> tuple[list[str] | str, int]:
+def event_batch(body: bytes) -> tuple[Prepared | str, int]:
     """The events of a POST body and how many there are; 400 naming the problem.
 
     Accepts ``{"events": [...]}`` (what the SDKs send) and a bare array. The
-    events come back as their JSON texts, or as the body text when splitting it
-    could change a value (see ``event_texts``).
+    events come back as their JSON texts and rows (``prepare``), or as the body
+    text when splitting it could change a value (see ``event_texts``).
     """
     if body.startswith(b"\xef\xbb\xbf"):
         body = body[3:]
@@ -155,4 +155,4 @@ def event_batch(body: bytes) -> tuple[list[str] | str, int]:
     else:
         raise HttpError(400, f'request body must be {{"events": [...]}}, got {_TYPE.get(type(doc), "a value")}')
     texts = event_texts(events, body) if exact else None
-    return (texts if texts is not None else body.decode("utf-8")), len(events)
+    return (prepare(events, texts) if texts is not None else body.decode("utf-8")), len(events)

@@ -1,10 +1,11 @@
 """Group commit: one writer thread turns the bodies of concurrent POSTs into one
 transaction, then answers each of them.
 
-Validating and appending a batch has a fixed cost of tens of milliseconds
-(planning the validation SQL), whatever its size; while one commit runs, the
-next POSTs queue up and all go into the following one. A POST is answered only
-after its commit, so an acknowledged event survives a crash.
+A commit has a fixed cost (a few statements, the WAL sync) whatever its size;
+while one runs, the next POSTs queue up and all go into the following one.
+Their rows are made in the request handlers meanwhile (``batch.prepare``), so
+the writer only turns them into one Arrow table and inserts it. A POST is
+answered only after its commit, so an acknowledged event survives a crash.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from raceway_core.loading.batch import Prepared, line_size
 from raceway_core.store import Store
 
 log = logging.getLogger("raceway.server")
@@ -30,14 +33,13 @@ class ShuttingDown(RuntimeError):
 
 @dataclass
 class _Pending:
-    payload: str | list[str]  # the body text, or its events' JSON texts
+    payload: str | list[str] | Prepared  # the body text, or its events (see Store.append)
     events: int
     future: Future = field(default_factory=Future)
 
     @property
     def size(self) -> int:
-        p = self.payload
-        return len(p) if isinstance(p, str) else sum(map(len, p))
+        return line_size(self.payload)
 
 
 @dataclass
@@ -69,11 +71,12 @@ class GroupCommitter:
         self._lock = threading.Lock()  # orders submit() against stop()
         self._thread = threading.Thread(target=self._run, name="raceway-writer", daemon=True)
         self._last_checkpoint_try = 0.0
+        self._recent_groups: deque[int] = deque([1 << 30], maxlen=20)  # bodies per commit; at first: wait
 
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, payload: str | list[str], events: int) -> Future:
+    def submit(self, payload: str | list[str] | Prepared, events: int) -> Future:
         """Queue one body; the future resolves to its LineResult once committed."""
         item = _Pending(payload, events)
         with self._lock:
@@ -103,10 +106,12 @@ class GroupCommitter:
             group, events, size = [item], item.events, item.size
             # A small group waits a moment for more: the clients answered by the
             # last commit are about to post again, and without the wait they would
-            # settle into cohorts taking turns with half-full commits.
+            # settle into cohorts taking turns with half-full commits. It stops
+            # waiting once it is as big as the biggest recent group: those are back.
             deadline = time.monotonic() + self.linger
+            expect = max(self._recent_groups)
             while events < self.max_events and size < self.max_bytes:
-                wait = deadline - time.monotonic() if events < self.linger_events else 0.0
+                wait = deadline - time.monotonic() if events < self.linger_events and len(group) < expect else 0.0
                 try:
                     nxt = self._q.get(timeout=wait) if wait > 0 else self._q.get_nowait()
                 except queue.Empty:
@@ -117,6 +122,7 @@ class GroupCommitter:
                 group.append(nxt)
                 events += nxt.events
                 size += nxt.size
+            self._recent_groups.append(len(group))
             self._commit(group)
             self._maybe_checkpoint()
 
