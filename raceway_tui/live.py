@@ -13,6 +13,7 @@ import datetime as dt
 import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from raceway_core.client import RacewayClient, SyncResult
@@ -49,6 +50,7 @@ class LiveLink:
         self.error: str | None = None
         self.last_sync: dt.datetime | None = None  # local time of the last successful sync
         self.retry_at: float | None = None  # time.monotonic() of the next attempt while disconnected
+        self.attempts: deque[float] = deque(maxlen=16)  # when the last syncs started (monotonic)
         self.syncs = 0
         self.events_pulled = 0
         self._running = threading.Lock()
@@ -65,6 +67,7 @@ class LiveLink:
 
     def sync(self) -> SyncOutcome:
         with self._running:
+            self.attempts.append(time.monotonic())
             try:
                 result = self.client.sync()
             except RemoteError as exc:
