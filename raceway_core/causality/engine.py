@@ -36,7 +36,8 @@ from raceway_core.causality.races import CLASS_OF, AW, W, Accesses, sweep
 from raceway_core.dbutil import query_arrow
 
 CP_KINDS = ("parent", "join", "lock", "call", "return")
-STAGES = ("order", "trust", "edges", "load", "topo", "clocks", "locks", "races", "critical", "tables")
+# in the order they start (locks and tables start in a thread just before clocks and critical)
+STAGES = ("order", "trust", "edges", "load", "topo", "locks", "clocks", "races", "tables", "critical")
 ENGINE_VERSION = "1"  # bump when the hb tables change meaning
 
 
@@ -70,11 +71,11 @@ class Engine:
             self._stage("edges", lambda: graph.build_edges(cur, clock_sql))
             self._stage("load", lambda: self._load(cur))
             self._stage("topo", lambda: self._topo(cur))
-            locks = pool.submit(self._beside, "locks", self._locksets)
+            locks = self._start_beside(pool, "locks", self._locksets)
             self._stage("clocks", self._clocks)
             locks.result()  # usually done: it had the clocks' time
             self._stage("races", lambda: self._races(cur))
-            tables = pool.submit(self._beside, "tables", self._tables)  # rewrites hb.ev: after races read it
+            tables = self._start_beside(pool, "tables", self._tables)  # rewrites hb.ev: after races read it
             self._stage("critical", lambda: self._critical(cur))
             tables.result()
             cur.execute("INSERT OR REPLACE INTO meta VALUES ('hb_fingerprint', ?), ('hb_races', ?)",
@@ -84,6 +85,11 @@ class Engine:
             cur.close()
         self.wall = time.perf_counter() - started
         return self
+
+    def _start_beside(self, pool, name: str, fn):
+        if self._progress is not None:
+            self._progress(name, STAGES.index(name), len(STAGES))
+        return pool.submit(self._beside, name, fn)
 
     def _beside(self, name: str, fn) -> None:
         """A stage on its own cursor in the engine's SQL thread; its time is its own."""
