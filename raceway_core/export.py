@@ -15,7 +15,8 @@ from raceway_core.errors import RacewayError
 FORMATS = ("json", "parquet")
 
 
-def _default(value):
+def json_default(value):
+    """orjson's ``default`` for what DuckDB results hold beyond plain JSON types."""
     if isinstance(value, decimal.Decimal):
         return float(value)
     if isinstance(value, (bytes, bytearray)):
@@ -36,7 +37,7 @@ def write_table(table: pa.Table, path: str | Path, fmt: str | None = None) -> Pa
         if fmt == "parquet":
             pq.write_table(table, path)
         else:
-            path.write_bytes(orjson.dumps(table.to_pylist(), default=_default,
+            path.write_bytes(orjson.dumps(table.to_pylist(), default=json_default,
                                           option=orjson.OPT_NON_STR_KEYS | orjson.OPT_INDENT_2))
     except OSError as exc:
         raise RacewayError(f"cannot export to {path}: {exc.strerror or exc}") from exc

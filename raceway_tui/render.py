@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 
 import orjson
 import pyarrow as pa
 from rich.table import Table
 
-
-def _jsonable(value):
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, (bytes, bytearray)):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    raise TypeError
+from raceway_core.export import json_default
 
 
 def arrow_to_json(table: pa.Table) -> str:
-    return orjson.dumps(table.to_pylist(), default=_jsonable,
+    return orjson.dumps(table.to_pylist(), default=json_default,
                         option=orjson.OPT_NON_STR_KEYS).decode()
 
 
@@ -31,7 +22,7 @@ def _cell(value) -> str:
     if isinstance(value, dt.datetime):
         return value.isoformat()
     if isinstance(value, (list, dict)):
-        return orjson.dumps(value, default=_jsonable).decode()
+        return orjson.dumps(value, default=json_default).decode()
     return str(value)
 
 
