@@ -80,8 +80,9 @@ def _client(url: str, n_events: int, seed: int, inflight: int, ready, go, result
 class Server:
     def __init__(self, db: Path) -> None:
         wrap = os.environ.get("RACEWAY_BENCH_WRAP", "").split()  # e.g. a profiler's command line
+        extra = os.environ.get("RACEWAY_BENCH_SERVE_ARGS", "").split()  # e.g. --parse-workers 0
         self.proc = subprocess.Popen(
-            [*wrap, sys.executable, "-m", "raceway_tui.cli", "serve", "--port", "0", "--db", str(db)],
+            [*wrap, sys.executable, "-m", "raceway_tui.cli", "serve", "--port", "0", "--db", str(db), *extra],
             cwd=ROOT.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for line in self.proc.stdout:
             m = re.search(r"listening on (http://\S+)", line)
@@ -93,7 +94,7 @@ class Server:
         threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
 
     def cpu_seconds(self) -> float:
-        """CPU time the server process has used (Linux; 0 elsewhere)."""
+        """CPU time the server process has used (Linux; 0 elsewhere); its body parsers not included."""
         try:
             fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
