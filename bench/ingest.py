@@ -94,7 +94,7 @@ class Server:
         threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
 
     def cpu_seconds(self) -> float:
-        """CPU time the server process has used (Linux; 0 elsewhere); its body parsers not included."""
+        """CPU time the server process has used (Linux; 0 elsewhere)."""
         try:
             fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
