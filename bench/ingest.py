@@ -80,7 +80,7 @@ def _client(url: str, n_events: int, seed: int, inflight: int, ready, go, result
 class Server:
     def __init__(self, db: Path) -> None:
         wrap = os.environ.get("RACEWAY_BENCH_WRAP", "").split()  # e.g. a profiler's command line
-        extra = os.environ.get("RACEWAY_BENCH_SERVE_ARGS", "").split()  # e.g. --parse-workers 0
+        extra = os.environ.get("RACEWAY_BENCH_SERVE_ARGS", "").split()  # e.g. options being compared
         self.proc = subprocess.Popen(
             [*wrap, sys.executable, "-m", "raceway_tui.cli", "serve", "--port", "0", "--db", str(db), *extra],
             cwd=ROOT.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
