@@ -19,6 +19,7 @@ import asyncio
 import multiprocessing as mp
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -81,9 +82,11 @@ class Server:
     def __init__(self, db: Path) -> None:
         wrap = os.environ.get("RACEWAY_BENCH_WRAP", "").split()  # e.g. a profiler's command line
         extra = os.environ.get("RACEWAY_BENCH_SERVE_ARGS", "").split()  # e.g. options being compared
+        self.wrapped = bool(wrap)
         self.proc = subprocess.Popen(
             [*wrap, sys.executable, "-m", "raceway_tui.cli", "serve", "--port", "0", "--db", str(db), *extra],
-            cwd=ROOT.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            cwd=ROOT.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=self.wrapped)
         for line in self.proc.stdout:
             m = re.search(r"listening on (http://\S+)", line)
             if m:
@@ -107,7 +110,10 @@ class Server:
         return httpx.get(self.url + "/status", timeout=30).json()["data"]
 
     def stop(self) -> None:
-        self.proc.terminate()
+        if self.wrapped:  # Ctrl-C to the group: the server stops cleanly, a profiler writes its output
+            os.killpg(self.proc.pid, signal.SIGINT)
+        else:
+            self.proc.terminate()
         self.proc.wait(60)
 
 
