@@ -420,3 +420,29 @@ async def test_search_from_another_pane_after_the_scope_changed(tmp_path):
         await settle(pilot)
         view = app.pane("timeline").view
         assert view.model.trace_id == "req-2" and view.row()["id"] == "w2"
+
+
+async def test_new_events_keep_open_race_groups_and_the_selected_pair(tmp_path):
+    """A refresh with new events (live mode, or r) must not collapse what the user opened."""
+    path = tmp_path / "bank.jsonl"
+    path.write_text(BANKING.read_text())
+    app = create_app([path])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3", "right_square_bracket", "right_square_bracket")  # group 1's pair, then group 2's
+        await settle(pilot)
+        races = app.pane("races")
+        before = races.table.row()
+        assert before["type"] == "pair" and set(races.expanded) == {0, 1}
+        first_group = [races.table.row(i)["type"] for i in range(races.table.row_count)]
+        extra = json.loads(BANKING.read_text().splitlines()[0])
+        extra.update(id="late-1", thread_id="late")  # a new event of another context: the races stay the same
+        with path.open("a") as f:
+            f.write(json.dumps(extra) + "\n")
+        await pilot.press("r")
+        await settle(pilot)
+        assert app.query_one(StatusBar).info.counts["events"] == 22
+        assert set(races.expanded) == {0, 1}
+        assert [races.table.row(i)["type"] for i in range(races.table.row_count)] == first_group
+        after = races.table.row()
+        assert (after["type"], after["first_id"], after["second_id"]) == ("pair", before["first_id"], before["second_id"])

@@ -39,6 +39,7 @@ class Pane(Vertical):
         self.busy = False  # a worker is loading the data
         self.data: Any = None  # what the pane shows, for export
         self._shown: tuple | None = None  # the key of the data shown
+        self.same_view = False  # while show_data runs: it refreshes what was shown (new events)
 
     # -- what a pane implements ------------------------------------------------------------
     def fetch(self, session, key: tuple) -> Any:
@@ -125,6 +126,8 @@ class Pane(Vertical):
         self.data = msg.data
         self.say(None)
         keep = self._keep(msg.key)
+        shown = self._shown  # a refresh of the same view (live mode) when scope and options are the same
+        self.same_view = shown is not None and (shown[0], shown[3:]) == (msg.key[0], msg.key[3:])
         self.show_data(msg.data)
         self._shown = msg.key
         if keep is not None:

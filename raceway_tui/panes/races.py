@@ -100,9 +100,12 @@ class RacesPane(Pane):
     ]
 
     class Expanded(Message):
-        def __init__(self, key: tuple, index: int, pairs: list[dict], then: str | None, error: str | None = None) -> None:
+        """Pairs of groups (index -> pairs); ``then`` says where the cursor goes (see _after_expand)."""
+
+        def __init__(self, key: tuple, pairs: dict[int, list[dict]], then: str | None, focus: int | None,
+                     error: str | None = None) -> None:
             super().__init__()
-            self.key, self.index, self.pairs, self.then, self.error = key, index, pairs, then, error
+            self.key, self.pairs, self.then, self.focus, self.error = key, pairs, then, focus, error
 
     class PairLoaded(Message):
         def __init__(self, ids: tuple[str, str], a: dict | None, b: dict | None, why, error: str | None = None) -> None:
@@ -115,6 +118,7 @@ class RacesPane(Pane):
         self.groups: list[dict] = []
         self.expanded: dict[int, list[dict]] = {}
         self.pair: tuple[str, str] | None = None
+        self._restore_pair: tuple[str, str] | None = None  # the pair selected before a refresh
 
     def compose(self) -> ComposeResult:
         yield Static(classes="placeholder")
@@ -146,6 +150,12 @@ class RacesPane(Pane):
         return RaceData(rep.pair_count, rep.groups.to_pylist(), trace_id)
 
     def show_data(self, data: RaceData) -> None:
+        # a refresh (new events) opens again the groups that were open, and finds the pair again
+        was_open = {_group_key(self.groups[g]) for g in self.expanded if g < len(self.groups)} \
+            if self.same_view else set()
+        cur = self.table.row()
+        self._restore_pair = (cur["first_id"], cur["second_id"]) if was_open and cur and cur["type"] == "pair" \
+            else None
         self.groups = data.groups
         self.expanded = {}
         scope = "all traces" if data.trace_id is None else f"trace {fmt.short_id(data.trace_id)}"
@@ -157,6 +167,9 @@ class RacesPane(Pane):
         self._rebuild(cursor=0, empty="No races in this scope." if data.trace_id else "No races found.")
         if not self.groups:
             self._show_pair(None)
+        reopen = {gi: g for gi, g in enumerate(self.groups) if _group_key(g) in was_open}
+        if reopen:
+            self._fetch_pairs(self.app.session, self._key, reopen, self.scope_trace(), "keep", None)
 
     def view_table(self) -> pa.Table | None:
         return pa.Table.from_pylist(self.groups) if self.groups else None
@@ -192,16 +205,17 @@ class RacesPane(Pane):
         if g in self.expanded:
             self._after_expand(g, then)
             return
-        self._fetch_pairs(self.app.session, self._key, g, self.groups[g], self.scope_trace(), then)
+        self._fetch_pairs(self.app.session, self._key, {g: self.groups[g]}, self.scope_trace(), then, g)
 
     @work(thread=True, exclusive=True, group="pairs", exit_on_error=False)
-    def _fetch_pairs(self, session, key, g: int, group: dict, trace_id, then) -> None:
+    def _fetch_pairs(self, session, key, groups: dict[int, dict], trace_id, then, focus) -> None:
         try:
-            pairs, error = group_pairs(session, group, trace_id, PAIR_LIMIT).to_pylist(), None
+            pairs = {g: group_pairs(session, grp, trace_id, PAIR_LIMIT).to_pylist() for g, grp in groups.items()}
+            error = None
         except Exception as exc:
-            pairs, error = [], str(exc)
+            pairs, error = {}, str(exc)
         if not get_current_worker().is_cancelled:
-            self.post_message(self.Expanded(key, g, pairs, then, error))
+            self.post_message(self.Expanded(key, pairs, then, focus, error))
 
     def on_races_pane_expanded(self, msg: Expanded) -> None:
         msg.stop()
@@ -210,9 +224,25 @@ class RacesPane(Pane):
         if msg.error:
             self.app.notify(f"Races: {msg.error}", severity="error")
             return
-        self.expanded[msg.index] = msg.pairs
+        cur = self.table.row()
+        self.expanded.update(msg.pairs)
         self._rebuild(cursor=None)
-        self._after_expand(msg.index, msg.then)
+        if msg.then == "keep":  # after a refresh: the row the cursor is on, or the pair it was on
+            self._keep_cursor(cur)
+        else:
+            self._after_expand(msg.focus, msg.then)
+
+    def _keep_cursor(self, cur: dict | None) -> None:
+        want, self._restore_pair = self._restore_pair, None
+        if cur is None:
+            return
+        i = None
+        if want is not None and cur["type"] == "group":
+            i = self.table.find(lambda r: r["type"] == "pair" and (r["first_id"], r["second_id"]) == want)
+        if i is None:
+            i = self._index(cur["g"], cur["p"] if cur["type"] != "more" else -1)
+        if i is not None:
+            self.table.move_to(i)
 
     def _after_expand(self, g: int, then: str | None) -> None:
         pairs = self.expanded.get(g) or []
@@ -331,3 +361,7 @@ class RacesPane(Pane):
         self.query_one("#race-a", Static).update(side_panel("FIRST", msg.a, "bold", msg.b))
         self.query_one("#race-b", Static).update(side_panel("SECOND", msg.b, "bold", msg.a))
         self.query_one("#race-why", Static).update(explanation(msg.why))
+
+
+def _group_key(g: dict) -> tuple:
+    return g["variable"], g["kind"], g["severity"], g["first_location"], g["second_location"]
