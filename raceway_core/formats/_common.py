@@ -89,6 +89,18 @@ def json_lines(text: str) -> list[tuple[int, object]] | None:
     return out
 
 
+def json_documents(text: str, what: str) -> list[tuple[int, object]]:
+    """(first line, document): the whole text as one JSON document, else one per line
+    (JSON lines); ValueError naming the format when it is neither."""
+    try:
+        return [(1, load_json(text, what))]
+    except ValueError:
+        docs = json_lines(text)
+        if docs is None:
+            raise
+        return docs
+
+
 class LineFinder:
     """Line numbers of successive span ids in a JSON text (spans are found in document order).
 

@@ -12,7 +12,7 @@ are kept as links.
 from __future__ import annotations
 
 from raceway_core.formats import Converted, ImportOptions, register
-from raceway_core.formats._common import LineFinder, Shape, as_int, json_lines, load_json
+from raceway_core.formats._common import LineFinder, Shape, as_int, json_documents
 from raceway_core.formats._spans import Span, SpanEvent, raw_json, to_events
 from raceway_core.loading.reading import Problem
 
@@ -73,12 +73,7 @@ class JaegerImporter:
         return '"traceID"' in head and ('"spanID"' in head or '"operationName"' in head)
 
     def convert(self, text: str, options: ImportOptions) -> Converted:
-        try:
-            docs = [(1, load_json(text, "Jaeger"))]
-        except ValueError:
-            docs = json_lines(text)
-            if docs is None:
-                raise
+        docs = json_documents(text, "Jaeger")
         spans: list[Span] = []
         problems: list[Problem] = []
         notes: list[str] = []

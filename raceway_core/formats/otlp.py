@@ -8,7 +8,7 @@ request wrapped in ``{"result": ...}`` or ``{"data": ...}``. Ids may be hex
 from __future__ import annotations
 
 from raceway_core.formats import Converted, ImportOptions, register
-from raceway_core.formats._common import LineFinder, Shape, as_int, hex_id, json_lines, load_json
+from raceway_core.formats._common import LineFinder, Shape, as_int, hex_id, json_documents
 from raceway_core.formats._spans import Span, SpanEvent, raw_json, to_events
 from raceway_core.loading.reading import Problem
 
@@ -117,12 +117,7 @@ class OtlpImporter:
         return '"resourceSpans"' in head or '"resource_spans"' in head
 
     def convert(self, text: str, options: ImportOptions) -> Converted:
-        try:
-            docs = [(1, load_json(text, "OTLP"))]
-        except ValueError:
-            docs = json_lines(text)
-            if docs is None:
-                raise
+        docs = json_documents(text, "OTLP")
         spans: list[Span] = []
         problems: list[Problem] = []
         shape = Shape()

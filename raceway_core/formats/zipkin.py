@@ -13,7 +13,7 @@ server half a child of the client half (a cross-service edge), see ``_spans``.
 from __future__ import annotations
 
 from raceway_core.formats import Converted, ImportOptions, register
-from raceway_core.formats._common import LineFinder, Shape, as_int, json_lines, load_json
+from raceway_core.formats._common import LineFinder, Shape, as_int, json_documents
 from raceway_core.formats._spans import Span, SpanEvent, raw_json, to_events
 from raceway_core.loading.reading import Problem
 
@@ -78,12 +78,7 @@ class ZipkinImporter:
         return body[:1] == "[" and '"traceId"' in head and '"id"' in head and '"spanId"' not in head
 
     def convert(self, text: str, options: ImportOptions) -> Converted:
-        try:
-            docs = [(1, load_json(text, "Zipkin"))]
-        except ValueError:
-            docs = json_lines(text)
-            if docs is None:
-                raise
+        docs = json_documents(text, "Zipkin")
         problems: list[Problem] = []
         shape = Shape()
         cleaned: list[tuple[int, dict, int]] = []  # (input order, span, line)
