@@ -21,6 +21,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from raceway_tui.widgets.cursor import MOVE_BINDINGS, CursorKeys
+
 CHUNK = 256
 
 
@@ -59,16 +61,11 @@ class _Rows:
         return chunk[i - c * CHUNK]
 
 
-class VirtualTable(ScrollView, can_focus=True):
+class VirtualTable(CursorKeys, ScrollView, can_focus=True):
     """A cursor-driven table; posts Highlighted when the cursor moves, Selected on Enter."""
 
     BINDINGS = [
-        Binding("j,down", "cursor(1)", "Down", show=False),
-        Binding("k,up", "cursor(-1)", "Up", show=False),
-        Binding("g,home", "first", "First", show=False),
-        Binding("G,end", "last", "Last", show=False),
-        Binding("pagedown,ctrl+f", "page(1)", "Page down", show=False),
-        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
+        *MOVE_BINDINGS,
         Binding("enter", "select", "Open", show=True),
         Binding("s", "sort_next", "Sort", show=True),
         Binding("S", "sort_reverse", "Reverse sort", show=False),
@@ -197,17 +194,13 @@ class VirtualTable(ScrollView, can_focus=True):
         elif index >= top + visible:
             self.scroll_to(y=index - visible + 1, animate=False, immediate=True)
 
-    def action_cursor(self, delta: int) -> None:
-        self._set_cursor(self.cursor + delta)
+    @property
+    def rows_total(self) -> int:
+        return self.row_count
 
-    def action_first(self) -> None:
-        self._set_cursor(0)
-
-    def action_last(self) -> None:
-        self._set_cursor(self.row_count - 1)
-
-    def action_page(self, direction: int) -> None:
-        self._set_cursor(self.cursor + direction * max(1, self.size.height - 2))
+    @property
+    def page_rows(self) -> int:
+        return self.size.height - 2  # less the header line
 
     def action_select(self) -> None:
         if self.row_count:

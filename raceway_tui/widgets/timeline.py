@@ -26,6 +26,7 @@ from textual.worker import get_current_worker
 
 from raceway_core.browse import Timeline
 from raceway_tui import format as fmt
+from raceway_tui.widgets.cursor import MOVE_BINDINGS, CursorKeys
 
 PAGE = 128
 LANE_W = 2
@@ -69,14 +70,9 @@ def rel_time(ns: int | None, start: int | None) -> str:
     return f"+{d / 1000:.0f}s"
 
 
-class TimelineView(ScrollView, can_focus=True):
+class TimelineView(CursorKeys, ScrollView, can_focus=True):
     BINDINGS = [
-        Binding("j,down", "cursor(1)", "Down", show=False),
-        Binding("k,up", "cursor(-1)", "Up", show=False),
-        Binding("g,home", "first", "First", show=False),
-        Binding("G,end", "last", "Last", show=False),
-        Binding("pagedown,ctrl+f", "page(1)", "Page down", show=False),
-        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
+        *MOVE_BINDINGS,
         Binding("enter", "follow", "Follow edge back"),
     ]
     COMPONENT_CLASSES = {"timeline--cursor", "timeline--cursor-blur", "timeline--highlight", "timeline--dim"}
@@ -200,17 +196,13 @@ class TimelineView(ScrollView, can_focus=True):
         elif index >= top + h:
             self.scroll_to(y=index - h + 1, animate=False, immediate=True)
 
-    def action_cursor(self, delta: int) -> None:
-        self._set_cursor(self.cursor + delta)
+    @property
+    def rows_total(self) -> int:
+        return self.count
 
-    def action_first(self) -> None:
-        self._set_cursor(0)
-
-    def action_last(self) -> None:
-        self._set_cursor(self.count - 1)
-
-    def action_page(self, direction: int) -> None:
-        self._set_cursor(self.cursor + direction * max(1, self.size.height - 1))
+    @property
+    def page_rows(self) -> int:
+        return self.size.height - 1
 
     def action_follow(self) -> None:
         row = self.row()
