@@ -27,7 +27,7 @@ import pyarrow as pa
 from raceway_core.analysis import anomalies as _anomalies
 from raceway_core.analysis import audit as _audit
 from raceway_core.analysis import dependencies as _deps
-from raceway_core.analysis.span_critical_path import SpanCriticalPath, span_critical_path
+from raceway_core.analysis.span_critical_path import SpanCriticalPath, has_spans, span_critical_path
 from raceway_core.causality import explain as _explain
 from raceway_core.causality.engine import Engine, EngineOptions
 from raceway_core.dbutil import query_arrow
@@ -271,6 +271,10 @@ class TraceSession:
         """Jaeger's critical path (last-finishing-child walk, self-time sections) of a trace
         imported from spans (OTLP, Jaeger, Zipkin); no sections for other traces."""
         return span_critical_path(self.store, trace_id)
+
+    def has_spans(self, trace_id: str) -> bool:
+        """Whether ``span_critical_path`` has a span tree to walk in this trace."""
+        return has_spans(self.store, trace_id)
 
     def critical_paths(self) -> list[CriticalPath]:
         self.engine

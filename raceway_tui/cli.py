@@ -204,9 +204,8 @@ def analyze(
         else:
             jaeger = {}
             for p in shown_paths(doc):
-                span = session.span_critical_path(p["trace_id"])
-                if span.sections:
-                    jaeger[p["trace_id"]] = span.duration_ns / 1e6
+                if session.has_spans(p["trace_id"]):
+                    jaeger[p["trace_id"]] = session.span_critical_path(p["trace_id"]).duration_ns / 1e6
             out.print(render(doc, jaeger))
     finally:
         store.close()

@@ -121,3 +121,14 @@ def test_zipkin_server_half_is_a_child_of_its_client_half(store):
                         ("74280ae0c10d8062", 31270, 97673), ("bf396325699c84bf", 97673, 99411)]
     assert [s.service for s in cp.sections] == ["servicea", "serviceb", "servicea", "servicea"]
     assert (cp.clipped, cp.dropped) == (("74280ae0c10d8062/server",), ("43210ae0c10d1234",))
+
+
+def test_has_spans_only_for_traces_imported_from_spans(store, tmp_path):
+    from helpers import event, ndjson
+
+    from raceway_core.analysis.span_critical_path import has_spans
+
+    store.load(["/work/shared/corpus/otel/zipkin/skew.json", ndjson(tmp_path / "sdk.jsonl", [event(1)])])
+    sdk_trace = "trace-1"  # helpers.event's trace
+    assert has_spans(store, "1e223ff1f80f1c69") and span_critical_path(store, "1e223ff1f80f1c69").sections
+    assert not has_spans(store, sdk_trace) and not span_critical_path(store, sdk_trace).sections

@@ -38,15 +38,18 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-_SPANS = """
+# a span's start event, as the OTLP / Jaeger / Zipkin importers write it
+_IS_SPAN = """s.trace_id = ? AND s.kind = 'FunctionCall' AND s.span_id IS NOT NULL
+  AND json_extract_string(s.raw, '$.metadata.tags."span.format"') IS NOT NULL"""
+
+_SPANS = f"""
 SELECT s.span_id AS key, s.service, s.function_name AS operation, s.ts_ns AS start,
        coalesce(s.duration_ns, 0) AS duration, s.seq, s.id,
        CASE WHEN p.trace_id = s.trace_id THEN p.span_id END AS parent,
        json_extract_string(s.raw, '$.metadata.tags."span.ref"') AS ref,
        json_extract_string(s.raw, '$.metadata.tags."span.kind"') AS span_kind
 FROM events s LEFT JOIN events p ON p.id = s.parent_id
-WHERE s.trace_id = ? AND s.kind = 'FunctionCall' AND s.span_id IS NOT NULL
-  AND json_extract_string(s.raw, '$.metadata.tags."span.format"') IS NOT NULL
+WHERE {_IS_SPAN}
 ORDER BY s.ts_ns, s.seq
 """
 
@@ -143,6 +146,17 @@ def _walk(root: _Node, out: list[Section]) -> None:
             node, returning = lfc, None
         else:
             node, returning = node.up, node.start
+
+
+def has_spans(source, trace_id: str) -> bool:
+    """Whether the trace was imported from spans (its Jaeger path can be walked)."""
+    owned = not isinstance(source, duckdb.DuckDBPyConnection)
+    conn = source.cursor() if owned else source
+    try:
+        return conn.execute(f"SELECT EXISTS (SELECT 1 FROM events s WHERE {_IS_SPAN})", [trace_id]).fetchone()[0]
+    finally:
+        if owned:
+            conn.close()
 
 
 def span_critical_path(source, trace_id: str) -> SpanCriticalPath:

@@ -87,10 +87,9 @@ class CriticalPane(Pane):
         trace_id = key[0]
         if trace_id is None:
             return ("all", session.critical_paths())
-        span = session.span_critical_path(trace_id)
         if self.method == "span":
-            return ("span", (span, session.critical_path(trace_id)))
-        return ("trace", (session.critical_path(trace_id), bool(span.sections)))
+            return ("span", (session.span_critical_path(trace_id), session.critical_path(trace_id)))
+        return ("trace", (session.critical_path(trace_id), session.has_spans(trace_id)))
 
     def main_table(self):
         return self.table
