@@ -125,19 +125,19 @@ class Pane(Vertical):
             return
         self.data = msg.data
         self.say(None)
-        keep = self._keep(msg.key)
-        shown = self._shown  # a refresh of the same view (live mode) when scope and options are the same
+        # a refresh of what is shown (same scope and options; new events or analysis: live mode)
+        shown = self._shown
         self.same_view = shown is not None and (shown[0], shown[3:]) == (msg.key[0], msg.key[3:])
+        keep = self._keep() if self.same_view else None
         self.show_data(msg.data)
         self._shown = msg.key
         if keep is not None:
             self._restore(*keep)
 
-    def _keep(self, key: tuple) -> tuple | None:
-        """The main table's cursor row and its screen line, when ``key`` refreshes the data shown
-        (same scope and options, new events or analysis: live mode)."""
-        table, shown = self.main_table(), self._shown
-        if table is None or shown is None or (shown[0], shown[3:]) != (key[0], key[3:]):
+    def _keep(self) -> tuple | None:
+        """The main table's cursor row and its screen line, to find them again after a refresh."""
+        table = self.main_table()
+        if table is None:
             return None
         row = table.row()
         ident = self.row_key(row) if row is not None else None
