@@ -38,23 +38,30 @@ def poster(url: str, client: int, acked: list[str], stop: threading.Event, size:
             b += 1
 
 
-def test_sigkill_loses_no_acknowledged_event_and_stores_none_twice(tmp_path):
-    db = tmp_path / "kill.duckdb"
+def while_posting(srv: ServerProcess, acked_at_least: int, action) -> list[str]:
+    """Three clients post until ``acked_at_least`` events are acknowledged, then ``action()``
+    runs with posts in flight; the ids the server acknowledged."""
     acked: list[str] = []
-    srv = ServerProcess(db).start()
     stop = threading.Event()
     threads = [threading.Thread(target=poster, args=(srv.url, c, acked, stop)) for c in range(3)]
     for t in threads:
         t.start()
     try:
-        while len(acked) < 3000:
+        while len(acked) < acked_at_least:
             threading.Event().wait(0.01)
-        srv.kill()  # mid-stream: posts are in flight
+        action()
     finally:
         stop.set()
         for t in threads:
             t.join()
         srv.kill()
+    return acked
+
+
+def test_sigkill_loses_no_acknowledged_event_and_stores_none_twice(tmp_path):
+    db = tmp_path / "kill.duckdb"
+    srv = ServerProcess(db).start()
+    acked = while_posting(srv, 3000, srv.kill)  # mid-stream: posts are in flight
     ids = stored_ids(db)  # opening replays the WAL
     assert len(ids) == len(set(ids)), "an event was stored twice"
     missing = set(acked) - set(ids)
@@ -76,21 +83,10 @@ def test_sigkill_loses_no_acknowledged_event_and_stores_none_twice(tmp_path):
 
 def test_sigterm_answers_in_flight_posts_commits_and_closes(tmp_path):
     db = tmp_path / "term.duckdb"
-    acked: list[str] = []
     srv = ServerProcess(db).start()
-    stop = threading.Event()
-    threads = [threading.Thread(target=poster, args=(srv.url, c, acked, stop)) for c in range(3)]
-    for t in threads:
-        t.start()
-    try:
-        while len(acked) < 1500:
-            threading.Event().wait(0.01)
-        code = srv.stop()
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-        srv.kill()
+    codes = []
+    acked = while_posting(srv, 1500, lambda: codes.append(srv.stop()))
+    code = codes[0]
     assert code == 0, "".join(srv.output)
     assert "database closed" in "".join(srv.output)
     assert not (tmp_path / "term.duckdb.wal").exists(), "the WAL was not folded into the file on shutdown"
