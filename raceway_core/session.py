@@ -298,7 +298,7 @@ class TraceSession:
         params = {"variable": variable} | ({"t": trace_id} if trace_id else {})
         t = self._q(sql, params)
         rows = eng.row_of(t["seq"].to_numpy()).tolist()
-        linked = [None] + [eng.before(rows[i - 1], rows[i]) for i in range(1, len(rows))]
+        linked = [None] * min(1, len(rows)) + [eng.before(rows[i - 1], rows[i]) for i in range(1, len(rows))]
         return t.append_column("after_previous", pa.array(linked, pa.bool_()))
 
     def variables(self, trace_id: str | None = None) -> pa.Table:

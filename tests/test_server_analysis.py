@@ -76,6 +76,13 @@ def test_audit_trail_in_causal_order_with_races_marked(http, reference):
     assert any(a["is_race"] for a in d["accesses"])
 
 
+def test_audit_trail_of_a_variable_never_accessed_is_empty(http, reference):
+    # a variable name with a slash: the route's last segment takes it whole
+    d = get(http, f"/api/traces/{BANKING}/audit-trail/no%2Fsuch.var")
+    assert (d["variable"], d["accesses"]) == ("no/such.var", [])
+    assert reference.audit("no/such.var").num_rows == 0
+
+
 def test_full_trace_carries_races_audit_trails_and_the_rest(http, reference):
     d = get(http, f"/api/traces/{BANKING}")
     a = d["analysis"]
