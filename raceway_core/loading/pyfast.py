@@ -215,21 +215,26 @@ def row(ev) -> dict | None:
     return r
 
 
+# arrow.json: DuckDB takes it as JSON without parsing every text again to check
+# it (these are orjson's output); pyarrow before 19 has no such type
+_JSON = pa.json_() if hasattr(pa, "json_") else pa.string()
 _TYPES = {
     "seq": pa.int64(), "id": pa.string(), "trace_id": pa.string(), "parent_id": pa.string(),
     "timestamp": pa.timestamp("us", tz="UTC"), "ts_ns": pa.int64(), "thread_id": pa.string(),
     "service": pa.string(), "instance_id": pa.string(), "span_id": pa.string(), "upstream_span_id": pa.string(),
     "duration_ns": pa.int64(), "kind": pa.string(), "variable": pa.string(), "access": pa.string(),
-    "old_value": pa.string(), "new_value": pa.string(), "location": pa.string(), "lock_id": pa.string(),
+    "old_value": _JSON, "new_value": _JSON, "location": pa.string(), "lock_id": pa.string(),
     "function_name": pa.string(), "task_id": pa.string(), "future_id": pa.string(), "http_method": pa.string(),
     "http_status": pa.int32(), "clock": pa.list_(pa.struct([("c", pa.string()), ("n", pa.int64())])),
-    "lock_set": pa.list_(pa.string()), "raw": pa.string(), "source": pa.string(), "line": pa.int32(),
+    "lock_set": pa.list_(pa.string()), "raw": _JSON, "source": pa.string(), "line": pa.int32(),
     "rec": pa.int32(),
 }
+_NUMBERING = ("seq", "source", "line", "rec")  # given when the rows are committed
 
 
-def rows_table(rows: list[tuple], texts: list[str], seqs: list[int], source: str) -> pa.Table:
-    """The Arrow table of accepted rows (``values`` tuples), columns as in the events table."""
+def row_columns(rows: list[tuple], texts: list[str]) -> pa.Table:
+    """The Arrow table of accepted rows (``values`` tuples) and their texts: every
+    events column but the numbering, which ``numbered`` adds."""
     n = len(rows)
     cols = dict(zip(COLUMNS, map(list, zip(*rows)))) if rows else {c: [] for c in COLUMNS}
     arrays = {name: pa.array(cols[name], type=_TYPES[name]) for name in COLUMNS if name != "clock"}
@@ -244,10 +249,22 @@ def rows_table(rows: list[tuple], texts: list[str], seqs: list[int], source: str
                                           pa.array([p[1] for p in pairs], pa.int64())], names=["c", "n"])
     mask = pa.array([c is None for c in clocks], pa.bool_()) if None in clocks else None
     arrays["clock"] = pa.ListArray.from_arrays(pa.array(offsets), members, type=_TYPES["clock"], mask=mask)
-    seq = np.array(seqs, np.int64)
-    arrays["seq"] = pa.array(seq)
-    arrays["raw"] = pa.array(texts, pa.string())
-    arrays["source"] = pa.array([source] * n, pa.string())
-    arrays["line"] = pa.array((seq >> REC_BITS).astype(np.int32))
-    arrays["rec"] = pa.array((seq & ((1 << REC_BITS) - 1)).astype(np.int32))
-    return pa.table({name: arrays[name] for name in _TYPES})
+    arrays["raw"] = pa.array(texts, _TYPES["raw"])
+    return pa.table({name: arrays[name] for name in _TYPES if name not in _NUMBERING})
+
+
+def numbered(table: pa.Table, seqs, source: str) -> pa.Table:
+    """``row_columns``' table with its rows' seq (and so line, rec) and source."""
+    seq = np.asarray(seqs, np.int64)
+    arrays = {
+        "seq": pa.array(seq),
+        "source": pa.array([source] * table.num_rows, pa.string()),
+        "line": pa.array((seq >> REC_BITS).astype(np.int32)),
+        "rec": pa.array((seq & ((1 << REC_BITS) - 1)).astype(np.int32)),
+    }
+    return pa.table({name: arrays[name] if name in arrays else table.column(name) for name in _TYPES})
+
+
+def rows_table(rows: list[tuple], texts: list[str], seqs: list[int], source: str) -> pa.Table:
+    """The Arrow table of accepted rows (``values`` tuples), columns as in the events table."""
+    return numbered(row_columns(rows, texts), seqs, source)
