@@ -21,7 +21,7 @@ from raceway_core import schema
 from raceway_core.dbutil import query_arrow
 from raceway_core.errors import QueryError, StoreError
 from raceway_core.loading import LoadSummary, load_file
-from raceway_core.loading.batch import BatchOutcome, Prepared, ingest_texts, line_size
+from raceway_core.loading.batch import BatchOutcome, Prepared, Rows, ingest_texts, line_size
 from raceway_core.loading.known import KnownIds
 
 
@@ -130,13 +130,14 @@ class Store:
             self._known = KnownIds.from_store(self._appender())
         return self._known
 
-    def append(self, load_id: int, source: str, lines: list[str | list[str] | Prepared], *,
+    def append(self, load_id: int, source: str, lines: list[str | list[str] | Prepared | Rows], *,
                meta: dict[str, str] | None = None) -> BatchOutcome:
         """Validate and add batches in one transaction, committed on return.
 
         Each line is a batch: its text (``{"events": [...]}``, a server response,
-        an array), the list of its events' JSON texts (see ``event_texts``), or
-        those with their rows already made (``batch.prepare``).
+        an array), the list of its events' JSON texts (see ``event_texts``),
+        those with their rows already made (``batch.prepare``), or those rows as
+        an Arrow table (``batch.Rows``).
         ``meta`` entries are written in the same transaction (a client's sync cursor).
         """
         with self._write_lock:
@@ -184,6 +185,10 @@ class Store:
         with self._write_lock:
             self._line = None
             self._appender().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value]).fetchall()
+
+    def set_threads(self, n: int) -> None:
+        """DuckDB's worker threads for every cursor of this store."""
+        self._appender().execute(f"SET threads = {int(n)}").fetchall()
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file (fails while others read)."""

@@ -3,15 +3,18 @@ arrival order across batches and restarts, per-line results, atomicity."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import duckdb
+import orjson
 import pytest
 from conftest import rows
 from helpers import event, ndjson
 
-from raceway_core.loading.batch import event_texts
+from raceway_core.loading.batch import event_texts, prepare
 from raceway_core.schema import REC_BITS
+from raceway_core.server.channel import decode_batch, encode_batch
 from raceway_core.store import Store
 
 COMPARED = ("id", "trace_id", "parent_id", "timestamp", "ts_ns", "thread_id", "service", "kind", "variable",
@@ -50,6 +53,29 @@ def test_a_posted_batch_ends_up_exactly_like_the_same_file(tmp_path, store, form
         assert got == want
         assert [r["reason"] for r in rows(live, "SELECT reason FROM rejects ORDER BY rec")] == \
             [r["reason"] for r in rows(store, "SELECT reason FROM rejects ORDER BY line")]
+
+
+def test_rows_made_by_a_front_are_stored_exactly_like_the_same_file(tmp_path, store):
+    # every kind the synthetic programs emit, all valid: the front sends Arrow rows
+    from raceway_core.synth import config_for_events, generate
+
+    evs = list(itertools.islice(generate(config_for_events(400, seed=3)), 400))
+    kinds = {next(iter(e["kind"])) for e in evs}
+    assert {"StateChange", "LockAcquire", "FunctionCall", "HttpRequest", "AsyncSpawn"} <= kinds
+    [summary] = store.load([ndjson(tmp_path / "a.jsonl", evs)])
+    with Store() as live:
+        lid = live.open_live("server", "http")
+        body = orjson.dumps({"events": evs})
+        kind, data = encode_batch(prepare(evs, event_texts(evs, body)))
+        assert kind == b"A"
+        out = live.append(lid, "server", [decode_batch(kind, data)])
+        assert (out.loaded, out.rejected, out.duplicates) == (summary.loaded, 0, 0) == (400, 0, 0)
+        cols = ", ".join(COMPARED)
+        got, want = (rows(s, f"SELECT {cols}, json_type(raw) AS raw_type FROM events ORDER BY seq")
+                     for s in (live, store))
+        for r in got + want:
+            r["raw"] = json.loads(r["raw"])
+        assert got == want
 
 
 def test_per_line_results_name_indexes_and_reasons(store):

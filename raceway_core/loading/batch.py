@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -83,16 +84,42 @@ class Prepared:
     rows: list[tuple | None]  # pyfast.values of each
 
 
+@dataclass(slots=True)
+class Rows:
+    """A batch whose every event pyfast accepted, as ``pyfast.row_columns``' table:
+    made where the batch arrives (an ingest front, in another process), so that
+    committing it is one Arrow insert with no Python per event."""
+
+    table: pa.Table
+    chars: int  # characters of its events' JSON (what ``sources.bytes`` counts)
+
+    @classmethod
+    def of(cls, prepared: Prepared) -> "Rows | None":
+        """The rows of a prepared batch, or None when SQL has some of them to decide."""
+        if None in prepared.rows:
+            return None
+        return cls(pyfast.row_columns(prepared.rows, prepared.texts), sum(map(len, prepared.texts)))
+
+    def texts(self) -> list[str]:
+        """Its events' JSON texts."""
+        out: list[str] = []
+        for chunk in self.table.column("raw").chunks:
+            out += (chunk.storage if isinstance(chunk, pa.ExtensionArray) else chunk).to_pylist()
+        return out
+
+
 def prepare(events: list, texts: list[str]) -> Prepared:
     """``texts`` as ``event_texts`` gave them for the parsed ``events``."""
     values = pyfast.values
     return Prepared(texts, [values(e) for e in events] if len(events) <= PY_FAST_MAX else [None] * len(texts))
 
 
-def line_size(line: str | Sequence[str] | Prepared) -> int:
+def line_size(line: str | Sequence[str] | Prepared | Rows) -> int:
     """Characters of JSON in one line (what ``sources.bytes`` counts)."""
     if isinstance(line, str):
         return len(line)
+    if isinstance(line, Rows):
+        return line.chars
     return sum(map(len, line.texts if isinstance(line, Prepared) else line))
 
 
@@ -115,6 +142,13 @@ def ingest_texts(conn: duckdb.DuckDBPyConnection, lines: Sequence[str | Sequence
     n = len(lines)
     if first_line < 1 or first_line + n > MAX_LINE:
         raise ValueError(f"line numbers {first_line}..{first_line + n} out of range")
+    if any(isinstance(x, Rows) for x in lines):
+        if all(isinstance(x, Rows) for x in lines):
+            out = _insert_rows(conn, lines, source, first_line, known)
+            if out is not None:
+                return out
+        # repeats, or other kinds of lines beside: the general path below, from their texts
+        lines = [x.texts() if isinstance(x, Rows) else x for x in lines]
     first_seq = first_line << REC_BITS
     ing = Ingestor(conn, load_id, source, 0, first_seq=first_seq)
     fast: list[tuple[int, tuple, str]] = []  # (seq, row, text) of the events Python made rows of
@@ -188,6 +222,29 @@ def ingest_texts(conn: duckdb.DuckDBPyConnection, lines: Sequence[str | Sequence
         for line in range(first_line, first_line + n))
     return BatchOutcome(first_line, sum(r.loaded for r in lines), sum(len(r.rejected) for r in lines),
                         len(dup_rows), lines)
+
+
+def _insert_rows(conn, lines: Sequence[Rows], source: str, first_line: int,
+                 known: KnownIds) -> BatchOutcome | None:
+    """Commit-ready rows (``Rows``) in one insert; None when an id may be stored
+    already or repeats within them: then the general path finds which."""
+    ids: list[str] = []
+    for x in lines:
+        ids += x.table.column("id").to_pylist()
+    hashes = list(map(id_hash, ids))
+    if known.candidates(hashes) or len(set(ids)) != len(ids):
+        return None
+    seqs = np.concatenate([np.arange(x.table.num_rows, dtype=np.int64) + ((first_line + i) << REC_BITS)
+                           for i, x in enumerate(lines)])
+    table = pyfast.numbered(pa.concat_tables([x.table for x in lines]), seqs, source)
+    conn.register("_rows", table)
+    try:
+        conn.execute("INSERT INTO events BY NAME SELECT * FROM _rows").fetchall()
+    finally:
+        conn.unregister("_rows")
+    known.add(hashes)
+    results = tuple(LineResult(x.table.num_rows, (), ()) for x in lines)
+    return BatchOutcome(first_line, len(ids), 0, 0, results)
 
 
 def _dedupe(conn, known: KnownIds, fast: list[tuple[int, tuple, str]], by_sql: bool, first_seq: int,
