@@ -225,6 +225,10 @@ def serve(
     db: Annotated[str, typer.Option("--db", help="DuckDB file to store events in (:memory: for none).")] = "raceway.duckdb",
     api_key: Annotated[Optional[list[str]], typer.Option("--api-key", help="Accept this API key (repeatable); without any, no key is needed.")] = None,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", help="Largest request body accepted, in MB.")] = 32,
+    ingest_workers: Annotated[Optional[int], typer.Option(
+        "--ingest-workers", min=0, show_default=False,
+        help="Processes that take HTTP and parse POSTed events beside the one that stores them "
+             "(default: 1 with two or more cores, else 0: one process does everything).")] = None,
 ) -> None:
     """Run a Raceway-compatible server: SDKs POST /events, clients pull /api/events."""
     from raceway_core.server import serve as run_server
@@ -237,7 +241,8 @@ def serve(
                       highlight=False, soft_wrap=True)
 
     try:
-        run_server(host, port, db, tuple(api_key or ()), int(max_body_mb * 1e6), announce=announce)
+        run_server(host, port, db, tuple(api_key or ()), int(max_body_mb * 1e6), announce=announce,
+                   fronts=ingest_workers)
     except RacewayError as exc:
         raise _fail(str(exc)) from exc
     err.print("raceway-tui serve: stopped; every acknowledged event is committed and the database closed",

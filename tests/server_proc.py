@@ -15,13 +15,17 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# How the server runs: behind an ingest front process (the default on two or
+# more cores) or as one process; tests of behaviour both share run in both.
+MODES = {"front": ("--ingest-workers", "1"), "one-process": ("--ingest-workers", "0")}
+
 
 class ServerProcess:
     def __init__(self, db: str | Path = ":memory:", api_keys: tuple[str, ...] = (), extra: tuple[str, ...] = (),
-                 port: int = 0):
+                 port: int = 0, mode: str = "front"):
         self.db = str(db)
         self.args = [sys.executable, "-m", "raceway_tui.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                     "--db", self.db, *[a for k in api_keys for a in ("--api-key", k)], *extra]
+                     "--db", self.db, *[a for k in api_keys for a in ("--api-key", k)], *MODES[mode], *extra]
         self.proc: subprocess.Popen | None = None
         self.url: str | None = None
         self.output: list[str] = []

@@ -58,9 +58,9 @@ def while_posting(srv: ServerProcess, acked_at_least: int, action) -> list[str]:
     return acked
 
 
-def test_sigkill_loses_no_acknowledged_event_and_stores_none_twice(tmp_path):
+def test_sigkill_loses_no_acknowledged_event_and_stores_none_twice(tmp_path, server_mode):
     db = tmp_path / "kill.duckdb"
-    srv = ServerProcess(db).start()
+    srv = ServerProcess(db, mode=server_mode).start()
     acked = while_posting(srv, 3000, srv.kill)  # mid-stream: posts are in flight
     ids = stored_ids(db)  # opening replays the WAL
     assert len(ids) == len(set(ids)), "an event was stored twice"
@@ -68,7 +68,7 @@ def test_sigkill_loses_no_acknowledged_event_and_stores_none_twice(tmp_path):
     assert not missing, f"{len(missing)} acknowledged events lost"
 
     # restarted on the same file: everything is there once, and arrival order continues
-    with ServerProcess(db) as srv2, httpx.Client(base_url=srv2.url) as http:
+    with ServerProcess(db, mode=server_mode) as srv2, httpx.Client(base_url=srv2.url) as http:
         assert http.get("/status").json()["data"]["events_captured"] == len(ids)
         last_cursor = http.get("/api/events", params={"limit": 20000}).json()["data"]["next_cursor"]
         late = batch(9, 0, 10)
@@ -81,9 +81,9 @@ def test_sigkill_loses_no_acknowledged_event_and_stores_none_twice(tmp_path):
     assert len(ids2) == len(set(ids2)) == len(ids) + 10
 
 
-def test_sigterm_answers_in_flight_posts_commits_and_closes(tmp_path):
+def test_sigterm_answers_in_flight_posts_commits_and_closes(tmp_path, server_mode):
     db = tmp_path / "term.duckdb"
-    srv = ServerProcess(db).start()
+    srv = ServerProcess(db, mode=server_mode).start()
     codes = []
     acked = while_posting(srv, 1500, lambda: codes.append(srv.stop()))
     code = codes[0]
@@ -95,10 +95,10 @@ def test_sigterm_answers_in_flight_posts_commits_and_closes(tmp_path):
     assert not set(acked) - set(ids)
 
 
-def test_eight_clients_in_parallel_store_every_event_once(tmp_path):
+def test_eight_clients_in_parallel_store_every_event_once(tmp_path, server_mode):
     db = tmp_path / "many.duckdb"
     n_clients, n_batches = 8, 50  # 8 x 5,000 events, batches of 100
-    with ServerProcess(db) as srv:
+    with ServerProcess(db, mode=server_mode) as srv:
         def run(client: int) -> tuple[int, int]:
             ingested = dups = 0
             with httpx.Client(base_url=srv.url, timeout=60) as http:

@@ -1,7 +1,8 @@
 """The Raceway-compatible ASGI application: routes and handlers.
 
 Writes go through the group committer (one writer thread); reads run in worker
-threads, each on its own DuckDB cursor.
+threads, each on its own DuckDB cursor. Behind ingest fronts (``front.py``),
+POST /events arrives parsed, over the channel, and this app serves the rest.
 """
 
 from __future__ import annotations
@@ -25,21 +26,22 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from raceway_core import __version__
-from raceway_core.schema import REC_BITS
-from raceway_core.server import queries
 from raceway_core.errors import AnalysisError
+from raceway_core.loading.batch import LineResult
+from raceway_core.server import queries
 from raceway_core.server.analysis import Analyses, TraceNotFound
+from raceway_core.server.channel import result_reply, serve_channel
 from raceway_core.server.http import (
-    ApiKeyAuth, HttpError, event_batch, fail, ok, ok_with_raw, presented_key, read_body,
+    OPEN_PATHS, ApiKeyAuth, HttpError, fail, ingest_answer, ingest_batch, ok, ok_with_raw, plain_ingest, read_body,
 )
 from raceway_core.server.openapi import document as openapi_document
+from raceway_core.server.workers import Fronts
 from raceway_core.server.writer import GroupCommitter, ShuttingDown
 from raceway_core.store import Store
 
 log = logging.getLogger("raceway.server")
 
 SOURCE = "server"  # the events' source name
-OPEN_PATHS = frozenset({"/health", "/openapi.json"})  # answered without an API key
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,10 @@ class ServerConfig:
     max_body_bytes: int = 32 << 20
     max_events_per_commit: int = 50_000
     url: str | None = None  # recorded as the source's path
+    # A small commit group waits this long for more POSTs (see GroupCommitter).
+    # Behind ingest fronts it should not: parsing the next batches already
+    # overlaps the commit, in the fronts' processes, so waiting only idles the writer.
+    linger: float = 0.004
 
 
 class _Readers:
@@ -73,7 +79,8 @@ class RacewayServer:
         self.store_id = self._store_id()
         self.load_id = store.open_live(SOURCE, "http", config.url)
         store.known_ids()  # read the stored ids now, not in the first commit
-        self.writer = GroupCommitter(store, self.load_id, SOURCE, max_events=config.max_events_per_commit)
+        self.writer = GroupCommitter(store, self.load_id, SOURCE, max_events=config.max_events_per_commit,
+                                     linger=config.linger)
         self.started = time.time()
         self.started_at = datetime.now(timezone.utc).isoformat()
 
@@ -91,27 +98,31 @@ class RacewayServer:
     # -- ingest --------------------------------------------------------------------
     async def post_events(self, request: Request) -> Response:
         body = await read_body(request, self.config.max_body_bytes)
-        payload, n = event_batch(body)
-        if n >= 1 << REC_BITS:
-            raise HttpError(413, f"{n:,} events in one batch; send at most {(1 << REC_BITS) - 1:,}")
+        payload, n = ingest_batch(body)
         if n == 0:
             return ok("Ingested 0 events", ingested=0, duplicates=0, rejected=[])
+        result = await self.commit_batch(payload, n)
+        return ingest_answer(result.loaded, len(result.duplicates),
+                             [{"index": rec, "reason": reason} for rec, reason in result.rejected])
+
+    async def commit_batch(self, payload, n: int) -> LineResult:
+        """Hand one parsed batch to the group committer; its result once committed."""
         try:
             future = self.writer.submit(payload, n)
         except ShuttingDown as exc:
             raise HttpError(503, str(exc)) from exc
         try:
-            result = await asyncio.wrap_future(future)
+            return await asyncio.wrap_future(future)
         except Exception as exc:  # nothing of this batch was committed
             log.error("could not store a batch of %d events: %s", n, exc)
             raise HttpError(500, f"could not store the events: {exc}") from exc
-        rejected = [{"index": rec, "reason": reason} for rec, reason in result.rejected]
-        extra = {"ingested": result.loaded, "duplicates": len(result.duplicates), "rejected": rejected}
-        if not rejected:
-            return ok(f"Ingested {result.loaded} events", **extra)
-        if result.loaded or result.duplicates:  # the original answers 206 when some events failed
-            return ok(f"Ingested {result.loaded} events, {len(rejected)} errors", 206, **extra)
-        return fail(422, f"all {len(rejected)} events were rejected; first: {rejected[0]['reason']}", **extra)
+
+    async def channel_commit(self, payload, n: int) -> dict:
+        """``commit_batch`` for a batch an ingest front parsed (see ``channel``)."""
+        try:
+            return result_reply(await self.commit_batch(payload, n))
+        except HttpError as exc:
+            return {"error": exc.status, "message": exc.message}
 
     # -- reads ---------------------------------------------------------------------
     async def health(self, request: Request) -> Response:
@@ -238,9 +249,7 @@ class _IngestFirst:
         self.auth = auth
 
     async def __call__(self, scope, receive, send) -> None:
-        if (scope["type"] != "http" or scope["path"] != "/events" or scope["method"] != "POST"
-                or any(name == b"origin" for name, _ in scope["headers"])
-                or (self.auth.keys and not self.auth.allowed(presented_key(scope["headers"])))):
+        if not plain_ingest(scope, self.auth):
             await self.app(scope, receive, send)
             return
         try:
@@ -253,15 +262,25 @@ class _IngestFirst:
         await response(scope, receive, send)
 
 
-def create_app(store: Store, config: ServerConfig = ServerConfig()) -> Starlette:
+def create_app(store: Store, config: ServerConfig = ServerConfig(), fronts: Fronts | None = None) -> Starlette:
+    """The application; with ``fronts``, it also opens their ingest channel and runs them."""
     srv = RacewayServer(store, config)
 
     @asynccontextmanager
     async def lifespan(app):
         srv.writer.start()
+        channel = None
         try:
+            if fronts is not None:
+                channel = await asyncio.start_unix_server(
+                    lambda r, w: serve_channel(r, w, srv.channel_commit), path=fronts.channel_socket)
+                fronts.start()
             yield
         finally:
+            if fronts is not None:
+                await run_in_threadpool(fronts.stop)  # they answer their POSTs in flight first
+            if channel is not None:
+                channel.close()
             await run_in_threadpool(srv.writer.stop)  # commit what is queued
 
     g = _guard

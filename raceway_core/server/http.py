@@ -11,8 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from raceway_core.loading.batch import Prepared, event_texts, prepare
+from raceway_core.schema import REC_BITS
 
 JSON = "application/json"
+OPEN_PATHS = frozenset({"/health", "/openapi.json"})  # answered without an API key
 
 
 class HttpError(Exception):
@@ -45,6 +47,16 @@ def ok_with_raw(before: dict, key: str, raws: list[str], after: dict | None = No
         parts += [b",", orjson.dumps(after)[1:-1]]
     parts.append(b'},"error":null}')
     return Response(b"".join(parts), 200, media_type=JSON)
+
+
+def ingest_answer(loaded: int, duplicates: int, rejected: list[dict]) -> Response:
+    """The answer to POST /events once its batch is committed (``rejected``: index, reason)."""
+    extra = {"ingested": loaded, "duplicates": duplicates, "rejected": rejected}
+    if not rejected:
+        return ok(f"Ingested {loaded} events", **extra)
+    if loaded or duplicates:  # the original answers 206 when some events failed
+        return ok(f"Ingested {loaded} events, {len(rejected)} errors", 206, **extra)
+    return fail(422, f"all {len(rejected)} events were rejected; first: {rejected[0]['reason']}", **extra)
 
 
 # -- API keys ------------------------------------------------------------------------
@@ -156,3 +168,19 @@ def event_batch(body: bytes) -> tuple[Prepared | str, int]:
         raise HttpError(400, f'request body must be {{"events": [...]}}, got {_TYPE.get(type(doc), "a value")}')
     texts = event_texts(events, body) if exact else None
     return (prepare(events, texts) if texts is not None else body.decode("utf-8")), len(events)
+
+
+def ingest_batch(body: bytes) -> tuple[Prepared | str, int]:
+    """``event_batch``, refusing batches too big to number (413)."""
+    payload, n = event_batch(body)
+    if n >= 1 << REC_BITS:
+        raise HttpError(413, f"{n:,} events in one batch; send at most {(1 << REC_BITS) - 1:,}")
+    return payload, n
+
+
+def plain_ingest(scope, keys: ApiKeyAuth) -> bool:
+    """A POST /events the fast path may answer: no browser (Origin: CORS) and,
+    with keys configured, one the key check accepts; the rest take the full stack."""
+    return (scope["type"] == "http" and scope["path"] == "/events" and scope["method"] == "POST"
+            and not any(name == b"origin" for name, _ in scope["headers"])
+            and (not keys.keys or keys.allowed(presented_key(scope["headers"]))))

@@ -19,7 +19,7 @@ from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from raceway_core.loading.batch import Prepared, line_size
+from raceway_core.loading.batch import Prepared, Rows, line_size
 from raceway_core.store import Store
 
 log = logging.getLogger("raceway.server")
@@ -33,7 +33,7 @@ class ShuttingDown(RuntimeError):
 
 @dataclass
 class _Pending:
-    payload: str | list[str] | Prepared  # the body text, or its events (see Store.append)
+    payload: str | list[str] | Prepared | Rows  # the body text, or its events (see Store.append)
     events: int
     future: Future = field(default_factory=Future)
 
@@ -76,7 +76,7 @@ class GroupCommitter:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, payload: str | list[str] | Prepared, events: int) -> Future:
+    def submit(self, payload: str | list[str] | Prepared | Rows, events: int) -> Future:
         """Queue one body; the future resolves to its LineResult once committed."""
         item = _Pending(payload, events)
         with self._lock:

@@ -1,0 +1,166 @@
+"""An ingest front: a process that answers the server's public port.
+
+It parses and checks POST /events bodies itself and sends each batch to the
+store's process over the channel (``channel.py``), answering once that says
+the batch is committed. Every other request is passed through unchanged to
+the store's process, which serves it on a private Unix socket: one API, one
+set of answers, wherever the request is handled.
+
+Started by ``serve`` (``workers.py``); not meant to be run by hand:
+    python -m raceway_core.server.front --fd N --core PATH --channel PATH
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+
+import httpx
+import orjson
+from starlette.requests import Request
+
+from raceway_core.server.channel import ChannelClient, ChannelClosed
+from raceway_core.server.http import (
+    OPEN_PATHS, ApiKeyAuth, HttpError, fail, ingest_answer, ingest_batch, ok, plain_ingest, read_body,
+)
+from raceway_core.server.proc import KEYS_ENV, die_with_parent, lean_gc
+
+log = logging.getLogger("raceway.server")
+
+# connection-level headers: meaningful for one hop only
+_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te", b"trailer",
+                  b"upgrade"})
+
+
+class FrontApp:
+    """The ASGI application of a front."""
+
+    def __init__(self, core_socket: str, channel_socket: str, api_keys: tuple[str, ...], max_body: int) -> None:
+        self.core_socket = core_socket
+        self.channel_socket = channel_socket
+        self.auth = ApiKeyAuth(None, api_keys, OPEN_PATHS)
+        self.max_body = max_body
+        self.channel = ChannelClient()
+        self.on_channel_closed = None  # called when the store's process goes away
+        self._proxy: httpx.AsyncClient | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            if plain_ingest(scope, self.auth):
+                await self._ingest(scope, receive, send)
+            else:
+                await self._pass_through(scope, receive, send)
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.channel.connect(self.channel_socket)
+                except OSError as exc:
+                    await send({"type": "lifespan.startup.failed", "message": f"cannot reach the store: {exc}"})
+                    return
+                self._proxy = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=self.core_socket),
+                                                base_url="http://raceway-store", timeout=None)
+                asyncio.create_task(self._watch_channel())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.channel.close()
+                if self._proxy is not None:
+                    await self._proxy.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _watch_channel(self) -> None:
+        await self.channel.closed.wait()
+        log.warning("ingest front: the store's process closed the channel; stopping")
+        if self.on_channel_closed is not None:
+            self.on_channel_closed()
+
+    async def _ingest(self, scope, receive, send) -> None:
+        try:
+            body = await read_body(Request(scope, receive), self.max_body)
+            payload, n = ingest_batch(body)
+            if n == 0:
+                response = ok("Ingested 0 events", ingested=0, duplicates=0, rejected=[])
+            else:
+                reply = await self.channel.commit(payload, n)
+                if "error" in reply:
+                    response = fail(reply["error"], reply["message"])
+                else:
+                    response = ingest_answer(reply["loaded"], reply["duplicates"],
+                                             [{"index": rec, "reason": why} for rec, why in reply["rejected"]])
+        except HttpError as exc:
+            response = fail(exc.status, exc.message, **exc.extra)
+        except ChannelClosed as exc:
+            response = fail(503, str(exc))
+        except Exception as exc:
+            log.exception("unexpected error on POST /events")
+            response = fail(500, f"internal error: {type(exc).__name__}: {exc}")
+        await response(scope, receive, send)
+
+    async def _pass_through(self, scope, receive, send) -> None:
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        target = scope.get("raw_path") or scope["path"].encode()
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        headers = [(k, v) for k, v in scope["headers"] if k not in _HOP]
+        request = self._proxy.build_request(scope["method"], target.decode("latin-1"), headers=headers,
+                                            content=b"".join(chunks))
+        try:
+            response = await self._proxy.send(request, stream=True)
+        except httpx.TransportError as exc:
+            await fail(503, f"the server's store process is not answering: {exc}")(scope, receive, send)
+            return
+        try:
+            await send({"type": "http.response.start", "status": response.status_code,
+                        "headers": [(k, v) for k, v in response.headers.raw if k.lower() not in _HOP]})
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await response.aclose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    ap = argparse.ArgumentParser(prog="raceway_core.server.front")
+    ap.add_argument("--fd", type=int, required=True, help="the listening socket, inherited")
+    ap.add_argument("--core", required=True, help="the store process's HTTP Unix socket")
+    ap.add_argument("--channel", required=True, help="the store process's ingest channel socket")
+    ap.add_argument("--parent", type=int, required=True, help="the store process's pid")
+    ap.add_argument("--max-body", type=int, required=True)
+    ap.add_argument("--log-level", default="warning")
+    args = ap.parse_args(argv)
+    die_with_parent(args.parent)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    keys = tuple(orjson.loads(os.environ.pop(KEYS_ENV, "[]")))
+    sock = socket.socket(fileno=args.fd)
+    app = FrontApp(args.core, args.channel, keys, args.max_body)
+    config = uvicorn.Config(app, lifespan="on", log_level=args.log_level, access_log=False,
+                            timeout_graceful_shutdown=15, server_header=False)
+    server = uvicorn.Server(config)
+
+    def stop() -> None:
+        server.should_exit = True
+
+    app.on_channel_closed = stop
+    with lean_gc():
+        server.run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()
