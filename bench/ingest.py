@@ -4,9 +4,12 @@ A `raceway-tui serve` process on a DuckDB file; client processes POST batches of
 100 synthetic events (bodies serialised before the clock starts), each keeping
 ``inflight`` requests open (1 = strictly one after another, like a single SDK
 flush thread; more = an SDK posting from several threads, or several processes).
-Prints events/s, how many POSTs each commit coalesced, and the latency from a
-POST to the event being in a connected client's local store (its incremental
-sync running in a loop), on an idle server and under load.
+Prints events/s, how many POSTs each commit coalesced, the CPU of the server's
+processes (the store's and, by default, its ingest front) and of the clients,
+and the latency from a POST to the event being in a connected client's local
+store (its incremental sync running in a loop), on an idle server and under load.
+RACEWAY_BENCH_SERVE_ARGS passes options to the server (A/B: "--ingest-workers 0"
+for one process); RACEWAY_BENCH_THREADS=1 adds the CPU of each store thread.
 Target (2 cores): >= 50,000 events/s.
 
     python bench/ingest.py [--events N] [--clients 4] [--inflight 1 8] [--samples 30]
@@ -96,13 +99,36 @@ class Server:
             raise RuntimeError("server did not start")
         threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
 
-    def cpu_seconds(self) -> float:
-        """CPU time the server process has used (Linux; 0 elsewhere)."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used by the server process and by its children (its ingest
+        fronts), by process name (Linux; empty elsewhere)."""
+        out: dict[str, float] = {}
+        tick = os.sysconf("SC_CLK_TCK")
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue
+            fields = text.rsplit(")", 1)[1].split()
+            pid, ppid = int(stat.parent.name), int(fields[1])
+            if pid == self.proc.pid or ppid == self.proc.pid:
+                name = "store" if pid == self.proc.pid else "front"
+                out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        return out
+
+    def threads(self) -> dict[str, float]:
+        """CPU seconds of the server process's threads: main (its event loop), the others by id."""
+        out: dict[str, float] = {}
+        tick = os.sysconf("SC_CLK_TCK")
+        for stat in Path(f"/proc/{self.proc.pid}/task").glob("*/stat"):
+            try:
+                name, rest = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
+            except (OSError, ValueError):
+                continue
+            fields = rest.split()
+            name = "main" if stat.parent.name == str(self.proc.pid) else f"{name}-{stat.parent.name}"
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        return out
 
     def status(self) -> dict:
         import httpx
@@ -132,11 +158,12 @@ def throughput(n_events: int, clients: int, inflight: int) -> None:
             ready.wait()
             before = server.status()["writer"]
             time.sleep(0.5)  # let the clients' event loops settle
-            cpu = server.cpu_seconds()
+            cpu, threads = server.cpu_seconds(), server.threads()
             started = time.perf_counter()
             go.set()
             done = [results.get() for _ in procs]
-            cpu = server.cpu_seconds() - cpu
+            cpu = {k: v - cpu.get(k, 0.0) for k, v in server.cpu_seconds().items()}
+            threads = {k: v - threads.get(k, 0.0) for k, v in server.threads().items()}
             for p in procs:
                 p.join()
             seconds = max(t for _, t, _ in done) - started
@@ -149,8 +176,12 @@ def throughput(n_events: int, clients: int, inflight: int) -> None:
             print(f"{clients} clients x {inflight} in flight: {fmt_int(acked):>9} events in {seconds:6.2f} s  "
                   f"{acked / seconds:>9,.0f} events/s  {commits} commits, {bodies / max(commits, 1):5.1f} "
                   f"POSTs/commit (max {w['largest_group']}), last commit {w['last_commit_ms']:.0f} ms; "
-                  f"CPU: server {cpu:.1f} s ({cpu / seconds:.0%} of a core), clients {client_cpu:.1f} s, "
+                  "CPU: " + ", ".join(f"{k} {v:.1f} s ({v / seconds:.0%})" for k, v in sorted(cpu.items(), reverse=True))
+                  + f", clients {client_cpu:.1f} s, "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)
+            if os.environ.get("RACEWAY_BENCH_THREADS"):
+                print("   store threads (CPU s): " + ", ".join(
+                    f"{k} {v:.2f}" for k, v in sorted(threads.items(), key=lambda kv: -kv[1]) if v >= 0.01))
         finally:
             server.stop()
 
@@ -233,14 +264,15 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--inflight", type=int, nargs="+", default=[1, 4, 8])
-    ap.add_argument("--samples", type=int, default=30)
+    ap.add_argument("--samples", type=int, default=30, help="0 skips the latency runs")
     args = ap.parse_args()
     print(f"# ingest benchmark ({env_line()}), batches of {BATCH} events; "
           f"load average before: {os.getloadavg()[0]:.2f} (above ~0.3, other processes share the cores)")
     for k in args.inflight:
         throughput(args.events if k > 1 else min(args.events, 60_000), args.clients, k)
-    latency(args.samples, 0)
-    latency(args.samples, 4)
+    if args.samples:
+        latency(args.samples, 0)
+        latency(args.samples, 4)
 
 
 if __name__ == "__main__":
