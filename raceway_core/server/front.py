@@ -45,6 +45,7 @@ class FrontApp:
         self.max_body = max_body
         self.channel = ChannelClient()
         self.on_channel_closed = None  # called when the store's process goes away
+        self.stopping = False
         self._proxy: httpx.AsyncClient | None = None
 
     async def __call__(self, scope, receive, send) -> None:
@@ -70,6 +71,7 @@ class FrontApp:
                 asyncio.create_task(self._watch_channel())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.stopping = True
                 await self.channel.close()
                 if self._proxy is not None:
                     await self._proxy.aclose()
@@ -78,6 +80,8 @@ class FrontApp:
 
     async def _watch_channel(self) -> None:
         await self.channel.closed.wait()
+        if self.stopping:
+            return
         log.warning("ingest front: the store's process closed the channel; stopping")
         if self.on_channel_closed is not None:
             self.on_channel_closed()

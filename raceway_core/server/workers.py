@@ -51,7 +51,9 @@ class Fronts:
                "--log-level", self.log_level]
         try:
             for _ in range(self.count):
-                self.procs.append(subprocess.Popen(cmd, pass_fds=(fd,), env=env))
+                # its own session: a Ctrl-C in the terminal reaches this process only,
+                # which stops the fronts in order (they finish their POSTs first)
+                self.procs.append(subprocess.Popen(cmd, pass_fds=(fd,), env=env, start_new_session=True))
         finally:
             self.listener.close()
         for proc in self.procs:
