@@ -154,6 +154,43 @@ def test_feed_sync_is_incremental_and_complete(ours, tmp_path):
         assert store.counts()["events"] == len(set(sent))
 
 
+def test_rows_feed_stores_exactly_what_the_json_feed_stores(ours, tmp_path):
+    # every kind the synthetic programs emit, plus events only SQL decides: an
+    # unknown variant and a number past 64 bits (stored with every digit)
+    import itertools
+    import json
+
+    from raceway_core.synth import config_for_events, generate
+
+    evs = list(itertools.islice(generate(config_for_events(300, seed=5)), 300))
+    odd = event(9001, trace="odd", kind={"Teleport": {"to": "mars"}})
+    big = event(9002, trace="odd")
+    big["kind"]["StateChange"]["new_value"] = 123456789012345678901234567890
+    body = json.dumps({"events": evs[:150] + [odd, big] + evs[150:]})
+    with httpx.Client(base_url=ours.url) as http:
+        assert http.post("/events", content=body).json()["ingested"] == 302
+        http.post("/events", content=orjson.dumps({"events": evs[:10]}))  # repeats: acknowledged, stored once
+    got = {}
+    for rows_feed in (True, False):
+        with Store(tmp_path / f"local-{rows_feed}.duckdb") as store, \
+                RacewayClient(ours.url, store, page_size=64) as client:
+            client.detect()
+            assert client.rows_feed  # our server offers it
+            client.rows_feed = rows_feed
+            r = client.sync()
+            assert r.loaded == store.counts()["events"]
+            assert client.sync().received == 0
+            got[rows_feed] = store.sql(
+                "SELECT id, trace_id, parent_id, timestamp, ts_ns, thread_id, service, kind, variable, access, "
+                "CAST(old_value AS VARCHAR) AS old_value, CAST(new_value AS VARCHAR) AS new_value, location, "
+                "lock_id, function_name, duration_ns, http_method, http_status, clock, lock_set, "
+                "CAST(raw AS VARCHAR) AS raw, json_type(raw) AS raw_type FROM events ORDER BY seq").to_pylist()
+    assert got[True] == got[False]
+    ids = [r["id"] for r in got[True]]
+    assert ids.count(evs[0]["id"]) == 1 and {"ev-9001", "ev-9002"} <= set(ids)
+    assert "123456789012345678901234567890" in next(r["new_value"] for r in got[True] if r["id"] == "ev-9002")
+
+
 def test_feed_sync_starts_over_when_the_server_database_changes(tmp_path):
     with Store(tmp_path / "local.duckdb") as store:
         with ServerProcess() as s1:

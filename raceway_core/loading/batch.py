@@ -20,6 +20,7 @@ import duckdb
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from raceway_core.loading import pyfast
 from raceway_core.loading.ingest import Ingestor
@@ -99,6 +100,16 @@ class Rows:
         if None in prepared.rows:
             return None
         return cls(pyfast.row_columns(prepared.rows, prepared.texts), sum(map(len, prepared.texts)))
+
+    @classmethod
+    def stored(cls, table: pa.Table) -> "Rows":
+        """Rows another store holds (a server's feed in Arrow): its JSON columns
+        marked as JSON again, which Arrow export leaves as plain strings."""
+        table = pyfast.as_json_columns(table.select(list(pyfast.ROW_COLUMNS)))
+        raw = table.column("raw")
+        chars = sum(pc.sum(pc.utf8_length(c.storage if isinstance(c, pa.ExtensionArray) else c)).as_py() or 0
+                    for c in raw.chunks)
+        return cls(table, chars)
 
     def texts(self) -> list[str]:
         """Its events' JSON texts."""

@@ -230,6 +230,7 @@ _TYPES = {
     "rec": pa.int32(),
 }
 _NUMBERING = ("seq", "source", "line", "rec")  # given when the rows are committed
+ROW_COLUMNS = tuple(n for n in _TYPES if n not in _NUMBERING)  # what ``row_columns`` makes
 
 
 def row_columns(rows: list[tuple], texts: list[str]) -> pa.Table:
@@ -250,7 +251,20 @@ def row_columns(rows: list[tuple], texts: list[str]) -> pa.Table:
     mask = pa.array([c is None for c in clocks], pa.bool_()) if None in clocks else None
     arrays["clock"] = pa.ListArray.from_arrays(pa.array(offsets), members, type=_TYPES["clock"], mask=mask)
     arrays["raw"] = pa.array(texts, _TYPES["raw"])
-    return pa.table({name: arrays[name] for name in _TYPES if name not in _NUMBERING})
+    return pa.table({name: arrays[name] for name in ROW_COLUMNS})
+
+
+def as_json_columns(table: pa.Table) -> pa.Table:
+    """``table`` with its JSON columns (raw, old_value, new_value) typed as ``_JSON``."""
+    if _JSON == pa.string():
+        return table
+    for name in ("raw", "old_value", "new_value"):
+        col = table.column(name)
+        if col.type != _JSON:
+            chunks = [pa.ExtensionArray.from_storage(_JSON, c.cast(pa.string())) for c in col.chunks]
+            table = table.set_column(table.schema.get_field_index(name), pa.field(name, _JSON),
+                                     pa.chunked_array(chunks, _JSON))
+    return table
 
 
 def numbered(table: pa.Table, seqs, source: str) -> pa.Table:

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import pyarrow as pa
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -42,6 +43,7 @@ from raceway_core.store import Store
 log = logging.getLogger("raceway.server")
 
 SOURCE = "server"  # the events' source name
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class RacewayServer:
             "version": __version__, "uptime_seconds": int(time.time() - self.started),
             "events_captured": c["events"], "traces_active": c["traces"], "warmup": self._warmup(c),
             "implementation": "raceway-tui", "store_id": self.store_id, "feed": "/api/events",
+            "feed_formats": ["json", "arrow"],
             "events_rejected": c["rejected"], "auth_required": bool(self.config.api_keys),
             "writer": {"commits": w.commits, "bodies": w.bodies, "events": w.events,
                        "largest_group": w.largest_group, "last_commit_ms": round(w.last_commit_ms, 2),
@@ -172,9 +175,27 @@ class RacewayServer:
         except ValueError as exc:
             raise HttpError(400, str(exc)) from exc
         limit = min(max(_int_param(request, "limit", 1000), 1), queries.MAX_FEED_LIMIT)
+        if request.query_params.get("format") == "arrow":
+            return await self._feed_arrow(after, limit)
         page = await self.read(queries.feed, after, limit)
         return ok_with_raw({}, "events", page.events, {
             "next_cursor": str(page.next_cursor), "has_more": page.has_more, "store_id": self.store_id})
+
+    async def _feed_arrow(self, after: int, limit: int) -> Response:
+        """The feed as an Arrow IPC stream of stored rows (``?format=arrow``): a
+        client stores them without parsing a JSON text per event; the cursor
+        and the rest of the envelope travel in headers."""
+        def page(cur):
+            table, nxt, more = queries.feed_rows(cur, after, limit)
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, table.schema) as out:
+                out.write_table(table)
+            return sink.getvalue().to_pybytes(), nxt, more
+
+        body, nxt, more = await self.read(page)
+        return Response(body, 200, media_type=ARROW_STREAM, headers={
+            "X-Raceway-Next-Cursor": str(nxt), "X-Raceway-Has-More": "true" if more else "false",
+            "X-Raceway-Store-Id": self.store_id})
 
     # -- analyses (through the adapter) ---------------------------------------------
     async def _run_analysis(self, fn, *args):

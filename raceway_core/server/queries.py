@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import duckdb
+import pyarrow as pa
 
+from raceway_core.dbutil import query_arrow
+from raceway_core.loading.pyfast import ROW_COLUMNS
 from raceway_core.schema import REC_BITS
 
 MAX_PAGE_SIZE = 10_000
@@ -79,6 +82,18 @@ class FeedPage:
     has_more: bool
 
 
+def _page_end(cur: duckdb.DuckDBPyConnection, after: int, limit: int) -> tuple[int | None, bool]:
+    """The seq of the last event of a page (None: no events after ``after``) and
+    whether more follow. Only the seq column is sorted: sorting whole rows to
+    keep a page of them cost a catching-up client a scan of everything after
+    its cursor, for each page."""
+    seqs = cur.execute("SELECT seq FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                       [after, limit + 1]).fetchnumpy()["seq"] if limit else []
+    if not len(seqs):
+        return None, False
+    return int(seqs[min(limit, len(seqs)) - 1]), len(seqs) > limit
+
+
 def feed(cur: duckdb.DuckDBPyConnection, after: int, limit: int) -> FeedPage:
     """Events stored after ``after`` (a seq), in arrival order.
 
@@ -86,12 +101,22 @@ def feed(cur: duckdb.DuckDBPyConnection, after: int, limit: int) -> FeedPage:
     so a reader never sees a later seq before an earlier one: resuming from the
     last seq returned misses nothing.
     """
-    rows = cur.execute(
-        "SELECT seq, CAST(raw AS VARCHAR) FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-        [after, limit + 1]).fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return FeedPage([r[1] for r in rows], rows[-1][0] if rows else after, more)
+    end, more = _page_end(cur, after, limit)
+    if end is None:
+        return FeedPage([], after, False)
+    rows = cur.execute("SELECT CAST(raw AS VARCHAR) FROM events WHERE seq > ? AND seq <= ? ORDER BY seq",
+                       [after, end]).fetchall()
+    return FeedPage([r[0] for r in rows], end, more)
+
+
+def feed_rows(cur: duckdb.DuckDBPyConnection, after: int, limit: int) -> tuple[pa.Table, int, bool]:
+    """``feed`` as stored rows, which a client stores as they are (``batch.Rows``,
+    numbered its own way): (the table of ``ROW_COLUMNS``, next cursor, more?)."""
+    cols = ", ".join(f'"{c}"' for c in ROW_COLUMNS)
+    end, more = _page_end(cur, after, limit)
+    bound = after if end is None else end
+    t = query_arrow(cur, f"SELECT {cols} FROM events WHERE seq > {int(after)} AND seq <= {int(bound)} ORDER BY seq")
+    return t, bound, more
 
 
 def counts(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
