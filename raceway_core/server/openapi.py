@@ -113,7 +113,11 @@ def _build(version: str) -> dict:
             [{"name": "after", "in": "query", "schema": {"type": "string"},
               "description": "next_cursor of the previous page; omit to start at the beginning"},
              {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 20000,
-                                                         "default": 1000}}],
+                                                         "default": 1000}},
+             {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "arrow"]},
+              "description": "arrow: the stored rows as an Arrow IPC stream "
+                             "(application/vnd.apache.arrow.stream), the envelope's fields in the "
+                             "X-Raceway-Next-Cursor, X-Raceway-Has-More and X-Raceway-Store-Id headers"}],
             {"400": _answer("Invalid cursor")}),
         "/api/traces": _get("Traces, newest first, paged", {"type": "object", "properties": {
             "total_traces": {"type": "integer"}, "page": {"type": "integer"}, "page_size": {"type": "integer"},
