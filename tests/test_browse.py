@@ -6,20 +6,11 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from test_causality_rules import Trace, acq, call, rel, sc
+from test_causality_rules import Trace, acq, banking_race, call, rel, sc
 
 from raceway_core.browse import Timeline, event_record, group_pairs, trace_list
 from raceway_core.errors import RacewayError
 from raceway_core.export import write_table
-
-
-def banking():
-    t = Trace()
-    t.ev("r1", "transfer-1", sc("alice.balance", "Read", "bank.py:20", 1000, 1000), trace="req-1")
-    t.ev("r2", "transfer-2", sc("alice.balance", "Read", "bank.py:20", 1000, 1000), trace="req-2")
-    t.ev("w1", "transfer-1", sc("alice.balance", "Write", "bank.py:21", 1000, 900), trace="req-1")
-    t.ev("w2", "transfer-2", sc("alice.balance", "Write", "bank.py:21", 1000, 800), trace="req-2")
-    return t
 
 
 def locked():
@@ -88,7 +79,7 @@ def test_page_marks_racing_accesses_and_cross_lane_edges(tmp_path):
 
 
 def test_all_traces_and_cross_trace_rows(tmp_path):
-    with banking().session(tmp_path) as s:
+    with banking_race().session(tmp_path) as s:
         before = Timeline(s, None)
         assert before.count() == 4 and [r["id"] for r in all_rows(before)] == ["r1", "r2", "w1", "w2"]
         assert before.page(2, 10)["row"].to_pylist() == [2, 3]
@@ -143,7 +134,7 @@ def test_empty_store(store):
 
 
 def test_trace_list_event_record_and_group_pairs(tmp_path):
-    with banking().session(tmp_path) as s:
+    with banking_race().session(tmp_path) as s:
         tl = trace_list(s.store).to_pylist()
         assert [(r["trace_id"], r["events"], r["contexts"], r["services"]) for r in tl] == \
             [("req-1", 2, 1, ["svc"]), ("req-2", 2, 1, ["svc"])]
@@ -183,7 +174,7 @@ def test_progress_reports_every_stage(tmp_path):
     from raceway_core.causality.engine import STAGES
 
     seen = []
-    with banking().session(tmp_path) as s:
+    with banking_race().session(tmp_path) as s:
         assert not s.analysed
         s.analyze(progress=lambda stage, i, n: seen.append((stage, i, n)))
         assert s.analysed
@@ -193,7 +184,7 @@ def test_progress_reports_every_stage(tmp_path):
 
 
 def test_export_json_and_parquet(tmp_path):
-    with banking().session(tmp_path) as s:
+    with banking_race().session(tmp_path) as s:
         s.engine
         table = Timeline(s, None).table()
         j = write_table(table, tmp_path / "view.json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_causality_rules import Trace, acq, call, rel, sc
+from test_causality_rules import Trace, acq, banking_race, call, rel, sc
 
 SIZE = (120, 36)
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,12 +18,7 @@ def write(path: Path, t: Trace) -> Path:
 
 def banking(path: Path) -> Path:
     """Two concurrent transfers both read 1000 and write 900 and 800 (a lost update)."""
-    t = Trace()
-    t.ev("r1", "transfer-1", sc("alice.balance", "Read", "bank.py:20", 1000, 1000), trace="req-1")
-    t.ev("r2", "transfer-2", sc("alice.balance", "Read", "bank.py:20", 1000, 1000), trace="req-2")
-    t.ev("w1", "transfer-1", sc("alice.balance", "Write", "bank.py:21", 1000, 900), trace="req-1")
-    t.ev("w2", "transfer-2", sc("alice.balance", "Write", "bank.py:21", 1000, 800), trace="req-2")
-    return write(path, t)
+    return write(path, banking_race())
 
 
 def no_races(path: Path) -> Path:
