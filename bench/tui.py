@@ -109,7 +109,6 @@ async def measure(db: Path, analysed: bool, analysis_timeout: float) -> dict:
     probe.arm(painted)
     async with app.run_test(size=SIZE) as pilot:
         view = app.pane("timeline").view
-        traces = app.query_one("#trace-table")
         out["first_paint_s"] = await probe.wait(t0, timeout=120)
         out["events"] = view.count
         out["first_mode"] = "causal" if view.model.causal else "time"

@@ -20,8 +20,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import orjson
 import pyarrow as pa
 
 from raceway_core.analysis import anomalies as _anomalies

@@ -50,7 +50,6 @@ def chain(engine, a: int, b: int) -> list[tuple[int, int, int]] | None:
     # receive points per context (rows, ascending pos) with their incoming alive edges
     recv_pos = engine.recv_by_ctx
     seen: dict[int, int] = {}  # context -> highest pos explored
-    prev: dict[int, tuple[int, int, int]] = {}  # row reached -> (row it came from, edge, cost)
     dq = deque([(b, 0)])
     start_of = {b: None}
     while dq:

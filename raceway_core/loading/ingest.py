@@ -246,7 +246,7 @@ rb AS (
     FROM (SELECT line, json_extract(items, '$[*]') AS arr FROM rb WHERE json_type(items) = 'ARRAY')
 )"""
 
-HAS_BATCHES = f"""
+HAS_BATCHES = """
 SELECT count(*) FROM _chunk
 WHERE contains(text, '"events"') OR regexp_matches(text, '^[ \t\r\n\ufeff]*\\[')
 """

@@ -20,12 +20,16 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
 import pyarrow as pa
 
 from raceway_core.loading.walker import NoEvents, walk
+
+if TYPE_CHECKING:  # formats imports loading: only for the annotation
+    from raceway_core.formats import ImportOptions
 
 BLOCK = 32 << 20  # bytes of input per chunk
 BATCH_ROWS = 16_384  # rows per Arrow record batch: lets DuckDB use both cores
@@ -62,7 +66,7 @@ class Source:
     notes: list[str] = field(default_factory=list)
     fatal: str | None = None
     gz: bool = False
-    options: "ImportOptions | None" = None
+    options: ImportOptions | None = None
 
     def chunks(self) -> Iterator[Chunk]:
         try:
