@@ -81,6 +81,16 @@ def _client(url: str, n_events: int, seed: int, inflight: int, ready, go, result
     results.put(asyncio.run(run()))
 
 
+def _stat(path: Path) -> tuple[str, int, float] | None:
+    """(name, parent pid, CPU seconds) from a /proc stat file; None once it is gone."""
+    try:
+        name, rest = path.read_text().split(" (", 1)[1].rsplit(")", 1)
+    except (OSError, ValueError):
+        return None
+    fields = rest.split()
+    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Server:
     def __init__(self, db: Path) -> None:
         wrap = os.environ.get("RACEWAY_BENCH_WRAP", "").split()  # e.g. a profiler's command line
@@ -103,31 +113,21 @@ class Server:
         """CPU time used by the server process and by its children (its ingest
         fronts), by process name (Linux; empty elsewhere)."""
         out: dict[str, float] = {}
-        tick = os.sysconf("SC_CLK_TCK")
         for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                text = stat.read_text()
-            except OSError:
-                continue
-            fields = text.rsplit(")", 1)[1].split()
-            pid, ppid = int(stat.parent.name), int(fields[1])
-            if pid == self.proc.pid or ppid == self.proc.pid:
-                name = "store" if pid == self.proc.pid else "front"
-                out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+            got = _stat(stat)
+            if got and self.proc.pid in (int(stat.parent.name), got[1]):
+                name = "store" if int(stat.parent.name) == self.proc.pid else "front"
+                out[name] = out.get(name, 0.0) + got[2]
         return out
 
     def threads(self) -> dict[str, float]:
         """CPU seconds of the server process's threads: main (its event loop), the others by id."""
         out: dict[str, float] = {}
-        tick = os.sysconf("SC_CLK_TCK")
         for stat in Path(f"/proc/{self.proc.pid}/task").glob("*/stat"):
-            try:
-                name, rest = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
-            except (OSError, ValueError):
-                continue
-            fields = rest.split()
-            name = "main" if stat.parent.name == str(self.proc.pid) else f"{name}-{stat.parent.name}"
-            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+            got = _stat(stat)
+            if got:
+                tid = stat.parent.name
+                out["main" if tid == str(self.proc.pid) else f"{got[0]}-{tid}"] = got[2]
         return out
 
     def status(self) -> dict:
