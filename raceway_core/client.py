@@ -23,13 +23,13 @@ import httpx
 import orjson
 import pyarrow as pa
 
+from raceway_core import arrowipc
 from raceway_core.errors import RemoteError
 from raceway_core.loading.batch import Rows, event_texts, prepare
 from raceway_core.store import Store
 
 FEED = "feed"  # a raceway-tui server
 TRACES = "traces"  # an original Raceway server
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 
 @dataclass(frozen=True)
@@ -109,11 +109,11 @@ class RacewayClient:
     def _get_rows(self, path: str, params: dict) -> tuple[pa.Table, httpx.Headers]:
         """GET an Arrow IPC stream (the feed's ``format=arrow``); its table and the headers."""
         r = self._request(path, params)
-        if not r.is_success or not r.headers.get("content-type", "").startswith(ARROW_STREAM):
+        if not r.is_success or not r.headers.get("content-type", "").startswith(arrowipc.MEDIA_TYPE):
             raise RemoteError(f"{self.url}{path} answered HTTP {r.status_code} "
                               f"({r.headers.get('content-type', 'no content type')}), not an Arrow stream")
         try:
-            return pa.ipc.open_stream(r.content).read_all(), r.headers
+            return arrowipc.from_bytes(r.content), r.headers
         except pa.ArrowInvalid as exc:
             raise RemoteError(f"{self.url}{path} sent a broken Arrow stream: {exc}") from exc
 

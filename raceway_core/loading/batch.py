@@ -106,17 +106,17 @@ class Rows:
         """Rows another store holds (a server's feed in Arrow): its JSON columns
         marked as JSON again, which Arrow export leaves as plain strings."""
         table = pyfast.as_json_columns(table.select(list(pyfast.ROW_COLUMNS)))
-        raw = table.column("raw")
-        chars = sum(pc.sum(pc.utf8_length(c.storage if isinstance(c, pa.ExtensionArray) else c)).as_py() or 0
-                    for c in raw.chunks)
+        chars = sum(pc.sum(pc.utf8_length(c)).as_py() or 0 for c in _raw_strings(table))
         return cls(table, chars)
 
     def texts(self) -> list[str]:
         """Its events' JSON texts."""
-        out: list[str] = []
-        for chunk in self.table.column("raw").chunks:
-            out += (chunk.storage if isinstance(chunk, pa.ExtensionArray) else chunk).to_pylist()
-        return out
+        return [t for c in _raw_strings(self.table) for t in c.to_pylist()]
+
+
+def _raw_strings(table: pa.Table) -> list[pa.Array]:
+    """The chunks of the raw column as plain strings (arrow.json wraps them)."""
+    return [c.storage if isinstance(c, pa.ExtensionArray) else c for c in table.column("raw").chunks]
 
 
 def prepare(events: list, texts: list[str]) -> Prepared:

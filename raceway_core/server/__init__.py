@@ -85,8 +85,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{bound}"
-        config = ServerConfig(api_keys=tuple(api_keys), max_body_bytes=max_body_bytes, url=url,
-                              linger=0.0 if fronts else ServerConfig.linger)
+        config = ServerConfig(api_keys=tuple(api_keys), max_body_bytes=max_body_bytes, url=url)
         group = None
         if private is not None:
             core_path, channel_path = (os.path.join(private.name, n) for n in ("store.sock", "ingest.sock"))

@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import pyarrow as pa
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -26,14 +25,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from raceway_core import __version__
+from raceway_core import __version__, arrowipc
 from raceway_core.errors import AnalysisError
-from raceway_core.loading.batch import LineResult
 from raceway_core.server import queries
 from raceway_core.server.analysis import Analyses, TraceNotFound
 from raceway_core.server.channel import result_reply, serve_channel
 from raceway_core.server.http import (
-    OPEN_PATHS, ApiKeyAuth, HttpError, fail, ingest_answer, ingest_batch, ok, ok_with_raw, plain_ingest, read_body,
+    OPEN_PATHS, ApiKeyAuth, HttpError, answer_ingest, fail, ingest_response, ok, ok_with_raw, plain_ingest,
 )
 from raceway_core.server.openapi import document as openapi_document
 from raceway_core.server.workers import Fronts
@@ -43,7 +41,6 @@ from raceway_core.store import Store
 log = logging.getLogger("raceway.server")
 
 SOURCE = "server"  # the events' source name
-ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 
 @dataclass(frozen=True)
@@ -52,10 +49,6 @@ class ServerConfig:
     max_body_bytes: int = 32 << 20
     max_events_per_commit: int = 50_000
     url: str | None = None  # recorded as the source's path
-    # A small commit group waits this long for more POSTs (see GroupCommitter).
-    # Behind ingest fronts it should not: parsing the next batches already
-    # overlaps the commit, in the fronts' processes, so waiting only idles the writer.
-    linger: float = 0.004
 
 
 class _Readers:
@@ -73,7 +66,7 @@ class _Readers:
 
 
 class RacewayServer:
-    def __init__(self, store: Store, config: ServerConfig) -> None:
+    def __init__(self, store: Store, config: ServerConfig, behind_fronts: bool = False) -> None:
         self.store = store
         self.config = config
         self.readers = _Readers(store)
@@ -81,8 +74,11 @@ class RacewayServer:
         self.store_id = self._store_id()
         self.load_id = store.open_live(SOURCE, "http", config.url)
         store.known_ids()  # read the stored ids now, not in the first commit
+        # Behind ingest fronts a small commit group does not wait for more POSTs:
+        # parsing the next batches already overlaps the commit, in the fronts'
+        # processes, so waiting would only idle the writer.
         self.writer = GroupCommitter(store, self.load_id, SOURCE, max_events=config.max_events_per_commit,
-                                     linger=config.linger)
+                                     **({"linger": 0.0} if behind_fronts else {}))
         self.started = time.time()
         self.started_at = datetime.now(timezone.utc).isoformat()
 
@@ -99,32 +95,20 @@ class RacewayServer:
 
     # -- ingest --------------------------------------------------------------------
     async def post_events(self, request: Request) -> Response:
-        body = await read_body(request, self.config.max_body_bytes)
-        payload, n = ingest_batch(body)
-        if n == 0:
-            return ok("Ingested 0 events", ingested=0, duplicates=0, rejected=[])
-        result = await self.commit_batch(payload, n)
-        return ingest_answer(result.loaded, len(result.duplicates),
-                             [{"index": rec, "reason": reason} for rec, reason in result.rejected])
+        return await ingest_response(request, self.config.max_body_bytes, self.commit)
 
-    async def commit_batch(self, payload, n: int) -> LineResult:
-        """Hand one parsed batch to the group committer; its result once committed."""
+    async def commit(self, payload, n: int) -> dict:
+        """Hand one parsed batch to the group committer; once committed, what
+        ``ingest_response`` answers from (the same reply an ingest front gets)."""
         try:
             future = self.writer.submit(payload, n)
         except ShuttingDown as exc:
-            raise HttpError(503, str(exc)) from exc
+            return {"error": 503, "message": str(exc)}
         try:
-            return await asyncio.wrap_future(future)
+            return result_reply(await asyncio.wrap_future(future))
         except Exception as exc:  # nothing of this batch was committed
             log.error("could not store a batch of %d events: %s", n, exc)
-            raise HttpError(500, f"could not store the events: {exc}") from exc
-
-    async def channel_commit(self, payload, n: int) -> dict:
-        """``commit_batch`` for a batch an ingest front parsed (see ``channel``)."""
-        try:
-            return result_reply(await self.commit_batch(payload, n))
-        except HttpError as exc:
-            return {"error": exc.status, "message": exc.message}
+            return {"error": 500, "message": f"could not store the events: {exc}"}
 
     # -- reads ---------------------------------------------------------------------
     async def health(self, request: Request) -> Response:
@@ -187,13 +171,10 @@ class RacewayServer:
         and the rest of the envelope travel in headers."""
         def page(cur):
             table, nxt, more = queries.feed_rows(cur, after, limit)
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, table.schema) as out:
-                out.write_table(table)
-            return sink.getvalue().to_pybytes(), nxt, more
+            return arrowipc.to_bytes(table), nxt, more
 
         body, nxt, more = await self.read(page)
-        return Response(body, 200, media_type=ARROW_STREAM, headers={
+        return Response(body, 200, media_type=arrowipc.MEDIA_TYPE, headers={
             "X-Raceway-Next-Cursor": str(nxt), "X-Raceway-Has-More": "true" if more else "false",
             "X-Raceway-Store-Id": self.store_id})
 
@@ -273,19 +254,12 @@ class _IngestFirst:
         if not plain_ingest(scope, self.auth):
             await self.app(scope, receive, send)
             return
-        try:
-            response = await self.srv.post_events(Request(scope, receive))
-        except HttpError as exc:
-            response = fail(exc.status, exc.message, **exc.extra)
-        except Exception as exc:
-            log.exception("unexpected error on POST /events")
-            response = fail(500, f"internal error: {type(exc).__name__}: {exc}")
-        await response(scope, receive, send)
+        await answer_ingest(scope, receive, send, self.srv.config.max_body_bytes, self.srv.commit)
 
 
 def create_app(store: Store, config: ServerConfig = ServerConfig(), fronts: Fronts | None = None) -> Starlette:
     """The application; with ``fronts``, it also opens their ingest channel and runs them."""
-    srv = RacewayServer(store, config)
+    srv = RacewayServer(store, config, behind_fronts=fronts is not None)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -294,7 +268,7 @@ def create_app(store: Store, config: ServerConfig = ServerConfig(), fronts: Fron
         try:
             if fronts is not None:
                 channel = await asyncio.start_unix_server(
-                    lambda r, w: serve_channel(r, w, srv.channel_commit), path=fronts.channel_socket)
+                    lambda r, w: serve_channel(r, w, srv.commit), path=fronts.channel_socket)
                 fronts.start()
             yield
         finally:

@@ -25,8 +25,8 @@ import logging
 import struct
 
 import orjson
-import pyarrow as pa
 
+from raceway_core import arrowipc
 from raceway_core.loading.batch import LineResult, Prepared, Rows
 
 log = logging.getLogger("raceway.server")
@@ -46,17 +46,13 @@ def encode_batch(payload: Prepared | str) -> tuple[bytes, bytes]:
         rows = Rows.of(payload)
         if rows is None:
             return b"P", orjson.dumps([payload.texts, payload.rows])
-        table = rows.table.replace_schema_metadata({"chars": str(rows.chars)})
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as out:
-            out.write_table(table)
-        return b"A", sink.getvalue().to_pybytes()
+        return b"A", arrowipc.to_bytes(rows.table.replace_schema_metadata({"chars": str(rows.chars)}))
     return b"T", payload.encode("utf-8", "surrogatepass")
 
 
 def decode_batch(kind: bytes, data: bytes) -> Prepared | Rows | str:
     if kind == b"A":
-        table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+        table = arrowipc.from_bytes(data)
         chars = int(table.schema.metadata[b"chars"])
         return Rows(table.replace_schema_metadata(None), chars)
     if kind == b"P":

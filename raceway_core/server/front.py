@@ -20,12 +20,9 @@ import socket
 
 import httpx
 import orjson
-from starlette.requests import Request
 
 from raceway_core.server.channel import ChannelClient, ChannelClosed
-from raceway_core.server.http import (
-    OPEN_PATHS, ApiKeyAuth, HttpError, fail, ingest_answer, ingest_batch, ok, plain_ingest, read_body,
-)
+from raceway_core.server.http import OPEN_PATHS, ApiKeyAuth, answer_ingest, fail, plain_ingest
 from raceway_core.server.proc import KEYS_ENV, die_with_parent, lean_gc
 
 log = logging.getLogger("raceway.server")
@@ -47,13 +44,14 @@ class FrontApp:
         self.on_channel_closed = None  # called when the store's process goes away
         self.stopping = False
         self._proxy: httpx.AsyncClient | None = None
+        self._watcher: asyncio.Task | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
             if plain_ingest(scope, self.auth):
-                await self._ingest(scope, receive, send)
+                await answer_ingest(scope, receive, send, self.max_body, self._commit)
             else:
                 await self._pass_through(scope, receive, send)
 
@@ -68,7 +66,7 @@ class FrontApp:
                     return
                 self._proxy = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=self.core_socket),
                                                 base_url="http://raceway-store", timeout=None)
-                asyncio.create_task(self._watch_channel())
+                self._watcher = asyncio.create_task(self._watch_channel())  # held: tasks are weak
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.stopping = True
@@ -86,27 +84,11 @@ class FrontApp:
         if self.on_channel_closed is not None:
             self.on_channel_closed()
 
-    async def _ingest(self, scope, receive, send) -> None:
+    async def _commit(self, payload, n: int) -> dict:
         try:
-            body = await read_body(Request(scope, receive), self.max_body)
-            payload, n = ingest_batch(body)
-            if n == 0:
-                response = ok("Ingested 0 events", ingested=0, duplicates=0, rejected=[])
-            else:
-                reply = await self.channel.commit(payload, n)
-                if "error" in reply:
-                    response = fail(reply["error"], reply["message"])
-                else:
-                    response = ingest_answer(reply["loaded"], reply["duplicates"],
-                                             [{"index": rec, "reason": why} for rec, why in reply["rejected"]])
-        except HttpError as exc:
-            response = fail(exc.status, exc.message, **exc.extra)
+            return await self.channel.commit(payload, n)
         except ChannelClosed as exc:
-            response = fail(503, str(exc))
-        except Exception as exc:
-            log.exception("unexpected error on POST /events")
-            response = fail(500, f"internal error: {type(exc).__name__}: {exc}")
-        await response(scope, receive, send)
+            return {"error": 503, "message": str(exc)}
 
     async def _pass_through(self, scope, receive, send) -> None:
         chunks = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import zlib
 
 import orjson
@@ -12,6 +13,8 @@ from starlette.responses import Response
 
 from raceway_core.loading.batch import Prepared, event_texts, prepare
 from raceway_core.schema import REC_BITS
+
+log = logging.getLogger("raceway.server")
 
 JSON = "application/json"
 OPEN_PATHS = frozenset({"/health", "/openapi.json"})  # answered without an API key
@@ -47,16 +50,6 @@ def ok_with_raw(before: dict, key: str, raws: list[str], after: dict | None = No
         parts += [b",", orjson.dumps(after)[1:-1]]
     parts.append(b'},"error":null}')
     return Response(b"".join(parts), 200, media_type=JSON)
-
-
-def ingest_answer(loaded: int, duplicates: int, rejected: list[dict]) -> Response:
-    """The answer to POST /events once its batch is committed (``rejected``: index, reason)."""
-    extra = {"ingested": loaded, "duplicates": duplicates, "rejected": rejected}
-    if not rejected:
-        return ok(f"Ingested {loaded} events", **extra)
-    if loaded or duplicates:  # the original answers 206 when some events failed
-        return ok(f"Ingested {loaded} events, {len(rejected)} errors", 206, **extra)
-    return fail(422, f"all {len(rejected)} events were rejected; first: {rejected[0]['reason']}", **extra)
 
 
 # -- API keys ------------------------------------------------------------------------
@@ -184,3 +177,36 @@ def plain_ingest(scope, keys: ApiKeyAuth) -> bool:
     return (scope["type"] == "http" and scope["path"] == "/events" and scope["method"] == "POST"
             and not any(name == b"origin" for name, _ in scope["headers"])
             and (not keys.keys or keys.allowed(presented_key(scope["headers"]))))
+
+
+async def ingest_response(request: Request, max_body: int, commit) -> Response:
+    """The answer to POST /events. ``await commit(payload, n)`` stores the parsed
+    batch and gives ``{"loaded", "duplicates", "rejected": [[index, reason]...]}``
+    once committed, or ``{"error": status, "message"}``."""
+    payload, n = ingest_batch(await read_body(request, max_body))
+    if n == 0:
+        return ok("Ingested 0 events", ingested=0, duplicates=0, rejected=[])
+    reply = await commit(payload, n)
+    if "error" in reply:
+        return fail(reply["error"], reply["message"])
+    loaded, duplicates = reply["loaded"], reply["duplicates"]
+    rejected = [{"index": rec, "reason": why} for rec, why in reply["rejected"]]
+    extra = {"ingested": loaded, "duplicates": duplicates, "rejected": rejected}
+    if not rejected:
+        return ok(f"Ingested {loaded} events", **extra)
+    if loaded or duplicates:  # the original answers 206 when some events failed
+        return ok(f"Ingested {loaded} events, {len(rejected)} errors", 206, **extra)
+    return fail(422, f"all {len(rejected)} events were rejected; first: {rejected[0]['reason']}", **extra)
+
+
+async def answer_ingest(scope, receive, send, max_body: int, commit) -> None:
+    """``ingest_response`` sent straight, around routing and middleware (see
+    ``plain_ingest``): errors become the envelope, the unexpected a logged 500."""
+    try:
+        response = await ingest_response(Request(scope, receive), max_body, commit)
+    except HttpError as exc:
+        response = fail(exc.status, exc.message, **exc.extra)
+    except Exception as exc:
+        log.exception("unexpected error on POST /events")
+        response = fail(500, f"internal error: {type(exc).__name__}: {exc}")
+    await response(scope, receive, send)

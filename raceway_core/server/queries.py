@@ -88,7 +88,7 @@ def _page_end(cur: duckdb.DuckDBPyConnection, after: int, limit: int) -> tuple[i
     keep a page of them cost a catching-up client a scan of everything after
     its cursor, for each page."""
     seqs = cur.execute("SELECT seq FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                       [after, limit + 1]).fetchnumpy()["seq"] if limit else []
+                       [after, limit + 1]).fetchnumpy()["seq"]
     if not len(seqs):
         return None, False
     return int(seqs[min(limit, len(seqs)) - 1]), len(seqs) > limit
@@ -115,7 +115,7 @@ def feed_rows(cur: duckdb.DuckDBPyConnection, after: int, limit: int) -> tuple[p
     cols = ", ".join(f'"{c}"' for c in ROW_COLUMNS)
     end, more = _page_end(cur, after, limit)
     bound = after if end is None else end
-    t = query_arrow(cur, f"SELECT {cols} FROM events WHERE seq > {int(after)} AND seq <= {int(bound)} ORDER BY seq")
+    t = query_arrow(cur, f"SELECT {cols} FROM events WHERE seq > ? AND seq <= ? ORDER BY seq", [after, bound])
     return t, bound, more
 
 
