@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -136,7 +137,8 @@ def load(files: Annotated[list[Path], typer.Argument(help="Trace files to load."
 @app.command()
 def sql(
     files: FilesArg = None,
-    query: Annotated[str, typer.Option("--query", "-q", help="SQL to run against the store (tables: events, rejects, sources).")] = ...,
+    query: Annotated[str, typer.Option("--query", "-q", help="SQL to run against the store (tables: events, rejects, "
+                                       "sources; and the analysis in hb.*, computed first when the query names hb.).")] = ...,
     db: DbOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
@@ -151,6 +153,10 @@ def sql(
         if files and not _load(store, files, err, options):
             raise typer.Exit(2)
         try:
+            if _HB_NAMED.search(query):  # the hb tables are the analysis: run (or reuse) it first
+                from raceway_core.session import TraceSession
+
+                TraceSession(store).analyze()
             table = store.sql(query)
         except QueryError as exc:
             raise _fail(f"query failed: {exc}") from exc
@@ -160,6 +166,9 @@ def sql(
             out.print(arrow_to_rich(table))
     finally:
         store.close()
+
+
+_HB_NAMED = re.compile(r"\bhb\s*\.", re.IGNORECASE)
 
 
 class FailOn(str, Enum):

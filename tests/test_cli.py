@@ -61,6 +61,19 @@ def test_sql_table_and_errors(tmp_path):
     assert r.returncode == 2 and "query failed" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_sql_on_hb_tables_runs_the_analysis_first(tmp_path):
+    """Issue 12 item 8: the README says the hb tables are queryable from `raceway-tui sql`."""
+    from test_causality_rules import banking_race
+
+    path = ndjson(tmp_path / "bank.jsonl", banking_race().events)
+    r = cli("sql", path, "--json", "-q", "select count(*) AS n from HB.edges")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [{"n": 0}]  # program order only: no explicit edges
+    r = cli("sql", path, "--json", "-q", "SELECT severity, count(*) AS n FROM hb.race_pairs GROUP BY 1 ORDER BY 1")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [{"severity": "critical", "n": 1}, {"severity": "warning", "n": 2}]
+
+
 def _banking(tmp_path):
     from test_causality_rules import banking_race
 
