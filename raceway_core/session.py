@@ -284,10 +284,12 @@ class TraceSession:
                              float(s["path_ns"]) / 1e6, float(s["span_ns"]) / 1e6, float(s["sum_ns"]) / 1e6,
                              s["percentage"]) for s in summary]
 
-    def anomalies(self, trace_id: str | None = None, min_samples: int = 5, threshold: float = 3.5) -> pa.Table:
+    def anomalies(self, trace_id: str | None = None, min_samples: int = 5, threshold: float = 3.5,
+                  min_ratio: float = 1.5) -> pa.Table:
+        """Events with z > threshold, at least min_ratio x their key's median, keys of min_samples or more."""
         self.engine
         flt = "AND trace_id = $t" if trace_id else ""
-        return self._q(_anomalies.sql(min_samples, threshold, flt), {"t": trace_id} if trace_id else None)
+        return self._q(_anomalies.sql(min_samples, threshold, flt, min_ratio), {"t": trace_id} if trace_id else None)
 
     def audit(self, variable: str, trace_id: str | None = None) -> pa.Table:
         """Every access of a variable in causal order, with the causal link to the previous one."""

@@ -253,6 +253,27 @@ def test_anomalies_robust_z(tmp_path):
         assert f["z"] is None and f["key"] == "FunctionCall(flat)" and f["severity"] == "minor"
 
 
+def test_anomalies_need_one_and_a_half_times_the_median(tmp_path):
+    """Issue 12 item 6: a tiny MAD must not make a 7% wobble critical."""
+    t = Trace()
+    for name, durs in (("wobble", [1000, 1001, 999, 1002, 998, 1000, 1070]),  # MAD 1: z = 47 but x = 1.07 median
+                       ("near", [100, 110, 90, 105, 95, 100, 149]),  # MAD 5: z = 6.6, x = 1.49 median
+                       ("edge", [100, 110, 90, 105, 95, 100, 150]),  # MAD 5: z = 6.745, x = 1.5 median
+                       ("flat", [1000] * 5 + [1500]),  # MAD 0: exactly 1.5 x the median
+                       ("flat10", [1000] * 5 + [10_000])):  # MAD 0: 10 x the median
+        for i, d in enumerate(durs):
+            t.ev(f"{name}{i}", "w", call(name), dur=d)
+    with t.session(tmp_path) as s:
+        rows = {r["event_id"]: r for r in s.anomalies().to_pylist()}
+        assert set(rows) == {"edge6", "flat5", "flat105"}
+        assert rows["edge6"]["z"] == pytest.approx(0.6745 * 50 / 5) and rows["edge6"]["severity"] == "warning"
+        assert rows["flat5"]["z"] is None and rows["flat5"]["severity"] == "minor"
+        assert rows["flat105"]["severity"] == "critical"  # x / median = 10: at least 10 is critical
+        # the ratio is a setting: without it, z alone decides (as before)
+        loose = {r["event_id"] for r in s.anomalies(min_ratio=1.0).to_pylist()}
+        assert loose == {"wobble6", "near6", "edge6", "flat5", "flat105"}
+
+
 def test_audit_trail_in_causal_order(tmp_path):
     t = Trace()
     t.ev("a_acq", "A", acq("L"))

@@ -3,10 +3,11 @@
 Baseline key: the operation - FunctionCall(name), DatabaseQuery, HttpRequest(METHOD),
 HttpResponse(status), Custom(name), otherwise the kind. Over all loaded events of
 a key that have a duration: z = 0.6745 (x - median) / MAD. Anomalous when z > the
-threshold (3.5) and the key has at least ``min_samples`` (5) samples. When MAD is 0
-(most samples identical) z is undefined (null) and an event more than 50% above the
-median is anomalous, its severity judged by x / median instead of z.
-Severity: > 10 critical, > 5 warning, else minor.
+threshold (3.5), x >= ``min_ratio`` (1.5) x median (a tiny MAD must not make a 7%
+wobble critical) and the key has at least ``min_samples`` (5) samples; severity by
+z: > 10 critical, > 5 warning, else minor. When MAD is 0 (most samples identical)
+z is undefined (null): an event above the median and at least ``min_ratio`` x it
+is anomalous, its severity by x / median: >= 10 critical, >= 5 warning, else minor.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ KEY = """CASE kind
     ELSE kind END"""
 
 
-def sql(min_samples: int = 5, threshold: float = 3.5, trace_filter: str = "") -> str:
+def sql(min_samples: int = 5, threshold: float = 3.5, trace_filter: str = "", min_ratio: float = 1.5) -> str:
     return f"""
     WITH d AS (
         SELECT seq, id, trace_id, {KEY} AS key, duration_ns AS x FROM events WHERE duration_ns IS NOT NULL
@@ -33,11 +34,12 @@ def sql(min_samples: int = 5, threshold: float = 3.5, trace_filter: str = "") ->
         WHERE b.n >= {int(min_samples)}
     )
     SELECT seq, event_id, trace_id, key, x / 1e6 AS actual_ms, med / 1e6 AS expected_ms, z,
-           CASE WHEN coalesce(z, ratio) > 10 THEN 'critical'
-                WHEN coalesce(z, ratio) > 5 THEN 'warning' ELSE 'minor' END AS severity,
+           CASE WHEN mad > 0 THEN (CASE WHEN z > 10 THEN 'critical' WHEN z > 5 THEN 'warning' ELSE 'minor' END)
+                WHEN ratio >= 10 THEN 'critical' WHEN ratio >= 5 THEN 'warning' ELSE 'minor' END AS severity,
            n AS samples
     FROM scored
-    WHERE ((mad > 0 AND z > {float(threshold)}) OR (mad = 0 AND x > 1.5 * med))
+    WHERE x >= {float(min_ratio)} * med AND x > med
+      AND ((mad > 0 AND z > {float(threshold)}) OR mad = 0)
     {trace_filter}
     ORDER BY coalesce(z, ratio) DESC NULLS LAST, seq
     """
