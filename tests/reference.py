@@ -128,6 +128,8 @@ class Reference:
             self._add(call, first)
             lst = self.by_ctx[self.ctx[call]]
             after = [x for x in lst[self.pos[call] + 1:] if (t[x], x) > (t[last], last)]
+            if not after:  # skew left no later caller event: the calling event's successor
+                after = lst[self.pos[call] + 1:self.pos[call] + 2]
             if after:
                 self._add(last, after[0])
 

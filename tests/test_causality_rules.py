@@ -308,6 +308,24 @@ def test_skewed_call_and_parent_after_child(tmp_path):
         assert s.happens_before("x2", "x1") and not s.happens_before("x1", "x2")
 
 
+def test_return_edge_under_skew_falls_back_to_the_calling_event_s_successor(tmp_path):
+    """Issue 12 item 5: the callee's clock runs ahead, so no caller event is stamped after
+    its end; the return edge goes to the event after the call instead of being lost."""
+    t = Trace()
+    t.ev("a1", "caller", {"HttpRequest": {"method": "POST", "url": "/x", "headers": {}, "body": None}},
+         svc="a", span="sa", at=100)
+    t.ev("b1", "callee", call("handle"), svc="b", span="sb", upstream="sa", parent=None, at=150)
+    t.ev("b2", "callee", sc("stock", "Write", "b.py:9"), svc="b", span="sb", upstream="sa", at=300)
+    t.ev("a2", "caller", {"HttpResponse": {"status": 200, "headers": {}, "body": None, "duration_ms": None}},
+         svc="a", span="sa", at=200)
+    t.ev("a3", "caller", sc("stock", "Write", "a.py:7"), svc="a", span="sa", at=210)
+    with t.session(tmp_path) as s:
+        edges = s.sql("SELECT s.id AS src, d.id AS dst, g.kind FROM hb.edges g JOIN events s ON s.seq = g.src "
+                      "JOIN events d ON d.seq = g.dst ORDER BY g.kind").to_pylist()
+        assert edges == [{"src": "a1", "dst": "b1", "kind": "call"}, {"src": "b2", "dst": "a2", "kind": "return"}]
+        assert s.happens_before("b2", "a3") and pairs(s) == set()
+
+
 def test_variable_scope_by_service(tmp_path):
     t = Trace()
     t.ev("a", "A", sc("request_count", "Write"), svc="svc-a")

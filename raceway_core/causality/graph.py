@@ -96,7 +96,8 @@ WHERE r.ctx <> a.ctx
 
 # Rule 5: cross-service calls. For each downstream span D (events with span_id D and
 # upstream_span_id U) in a trace: the calling event in U -> D's first event, and D's
-# last event -> the next event of the caller's context at or after D's end.
+# last event -> the next event of the caller's context at or after D's end (with none,
+# as when the callee's clock runs ahead, the calling event's successor).
 # The calling event: the latest event of U whose given clock is dominated by the
 # clock of D's first event (the callee carries the caller's value at the call);
 # without such evidence, the latest event of U before D's first event.
@@ -144,12 +145,16 @@ CALL_EDGE_ROWS = """
 SELECT call_seq AS src, first_seq AS dst, 'call' AS kind, upstream || ' -> ' || span_id AS detail
 FROM _calls
 UNION ALL
-SELECT c.last_seq AS src, nxt.seq AS dst, 'return' AS kind, c.span_id || ' -> ' || c.upstream AS detail
-FROM _calls c JOIN LATERAL (
+SELECT c.last_seq AS src, coalesce(nxt.seq, succ.seq) AS dst, 'return' AS kind,
+       c.span_id || ' -> ' || c.upstream AS detail
+FROM _calls c LEFT JOIN LATERAL (
     SELECT o.seq FROM hb.ev o
     WHERE o.ctx = c.call_ctx AND o.pos > c.call_pos AND (o.ts_ns > c.last_ts OR (o.ts_ns = c.last_ts AND o.idx > c.last_idx))
     ORDER BY o.pos LIMIT 1
 ) nxt ON true
+-- skewed clocks can leave no caller event after the downstream's end: the calling event's successor
+LEFT JOIN hb.ev succ ON succ.ctx = c.call_ctx AND succ.pos = c.call_pos + 1
+WHERE coalesce(nxt.seq, succ.seq) IS NOT NULL
 """
 
 
