@@ -80,19 +80,17 @@ class Reference:
             p = e.get("parent_id")
             if p in self.id_index:
                 self._add(self.id_index[p], i)
-        spawns = {}  # rule 3
-        for i, e in enumerate(ev):
-            if kind_of(e) == "AsyncSpawn":
-                spawns[(e["trace_id"], str(field(e, "task_id")))] = i
-        for i, e in enumerate(ev):
-            if kind_of(e) == "AsyncAwait":
-                s = spawns.get((e["trace_id"], str(field(e, "future_id"))))
-                if s is None:
-                    continue
-                spawned = [lst for c, lst in self.by_ctx.items()
-                           if ev[lst[0]].get("parent_id") == ev[s]["id"] and c[0] == e["trace_id"]]
-                if spawned:  # several contexts claim the spawn: the one that starts first
-                    lst = min(spawned, key=lambda lst: (self.t[lst[0]], lst[0]))
+        for i, e in enumerate(ev):  # rule 3
+            if kind_of(e) != "AsyncAwait":
+                continue
+            # the latest spawn of the task in the await's trace at or before it
+            spawns = [j for j, x in enumerate(ev) if kind_of(x) == "AsyncSpawn" and x["trace_id"] == e["trace_id"]
+                      and str(field(x, "task_id")) == str(field(e, "future_id")) and order_key(j) < order_key(i)]
+            if not spawns:
+                continue
+            s = max(spawns, key=order_key)
+            for c, lst in self.by_ctx.items():  # every context, in any trace, the spawn started
+                if ev[lst[0]].get("parent_id") == ev[s]["id"] and c != self.ctx[i]:
                     self._add(lst[-1], i)
         for i, e in enumerate(ev):  # rule 4
             if kind_of(e) != "LockAcquire":

@@ -93,7 +93,9 @@ def programs(draw):
         elif action == "spawn":
             task = f"task{len(ctxs)}"
             sp = emit(c, {"AsyncSpawn": {"task_id": task, "spawned_by": c["thread"]}})
-            child = new_ctx(c["trace"], parent=sp["id"])
+            # the spawned context may live in another trace (rule 3 joins it all the same)
+            child = new_ctx(draw(st.sampled_from([c["trace"], f"T{draw(st.integers(0, n_traces))}"])),
+                            parent=sp["id"])
             emit(child, {"FunctionCall": {"function_name": "child_start", "module": "m", "args": {}}})
             c["children"].append((task, child))
         elif action == "await":

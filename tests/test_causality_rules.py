@@ -235,6 +235,33 @@ def test_critical_path_hand_checked(tmp_path):
         assert cp.percentage == pytest.approx(35.0 / span * 100)
 
 
+def test_join_across_traces_and_repeated_task_ids(tmp_path):
+    """Issue 12 item 2 (rule 3): spawned contexts in another trace join; every context the
+    spawn started joins; with a repeated task id the latest spawn before the await counts."""
+    spawn = {"AsyncSpawn": {"task_id": "k", "spawned_by": "main"}}
+    wait = {"AsyncAwait": {"future_id": "k", "awaited_at": "m.py:9"}}
+    t = Trace()
+    t.ev("m1", "main", call(), trace="T1", at=10)
+    t.ev("sp1", "main", spawn, trace="T1", at=20)
+    t.ev("c1a", "w1", sc("y", "Write"), trace="T2", parent="sp1", at=30)
+    t.ev("d1", "w1b", sc("z", "Write"), trace="T2", parent="sp1", at=35)  # a second context of the same spawn
+    t.ev("c1b", "w1", sc("x", "Write"), trace="T2", at=40)
+    t.ev("aw1", "main", wait, trace="T1", at=60)
+    t.ev("sp2", "main", spawn, trace="T1", at=70)  # the task id again
+    t.ev("c2a", "w2", sc("y", "Write"), trace="T2", parent="sp2", at=80)
+    t.ev("aw2", "main", wait, trace="T1", at=120)
+    t.ev("mw", "main", sc("x", "Write"), trace="T1", at=130)
+    t.ev("mz", "main", sc("z", "Write"), trace="T1", at=140)
+    with t.session(tmp_path) as s:
+        joins = s.sql("SELECT a.id AS src, b.id AS dst FROM hb.edges g JOIN events a ON a.seq = g.src "
+                      "JOIN events b ON b.seq = g.dst WHERE g.kind = 'join' ORDER BY 1").to_pylist()
+        assert [(j["src"], j["dst"]) for j in joins] == [("c1b", "aw1"), ("c2a", "aw2"), ("d1", "aw1")]
+        assert s.happens_before("c1b", "mw") and s.happens_before("c1a", "c2a") and s.happens_before("d1", "mz")
+        assert not s.happens_before("c2a", "aw1")
+        assert pairs(s) == set()
+        assert [st["kind"] for st in s.explain("c1b", "mw").steps] == ["join", "program"]
+
+
 def test_anomalies_robust_z(tmp_path):
     t = Trace()
     for i, d in enumerate([100, 110, 90, 105, 95, 100, 2000]):

@@ -11,7 +11,7 @@ lock acquire changes hundreds of them. Here an event's clock has two small parts
 - G: for each lock *chain*, the latest release on it that happened before.
 
 Any path from a to b that leaves a's trace does so first through a lock
-hand-off (or a parent link into another trace, treated as a one-release chain),
+hand-off (or a parent or join link into another trace, treated as a one-release chain),
 from a release r that a reaches inside its trace. Releases of a lock are split
 into chains in which each release happens before the next (true for a mutex used
 as a mutex; a chain breaks where that cannot be shown, e.g. readers of an RW
@@ -98,7 +98,7 @@ def lock_chains(release_rows: np.ndarray, release_lock: list[str], ctx: np.ndarr
         labels.append(f"lock '{lock}'" + (f" (chain {per_lock[lock]})" if per_lock[lock] > 1 else ""))
     n = len(crossing)
     for src in sorted(set(cross_parent_src.tolist())):
-        labels.append("parent link into another trace")
+        labels.append("parent or join link into another trace")
         own.setdefault(src, []).append((n, 1))
         n += 1
     return Chains(n, own, labels)

@@ -208,7 +208,8 @@ class Engine:
         self.trace_of_ctx = trace_codes
         trace = trace_codes[self.ctx]
         handoff = self._edges_of_kind("lock")[keep]
-        cross_parent = self._edges_of_kind("parent")[keep] & (trace[src] != trace[dst])
+        # parent and join links into another trace (rules 2, 3): one-release chains
+        cross_parent = self._edges_of_kind("parent", "join")[keep] & (trace[src] != trace[dst])
         rel = self._releases
         chains = lock_chains(rel[0], rel[1], self.ctx, self.pos, trace_codes,
                              src[handoff], dst[handoff], src[cross_parent])

@@ -53,30 +53,27 @@ JOIN hb.ev pe ON pe.seq = p.seq JOIN hb.ev ee ON ee.seq = e.seq
 WHERE e.parent_id IS NOT NULL AND (pe.ctx <> ee.ctx OR pe.pos > ee.pos)
 """
 
-# Rule 3: the last event of the spawned context -> the AsyncAwait of its task.
+# Rule 3: an AsyncAwait waits for the latest AsyncSpawn of its task in its trace at or
+# before it ((timestamp, appearance) order): the last event of every context (any
+# trace) whose first event has that spawn as parent -> the await.
 JOIN_EDGES = """
 WITH spawns AS (
-    SELECT e.seq, e.id, e.trace_id, e.task_id, o.idx FROM events e JOIN hb.ev o USING (seq)
+    SELECT e.id, e.trace_id, e.task_id, o.idx FROM events e JOIN hb.ev o USING (seq)
     WHERE e.kind = 'AsyncSpawn' AND e.task_id IS NOT NULL
-), spawned AS (  -- the context whose first event has the spawn as parent (the earliest, if several)
-    SELECT s.trace_id, s.task_id, s.idx AS spawn_idx, o.ctx, o.idx AS child_idx
-    FROM spawns s JOIN events c ON c.parent_id = s.id AND c.trace_id = s.trace_id
-    JOIN hb.ev o ON o.seq = c.seq WHERE o.pos = 1
 ), awaits AS (
-    SELECT e.seq, e.trace_id, e.future_id, o.idx FROM events e JOIN hb.ev o USING (seq)
+    SELECT e.seq, e.trace_id, e.future_id, o.idx, o.ctx FROM events e JOIN hb.ev o USING (seq)
     WHERE e.kind = 'AsyncAwait' AND e.future_id IS NOT NULL
-), matched AS (  -- the latest spawn of that task before the await
-    SELECT a.seq AS await_seq, sp.ctx, a.future_id,
-           row_number() OVER (PARTITION BY a.seq ORDER BY (sp.spawn_idx < a.idx) DESC, sp.spawn_idx DESC,
-                              sp.child_idx) AS rn
-    FROM awaits a JOIN spawned sp ON sp.trace_id = a.trace_id AND sp.task_id = a.future_id
+), matched AS (
+    SELECT a.seq AS await_seq, a.ctx AS await_ctx, a.future_id, s.id AS spawn_id
+    FROM awaits a ASOF JOIN spawns s ON s.trace_id = a.trace_id AND s.task_id = a.future_id AND a.idx > s.idx
 )
 SELECT last.seq AS src, m.await_seq AS dst, 'join' AS kind, m.future_id AS detail
 FROM matched m
-JOIN hb.ctx c ON c.ctx = m.ctx
-JOIN hb.ev last ON last.ctx = m.ctx AND last.pos = c.events
-JOIN hb.ev aw ON aw.seq = m.await_seq
-WHERE m.rn = 1 AND last.ctx <> aw.ctx
+JOIN events c ON c.parent_id = m.spawn_id
+JOIN hb.ev first ON first.seq = c.seq AND first.pos = 1
+JOIN hb.ctx x ON x.ctx = first.ctx
+JOIN hb.ev last ON last.ctx = first.ctx AND last.pos = x.events
+WHERE first.ctx <> m.await_ctx
 """
 
 # Rule 4: the latest release of the lock at or before the acquire (any context, any
