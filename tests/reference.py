@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import datetime
+from itertools import combinations
 
 WRITES = {"Write", "AtomicWrite", "AtomicRMW"}
 ATOMICS = {"AtomicRead", "AtomicWrite", "AtomicRMW"}
@@ -59,13 +60,17 @@ class Reference:
                 self.pos[i] = p
         self.preds = [set() for _ in range(n)]
         self.cp_preds = [set() for _ in range(n)]  # rules 1-5 inside a trace
+        self.po = set()  # program-order pairs
+        self.extra = set()  # pairs from rules 2-6
         self._edges(trust_clocks)
+        self.dropped = self._break_cycles()
         self._closure()
 
     # -- edges --------------------------------------------------------------
-    def _add(self, a, b, cp=True):
+    def _add(self, a, b, cp=True, po=False):
         if a == b:
             return
+        (self.po if po else self.extra).add((a, b))
         self.preds[b].add(a)
         if cp and self.events[a]["trace_id"] == self.events[b]["trace_id"]:
             self.cp_preds[b].add(a)
@@ -75,7 +80,7 @@ class Reference:
         order_key = lambda i: (t[i], i)  # noqa: E731
         for lst in self.by_ctx.values():  # rule 1
             for a, b in zip(lst, lst[1:]):
-                self._add(a, b)
+                self._add(a, b, po=True)
         for i, e in enumerate(ev):  # rule 2
             p = e.get("parent_id")
             if p in self.id_index:
@@ -173,6 +178,43 @@ class Reference:
                         return False
         return True
 
+    # -- cycles -------------------------------------------------------------
+    def _reach_from(self, a, pairs) -> set:
+        succ = defaultdict(list)
+        for x, y in pairs:
+            succ[x].append(y)
+        seen, todo = set(), [a]
+        while todo:
+            for y in succ[todo.pop()]:
+                if y not in seen:
+                    seen.add(y)
+                    todo.append(y)
+        return seen
+
+    def _break_cycles(self) -> set:
+        """The spec: per strongly connected component, the fewest rule 2-6 pairs whose removal
+        leaves no cycle; among those, the first in the ranking (target furthest before source
+        in time, then source, then target in (timestamp, input) order), compared in order."""
+        t = self.t
+        pairs = self.po | self.extra
+        reach = {a: self._reach_from(a, pairs) for a in range(len(self.events))}
+        comps = {frozenset([a] + [b for b in reach[a] if a in reach[b]]) for a in range(len(self.events)) if a in reach[a]}
+        dropped = set()
+        for comp in comps:
+            cands = sorted(((a, b) for a, b in self.extra - self.po if a in comp and b in comp),
+                           key=lambda p: (t[p[1]] - t[p[0]], (t[p[0]], p[0]), (t[p[1]], p[1])))
+            inside = {(a, b) for a, b in pairs if a in comp and b in comp}
+            for k in range(1, len(cands) + 1):
+                found = next((c for c in combinations(cands, k)
+                              if not any(a in self._reach_from(a, inside - set(c)) for a in comp)), None)
+                if found:
+                    dropped |= set(found)
+                    break
+        for a, b in dropped:
+            self.preds[b].discard(a)
+            self.cp_preds[b].discard(a)
+        return dropped
+
     # -- closure ------------------------------------------------------------
     def _closure(self):
         n = len(self.events)
@@ -200,7 +242,7 @@ class Reference:
                 indeg[b] -= 1
                 if indeg[b] == 0:
                     ready.append(b)
-        assert len(out) == n, "the reference expects acyclic inputs"
+        assert len(out) == n, "cycles left after breaking them"
         return out
 
     def before(self, a: int, b: int) -> bool:

@@ -38,12 +38,12 @@ def programs(draw):
         ctxs.append(c)
         return c
 
-    def emit(c, kind, duration=None):
+    def emit(c, kind, duration=None, skew=0):
         nonlocal t, counter
         t += draw(st.integers(0, 3))
         counter += 1
         ev = {"id": f"e{counter}", "trace_id": c["trace"], "parent_id": c["last"] or c["parent"],
-              "timestamp": _ts(t), "kind": kind,
+              "timestamp": _ts(t + skew), "kind": kind,
               "metadata": {"thread_id": c["thread"], "service_name": c.get("service", "svc"),
                            "duration_ns": duration, "distributed_span_id": c["span"],
                            "upstream_span_id": c["upstream"]},
@@ -55,13 +55,14 @@ def programs(draw):
 
     for tr in range(n_traces):
         new_ctx(f"T{tr}")
+    backlinks = 0
     for _ in range(draw(st.integers(4, 45))):
         live = [c for c in ctxs if not c["done"]]
         if not live:
             break
         c = draw(st.sampled_from(live))
         action = draw(st.sampled_from(["access"] * 4 + ["lock", "unlock", "spawn", "await", "call", "remote",
-                                                        "shared", "handover", "stray"]))
+                                                        "shared", "handover", "stray", "backlink"]))
         if action == "access":
             emit(c, {"StateChange": {"variable": draw(st.sampled_from(VARS)), "old_value": 1, "new_value": 2,
                                      "location": f"f.py:{draw(st.integers(1, 3))}",
@@ -91,7 +92,8 @@ def programs(draw):
                 lock_holder[lk] = None
             emit(c, {"LockRelease": {"lock_id": lk, "lock_type": "Mutex", "location": "l.py:2"}})
         elif action == "spawn":
-            task = f"task{len(ctxs)}"
+            # a task id may repeat: an await then joins the latest spawn of it in its trace
+            task = draw(st.sampled_from([f"task{len(ctxs)}", "task-again"]))
             sp = emit(c, {"AsyncSpawn": {"task_id": task, "spawned_by": c["thread"]}})
             # the spawned context may live in another trace (rule 3 joins it all the same)
             child = new_ctx(draw(st.sampled_from([c["trace"], f"T{draw(st.integers(0, n_traces))}"])),
@@ -114,11 +116,18 @@ def programs(draw):
             emit(c, {"HttpRequest": {"method": "POST", "url": "/x", "headers": {}, "body": None}})
             callee = new_ctx(c["trace"])
             callee.update(service="remote", span=f"sp-{callee['thread']}", upstream=c["span"])
+            skew = draw(st.sampled_from([0, 0, 500]))  # the callee's clock may run ahead of the caller's
             for _ in range(draw(st.integers(1, 3))):
                 emit(callee, {"FunctionCall": {"function_name": "handle", "module": "r", "args": {}}},
-                     duration=draw(st.integers(0, 30)) * 1000)
+                     duration=draw(st.integers(0, 30)) * 1000, skew=skew)
             callee["done"] = True
             emit(c, {"HttpResponse": {"status": 200, "headers": {}, "body": None, "duration_ms": None}})
+        elif action == "backlink" and backlinks < 3 and events:
+            # an earlier event names this new one as its parent (skew, or a broken link): often a cycle
+            backlinks += 1
+            j = draw(st.integers(0, len(events) - 1))
+            ev = emit(c, {"FunctionCall": {"function_name": "late", "module": "m", "args": {}}})
+            events[j]["parent_id"] = ev["id"]
     return events
 
 

@@ -335,6 +335,49 @@ def test_skewed_call_and_parent_after_child(tmp_path):
         assert s.happens_before("x2", "x1") and not s.happens_before("x1", "x2")
 
 
+def _edges(s, where="true"):
+    return s.sql("SELECT a.id AS src, b.id AS dst, g.kind, g.dropped FROM hb.edges g JOIN events a ON a.seq = g.src "
+                 f"JOIN events b ON b.seq = g.dst WHERE {where} ORDER BY a.id, b.id").to_pylist()
+
+
+def test_cycles_drop_only_edges_on_a_cycle(tmp_path):
+    """Issue 12 item 1: two independent cycles (a parent stamped after its child) and a join
+    edge that lies on no cycle but points back in time. Only the two parent links go; the
+    join stays, so the child's write is ordered before main's (no false critical race)."""
+    t = Trace()
+    t.ev("m1", "main", call(), at=10)
+    t.ev("sp", "main", {"AsyncSpawn": {"task_id": "k", "spawned_by": "main"}}, at=20)
+    t.ev("aw", "main", {"AsyncAwait": {"future_id": "k", "awaited_at": "m.py:3"}}, at=21)  # skewed early
+    t.ev("mw", "main", sc("v", "Write", "m.py:4"), at=40)
+    t.ev("c1", "child", call(), parent="sp", at=22)
+    t.ev("c2", "child", sc("v", "Write", "c.py:1"), parent="c3", at=24)  # cycle 1: c2 -> c3 -> c2
+    t.ev("c3", "child", call(), at=26)
+    t.ev("z1", "other", call(), parent="z2", at=100)  # cycle 2: z1 -> z2 -> z1
+    t.ev("z2", "other", call(), parent=None, at=110)
+    with t.session(tmp_path) as s:
+        assert _edges(s, "dropped") == [{"src": "c3", "dst": "c2", "kind": "parent", "dropped": True},
+                                        {"src": "z2", "dst": "z1", "kind": "parent", "dropped": True}]
+        assert _edges(s, "g.kind = 'join'") == [{"src": "c3", "dst": "aw", "kind": "join", "dropped": False}]
+        assert s.happens_before("c2", "mw") and pairs(s) == set()
+
+
+def test_cycles_fewest_edges_then_the_most_backward(tmp_path):
+    """One edge (x2 -> y1) lies on both cycles: it alone goes, though y2 -> x1 points further
+    back. In a single cycle the edge furthest back in time goes."""
+    t = Trace()
+    t.ev("x1", "X", call(), parent="y2", at=100)   # e2: y2 (400) -> x1, 300 back
+    t.ev("x2", "X", call(), parent="y2", at=200)   # e3: y2 -> x2, 200 back
+    t.ev("y1", "Y", call(), parent="x2", at=150)   # e1: x2 (200) -> y1, 50 back: on both cycles
+    t.ev("y2", "Y", call(), parent=None, at=400)
+    t.ev("a1", "A", call(), parent="b2", at=1000)  # b2 (1300) -> a1: 300 back
+    t.ev("a2", "A", call(), at=1200)
+    t.ev("b1", "B", call(), parent="a2", at=1110)  # a2 (1200) -> b1: 90 back
+    t.ev("b2", "B", call(), at=1300)
+    with t.session(tmp_path) as s:
+        assert [(e["src"], e["dst"]) for e in _edges(s, "dropped")] == [("b2", "a1"), ("x2", "y1")]
+        assert s.happens_before("y2", "x1") and s.happens_before("a1", "b2")
+
+
 def test_return_edge_under_skew_falls_back_to_the_calling_event_s_successor(tmp_path):
     """Issue 12 item 5: the callee's clock runs ahead, so no caller event is stamped after
     its end; the return edge goes to the event after the call instead of being lost."""

@@ -144,8 +144,9 @@ class Engine:
         return out
 
     def _load(self, cur) -> None:
-        ev = query_arrow(cur, "SELECT seq, idx, ctx, pos FROM hb.ev ORDER BY seq")
+        ev = query_arrow(cur, "SELECT seq, idx, ctx, pos, ts_ns FROM hb.ev ORDER BY seq")
         self.seq = ev["seq"].to_numpy()
+        self.ts = ev["ts_ns"].to_numpy()
         self.idx = ev["idx"].to_numpy()
         self.ctx = ev["ctx"].to_numpy().astype(np.int64)
         self.pos = ev["pos"].to_numpy().astype(np.int64)
@@ -185,7 +186,7 @@ class Engine:
         return np.searchsorted(self.seq, seq)
 
     def _topo(self, cur) -> None:
-        topo = causal_order(self.idx, self.ctx_rows, self.ctx_start, self.e_src, self.e_dst)
+        topo = causal_order(self.idx, self.ctx_rows, self.ctx_start, self.e_src, self.e_dst, self.ts)
         self.rank, self.topo_rows = topo.rank, topo.rows
         alive = np.ones(len(self.e_src), dtype=bool)
         alive[topo.dropped] = False
