@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from raceway_core.dbutil import query_arrow
+from raceway_core.intervals import span_ns
 
 # What a viewer needs to draw a row; ``note`` is the kind's most telling field.
 ROW_COLUMNS = """
@@ -281,10 +282,10 @@ def trace_list(store) -> pa.Table:
     services, start, duration_ms (race and anomaly counts come with ``TraceSession.traces``)."""
     cur = store.cursor()
     try:
-        return query_arrow(cur, """
+        return query_arrow(cur, f"""
             SELECT trace_id, count(*) AS events, count(DISTINCT thread_id) AS contexts,
                    list(DISTINCT service ORDER BY service) FILTER (WHERE service IS NOT NULL) AS services,
-                   min(timestamp) AS start, (max(ts_ns + coalesce(duration_ns, 0)) - min(ts_ns)) / 1e6 AS duration_ms
+                   min(timestamp) AS start, {span_ns()} / 1e6 AS duration_ms
             FROM events GROUP BY trace_id ORDER BY start, trace_id""")
     finally:
         cur.close()

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from raceway_core import intervals as _intervals
 from raceway_core.analysis import anomalies as _anomalies
 from raceway_core.analysis import audit as _audit
 from raceway_core.analysis import dependencies as _deps
@@ -53,9 +54,9 @@ class RaceReport:
 @dataclass(frozen=True)
 class CriticalPath:
     trace_id: str
-    events: pa.Table  # the path, in order: seq, id, kind, context, duration_ms, ...
-    duration_ms: float  # sum of durations along the path
-    trace_span_ms: float  # max(timestamp + duration) - min(timestamp)
+    events: pa.Table  # the path, in order: seq, id, kind, context, duration_ms (what it adds to the path), ...
+    duration_ms: float  # sum of durations along the path (an HttpResponse adds 0: raceway_core.intervals)
+    trace_span_ms: float  # latest event end - earliest event start (raceway_core.intervals)
     sum_ms: float  # sum of all durations in the trace
     percentage: float | None  # duration_ms / trace_span_ms * 100
 
@@ -155,8 +156,7 @@ class TraceSession:
             WITH t AS (
                 SELECT trace_id, count(*) AS events, count(DISTINCT thread_id) AS contexts,
                        list(DISTINCT service ORDER BY service) FILTER (WHERE service IS NOT NULL) AS services,
-                       min(timestamp) AS start,
-                       (max(ts_ns + coalesce(duration_ns, 0)) - min(ts_ns)) / 1e6 AS duration_ms
+                       min(timestamp) AS start, {_intervals.span_ns()} / 1e6 AS duration_ms
                 FROM events GROUP BY trace_id
             ), r AS (  -- a pair counts once for each trace it touches (an OR join would be a nested loop)
                 SELECT trace_id, count(DISTINCT (first_seq, second_seq)) AS races FROM (
@@ -258,9 +258,9 @@ class TraceSession:
         if not summary:
             raise AnalysisError(f"no trace {trace_id!r}")
         s = summary[0]
-        events = self._q("""
+        events = self._q(f"""
             SELECT c.step, e.seq, e.id, e.kind, e.thread_id, e.service, e.location, e.function_name, e.variable,
-                   e.timestamp, coalesce(e.duration_ns, 0) / 1e6 AS duration_ms
+                   e.timestamp, {_intervals.path_ns('e')} / 1e6 AS duration_ms
             FROM hb.critical c JOIN events e USING (seq) WHERE c.trace_id = $t ORDER BY c.step""", {"t": trace_id})
         return CriticalPath(trace_id, events, float(s["path_ns"]) / 1e6, float(s["span_ns"]) / 1e6,
                             float(s["sum_ns"]) / 1e6, s["percentage"])

@@ -92,7 +92,7 @@ class _Ctx:
             "causality_vector": cv,
             "lock_set": list(self.held),
         }
-        if duration_ns:
+        if duration_ns and "HttpResponse" not in kind:  # a response is stamped when done: its time is behind it
             self.t += duration_ns // 1000
         self.last = ev["id"]
         sim.out.append(ev)
@@ -267,8 +267,10 @@ class Simulation:
             elif r < 0.85:
                 c.emit({"HttpRequest": {"method": "POST", "url": "http://payments:8080/charge",
                                         "headers": {}, "body": None}})
+                d = c.duration(2500)
+                c.t += d // 1000  # the call's time passes before its response
                 c.emit({"HttpResponse": {"status": 200, "headers": {}, "body": None, "duration_ms": None}},
-                       duration_ns=c.duration(2500))
+                       duration_ns=d)
             elif r < 0.87:
                 c.emit({"Error": {"error_type": "TimeoutError", "message": "upstream timed out",
                                   "stack_trace": ["app/handlers.py:70", "app/client.py:12"]}})

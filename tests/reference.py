@@ -292,9 +292,28 @@ class Reference:
         for b in self._topo():
             if ev[b]["trace_id"] != trace:
                 continue
-            d = ev[b]["metadata"].get("duration_ns") or 0
-            best[b] = d + max((best[a] for a in self.cp_preds[b]), default=0)
+            best[b] = self.weight(b) + max((best[a] for a in self.cp_preds[b]), default=0)
         return max(best[i] for i in members)
+
+    def duration(self, i: int) -> int:
+        e = self.events[i]
+        d = e["metadata"].get("duration_ns")
+        if d is None and kind_of(e) in ("HttpResponse", "DatabaseQuery"):
+            d = (field(e, "duration_ms") or 0) * 1_000_000
+        return int(d or 0)
+
+    def weight(self, i: int) -> int:
+        """On a critical path an HttpResponse counts 0: its time is the request's, already on the path."""
+        return 0 if kind_of(self.events[i]) == "HttpResponse" else self.duration(i)
+
+    def interval(self, i: int) -> tuple[int, int]:
+        """An HttpResponse is recorded when the response is done: [ts - d, ts]; the rest [ts, ts + d]."""
+        d = self.duration(i)
+        return (self.t[i] - d, self.t[i]) if kind_of(self.events[i]) == "HttpResponse" else (self.t[i], self.t[i] + d)
+
+    def span(self, trace: str) -> int:
+        iv = [self.interval(i) for i, e in enumerate(self.events) if e["trace_id"] == trace]
+        return max(b for _, b in iv) - min(a for a, _ in iv)
 
     def is_cp_path(self, ids: list[str]) -> bool:
         rows = [self.id_index[i] for i in ids]

@@ -121,7 +121,9 @@ def programs(draw):
                 emit(callee, {"FunctionCall": {"function_name": "handle", "module": "r", "args": {}}},
                      duration=draw(st.integers(0, 30)) * 1000, skew=skew)
             callee["done"] = True
-            emit(c, {"HttpResponse": {"status": 200, "headers": {}, "body": None, "duration_ms": None}})
+            # recorded when the response is done: its duration covers the call before it
+            ms = draw(st.sampled_from([None, 1, 40]))
+            emit(c, {"HttpResponse": {"status": 200, "headers": {}, "body": None, "duration_ms": ms}})
         elif action == "backlink" and backlinks < 3 and events:
             # an earlier event names this new one as its parent (skew, or a broken link): often a cycle
             backlinks += 1
@@ -156,6 +158,9 @@ def test_happens_before_races_and_critical_path_match_reference(tmp_path_factory
             cp = s.critical_path(tr)
             assert round(cp.duration_ms * 1e6) == ref.critical_total(tr)
             assert ref.is_cp_path(cp.events["id"].to_pylist())
+            assert round(cp.trace_span_ms * 1e6) == ref.span(tr)
+        assert {r["trace_id"]: round(r["duration_ms"] * 1e6) for r in s.traces().to_pylist()} == {
+            tr: ref.span(tr) for tr in {e["trace_id"] for e in events}}
 
 
 @st.composite

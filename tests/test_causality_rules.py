@@ -262,6 +262,39 @@ def test_join_across_traces_and_repeated_task_ids(tmp_path):
         assert [st["kind"] for st in s.explain("c1b", "mw").steps] == ["join", "program"]
 
 
+def test_http_response_covers_the_time_before_it_and_weighs_nothing_on_the_path(tmp_path):
+    """Issue 12 item 4: the original SDKs record an HttpResponse when the response is done,
+    duration_ms covering the request before it. A front -> back call: the back end's work
+    (0.15 ms) is the whole critical path, not 1.15 ms; every pane agrees on the span."""
+    from raceway_core.browse import trace_list
+
+    def req(url):
+        return {"HttpRequest": {"method": "GET", "url": url, "headers": {}, "body": None}}
+
+    def resp(ms):
+        return {"HttpResponse": {"status": 200, "headers": {}, "body": None, "duration_ms": ms}}
+
+    t = Trace()
+    t.ev("f1", "front", req("/page"), svc="front", span="sf", at=0)
+    t.ev("f2", "front", req("http://back/x"), svc="front", span="sf", at=10)  # the call
+    t.ev("b1", "back", req("/x"), svc="back", span="sb", upstream="sf", parent=None, at=20)
+    t.ev("b2", "back", call("work"), svc="back", span="sb", upstream="sf", at=30, dur=150_000)  # [30, 180] us
+    t.ev("b3", "back", resp(0.18), svc="back", span="sb", upstream="sf", at=200)  # [20, 200] us
+    t.ev("f3", "front", resp(1), svc="front", span="sf", at=1010)  # [10, 1010] us
+    with t.session(tmp_path) as s:
+        cp = s.critical_path("T")
+        assert cp.duration_ms == pytest.approx(0.15)
+        assert cp.trace_span_ms == pytest.approx(1.01)  # 0 .. 1010 us: no event ends after f3's timestamp
+        assert cp.percentage == pytest.approx(0.15 / 1.01 * 100)
+        assert cp.sum_ms == pytest.approx(0.15 + 0.18 + 1)  # the plain sum of every duration
+        steps = dict(zip(cp.events["id"].to_pylist(), cp.events["duration_ms"].to_pylist()))
+        assert steps["b2"] == pytest.approx(0.15) and sum(steps.values()) == pytest.approx(cp.duration_ms)
+        assert s.traces()["duration_ms"].to_pylist() == [pytest.approx(1.01)]
+        assert trace_list(s.store)["duration_ms"].to_pylist() == [pytest.approx(1.01)]
+        [dep] = s.dependencies().to_pylist()
+        assert (dep["from"], dep["to"], dep["mean_ms"]) == ("front", "back", pytest.approx(0.18))  # b1 .. b3
+
+
 def test_anomalies_robust_z(tmp_path):
     t = Trace()
     for i, d in enumerate([100, 110, 90, 105, 95, 100, 2000]):

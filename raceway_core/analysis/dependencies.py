@@ -2,11 +2,14 @@
 
 A call from service A to B is a cross-service edge: a call edge (rule 5) or a
 parent link whose parent is in another service. Latency is the downstream
-span's wall-clock time: from its first event to the end of its last (the
-downstream context's, when the callee carries no span id).
+span's wall-clock time: from the earliest start to the latest end of its events
+(``raceway_core.intervals``; the downstream context's, when the callee carries no
+span id).
 """
 
 from __future__ import annotations
+
+from raceway_core.intervals import span_ns
 
 
 def sql(trace_filter: str = "") -> str:
@@ -23,10 +26,10 @@ def sql(trace_filter: str = "") -> str:
                caller, callee, trace_id, span_id, dst_seq
         FROM edges ORDER BY caller, callee, trace_id, coalesce(span_id, CAST(dst_ctx AS VARCHAR)), dst_seq
     ), spans AS (
-        SELECT trace_id, span_id, (max(ts_ns + coalesce(duration_ns, 0)) - min(ts_ns)) / 1e6 AS ms
+        SELECT trace_id, span_id, {span_ns()} / 1e6 AS ms
         FROM events WHERE span_id IS NOT NULL GROUP BY trace_id, span_id
     ), ctx_ms AS (
-        SELECT o.ctx, (max(e.ts_ns + coalesce(e.duration_ns, 0)) - min(e.ts_ns)) / 1e6 AS ms
+        SELECT o.ctx, {span_ns('e')} / 1e6 AS ms
         FROM events e JOIN hb.ev o USING (seq) GROUP BY o.ctx
     ), lat AS (
         SELECT c.caller, c.callee, coalesce(sp.ms, cm.ms) AS ms

@@ -34,6 +34,7 @@ from raceway_core.causality.critical_path import longest_paths, path_rows
 from raceway_core.causality.order import causal_order
 from raceway_core.causality.races import CLASS_OF, AW, W, Accesses, sweep
 from raceway_core.dbutil import query_arrow
+from raceway_core.intervals import path_ns, span_ns
 
 CP_KINDS = ("parent", "join", "lock", "call", "return")
 # in the order they start (locks and tables start in a thread just before clocks and critical)
@@ -317,7 +318,7 @@ class Engine:
 
     # -- critical path --------------------------------------------------------------
     def _critical(self, cur) -> None:
-        d = query_arrow(cur, "SELECT coalesce(duration_ns, 0) AS d FROM events ORDER BY seq")["d"].to_numpy()
+        d = query_arrow(cur, f"SELECT {path_ns()} AS d FROM events ORDER BY seq")["d"].to_numpy()
         trace_codes = self.trace_of_ctx[self.ctx]
         trace_names = self.trace_names.to_pylist()
         keep = self.e_alive & self._edges_of_kind(*CP_KINDS)
@@ -343,11 +344,11 @@ class Engine:
             cur.register("_cp", tbl)
             cur.execute("INSERT INTO hb.critical SELECT * FROM _cp").fetchall()
             cur.unregister("_cp")
-        cur.execute("""
+        cur.execute(f"""
             CREATE OR REPLACE TABLE hb.critical_summary AS
-            WITH p AS (SELECT c.trace_id, sum(coalesce(e.duration_ns, 0)) AS path_ns, count(*) AS steps
+            WITH p AS (SELECT c.trace_id, sum({path_ns('e')}) AS path_ns, count(*) AS steps
                        FROM hb.critical c JOIN events e USING (seq) GROUP BY c.trace_id),
-                 t AS (SELECT trace_id, max(ts_ns + coalesce(duration_ns, 0)) - min(ts_ns) AS span_ns,
+                 t AS (SELECT trace_id, {span_ns()} AS span_ns,
                               sum(coalesce(duration_ns, 0)) AS sum_ns FROM events GROUP BY trace_id)
             SELECT p.trace_id, p.path_ns, t.span_ns, t.sum_ns, p.steps,
                    CASE WHEN t.span_ns > 0 THEN 100.0 * p.path_ns / t.span_ns END AS percentage

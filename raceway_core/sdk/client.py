@@ -8,8 +8,9 @@ Clock rules (what makes the engine trust the clocks):
   the spawner's at a spawn, the child's last at an await, the last releaser's at
   a lock acquire, the caller's through ``raceway-clock`` and the callee's from
   its response;
-- timestamps strictly increase along a context, and an event with a duration
-  is stamped at its start.
+- timestamps strictly increase along a context; a FunctionCall with a duration
+  is stamped at its start, an HttpResponse when the response is done (its
+  duration lies before it, as in the original SDKs: ``raceway_core.intervals``).
 """
 
 from __future__ import annotations
@@ -250,14 +251,14 @@ class RacewayClient:
 
     def track_http_response(self, status: int, headers: dict | None = None, body: Any = None,
                             duration_ms: int | float = 0) -> None:
-        """An HTTP response; ``duration_ms`` also goes to metadata.duration_ns (as in the original SDK)."""
+        """An HTTP response, stamped now (when it is done); ``duration_ms`` is the time before it and
+        also goes to metadata.duration_ns (as in the original SDK)."""
         ctx = self._context()
         if ctx is None:
             return
         dur = int(duration_ms * 1_000_000) if duration_ms else None
         self._emit(ctx, "HttpResponse", {"status": int(status), "headers": headers or {}, "body": body,
-                                         "duration_ms": duration_ms},
-                   duration_ns=dur, start_ns=time.time_ns() - dur if dur else None)
+                                         "duration_ms": duration_ms}, duration_ns=dur)
 
     def propagation_headers(self, extra_headers: dict | None = None) -> dict[str, str]:
         """``traceparent`` and ``raceway-clock`` for an outgoing call (the clock is not bumped)."""

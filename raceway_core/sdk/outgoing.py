@@ -1,10 +1,11 @@
 """Outgoing HTTP calls with httpx, recorded on the caller's side.
 
 Per call: an HttpRequest event (the calling event: the callee's clock carries
-its counter), the propagation headers, then an HttpResponse event that carries
-the callee's clock when the callee returned one. That response event has
-duration 0 when the callee is instrumented (its time is in the callee's
-events) and the call's duration otherwise (an uninstrumented dependency).
+its counter), the propagation headers, then an HttpResponse event, stamped on
+arrival, that carries the callee's clock when the callee returned one. That
+response event has duration 0 when the callee is instrumented (its time is in
+the callee's events) and the call's duration otherwise (an uninstrumented
+dependency; the interval before the response, see ``raceway_core.intervals``).
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ def _before(client, method: str, url: str, kwargs: dict):
     return ctx, kwargs
 
 
-def _after(client, ctx, response, start_ns: int, t0: int) -> None:
+def _after(client, ctx, response, t0: int) -> None:
     elapsed = time.perf_counter_ns() - t0
     instrumented = client._merge_response(ctx, response.headers)
-    # Instrumented callee: a point event on arrival. Otherwise the call is a leaf interval from its start.
+    # Instrumented callee: a point event on arrival. Otherwise the call's time lies before the response.
     client._emit(ctx, "HttpResponse", {"status": response.status_code, "headers": {}, "body": None,
                                        "duration_ms": round(elapsed / 1e6, 3)},
-                 duration_ns=0 if instrumented else elapsed, start_ns=None if instrumented else start_ns)
+                 duration_ns=0 if instrumented else elapsed)
 
 
 _ssl: list = []
@@ -72,13 +73,13 @@ def request(client, method: str, url: str, *, http_client=None, **kwargs):
         http_client = client._http
     if ctx is None:
         return http_client.request(method, url, **kwargs)
-    start, t0 = time.time_ns(), time.perf_counter_ns()
+    t0 = time.perf_counter_ns()
     try:
         response = http_client.request(method, url, **kwargs)
     except Exception as exc:
         _failed(client, ctx, exc)
         raise
-    _after(client, ctx, response, start, t0)
+    _after(client, ctx, response, t0)
     return response
 
 
@@ -92,13 +93,13 @@ async def arequest(client, method: str, url: str, *, http_client=None, **kwargs)
     try:
         if ctx is None:
             return await http_client.request(method, url, **kwargs)
-        start, t0 = time.time_ns(), time.perf_counter_ns()
+        t0 = time.perf_counter_ns()
         try:
             response = await http_client.request(method, url, **kwargs)
         except Exception as exc:
             _failed(client, ctx, exc)
             raise
-        _after(client, ctx, response, start, t0)
+        _after(client, ctx, response, t0)
         return response
     finally:
         if own:
