@@ -411,6 +411,27 @@ def test_cycles_fewest_edges_then_the_most_backward(tmp_path):
         assert s.happens_before("y2", "x1") and s.happens_before("a1", "b2")
 
 
+def test_cycles_too_big_to_search_fall_back_to_put_back(tmp_path, monkeypatch):
+    """A component too big for the exact search: every backward candidate goes, then each is
+    put back, least backward first, unless that closes a cycle. Not always the fewest (the
+    x/y component loses two edges where one would do) but never a cycle left or an edge off one."""
+    from raceway_core.causality import cycles
+
+    monkeypatch.setattr(cycles, "SEARCH_BUDGET", 0)
+    t = Trace()
+    t.ev("x1", "X", call(), parent="y2", at=100)
+    t.ev("x2", "X", call(), parent="y2", at=200)
+    t.ev("y1", "Y", call(), parent="x2", at=150)
+    t.ev("y2", "Y", call(), parent=None, at=400)
+    t.ev("a1", "A", call(), parent="b2", at=1000)
+    t.ev("a2", "A", call(), at=1200)
+    t.ev("b1", "B", call(), parent="a2", at=1110)
+    t.ev("b2", "B", call(), at=1300)
+    with t.session(tmp_path) as s:
+        assert [(e["src"], e["dst"]) for e in _edges(s, "dropped")] == [("b2", "a1"), ("y2", "x1"), ("y2", "x2")]
+        assert s.happens_before("x2", "y2") and s.happens_before("a1", "b2")
+
+
 def test_return_edge_under_skew_falls_back_to_the_calling_event_s_successor(tmp_path):
     """Issue 12 item 5: the callee's clock runs ahead, so no caller event is stamped after
     its end; the return edge goes to the event after the call instead of being lost."""

@@ -13,9 +13,10 @@ a cycle iff its ends share one):
   component acyclic; among sets of that size, the first in the ranking's
   lexicographic order (so a single edge that breaks every cycle is the most
   backward such edge);
-- a component too large to search exactly (more than ``SEARCH_BUDGET`` trial
-  sets) falls back to: drop the best-ranked candidate still on a cycle until none
-  is, then put back every dropped edge whose return closes no cycle.
+- a component too large to search exactly (trial sets times its size over
+  ``SEARCH_BUDGET``) falls back to: drop every candidate that points back in
+  (timestamp, appearance) order, then put back, from the worst-ranked, each one
+  whose return closes no cycle (few, and rarely more than needed).
 
 Work happens on a contracted graph: the events that are ends of explicit edges,
 linked along their context by program order, which keeps reachability between
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
-SEARCH_BUDGET = 4000
+SEARCH_BUDGET = 250_000  # trial sets x (events + pairs) of the component: about a second
 
 
 def sccs(n: int, succ: list[list[int]]) -> list[int]:
@@ -101,51 +102,68 @@ def _acyclic(nodes: list[int], chain: dict[int, int], pairs: list[tuple[int, int
     return seen == len(nodes)
 
 
-def _choose(nodes: list[int], chain: dict[int, int], cands: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _choose(nodes: list[int], chain: dict[int, int], cands: list[tuple[int, int]], order) -> list[tuple[int, int]]:
     """The pairs to drop from one component; cands are its pairs, best-ranked first."""
     tried = 0
+    cost = len(nodes) + len(cands)
+    if cost * len(cands) > SEARCH_BUDGET:  # not even every single pair can be tried
+        return _put_back(nodes, chain, cands, order)
     for k in range(1, len(cands) + 1):
         for combo in combinations(range(len(cands)), k):
-            tried += 1
+            tried += cost
             if tried > SEARCH_BUDGET:
-                return _greedy(nodes, chain, cands)
+                return _put_back(nodes, chain, cands, order)
             gone = set(combo)
             if _acyclic(nodes, chain, [p for i, p in enumerate(cands) if i not in gone]):
                 return [cands[i] for i in combo]
     return list(cands)  # unreachable: without any pair only program order is left
 
 
-def _greedy(nodes, chain, cands):
-    kept = list(cands)
+def _put_back(nodes, chain, cands, order) -> list[tuple[int, int]]:
+    """Drop every candidate that points back in (timestamp, appearance) order - every cycle
+    has one, as program order points forward - then put back, the least preferred to drop
+    first, each whose return closes no cycle (its target does not reach its source)."""
+    local = {v: i for i, v in enumerate(nodes)}
+    succ: list[list[int]] = [[] for _ in nodes]
+    for v in nodes:
+        w = chain.get(v)
+        if w is not None and w in local:
+            succ[local[v]].append(local[w])
     dropped = []
-    while True:
-        local = {v: i for i, v in enumerate(nodes)}
-        succ = [[] for _ in nodes]
-        for v in nodes:
-            w = chain.get(v)
-            if w is not None and w in local:
-                succ[local[v]].append(local[w])
-        for a, b in kept:
+    for a, b in cands:
+        if order[b] < order[a]:
+            dropped.append((a, b))
+        else:
             succ[local[a]].append(local[b])
-        comp = sccs(len(nodes), succ)
-        on_cycle = [p for p in kept if comp[local[p[0]]] == comp[local[p[1]]]]
-        if not on_cycle:
-            break
-        dropped.append(on_cycle[0])  # kept stays in rank order
-        kept.remove(on_cycle[0])
-    for p in reversed(dropped):  # put back what is not needed
-        if _acyclic(nodes, chain, kept + [p]):
-            kept.append(p)
-            dropped.remove(p)
-    return dropped
+    kept_out = []
+    for a, b in reversed(dropped):
+        s, d = local[a], local[b]
+        seen = bytearray(len(nodes))
+        seen[d] = 1
+        todo = [d]
+        closes = False
+        while todo and not closes:
+            for w in succ[todo.pop()]:
+                if w == s:
+                    closes = True
+                    break
+                if not seen[w]:
+                    seen[w] = 1
+                    todo.append(w)
+        if closes:
+            kept_out.append((a, b))
+        else:
+            succ[s].append(d)
+    return kept_out
 
 
-def edges_to_drop(rows_ctx: list[int], rows_pos: list[int], pairs: list[tuple[int, int]], rank) -> list[tuple[int, int]]:
+def edges_to_drop(rows_ctx: list[int], rows_pos: list[int], pairs: list[tuple[int, int]], rank,
+                  order: list[int]) -> list[tuple[int, int]]:
     """Pairs (source row, target row) to drop so that no cycle is left.
 
     rows_ctx/rows_pos give each row's context and position (any row an edge names);
     pairs are the explicit edges still alive (distinct); rank(pair) is the sort key
-    (most preferred first)."""
+    (most preferred first); order[row] is the row's place in (timestamp, appearance) order."""
     nodes = sorted({r for p in pairs for r in p}, key=lambda r: (rows_ctx[r], rows_pos[r]))
     chain = {a: b for a, b in zip(nodes, nodes[1:]) if rows_ctx[a] == rows_ctx[b]}
     local = {v: i for i, v in enumerate(nodes)}
@@ -166,5 +184,5 @@ def edges_to_drop(rows_ctx: list[int], rows_pos: list[int], pairs: list[tuple[in
     out = []
     for c in sorted(inside, key=lambda c: min(rank(p) for p in inside[c])):
         cands = sorted(inside[c], key=rank)
-        out.extend(_choose(members[c], chain, cands))
+        out.extend(_choose(members[c], chain, cands, order))
     return out

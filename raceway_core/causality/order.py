@@ -101,7 +101,7 @@ def _break_cycles(src_l, dst_l, done, dead, dropped, indeg_l, heap, idx_l, ctx_o
     pairs = sorted({(src_l[e], dst_l[e]) for e in alive})
     ctx_l, pos_l, ts_l = ctx_of.tolist(), pos_of.tolist(), ts.tolist()
     gone = set(edges_to_drop(ctx_l, pos_l, pairs,
-                             lambda p: (ts_l[p[1]] - ts_l[p[0]], idx_l[p[0]], idx_l[p[1]])))
+                             lambda p: (ts_l[p[1]] - ts_l[p[0]], idx_l[p[0]], idx_l[p[1]]), idx_l))
     if not gone:
         return False
     for e in alive:
