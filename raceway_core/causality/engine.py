@@ -39,7 +39,7 @@ from raceway_core.intervals import path_ns, span_ns
 CP_KINDS = ("parent", "join", "lock", "call", "return")
 # in the order they start (locks and tables start in a thread just before clocks and critical)
 STAGES = ("order", "trust", "edges", "load", "topo", "locks", "clocks", "races", "tables", "critical")
-ENGINE_VERSION = "1"  # bump when the hb tables change meaning
+ENGINE_VERSION = "2"  # bump when the hb tables change meaning (2: cycles, joins, intervals of issue 12)
 
 
 @dataclass(frozen=True)
