@@ -25,16 +25,16 @@ def calls_sql(trace_filter: str = "") -> str:
         SELECT DISTINCT ON (caller, callee, trace_id, coalesce(span_id, CAST(dst_ctx AS VARCHAR)))
                caller, callee, trace_id, span_id, dst_seq
         FROM edges ORDER BY caller, callee, trace_id, coalesce(span_id, CAST(dst_ctx AS VARCHAR)), dst_seq
-    ), spans AS (
-        SELECT trace_id, span_id, (max(ts_ns + coalesce(duration_ns, 0)) - min(ts_ns)) / 1e6 AS ms
-        FROM events WHERE span_id IS NOT NULL GROUP BY trace_id, span_id
+    ), spans AS (  -- the callee's events of the span (a Rust SDK caller also uses the child's span id)
+        SELECT trace_id, span_id, service, (max(ts_ns + coalesce(duration_ns, 0)) - min(ts_ns)) / 1e6 AS ms
+        FROM events WHERE span_id IS NOT NULL GROUP BY trace_id, span_id, service
     ), ctx_ms AS (
         SELECT o.ctx, (max(e.ts_ns + coalesce(e.duration_ns, 0)) - min(e.ts_ns)) / 1e6 AS ms
         FROM events e JOIN hb.ev o USING (seq) GROUP BY o.ctx
     )
     SELECT c.caller, c.callee, c.trace_id, c.span_id, c.dst_seq, coalesce(sp.ms, cm.ms) AS ms
     FROM calls c
-    LEFT JOIN spans sp ON sp.trace_id = c.trace_id AND sp.span_id = c.span_id
+    LEFT JOIN spans sp ON sp.trace_id = c.trace_id AND sp.span_id = c.span_id AND sp.service = c.callee
     LEFT JOIN hb.ev o ON o.seq = c.dst_seq LEFT JOIN ctx_ms cm ON cm.ctx = o.ctx
     """
 
