@@ -184,8 +184,19 @@ def analyze(
     scope: Annotated[Scope, typer.Option("--scope-variables",
                                          help="global: a name is one variable everywhere; service: per service.")] = Scope.global_,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
+    server: Annotated[Optional[str], typer.Option(
+        "--server", help="Ask this server instead of reading files: as the original's `analyze`, a trace's "
+        "analysis as JSON (--trace-id), else the global analysis.", show_default=False)] = None,
+    trace_id: Annotated[Optional[str], typer.Option("--trace-id", "-t", help="With --server: the trace.",
+                                                    show_default=False)] = None,
 ) -> None:
-    """Analyse traces headless: races, critical paths, anomalies, dependencies."""
+    """Analyse traces headless: races, critical paths, anomalies, dependencies (or ask a --server)."""
+    if server is not None:
+        from raceway_tui.remote_cli import analyze_remote
+
+        if files or db:
+            raise _fail("--server asks the server: give no trace files or --db with it")
+        return analyze_remote(server, trace_id)
     import orjson
 
     from raceway_core.causality.engine import EngineOptions
@@ -286,7 +297,14 @@ def connect(
     create_app(db=db, server=url, api_key=api_key, interval=interval).run()
 
 
-COMMANDS = {"open", "load", "sql", "analyze", "serve", "connect"}
+def _remote_commands() -> set[str]:
+    from raceway_tui import remote_cli
+
+    remote_cli.register(app)  # traces, trace, services, service, races, ... --server URL
+    return remote_cli.COMMANDS
+
+
+COMMANDS = {"open", "load", "sql", "analyze", "serve", "connect"} | _remote_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
