@@ -231,6 +231,7 @@ def analyze(
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = 8080,
     db: Annotated[str, typer.Option("--db", help="DuckDB file to store events in (:memory: for none).")] = "raceway.duckdb",
@@ -240,9 +241,17 @@ def serve(
         "--ingest-workers", min=0, show_default=False,
         help="Processes that take HTTP and parse POSTed events beside the one that stores them "
              "(default: 1 with two or more cores, else 0: one process does everything).")] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", "-c", help="The original Raceway's raceway.toml (keys: see README); RACEWAY_* environment "
+        "variables override it, flags override both.", show_default=False)] = None,
 ) -> None:
     """Run a Raceway-compatible server: SDKs POST /events, clients pull /api/events."""
     from raceway_core.server import serve as run_server
+    from raceway_tui.serve_config import file_options
+
+    flags = {"host": host, "port": port, "db": db, "api_keys": tuple(api_key or ())}
+    flags, options = file_options(ctx, config, flags, err)
+    host, port, db, api_key = flags["host"], flags["port"], flags["db"], list(flags["api_keys"])
 
     def announce(url: str) -> None:
         out.print(f"raceway-tui serve: listening on {url} (db: {db}, "
@@ -253,7 +262,7 @@ def serve(
 
     try:
         run_server(host, port, db, tuple(api_key or ()), int(max_body_mb * 1e6), announce=announce,
-                   fronts=ingest_workers)
+                   fronts=ingest_workers, **options)
     except RacewayError as exc:
         raise _fail(str(exc)) from exc
     err.print("raceway-tui serve: stopped; every acknowledged event is committed and the database closed",

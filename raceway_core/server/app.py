@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from raceway_core import __version__, arrowipc
 from raceway_core.errors import AnalysisError
-from raceway_core.server import parity_routes, queries
+from raceway_core.server import parity_routes, queries, ratelimit
 from raceway_core.server.analysis import Analyses, TraceNotFound
 from raceway_core.server.channel import result_reply, serve_channel
 from raceway_core.server.http import (
@@ -50,6 +50,11 @@ class ServerConfig:
     max_events_per_commit: int = 50_000
     url: str | None = None  # recorded as the source's path
     distributed_tracing: bool = False  # GET /api/traces/{id} merges linked traces' events (the original's switch)
+    race_detection: bool = True  # the original's switches: off, no races / anomalies are reported
+    anomaly_detection: bool = True
+    rate_limit_rpm: int = 0  # requests per minute per API key, else per client address (ratelimit.py); 0: none
+    trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For is believed
+    cors_origins: tuple[str, ...] | None = None  # browser origins allowed; None: any (as before)
 
 
 class _Readers:
@@ -71,7 +76,7 @@ class RacewayServer:
         self.store = store
         self.config = config
         self.readers = _Readers(store)
-        self.analyses = Analyses(store)
+        self.analyses = Analyses(store, races=config.race_detection, anomalies=config.anomaly_detection)
         self.store_id = self._store_id()
         self.load_id = store.open_live(SOURCE, "http", config.url)
         store.known_ids()  # read the stored ids now, not in the first commit
@@ -301,10 +306,12 @@ def create_app(store: Store, config: ServerConfig = ServerConfig(), fronts: Fron
         *parity_routes.routes(srv, g),
     ]
     middleware = [
-        Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"],
-                   allow_headers=["*"]),
+        Middleware(CORSMiddleware, allow_origins=list(("*",) if config.cors_origins is None else config.cors_origins),
+                   allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"]),
         Middleware(ApiKeyAuth, keys=config.api_keys, open_paths=OPEN_PATHS),
     ]
+    if config.cors_origins == ():  # configured with none: no CORS headers at all
+        middleware = middleware[1:]
     app = _App(routes=routes, middleware=middleware, lifespan=lifespan,
                exception_handlers={HTTPException: _http_exception, Exception: _unexpected})
     app.state.raceway = srv
@@ -314,4 +321,6 @@ def create_app(store: Store, config: ServerConfig = ServerConfig(), fronts: Fron
 class _App(Starlette):
     def build_middleware_stack(self):
         srv = self.state.raceway
-        return _IngestFirst(super().build_middleware_stack(), srv, ApiKeyAuth(None, srv.config.api_keys, OPEN_PATHS))
+        auth = ApiKeyAuth(None, srv.config.api_keys, OPEN_PATHS)
+        return ratelimit.wrap(_IngestFirst(super().build_middleware_stack(), srv, auth), srv.config.rate_limit_rpm,
+                              auth, srv.config.trusted_proxies)
