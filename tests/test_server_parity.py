@@ -71,7 +71,7 @@ def mismatches(value, shape, where="data") -> list[str]:
         if not isinstance(value, list):
             return [f"{where}: expected an array, got {value!r:.60}"]
         return [m for i, v in enumerate(value) for m in mismatches(v, shape[0], f"{where}[{i}]")]
-    ok = isinstance(value, shape) and not isinstance(value, bool)
+    ok = isinstance(value, shape) and (shape is bool or not isinstance(value, bool))
     return [] if ok else [f"{where}: expected {shape}, got {value!r:.60}"]
 
 
