@@ -19,6 +19,7 @@ def _answer(description: str, data: dict | None = None) -> dict:
 
 _ERRORS = {
     "401": _answer("Missing or unknown API key"),
+    "429": _answer("Rate limited (a configured limit): see the Retry-After header"),
     "500": _answer("Internal error"),
 }
 _TRACE_ID = {"name": "trace_id", "in": "path", "required": True, "schema": {"type": "string"}}
