@@ -139,3 +139,27 @@ def test_the_original_python_sdk_bodies():
         assert [s["name"] for s in services["services"]] == ["python-service-a", "python-service-b", "python-service-c"]
         assert sum(s["event_count"] for s in services["services"]) == sum(
             len(json.loads(line)["events"]) for line in lines)
+
+
+def test_an_unnamed_callers_clock_beats_a_later_event_of_another_service():
+    """Go-style callee (its upstream span is the child id nobody's events carry): its
+    clock names the caller's component, so a third service's event that happens to be
+    later, but unrelated, is not taken for the call."""
+    def ev(i, service, span, upstream, ms, clock):
+        e = {"id": f"u{i}", "trace_id": "T", "parent_id": None, "timestamp": f"2026-11-20T10:00:00.{ms:03d}Z",
+             "kind": {"FunctionCall": {"function_name": f"f{i}", "module": "m", "args": None, "file": "f.go",
+                                       "line": i}},
+             "metadata": {"thread_id": f"{service}-ctx", "process_id": 1, "service_name": service,
+                          "environment": "t", "tags": {"sdk_language": "go"}, "duration_ns": None,
+                          "instance_id": f"{service}-1", "distributed_span_id": span},
+             "causality_vector": clock, "lock_set": []}
+        if upstream:
+            e["metadata"]["upstream_span_id"] = upstream
+        return e
+    events = [ev(1, "a", "sa", None, 0, [["a#a-1", 1]]), ev(2, "a", "sa", None, 1, [["a#a-1", 2]]),
+              ev(3, "c", "sc", None, 2, [["c#c-1", 1]]),  # unrelated, and later than a's call
+              ev(4, "b", "sb", "child-of-sa", 3, [["a#a-1", 3], ["b#b-1", 1]])]
+    with Store() as store:
+        store.append(store.open_live("t", "t"), "t", [json.dumps({"events": events})])
+        s = TraceSession(store)
+        assert s.happens_before("u2", "u4") and not s.happens_before("u3", "u4")

@@ -147,16 +147,31 @@ WITH down AS (
 ), lost AS (  -- no caller in span U: the original Go and TypeScript SDKs' callee names as U
               -- the child span id its caller sent, which no event carries. Then the caller
               -- is an event of the trace in another service: by clock, else by time.
-    SELECT d.*, u.seq, o.idx, len(u.clock) > 0 AND len(d.first_clock) > 0
+    SELECT d.* FROM caller c JOIN down d USING (trace_id, span_id) WHERE c.call_seq IS NULL
+), near AS (  -- events of those traces (only), with their order
+    SELECT e.trace_id, e.service, e.seq, e.clock, o.idx FROM events e JOIN hb.ev o USING (seq)
+    WHERE e.trace_id IN (SELECT trace_id FROM lost)
+), by_clock_any AS (  -- the callee's clock holds the caller's component at the call (+1 when
+                      -- sending counted as a tick, as in these SDKs): match on it, then check all
+    SELECT l.trace_id, l.span_id, u.seq, u.idx
+    FROM (SELECT *, unnest(first_clock) AS x FROM lost) l
+    JOIN (SELECT *, unnest(clock) AS y FROM near WHERE len(clock) > 0) u
+      ON u.trace_id = l.trace_id AND u.y.c = l.x.c AND (u.y.n = l.x.n OR u.y.n = l.x.n - 1)
+    WHERE u.service IS DISTINCT FROM l.service AND u.idx < l.first_idx
       AND len(list_filter(u.clock, lambda x: coalesce(list_max(list_transform(
-              list_filter(d.first_clock, lambda y: y.c = x.c), lambda y: y.n)), -1) < x.n)) = 0 AS covered
-    FROM caller c JOIN down d USING (trace_id, span_id)
-    JOIN events u ON u.trace_id = d.trace_id AND u.service IS DISTINCT FROM d.service
-    JOIN hb.ev o ON o.seq = u.seq AND o.idx < d.first_idx
-    WHERE c.call_seq IS NULL
+              list_filter(l.first_clock, lambda y: y.c = x.c), lambda y: y.n)), -1) < x.n)) = 0
+), by_time_any AS (  -- per other service of the trace, its latest event before the callee's first
+    SELECT s.trace_id, s.span_id, t.seq, t.idx
+    FROM (SELECT l.trace_id, l.span_id, l.first_idx, n.service
+          FROM lost l JOIN (SELECT DISTINCT trace_id, service FROM near) n
+          ON n.trace_id = l.trace_id AND n.service IS DISTINCT FROM l.service) s
+    ASOF JOIN near t ON t.trace_id = s.trace_id AND t.service = s.service AND s.first_idx > t.idx
 ), found AS (
-    SELECT trace_id, span_id, coalesce(arg_max(seq, idx) FILTER (WHERE covered), arg_max(seq, idx)) AS call_seq
-    FROM lost GROUP BY trace_id, span_id
+    SELECT l.trace_id, l.span_id,
+           coalesce((SELECT arg_max(b.seq, b.idx) FROM by_clock_any b WHERE b.trace_id = l.trace_id AND b.span_id = l.span_id),
+                    (SELECT arg_max(t.seq, t.idx) FROM by_time_any t WHERE t.trace_id = l.trace_id AND t.span_id = l.span_id))
+               AS call_seq
+    FROM lost l
 )
 SELECT c.* REPLACE (coalesce(c.call_seq, f.call_seq) AS call_seq), o.ctx AS call_ctx, o.pos AS call_pos
 FROM caller c LEFT JOIN found f USING (trace_id, span_id) JOIN hb.ev o ON o.seq = coalesce(c.call_seq, f.call_seq);
