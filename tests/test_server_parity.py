@@ -285,3 +285,12 @@ def test_openapi_describes_every_original_route(http):
     params = {p["name"] for p in doc["paths"]["/api/traces"]["get"]["parameters"]}
     assert {"page", "page_size", "min_events"} <= params
     assert "400" in doc["paths"]["/api/traces/{trace_id}/critical-path"]["get"]["responses"]
+
+
+def test_huge_numbers_are_clamped_not_errors(http):
+    huge = "9" * 30
+    for path, params in (("/api/services/orders/traces", {"page": huge, "page_size": huge}),
+                         ("/api/services/health", {"time_window_minutes": huge}),
+                         ("/api/performance/metrics", {"limit": huge}), ("/api/traces", {"min_events": huge})):
+        r = http.get(path, params=params)
+        assert r.status_code == 200, (path, r.text)

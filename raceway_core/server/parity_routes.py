@@ -20,6 +20,7 @@ from raceway_core.server import queries
 from raceway_core.server.http import ok
 
 INVALID_TRACE_ID = "Invalid trace ID format"  # the original's 400 message
+BIG = 10**8  # numbers past this are clamped (pages, minutes, counts): none overflows a query's INT64
 
 
 def is_uuid(text: str) -> bool:
@@ -42,12 +43,12 @@ def missing_trace_status(trace_id: str) -> tuple[int, str | None]:
 def _uint(request: Request, name: str, default: int) -> int:
     # as the original's `.parse::<usize>().ok().unwrap_or(default)`: no value, a bad or negative one -> default
     text = request.query_params.get(name)
-    return int(text) if text is not None and text.isascii() and text.isdigit() else default
+    return min(int(text), BIG) if text is not None and text.isascii() and text.isdigit() else default
 
 
 def optional_uint(request: Request, name: str) -> int | None:
     text = request.query_params.get(name)
-    return int(text) if text is not None and text.isascii() and text.isdigit() else None
+    return min(int(text), BIG) if text is not None and text.isascii() and text.isdigit() else None
 
 
 class ParityRoutes:
