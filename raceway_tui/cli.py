@@ -193,8 +193,19 @@ def analyze(
     scope: Annotated[Scope, typer.Option("--scope-variables",
                                          help="global: a name is one variable everywhere; service: per service.")] = Scope.global_,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
+    server: Annotated[Optional[str], typer.Option(
+        "--server", help="Ask this server instead of reading files: as the original's `analyze`, a trace's "
+        "analysis as JSON (--trace-id), else the global analysis.", show_default=False)] = None,
+    trace_id: Annotated[Optional[str], typer.Option("--trace-id", "-t", help="With --server: the trace.",
+                                                    show_default=False)] = None,
 ) -> None:
-    """Analyse traces headless: races, critical paths, anomalies, dependencies."""
+    """Analyse traces headless: races, critical paths, anomalies, dependencies (or ask a --server)."""
+    if server is not None:
+        from raceway_tui.remote_cli import analyze_remote
+
+        if files or db:
+            raise _fail("--server asks the server: give no trace files or --db with it")
+        return analyze_remote(server, trace_id)
     import orjson
 
     from raceway_core.causality.engine import EngineOptions
@@ -229,6 +240,7 @@ def analyze(
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = 8080,
     db: Annotated[str, typer.Option("--db", help="DuckDB file to store events in (:memory: for none).")] = "raceway.duckdb",
@@ -238,9 +250,17 @@ def serve(
         "--ingest-workers", min=0, show_default=False,
         help="Processes that take HTTP and parse POSTed events beside the one that stores them "
              "(default: 1 with two or more cores, else 0: one process does everything).")] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", "-c", help="The original Raceway's raceway.toml (keys: see README); RACEWAY_* environment "
+        "variables override it, flags override both.", show_default=False)] = None,
 ) -> None:
     """Run a Raceway-compatible server: SDKs POST /events, clients pull /api/events."""
     from raceway_core.server import serve as run_server
+    from raceway_tui.serve_config import file_options
+
+    flags = {"host": host, "port": port, "db": db, "api_keys": tuple(api_key or ())}
+    flags, options = file_options(ctx, config, flags, err)
+    host, port, db, api_key = flags["host"], flags["port"], flags["db"], list(flags["api_keys"])
 
     def announce(url: str) -> None:
         out.print(f"raceway-tui serve: listening on {url} (db: {db}, "
@@ -251,7 +271,7 @@ def serve(
 
     try:
         run_server(host, port, db, tuple(api_key or ()), int(max_body_mb * 1e6), announce=announce,
-                   fronts=ingest_workers)
+                   fronts=ingest_workers, **options)
     except RacewayError as exc:
         raise _fail(str(exc)) from exc
     err.print("raceway-tui serve: stopped; every acknowledged event is committed and the database closed",
@@ -295,7 +315,14 @@ def connect(
     create_app(db=db, server=url, api_key=api_key, interval=interval).run()
 
 
-COMMANDS = {"open", "load", "sql", "analyze", "serve", "connect"}
+def _remote_commands() -> set[str]:
+    from raceway_tui import remote_cli
+
+    remote_cli.register(app)  # traces, trace, services, service, races, ... --server URL
+    return remote_cli.COMMANDS
+
+
+COMMANDS = {"open", "load", "sql", "analyze", "serve", "connect"} | _remote_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

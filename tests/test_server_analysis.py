@@ -144,10 +144,13 @@ def test_global_analysis_and_global_races(http, reference):
     assert gr["total_races"] == 2
 
 
-def test_unknown_trace_is_404_everywhere(http):
+def test_unknown_trace_is_404_everywhere_and_a_malformed_id_400(http):
     for p in ("critical-path", "anomalies", "dependencies", "audit-trail/x"):
-        r = http.get(f"/api/traces/no-such/{p}")
+        r = http.get(f"/api/traces/00000000-0000-4000-8000-000000000000/{p}")
         assert r.status_code == 404 and r.json()["success"] is False, p
+        # the original parses the id as a UUID first: 400 for one that is not
+        r = http.get(f"/api/traces/no-such/{p}")
+        assert (r.status_code, r.json()["error"]) == (400, "Invalid trace ID format"), p
 
 
 def test_analyses_follow_new_events(http):

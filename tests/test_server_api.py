@@ -87,9 +87,13 @@ def test_post_list_and_fetch_traces_have_the_original_shapes(server_mode):
         lean = http.get("/api/traces/t-a", params={"analysis": "false"}).json()["data"]
         assert lean == {"trace_id": "t-a", "events": events[:3]}
 
-        r = http.get("/api/traces/no-such-trace")
+        missing = "00000000-0000-4000-8000-000000000000"
+        r = http.get(f"/api/traces/{missing}")
         assert r.status_code == 404
-        assert r.json()["success"] is False and "no-such-trace" in r.json()["error"]
+        assert r.json()["success"] is False and missing in r.json()["error"]
+        # as the original: an id that is not a UUID (and names no stored trace) is malformed
+        r = http.get("/api/traces/no-such-trace")
+        assert r.status_code == 400 and r.json()["error"] == "Invalid trace ID format"
 
 
 def test_trace_events_ordered_by_time_then_clock_size_then_id(server, http):

@@ -92,7 +92,7 @@ def test_answers_passed_through_match_the_one_process_server():
             got = []
             for method, path, kw in [
                 ("GET", "/api/traces/t-pass", {}),
-                ("GET", "/api/traces/no-such-trace", {}),
+                ("GET", "/api/traces/00000000-0000-4000-8000-000000000000", {}),
                 ("GET", "/api/events?limit=2", {}),
                 ("GET", "/api/traces/t-pass/audit-trail/a%2Fb", {}),
                 ("DELETE", "/api/traces", {}),

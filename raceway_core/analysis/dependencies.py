@@ -12,7 +12,10 @@ from __future__ import annotations
 from raceway_core.intervals import span_ns
 
 
-def sql(trace_filter: str = "") -> str:
+def calls_sql(trace_filter: str = "") -> str:
+    """One row per cross-service call: caller, callee, trace_id (the callee's),
+    span_id (the callee's span, may be null), dst_seq (the callee's first event
+    reached by the call) and ms (the callee's latency)."""
     return f"""
     WITH edges AS (
         SELECT s.service AS caller, d.service AS callee, d.trace_id, d.span_id, d.seq AS dst_seq, o.ctx AS dst_ctx
@@ -25,19 +28,23 @@ def sql(trace_filter: str = "") -> str:
         SELECT DISTINCT ON (caller, callee, trace_id, coalesce(span_id, CAST(dst_ctx AS VARCHAR)))
                caller, callee, trace_id, span_id, dst_seq
         FROM edges ORDER BY caller, callee, trace_id, coalesce(span_id, CAST(dst_ctx AS VARCHAR)), dst_seq
-    ), spans AS (
-        SELECT trace_id, span_id, {span_ns()} / 1e6 AS ms
-        FROM events WHERE span_id IS NOT NULL GROUP BY trace_id, span_id
+    ), spans AS (  -- the callee's events of the span (a Rust SDK caller also uses the child's span id)
+        SELECT trace_id, span_id, service, {span_ns()} / 1e6 AS ms
+        FROM events WHERE span_id IS NOT NULL GROUP BY trace_id, span_id, service
     ), ctx_ms AS (
         SELECT o.ctx, {span_ns('e')} / 1e6 AS ms
         FROM events e JOIN hb.ev o USING (seq) GROUP BY o.ctx
-    ), lat AS (
-        SELECT c.caller, c.callee, coalesce(sp.ms, cm.ms) AS ms
-        FROM calls c
-        LEFT JOIN spans sp ON sp.trace_id = c.trace_id AND sp.span_id = c.span_id
-        LEFT JOIN hb.ev o ON o.seq = c.dst_seq LEFT JOIN ctx_ms cm ON cm.ctx = o.ctx
     )
+    SELECT c.caller, c.callee, c.trace_id, c.span_id, c.dst_seq, coalesce(sp.ms, cm.ms) AS ms
+    FROM calls c
+    LEFT JOIN spans sp ON sp.trace_id = c.trace_id AND sp.span_id = c.span_id AND sp.service = c.callee
+    LEFT JOIN hb.ev o ON o.seq = c.dst_seq LEFT JOIN ctx_ms cm ON cm.ctx = o.ctx
+    """
+
+
+def sql(trace_filter: str = "") -> str:
+    return f"""
     SELECT caller AS "from", callee AS "to", count(*) AS calls,
            avg(ms) AS mean_ms, quantile_cont(ms, 0.95) AS p95_ms
-    FROM lat GROUP BY caller, callee ORDER BY calls DESC, "from", "to"
+    FROM ({calls_sql(trace_filter)}) GROUP BY caller, callee ORDER BY calls DESC, "from", "to"
     """

@@ -22,7 +22,12 @@ EDGE_KINDS = ("parent", "join", "lock", "call", "return", "clock")
 # nearby ids: vector clock changes then cluster in a few trie leaves (pclock).
 CONTEXTS_AND_ORDER = """
 CREATE OR REPLACE TEMP TABLE _ranked AS
-SELECT seq, trace_id, coalesce(thread_id, '') AS thread_id, ts_ns,
+SELECT seq, trace_id,
+       -- the original Rust SDK's thread_id is its OS thread ("ThreadId(2)"): unique in a process
+       -- only, so other services of the trace name the same one; qualify it by the instance
+       CASE WHEN regexp_full_match(thread_id, 'ThreadId[(][0-9]+[)]')
+            THEN thread_id || ' ' || coalesce(service, '') || '#' || coalesce(instance_id, '')
+            ELSE coalesce(thread_id, '') END AS thread_id, ts_ns,
        CAST(row_number() OVER (ORDER BY ts_ns, seq) - 1 AS BIGINT) AS idx
 FROM events;
 
@@ -100,14 +105,17 @@ WHERE r.ctx <> a.ctx
 # without such evidence, the latest event of U before D's first event.
 CALL_EDGES = """
 CREATE OR REPLACE TEMP TABLE _spans AS
-SELECT e.trace_id, e.span_id,
+SELECT e.trace_id, e.span_id, e.service,
        arg_min(e.seq, o.idx) AS first_seq, min(o.idx) AS first_idx,
        arg_max(e.seq, o.idx) AS last_seq, max(o.idx) AS last_idx,
        max(e.ts_ns) AS last_ts,
        any_value(e.upstream_span_id) FILTER (WHERE e.upstream_span_id IS NOT NULL) AS upstream
 FROM events e JOIN hb.ev o USING (seq)
 WHERE e.span_id IS NOT NULL
-GROUP BY e.trace_id, e.span_id;
+GROUP BY e.trace_id, e.span_id, e.service
+-- a span is its first service's (the original Rust SDK's caller moves its own later
+-- events to the child span id it sends: they are not the callee)
+QUALIFY min(o.idx) = min(min(o.idx)) OVER (PARTITION BY e.trace_id, e.span_id);
 
 CREATE OR REPLACE TEMP TABLE _calls AS
 WITH down AS (
@@ -134,8 +142,37 @@ WITH down AS (
                      WHERE t.trace_id = d.trace_id AND t.span_id = d.span_id)) AS call_seq,
            d.upstream
     FROM down d
+), lost AS (  -- no caller in span U: the original Go and TypeScript SDKs' callee names as U
+              -- the child span id its caller sent, which no event carries. Then the caller
+              -- is an event of the trace in another service: by clock, else by time.
+    SELECT d.* FROM caller c JOIN down d USING (trace_id, span_id) WHERE c.call_seq IS NULL
+), near AS (  -- events of those traces (only), with their order
+    SELECT e.trace_id, e.service, e.seq, e.clock, o.idx FROM events e JOIN hb.ev o USING (seq)
+    WHERE e.trace_id IN (SELECT trace_id FROM lost)
+), by_clock_any AS (  -- the callee's clock holds the caller's component at the call (+1 when
+                      -- sending counted as a tick, as in these SDKs): match on it, then check all
+    SELECT l.trace_id, l.span_id, u.seq, u.idx
+    FROM (SELECT *, unnest(first_clock) AS x FROM lost) l
+    JOIN (SELECT *, unnest(clock) AS y FROM near WHERE len(clock) > 0) u
+      ON u.trace_id = l.trace_id AND u.y.c = l.x.c AND (u.y.n = l.x.n OR u.y.n = l.x.n - 1)
+    WHERE u.service IS DISTINCT FROM l.service AND u.idx < l.first_idx
+      AND len(list_filter(u.clock, lambda x: coalesce(list_max(list_transform(
+              list_filter(l.first_clock, lambda y: y.c = x.c), lambda y: y.n)), -1) < x.n)) = 0
+), by_time_any AS (  -- per other service of the trace, its latest event before the callee's first
+    SELECT s.trace_id, s.span_id, t.seq, t.idx
+    FROM (SELECT l.trace_id, l.span_id, l.first_idx, n.service
+          FROM lost l JOIN (SELECT DISTINCT trace_id, service FROM near) n
+          ON n.trace_id = l.trace_id AND n.service IS DISTINCT FROM l.service) s
+    ASOF JOIN near t ON t.trace_id = s.trace_id AND t.service = s.service AND s.first_idx > t.idx
+), found AS (
+    SELECT l.trace_id, l.span_id,
+           coalesce((SELECT arg_max(b.seq, b.idx) FROM by_clock_any b WHERE b.trace_id = l.trace_id AND b.span_id = l.span_id),
+                    (SELECT arg_max(t.seq, t.idx) FROM by_time_any t WHERE t.trace_id = l.trace_id AND t.span_id = l.span_id))
+               AS call_seq
+    FROM lost l
 )
-SELECT c.*, o.ctx AS call_ctx, o.pos AS call_pos FROM caller c JOIN hb.ev o ON o.seq = c.call_seq;
+SELECT c.* REPLACE (coalesce(c.call_seq, f.call_seq) AS call_seq), o.ctx AS call_ctx, o.pos AS call_pos
+FROM caller c LEFT JOIN found f USING (trace_id, span_id) JOIN hb.ev o ON o.seq = coalesce(c.call_seq, f.call_seq);
 """
 
 CALL_EDGE_ROWS = """

@@ -64,13 +64,14 @@ def _signals_stop(server):
 def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "raceway.duckdb",
           api_keys: tuple[str, ...] = (), max_body_bytes: int = 32 << 20,
           announce: Callable[[str], None] | None = None, log_level: str = "warning",
-          fronts: int | None = None) -> None:
+          fronts: int | None = None, **options) -> None:
     """Serve until SIGINT/SIGTERM; then answer what is in flight, commit and close the store.
 
     ``port`` 0 picks a free port; ``announce`` receives the URL once listening.
     ``fronts``: ingest front processes (see ``front.py``), which parse POST
     bodies on other cores; 0 serves everything from this process; None: one
-    when the machine has a second core.
+    when the machine has a second core. ``options``: further ``ServerConfig``
+    fields (from a configuration file: rate limit, CORS origins, switches).
     """
     import uvicorn
 
@@ -78,6 +79,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     fronts = default_fronts() if fronts is None else fronts
+    if options.get("rate_limit_rpm"):
+        fronts = 0  # one process sees every request and its peer: one limiter, real client addresses
     store = Store(None if db in (None, ":memory:") else db)  # StoreError when locked or unreadable
     private = tempfile.TemporaryDirectory(prefix="raceway-serve-") if fronts else None  # mode 0700
     try:
@@ -85,7 +88,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{bound}"
-        config = ServerConfig(api_keys=tuple(api_keys), max_body_bytes=max_body_bytes, url=url)
+        config = ServerConfig(api_keys=tuple(api_keys), max_body_bytes=max_body_bytes, url=url, **options)
         group = None
         if private is not None:
             core_path, channel_path = (os.path.join(private.name, n) for n in ("store.sock", "ingest.sock"))
@@ -99,7 +102,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
             sock.listen(1024)
         app = create_app(store, config, fronts=group)
         server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level=log_level, access_log=False,
-                                               timeout_graceful_shutdown=15, server_header=False))
+                                               timeout_graceful_shutdown=15, server_header=False,
+                                               proxy_headers=False))  # X-Forwarded-For: ratelimit.py decides
         if group is not None:
             group.on_failure = lambda: setattr(server, "should_exit", True)
         with _signals_stop(server), lean_gc():

@@ -16,10 +16,11 @@ store. Requests queue meanwhile; nothing is lost.
 from __future__ import annotations
 
 import orjson
+import pyarrow as pa
 
 from raceway_core.errors import AnalysisError
 from raceway_core.server.queries import rfc3339
-from raceway_core.session import TraceSession
+from raceway_core.session import RaceReport, TraceSession
 from raceway_core.store import Store
 
 MAX_RACE_DETAILS = 100  # as the original
@@ -47,9 +48,16 @@ def _race_description(kind: str, variable: str) -> str:
 class Analyses:
     """Analyses over the server's store (one instance per server)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, races: bool = True, anomalies: bool = True) -> None:
         self.store = store
         self.session = TraceSession(store)
+        self.races_on = races  # the original's race_detection / anomaly_detection switches
+        self.anomalies_on = anomalies
+
+    def _races(self, trace_id: str | None = None) -> RaceReport:
+        if not self.races_on:
+            return RaceReport(pair_count=0, truncated=False, pairs=pa.table({}), groups=pa.table({}))
+        return self.session.races(trace_id, max_pairs=MAX_RACE_DETAILS)
 
     # -- helpers ------------------------------------------------------------------
     def _q(self, sql: str, params=None) -> list[dict]:
@@ -110,7 +118,7 @@ class Analyses:
         return {"trace_id": trace_id, "anomaly_count": len(found), "anomalies": found}
 
     def _anomalies(self, trace_id: str) -> list[dict]:
-        rows = self.session.anomalies(trace_id).to_pylist()
+        rows = self.session.anomalies(trace_id).to_pylist() if self.anomalies_on else []
         details = self._details([r["seq"] for r in rows])
         out = []
         for r in rows:
@@ -160,7 +168,7 @@ class Analyses:
     def trace(self, trace_id: str) -> dict:
         """The analysis fields of GET /api/traces/{id}."""
         with self.store.frozen():
-            races = self.session.races(trace_id, max_pairs=MAX_RACE_DETAILS)
+            races = self._races(trace_id)
             details, text = [], []
             for p in races.pairs.to_pylist():
                 sev = _SEVERITY.get(p["severity"], p["severity"].upper())
@@ -193,7 +201,7 @@ class Analyses:
     # -- global -------------------------------------------------------------------
     def global_analysis(self) -> dict:
         with self.store.frozen():
-            races = self.session.races(max_pairs=MAX_RACE_DETAILS)
+            races = self._races()
             counts = self.store.counts()
             pairs = races.pairs.to_pylist()
             ts = self._details([s for p in pairs for s in (p["first_seq"], p["second_seq"])])
@@ -218,7 +226,7 @@ class Analyses:
     def global_races(self) -> dict:
         """Variables the engine found racing, with the original's per-variable statistics."""
         with self.store.frozen():
-            racing = {r["variable"]: r for r in self.session.variables().to_pylist() if r["races"]}
+            racing = {r["variable"]: r for r in self.session.variables().to_pylist() if r["races"] and self.races_on}
             stats = self._q("""
                 SELECT variable, count(DISTINCT trace_id) AS trace_count, count(*) AS access_count,
                        list(DISTINCT access ORDER BY access) AS access_types,

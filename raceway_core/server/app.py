@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from raceway_core import __version__, arrowipc
 from raceway_core.errors import AnalysisError
-from raceway_core.server import queries
+from raceway_core.server import parity_routes, queries, ratelimit
 from raceway_core.server.analysis import Analyses, TraceNotFound
 from raceway_core.server.channel import result_reply, serve_channel
 from raceway_core.server.http import (
@@ -49,6 +49,12 @@ class ServerConfig:
     max_body_bytes: int = 32 << 20
     max_events_per_commit: int = 50_000
     url: str | None = None  # recorded as the source's path
+    distributed_tracing: bool = False  # GET /api/traces/{id} merges linked traces' events (the original's switch)
+    race_detection: bool = True  # the original's switches: off, no races / anomalies are reported
+    anomaly_detection: bool = True
+    rate_limit_rpm: int = 0  # requests per minute per API key, else per client address (ratelimit.py); 0: none
+    trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For is believed
+    cors_origins: tuple[str, ...] | None = None  # browser origins allowed; None: any (as before)
 
 
 class _Readers:
@@ -70,7 +76,7 @@ class RacewayServer:
         self.store = store
         self.config = config
         self.readers = _Readers(store)
-        self.analyses = Analyses(store)
+        self.analyses = Analyses(store, races=config.race_detection, anomalies=config.anomaly_detection)
         self.store_id = self._store_id()
         self.load_id = store.open_live(SOURCE, "http", config.url)
         store.known_ids()  # read the stored ids now, not in the first commit
@@ -138,15 +144,18 @@ class RacewayServer:
     async def list_traces(self, request: Request) -> Response:
         page = max(_int_param(request, "page", 1), 1)
         page_size = min(max(_int_param(request, "page_size", 20), 1), queries.MAX_PAGE_SIZE)
-        traces, total = await self.read(queries.trace_page, page, page_size)
+        min_events = parity_routes.optional_uint(request, "min_events")
+        traces, total = await self.read(lambda cur: queries.trace_page(cur, page, page_size, min_events=min_events))
         return ok({"total_traces": total, "page": page, "page_size": page_size,
                    "total_pages": -(-total // page_size), "traces": [t.as_json() for t in traces]})
 
     async def get_trace(self, request: Request) -> Response:
         trace_id = request.path_params["trace_id"]
-        events = await self.read(queries.trace_events, trace_id)
+        merged = self.config.distributed_tracing
+        events = await self.read(queries.linked_trace_events if merged else queries.trace_events, trace_id)
         if not events:
-            raise HttpError(404, f"Failed to fetch trace: no trace with id {trace_id!r}")
+            status, message = parity_routes.missing_trace_status(trace_id)
+            raise HttpError(status, message or f"Failed to fetch trace: no trace with id {trace_id!r}")
         if request.query_params.get("analysis", "1").lower() in ("0", "false", "no"):
             analysis = {}  # just the events: no engine run
         else:
@@ -182,8 +191,9 @@ class RacewayServer:
     async def _run_analysis(self, fn, *args):
         try:
             return await run_in_threadpool(fn, *args)
-        except TraceNotFound as exc:
-            raise HttpError(404, str(exc)) from exc
+        except TraceNotFound as exc:  # args[0]: the trace id (the global analyses raise no TraceNotFound)
+            status, message = parity_routes.missing_trace_status(args[0])
+            raise HttpError(status, message or str(exc)) from exc
         except AnalysisError as exc:
             raise HttpError(400, str(exc)) from exc
 
@@ -293,12 +303,15 @@ def create_app(store: Store, config: ServerConfig = ServerConfig(), fronts: Fron
         Route("/api/traces/{trace_id}/audit-trail/{variable:path}", g(srv.audit_trail), methods=["GET"]),
         Route("/api/analyze/global", g(srv.analyze_global), methods=["GET"]),
         Route("/api/distributed/global-races", g(srv.global_races), methods=["GET"]),
+        *parity_routes.routes(srv, g),
     ]
     middleware = [
-        Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"],
-                   allow_headers=["*"]),
+        Middleware(CORSMiddleware, allow_origins=list(("*",) if config.cors_origins is None else config.cors_origins),
+                   allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"]),
         Middleware(ApiKeyAuth, keys=config.api_keys, open_paths=OPEN_PATHS),
     ]
+    if config.cors_origins == ():  # configured with none: no CORS headers at all
+        middleware = middleware[1:]
     app = _App(routes=routes, middleware=middleware, lifespan=lifespan,
                exception_handlers={HTTPException: _http_exception, Exception: _unexpected})
     app.state.raceway = srv
@@ -308,4 +321,6 @@ def create_app(store: Store, config: ServerConfig = ServerConfig(), fronts: Fron
 class _App(Starlette):
     def build_middleware_stack(self):
         srv = self.state.raceway
-        return _IngestFirst(super().build_middleware_stack(), srv, ApiKeyAuth(None, srv.config.api_keys, OPEN_PATHS))
+        auth = ApiKeyAuth(None, srv.config.api_keys, OPEN_PATHS)
+        return ratelimit.wrap(_IngestFirst(super().build_middleware_stack(), srv, auth), srv.config.rate_limit_rpm,
+                              auth, srv.config.trusted_proxies)

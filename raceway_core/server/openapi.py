@@ -19,6 +19,7 @@ def _answer(description: str, data: dict | None = None) -> dict:
 
 _ERRORS = {
     "401": _answer("Missing or unknown API key"),
+    "429": _answer("Rate limited (a configured limit): see the Retry-After header"),
     "500": _answer("Internal error"),
 }
 _TRACE_ID = {"name": "trace_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -56,13 +57,62 @@ _ANALYSIS_SCHEMAS = {
 }
 
 
+_TRACE_SUMMARY = {"type": "object", "properties": {
+    "trace_id": _S, "event_count": _I, "first_timestamp": {"type": "string", "format": "date-time"},
+    "last_timestamp": {"type": "string", "format": "date-time"}, "services": _list(_S), "service_count": _I}}
+_SERVICE_NAME = {"name": "service_name", "in": "path", "required": True, "schema": _S}
+_CALLS = _list(_obj(to=_S, total_calls=_I, trace_count=_I,
+                    mean_ms={"type": ["number", "null"], "description": "ours: the callee's mean latency"},
+                    p95_ms={"type": ["number", "null"]}))
+_BY_TYPE = _list(_obj(type=_S, count=_I, avg_duration_ms=_N))
+
+
+def _parity_paths() -> dict:
+    """The original's system-wide routes (parity_routes.py)."""
+    return {
+        "/api/services": _get("Every service that sent events", _obj(
+            total_services=_I, services=_list(_obj(name=_S, event_count=_I, trace_count=_I)))),
+        "/api/services/health": _get(
+            "Per service: activity in a time window; status from the time since its last event "
+            "(< 5 min healthy, < 30 warning, else critical)",
+            _list(_obj(name=_S, status={"enum": ["healthy", "warning", "critical"]}, trace_count=_I,
+                       last_activity={"type": "string", "format": "date-time"}, avg_events_per_trace=_N,
+                       minutes_since_last_activity=_N)),
+            [{"name": "time_window_minutes", "in": "query", "schema": {"type": "integer", "default": 60}}]),
+        "/api/services/{service_name}/traces": _get("Traces with an event of the service, newest first", _obj(
+            service_name=_S, total_traces=_I, page=_I, page_size=_I, total_pages=_I, traces=_list(_TRACE_SUMMARY)),
+            [_SERVICE_NAME, {"name": "page", "in": "query", "schema": {"type": "integer", "default": 1}},
+             {"name": "page_size", "in": "query", "schema": {"type": "integer", "default": 100}}]),
+        "/api/services/{service_name}/dependencies": _get(
+            "Services it calls and services calling it (called_by names the caller in `to`, as the original)",
+            _obj(service_name=_S, calls_to=_CALLS, called_by=_CALLS), [_SERVICE_NAME]),
+        "/api/performance/metrics": _get("Trace latency, event durations by kind and service, throughput", _obj(
+            trace_latency=_obj(avg_ms=_N, p50_ms=_N, p95_ms=_N, p99_ms=_N, slowest_traces=_list(
+                _obj(trace_id=_S, duration_ms=_N, services=_list(_S)))),
+            event_performance=_obj(avg_duration_ms=_N, by_type=_BY_TYPE, slow_operations=_BY_TYPE),
+            service_latency=_list(_obj(service=_S, event_count=_I, avg_duration_ms=_N)),
+            throughput=_obj(events_per_second=_N, traces_per_second=_N, time_range_seconds=_N)),
+            [{"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50},
+              "description": "slowest traces listed"}]),
+        "/api/distributed/edges": _get("Cross-service calls by caller, callee and link type", _obj(
+            total_edges=_I, edges=_list(_obj(from_service=_S, to_service=_S,
+                                             link_type={"enum": ["HttpCall", "DatabaseQuery", "Custom"]},
+                                             call_count=_I, mean_ms=_N, p95_ms=_N)))),
+        "/api/distributed/hotspots": _get("The 10 most accessed variables and the 10 busiest calls", _obj(
+            top_variables=_list(_obj(variable=_S, access_count=_I, trace_count=_I, services=_list(_S),
+                                     race_pairs={"type": "integer", "description": "ours"})),
+            top_service_calls=_list(_obj(from_service=_S, to_service=_S, call_count=_I)))),
+    }
+
+
 def _get(summary: str, data: dict, params: list | None = None, extra: dict | None = None) -> dict:
     return {"get": {"summary": summary, "parameters": params or [],
                     "responses": {"200": _answer("OK", data), **(extra or {}), **_ERRORS}}}
 
 
 def _analysis(summary: str, data: dict, params: list | None = None) -> dict:
-    return _get(summary, data, params, {"404": _answer("No such trace")})
+    malformed = {"400": _answer("Invalid trace ID format (not a UUID, not stored)")} if _TRACE_ID in (params or ()) else {}
+    return _get(summary, data, params, {"404": _answer("No such trace"), **malformed})
 
 
 def _build(version: str) -> dict:
@@ -123,7 +173,8 @@ def _build(version: str) -> dict:
             "total_traces": {"type": "integer"}, "page": {"type": "integer"}, "page_size": {"type": "integer"},
             "total_pages": {"type": "integer"},
             "traces": {"type": "array", "items": {"$ref": "#/components/schemas/TraceSummary"}}}},
-            [page, page_size]),
+            [page, page_size, {"name": "min_events", "in": "query", "schema": {"type": "integer", "minimum": 0},
+                               "description": "only traces with at least this many events"}]),
         "/api/traces/{trace_id}": _get("A trace's events and its analysis", _obj(
             trace_id=_S, events=_list(_ref("Event")),
             audit_trails={"type": "object", "additionalProperties": _list(_ref("VariableAccess"))},
@@ -133,7 +184,7 @@ def _build(version: str) -> dict:
             anomalies=_list(_ref("Anomaly")), dependencies=_ref("Dependencies")),
             [_TRACE_ID, {"name": "analysis", "in": "query", "schema": {"type": "boolean", "default": True},
                          "description": "false: the events only, without running the analysis"}],
-            {"404": _answer("No such trace")}),
+            {"404": _answer("No such trace"), "400": _answer("Invalid trace ID format (not a UUID, not stored)")}),
         "/api/traces/{trace_id}/critical-path": _analysis("Critical path of a trace", _ref("CriticalPath"),
                                                           [_TRACE_ID]),
         "/api/traces/{trace_id}/anomalies": _analysis(
@@ -153,6 +204,7 @@ def _build(version: str) -> dict:
                                              access_types=_list(_S), thread_count=_I,
                                              severity={"enum": ["CRITICAL", "WARNING"]},
                                              trace_ids=_list(_S), race_pairs=_I)))),
+        **_parity_paths(),
     }
     return {
         "openapi": "3.1.0",

@@ -49,21 +49,44 @@ class TraceSummary:
                 "first_timestamp": rfc3339(self.first_ns), "last_timestamp": rfc3339(self.last_ns),
                 "service_count": len(self.services), "services": list(self.services)}
 
+    def as_stored_json(self) -> dict:
+        """As the original's storage TraceSummary serialises (serde: its field order,
+        chrono's UTC timestamps ending in Z), which /api/services/{name}/traces sends."""
+        return {"trace_id": self.trace_id, "event_count": self.event_count,
+                "first_timestamp": rfc3339(self.first_ns).replace("+00:00", "Z"),
+                "last_timestamp": rfc3339(self.last_ns).replace("+00:00", "Z"),
+                "services": list(self.services), "service_count": len(self.services)}
 
-def trace_page(cur: duckdb.DuckDBPyConnection, page: int, page_size: int) -> tuple[list[TraceSummary], int]:
-    """One page of traces, newest last event first (as the original orders them); and the total."""
-    rows = cur.execute("""
+
+def trace_page(cur: duckdb.DuckDBPyConnection, page: int, page_size: int, *, min_events: int | None = None,
+               service: str | None = None) -> tuple[list[TraceSummary], int]:
+    """One page of traces, newest last event first (as the original orders them); and the total.
+    ``min_events``: only traces with at least that many events; ``service``: only
+    traces with an event of that service (both as the original's filters)."""
+    having = "WHERE n >= $min" if min_events is not None else ""
+    with_service = "HAVING bool_or(service = $svc)" if service is not None else ""
+    params = {"size": page_size, "skip": (page - 1) * page_size}
+    if min_events is not None:
+        params["min"] = min_events
+    if service is not None:
+        params["svc"] = service
+    rows = cur.execute(f"""
         WITH t AS (
             SELECT trace_id, count(*) AS n, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns,
                    list(DISTINCT service ORDER BY service) FILTER (WHERE service IS NOT NULL) AS services
-            FROM events GROUP BY trace_id)
+            FROM events GROUP BY trace_id {with_service})
         SELECT trace_id, n, first_ns, last_ns, services, count(*) OVER () AS total
-        FROM t ORDER BY last_ns DESC, trace_id LIMIT ? OFFSET ?
-    """, [page_size, (page - 1) * page_size]).fetchall()
+        FROM t {having} ORDER BY last_ns DESC, trace_id LIMIT $size OFFSET $skip
+    """, params).fetchall()
     if rows:
         total = rows[0][5]
-    else:  # past the last page: still say how many there are
+    elif min_events is None and service is None:  # past the last page: still say how many there are
         total = cur.execute("SELECT count(DISTINCT trace_id) FROM events").fetchall()[0][0]
+    else:
+        params.pop("size"), params.pop("skip")
+        total = cur.execute(f"""
+            SELECT count(*) FROM (SELECT trace_id, count(*) AS n FROM events GROUP BY trace_id {with_service}) {having}
+        """, params).fetchall()[0][0]
     return [TraceSummary(r[0], r[1], r[2], r[3], tuple(r[4] or ())) for r in rows], total
 
 
@@ -72,6 +95,35 @@ def trace_events(cur: duckdb.DuckDBPyConnection, trace_id: str) -> list[str]:
     rows = cur.execute(
         "SELECT CAST(raw AS VARCHAR) FROM events WHERE trace_id = ? "
         "ORDER BY ts_ns, coalesce(len(clock), 0), id", [trace_id]).fetchall()
+    return [r[0] for r in rows]
+
+
+def linked_trace_events(cur: duckdb.DuckDBPyConnection, trace_id: str) -> list[str]:
+    """A trace's events merged with those of the traces its spans link to, as the
+    original does with distributed tracing on: from the spans of this trace, follow
+    span links (upstream_span_id -> distributed_span_id) both ways, trace by trace,
+    to every trace reached; add those traces' events whose span was reached. A span
+    belongs to the trace of its first event. Order as ``trace_events``."""
+    rows = cur.execute("""
+        WITH RECURSIVE owner AS (
+            SELECT span_id, arg_min(trace_id, seq) AS trace_id FROM events WHERE span_id IS NOT NULL GROUP BY span_id
+        ), links AS (
+            SELECT DISTINCT upstream_span_id AS a, span_id AS b FROM events
+            WHERE span_id IS NOT NULL AND upstream_span_id IS NOT NULL
+        ), hops AS (  -- trace to trace, both ways
+            SELECT oa.trace_id AS x, ob.trace_id AS y FROM links JOIN owner oa ON oa.span_id = a JOIN owner ob ON ob.span_id = b
+            UNION SELECT ob.trace_id, oa.trace_id FROM links JOIN owner oa ON oa.span_id = a JOIN owner ob ON ob.span_id = b
+        ), reach(t) AS (
+            SELECT CAST($t AS VARCHAR) UNION SELECT hops.y FROM hops JOIN reach ON hops.x = reach.t
+        ), spans AS (  -- this trace's spans and both ends of every link touching a reached trace's span
+            SELECT span_id AS s FROM owner WHERE trace_id = $t
+            UNION SELECT l.a FROM links l JOIN owner o ON o.span_id IN (l.a, l.b) JOIN reach ON reach.t = o.trace_id
+            UNION SELECT l.b FROM links l JOIN owner o ON o.span_id IN (l.a, l.b) JOIN reach ON reach.t = o.trace_id
+        )
+        SELECT CAST(raw AS VARCHAR) FROM events
+        WHERE trace_id = $t OR (trace_id IN (SELECT t FROM reach) AND span_id IN (SELECT s FROM spans))
+        ORDER BY ts_ns, coalesce(len(clock), 0), id
+    """, {"t": trace_id}).fetchall()
     return [r[0] for r in rows]
 
 
