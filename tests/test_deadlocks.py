@@ -1,0 +1,122 @@
+"""Potential deadlocks (lock-order inversions) on small hand-checked traces."""
+
+from __future__ import annotations
+
+from test_causality_rules import Trace, call, rel
+
+
+def acq(lock, loc="l.py:1"):
+    return {"LockAcquire": {"lock_id": lock, "lock_type": "Mutex", "location": loc}}
+
+
+def nested(t: Trace, thread: str, outer: str, inner: str, at: int, line: int, **kw) -> None:
+    """thread takes outer, then inner (sites l.py:<line> and l.py:<line+1>), releases both."""
+    t.ev(f"{thread}-{outer}", thread, acq(outer, f"l.py:{line}"), at=at, **kw)
+    t.ev(f"{thread}-{inner}", thread, acq(inner, f"l.py:{line + 1}"), at=at + 1)
+    t.ev(f"{thread}-rel-{inner}", thread, rel(inner), at=at + 2)
+    t.ev(f"{thread}-rel-{outer}", thread, rel(outer), at=at + 3)
+
+
+def test_classic_ab_ba_inversion_is_reported(tmp_path):
+    # T1 takes A then B, later T2 takes B then A: this run passed (B was handed from T1 to
+    # T2), but with T2 starting earlier each holds one lock and waits for the other.
+    t = Trace()
+    nested(t, "T1", "A", "B", 10, 10)
+    nested(t, "T2", "B", "A", 20, 20)
+    with t.session(tmp_path) as s:
+        # the lock hand-offs order the two runs (the engine's happens-before)...
+        assert s.happens_before("T1-B", "T2-B")
+        r = s.deadlocks()
+        assert [g["locks"] for g in r.groups] == [["A", "B"]]
+        g = r.groups[0]
+        assert g["severity"] == "critical" and g["instances"] == [1, 1]
+        (site,) = g["sites"]
+        got = [(e["thread_id"], e["holding"], e["holding_event"], e["holding_location"],
+                e["acquiring"], e["acquiring_event"], e["acquiring_location"]) for e in site]
+        assert got == [("T1", "A", "T1-A", "l.py:10", "B", "T1-B", "l.py:11"),
+                       ("T2", "B", "T2-B", "l.py:20", "A", "T2-A", "l.py:21")]
+        edges = {(a, b): n for a, b, n in zip(r.lock_edges["from_lock"].to_pylist(),
+                                                r.lock_edges["to_lock"].to_pylist(), r.lock_edges["count"].to_pylist())}
+        assert edges == {("A", "B"): 1, ("B", "A"): 1}
+        assert r.suppressed == []
+
+
+def test_common_gate_lock_suppresses_the_report(tmp_path):
+    t = Trace()
+    for thread, (x, y), at in (("T1", ("A", "B"), 10), ("T2", ("B", "A"), 30)):
+        t.ev(f"{thread}-G", thread, acq("G"), at=at)
+        nested(t, thread, x, y, at + 1, at)
+        t.ev(f"{thread}-rel-G", thread, rel("G"), at=at + 10)
+    with t.session(tmp_path) as s:
+        r = s.deadlocks()
+        assert r.groups == []
+        assert [(x["locks"], x["reasons"]) for x in r.suppressed] == [
+            (["A", "B"], ["lock 'G' held across the acquisitions (a gate)"])]
+
+
+def test_ab_ba_ordered_by_a_join_is_not_reported(tmp_path):
+    t = Trace()
+    t.ev("m1", "main", call())
+    sp1 = t.ev("spawn1", "main", {"AsyncSpawn": {"task_id": "t1", "spawned_by": "main"}})
+    nested(t, "T1", "A", "B", 30, 10, parent=sp1)
+    t.ev("await1", "main", {"AsyncAwait": {"future_id": "t1", "awaited_at": "m.py:3"}}, at=40)
+    sp2 = t.ev("spawn2", "main", {"AsyncSpawn": {"task_id": "t2", "spawned_by": "main"}}, at=50)
+    nested(t, "T2", "B", "A", 60, 20, parent=sp2)
+    with t.session(tmp_path) as s:
+        r = s.deadlocks()
+        assert r.groups == []
+        assert [x["locks"] for x in r.suppressed] == [["A", "B"]]
+        assert "ordered by happens-before" in r.suppressed[0]["reasons"][0]
+
+
+def test_same_threads_without_the_join_are_reported(tmp_path):
+    # the control for the join test: the same two spawns awaited only at the end
+    t = Trace()
+    sp1 = t.ev("spawn1", "main", {"AsyncSpawn": {"task_id": "t1", "spawned_by": "main"}}, at=10)
+    sp2 = t.ev("spawn2", "main", {"AsyncSpawn": {"task_id": "t2", "spawned_by": "main"}}, at=20)
+    nested(t, "T1", "A", "B", 30, 10, parent=sp1)
+    nested(t, "T2", "B", "A", 60, 20, parent=sp2)
+    t.ev("await1", "main", {"AsyncAwait": {"future_id": "t1", "awaited_at": "m.py:3"}}, at=80)
+    t.ev("await2", "main", {"AsyncAwait": {"future_id": "t2", "awaited_at": "m.py:4"}}, at=90)
+    with t.session(tmp_path) as s:
+        assert [g["locks"] for g in s.deadlocks().groups] == [["A", "B"]]
+
+
+def test_three_lock_cycle_is_reported(tmp_path):
+    t = Trace()
+    nested(t, "T1", "A", "B", 10, 10)
+    nested(t, "T2", "B", "C", 20, 20)
+    nested(t, "T3", "C", "A", 30, 30)
+    with t.session(tmp_path) as s:
+        r = s.deadlocks()
+        assert [(g["locks"], g["severity"]) for g in r.groups] == [(["A", "B", "C"], "warning")]
+        (site,) = r.groups[0]["sites"]
+        assert [(e["thread_id"], e["holding"], e["acquiring"]) for e in site] == [
+            ("T1", "A", "B"), ("T2", "B", "C"), ("T3", "C", "A")]
+
+
+def test_reentrant_acquire_adds_no_edge_and_counts_releases(tmp_path):
+    # T1: A, A (re-entrant), B -> edge A->B once; A again while holding B cannot block (no
+    # B->A); two releases of A leave it held, so taking C adds A->C. T2: C then A closes A->C->A.
+    t = Trace()
+    t.ev("a1", "T1", acq("A"), at=10)
+    t.ev("a2", "T1", acq("A"), at=11)
+    t.ev("b", "T1", acq("B"), at=12)
+    t.ev("a4", "T1", acq("A"), at=13)
+    t.ev("r4", "T1", rel("A"), at=13)
+    t.ev("rb", "T1", rel("B"), at=13)
+    t.ev("ra", "T1", rel("A"), at=14)
+    t.ev("c", "T1", acq("C"), at=15)
+    t.ev("rc", "T1", rel("C"), at=16)
+    t.ev("ra2", "T1", rel("A"), at=17)
+    t.ev("x", "T1", rel("Z"), at=18)  # a release never acquired: ignored
+    t.ev("c2", "T2", acq("C"), at=30)
+    t.ev("a3", "T2", acq("A"), at=31)
+    with t.session(tmp_path) as s:
+        r = s.deadlocks()
+        edges = set(zip(r.lock_edges["from_lock"].to_pylist(), r.lock_edges["to_lock"].to_pylist()))
+        assert edges == {("A", "B"), ("A", "C"), ("C", "A")}
+        (g,) = r.groups
+        assert g["locks"] == ["A", "C"]
+        first = g["sites"][0][0]
+        assert (first["holding_event"], first["acquiring_event"]) == ("a1", "c")  # the outermost hold of A
