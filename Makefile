@@ -33,6 +33,7 @@ samples: install
 	$(BIN)/python examples/banking.py --locked
 	$(BIN)/python examples/distributed_orders.py
 	$(BIN)/python examples/slow_api.py
+	$(BIN)/python examples/deadlock.py
 
 bench: install-test
 	$(BIN)/python bench/load.py

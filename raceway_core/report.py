@@ -18,6 +18,21 @@ def _side(p: dict, which: str) -> dict:
     }
 
 
+def deadlock_document(report) -> dict:
+    """The ``deadlocks`` part: one group per lock cycle, its site combinations and witness events."""
+    def edge(e: dict) -> dict:
+        return {k: v for k, v in e.items() if not k.endswith("_seq")}
+
+    return {
+        "count": len(report.groups),
+        "groups": [{"locks": g["locks"], "severity": g["severity"], "instances": g["instances"],
+                    "sites": [[edge(e) for e in site] for site in g["sites"]]} for g in report.groups],
+        "suppressed": report.suppressed,
+        "lock_order": [{"from": a, "to": b, "count": n, "contexts": c} for a, b, n, c in zip(
+            *(report.lock_edges[k].to_pylist() for k in ("from_lock", "to_lock", "count", "contexts")))],
+    }
+
+
 def analysis_document(session, max_pairs: int = 100_000) -> dict:
     counts = session.store.counts()
     races = session.races(max_pairs=max_pairs)
@@ -43,4 +58,5 @@ def analysis_document(session, max_pairs: int = 100_000) -> dict:
         "critical_paths": paths,
         "anomalies": anomalies,
         "dependencies": deps,
+        "deadlocks": deadlock_document(session.deadlocks()),
     }

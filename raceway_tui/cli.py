@@ -166,6 +166,7 @@ class FailOn(str, Enum):
     races = "races"
     critical = "critical"
     anomalies = "anomalies"
+    deadlocks = "deadlocks"
 
 
 class Scope(str, Enum):
@@ -180,12 +181,13 @@ def analyze(
     as_json: Annotated[bool, typer.Option("--json", help="Print the raceway-tui/analysis/v1 document.")] = False,
     max_pairs: Annotated[int, typer.Option("--max-pairs", help="Racing pairs listed (all are counted).")] = 100_000,
     fail_on: Annotated[Optional[list[FailOn]], typer.Option(
-        "--fail-on", help="Exit 1 when such findings exist (races: any race; critical: a write-write race).")] = None,
+        "--fail-on", help="Exit 1 when such findings exist (races: any race; critical: a write-write race; "
+        "deadlocks: a potential deadlock).")] = None,
     scope: Annotated[Scope, typer.Option("--scope-variables",
                                          help="global: a name is one variable everywhere; service: per service.")] = Scope.global_,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
 ) -> None:
-    """Analyse traces headless: races, critical paths, anomalies, dependencies."""
+    """Analyse traces headless: races, critical paths, anomalies, dependencies, potential deadlocks."""
     import orjson
 
     from raceway_core.causality.engine import EngineOptions
@@ -213,6 +215,7 @@ def analyze(
         FailOn.races: doc["races"]["pair_count"] > 0,
         FailOn.critical: any(g["severity"] == "critical" for g in doc["races"]["groups"]),
         FailOn.anomalies: bool(doc["anomalies"]),
+        FailOn.deadlocks: doc["deadlocks"]["count"] > 0,
     }
     if any(failing[f] for f in fail_on or []):
         raise typer.Exit(1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from test_causality_rules import Trace, call, rel
 
 
@@ -120,3 +122,56 @@ def test_reentrant_acquire_adds_no_edge_and_counts_releases(tmp_path):
         assert g["locks"] == ["A", "C"]
         first = g["sites"][0][0]
         assert (first["holding_event"], first["acquiring_event"]) == ("a1", "c")  # the outermost hold of A
+
+
+def test_sample_program_inversion_reported_and_gated_pair_not(tmp_path):
+    # sample_traces/deadlock-transfers.jsonl, recorded by examples/deadlock.py: tellers 1 and 2
+    # lock alice/bob in opposite orders (lines 53 then 56 of the example); tellers 3 and 4 do
+    # the same with carol/dave under the branch lock.
+    from test_cli import cli
+
+    r = cli("analyze", "sample_traces/deadlock-transfers.jsonl", "--json", "--fail-on", "deadlocks")
+    assert r.returncode == 1, r.stderr
+    d = json.loads(r.stdout)["deadlocks"]
+    assert d["count"] == 1
+    (g,) = d["groups"]
+    assert g["locks"] == ["account:alice", "account:bob"] and g["severity"] == "critical"
+    site = g["sites"][0]
+    assert {(e["holding"], e["acquiring"]) for e in site} == {("account:alice", "account:bob"),
+                                                              ("account:bob", "account:alice")}
+    assert {(e["holding_location"], e["acquiring_location"]) for e in site} == {
+        ("examples/deadlock.py:53", "examples/deadlock.py:56")}
+    assert site[0]["thread_id"] != site[1]["thread_id"]
+    assert [(x["locks"], x["reasons"]) for x in d["suppressed"]] == [
+        (["account:carol", "account:dave"], ["lock 'branch' held across the acquisitions (a gate)"])]
+    assert "Potential deadlocks: 1 lock cycles" in cli("analyze", "sample_traces/deadlock-transfers.jsonl",
+                                                      columns=200).stdout
+
+
+def test_fail_on_deadlocks_passes_without_a_cycle():
+    from test_cli import cli
+
+    r = cli("analyze", "sample_traces/banking-locked.jsonl", "--fail-on", "deadlocks")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Potential deadlocks: none" in r.stdout
+
+
+def test_server_route_and_global_answer():
+    import httpx
+    from server_proc import ServerProcess
+    from test_server_analysis import events_of
+
+    from raceway_core import TraceSession
+    from raceway_core.report import deadlock_document
+
+    path = "sample_traces/deadlock-transfers.jsonl"
+    with TraceSession.open([path]) as s:
+        expected = deadlock_document(s.deadlocks())
+    with ServerProcess() as srv, httpx.Client(base_url=srv.url, timeout=60) as http:
+        assert http.post("/events", json={"events": events_of(path)}).status_code == 200
+        r = http.get("/api/analyze/deadlocks")
+        assert r.status_code == 200, r.text
+        got = r.json()["data"]
+        assert got == expected and got["groups"][0]["locks"] == ["account:alice", "account:bob"]
+        assert http.get("/api/analyze/global").json()["data"]["deadlocks"] == expected
+        assert "/api/analyze/deadlocks" in http.get("/openapi.json").json()["paths"]
