@@ -19,17 +19,18 @@ def _side(p: dict, which: str) -> dict:
 
 
 def deadlock_document(report) -> dict:
-    """The ``deadlocks`` part: one group per lock cycle, its site combinations and witness events."""
+    """The ``deadlocks`` part: one group per lock cycle, with its sites and one witness."""
     def edge(e: dict) -> dict:
         return {k: v for k, v in e.items() if not k.endswith("_seq")}
 
     return {
         "count": len(report.groups),
         "groups": [{"locks": g["locks"], "severity": g["severity"], "instances": g["instances"],
-                    "sites": [[edge(e) for e in site] for site in g["sites"]]} for g in report.groups],
+                    "edges": g["edges"], "example": [edge(e) for e in g["example"]]} for g in report.groups],
         "suppressed": report.suppressed,
         "lock_order": [{"from": a, "to": b, "count": n, "contexts": c} for a, b, n, c in zip(
             *(report.lock_edges[k].to_pylist() for k in ("from_lock", "to_lock", "count", "contexts")))],
+        "limits": report.limits,
     }
 
 

@@ -95,7 +95,7 @@ def deadlock_table(dl: dict):
         t.add_column(col, overflow="fold")
     for g in dl["groups"][:MAX_ROWS]:
         style = "red" if g["severity"] == "critical" else "yellow"
-        for i, e in enumerate(g["sites"][0]):
+        for i, e in enumerate(g["example"]):
             t.add_row(Text(g["severity"] if i == 0 else "", style=style),
                       Text(" -> ".join(g["locks"]) if i == 0 else ""), Text(e["context"]), Text(e["holding"]),
                       Text(short_location(e["holding_location"])), Text(e["acquiring"]),

@@ -32,7 +32,12 @@ def test_classic_ab_ba_inversion_is_reported(tmp_path):
         assert [g["locks"] for g in r.groups] == [["A", "B"]]
         g = r.groups[0]
         assert g["severity"] == "critical" and g["instances"] == [1, 1]
-        (site,) = g["sites"]
+        site = g["example"]
+        assert g["edges"] == [
+            {"holding": "A", "acquiring": "B", "sites": [{"holding_location": "l.py:10", "acquiring_location": "l.py:11",
+                                                         "count": 1}]},
+            {"holding": "B", "acquiring": "A", "sites": [{"holding_location": "l.py:20", "acquiring_location": "l.py:21",
+                                                         "count": 1}]}]
         got = [(e["thread_id"], e["holding"], e["holding_event"], e["holding_location"],
                 e["acquiring"], e["acquiring_event"], e["acquiring_location"]) for e in site]
         assert got == [("T1", "A", "T1-A", "l.py:10", "B", "T1-B", "l.py:11"),
@@ -92,7 +97,7 @@ def test_three_lock_cycle_is_reported(tmp_path):
     with t.session(tmp_path) as s:
         r = s.deadlocks()
         assert [(g["locks"], g["severity"]) for g in r.groups] == [(["A", "B", "C"], "warning")]
-        (site,) = r.groups[0]["sites"]
+        site = r.groups[0]["example"]
         assert [(e["thread_id"], e["holding"], e["acquiring"]) for e in site] == [
             ("T1", "A", "B"), ("T2", "B", "C"), ("T3", "C", "A")]
 
@@ -120,7 +125,7 @@ def test_reentrant_acquire_adds_no_edge_and_counts_releases(tmp_path):
         assert edges == {("A", "B"), ("A", "C"), ("C", "A")}
         (g,) = r.groups
         assert g["locks"] == ["A", "C"]
-        first = g["sites"][0][0]
+        first = g["example"][0]
         assert (first["holding_event"], first["acquiring_event"]) == ("a1", "c")  # the outermost hold of A
 
 
@@ -136,12 +141,14 @@ def test_sample_program_inversion_reported_and_gated_pair_not(tmp_path):
     assert d["count"] == 1
     (g,) = d["groups"]
     assert g["locks"] == ["account:alice", "account:bob"] and g["severity"] == "critical"
-    site = g["sites"][0]
+    site = g["example"]
     assert {(e["holding"], e["acquiring"]) for e in site} == {("account:alice", "account:bob"),
                                                               ("account:bob", "account:alice")}
     assert {(e["holding_location"], e["acquiring_location"]) for e in site} == {
         ("examples/deadlock.py:53", "examples/deadlock.py:56")}
     assert site[0]["thread_id"] != site[1]["thread_id"]
+    assert [[(x["holding_location"], x["acquiring_location"], x["count"]) for x in e["sites"]] for e in g["edges"]] == [
+        [("examples/deadlock.py:53", "examples/deadlock.py:56", 6)]] * 2
     assert [(x["locks"], x["reasons"]) for x in d["suppressed"]] == [
         (["account:carol", "account:dave"], ["lock 'branch' held across the acquisitions (a gate)"])]
     assert "Potential deadlocks: 1 lock cycles" in cli("analyze", "sample_traces/deadlock-transfers.jsonl",

@@ -37,8 +37,8 @@ from raceway_core.dbutil import query_arrow
 
 MAX_CYCLE = 4  # longest lock cycle searched (lockdep reports chains of any length; few are longer)
 MAX_CYCLES = 1000  # lock cycles examined (simple cycles of a dense graph grow fast)
-MAX_COMBOS = 64  # site combinations tried per cycle
-MAX_CHECKS = 20_000  # happens-before checks per site combination
+MAX_COMBOS = 64  # held-set combinations searched per cycle
+MAX_CHECKS = 20_000  # happens-before checks per held-set combination
 WINDOW = 8  # instances nearest in time tried on each side
 
 # Per acquire: the locks its context holds just before it (counted per lock), with the
@@ -123,13 +123,11 @@ class LockFreeOrder:
 
 
 @dataclass
-class Site:
-    """Instances of one lock-order edge from one pair of sites with one held set."""
+class Held:
+    """Instances of one lock-order edge made with one held set (its sites may differ)."""
 
     from_lock: str
     to_lock: str
-    from_location: str | None
-    to_location: str | None
     held: frozenset
     rows: np.ndarray  # indices into the instance columns, sorted by ts
 
@@ -159,37 +157,51 @@ def analyze(cur, engine) -> DeadlockReport:
     on_cycle = sorted({(c[i], c[(i + 1) % len(c)]) for c in cycles for i in range(len(c))})
     cur.register("_on_cycle", pa.table({"from_lock": [a for a, _ in on_cycle], "to_lock": [b for _, b in on_cycle]}))
     try:
-        inst = query_arrow(cur, """SELECT l.* FROM _lock_order l JOIN _on_cycle USING (from_lock, to_lock)
+        inst = query_arrow(cur, """SELECT l.acq_seq, l.ctx, l.pos, l.held_seq, l.ts_ns, l.from_lock, l.to_lock,
+                                          l.from_location, l.to_location,
+                                          l.held, dense_rank() OVER (ORDER BY l.from_lock, l.to_lock, l.held) AS cls
+                                   FROM _lock_order l JOIN _on_cycle USING (from_lock, to_lock)
                                    ORDER BY l.ts_ns, l.acq_seq, l.from_lock""")
+        where = query_arrow(cur, """SELECT from_lock, to_lock, from_location, to_location, count(*) AS count
+                                    FROM _lock_order l JOIN _on_cycle USING (from_lock, to_lock)
+                                    GROUP BY ALL ORDER BY count DESC, from_location, to_location""").to_pylist()
     finally:
         cur.unregister("_on_cycle")
-    sites = _sites(inst)
+    sites: dict[tuple[str, str], list[dict]] = {}
+    for w in where:
+        sites.setdefault((w.pop("from_lock"), w.pop("to_lock")), []).append(
+            {"holding_location": w["from_location"], "acquiring_location": w["to_location"], "count": w["count"]})
+    classes = _held_classes(inst)
     col = {k: inst[k].to_numpy() for k in ("acq_seq", "ctx", "pos", "held_seq", "ts_ns")}
+    col["from_location"], col["to_location"] = inst["from_location"], inst["to_location"]
     order = LockFreeOrder.build(cur, engine.n_ctx)
+    n_edges = dict(zip(zip(edges["from_lock"].to_pylist(), edges["to_lock"].to_pylist()), edges["count"].to_pylist()))
     for cyc in cycles:
-        per_edge = [sites[(cyc[i], cyc[(i + 1) % len(cyc)])] for i in range(len(cyc))]
-        found, reasons, tried = [], set(), 0
-        for combo in itertools.product(*per_edge):
-            if tried >= MAX_COMBOS:
-                reasons.add("site combinations capped")
-                break
+        pairs = [(cyc[i], cyc[(i + 1) % len(cyc)]) for i in range(len(cyc))]
+        found, reasons, tried = None, set(), 0
+        for combo in itertools.product(*(classes[p] for p in pairs)):
             gate = _shared_lock(combo)
             if gate is not None:
                 reasons.add(f"lock {gate!r} held across the acquisitions (a gate)")
                 continue
+            if tried >= MAX_COMBOS:
+                reasons.add("undecided: held-set combinations capped")
+                break
             tried += 1
-            w = _witness(combo, col, order)
-            if w is None:
-                reasons.add("ordered by happens-before (without locks) or in one context")
-                continue
-            found.append((combo, w))
-        counts = [int(sum(len(s.rows) for s in e)) for e in per_edge]
-        if not found:
+            w, spent = _witness(combo, col, order)
+            if w is not None:
+                found = (combo, w)
+                break
+            reasons.add("undecided: search budget spent" if spent else
+                        "ordered by happens-before (without locks) or in one context")
+        counts = [int(n_edges[p]) for p in pairs]
+        if found is None:
             report.suppressed.append({"locks": list(cyc), "reasons": sorted(reasons), "instances": counts})
             continue
-        report.groups.append({"locks": list(cyc), "severity": "critical" if len(cyc) == 2 else "warning",
-                              "instances": counts,
-                              "sites": [_site_entry(combo, w, col, engine) for combo, w in found]})
+        report.groups.append({
+            "locks": list(cyc), "severity": "critical" if len(cyc) == 2 else "warning", "instances": counts,
+            "edges": [{"holding": a, "acquiring": b, "sites": sites[(a, b)]} for a, b in pairs],
+            "example": _example(found[0], found[1], col, engine)})
     report.checks = order.checks
     _event_ids(cur, report.groups)
     report.groups.sort(key=lambda g: (g["severity"] != "critical", g["locks"]))
@@ -214,19 +226,18 @@ def simple_cycles(graph: dict[str, set[str]], max_len: int, cap: int) -> list[tu
     return out
 
 
-def _sites(inst: pa.Table) -> dict[tuple[str, str], list[Site]]:
-    """Instances of the edges on a cycle, grouped by (sites, held set)."""
-    fl, tl = inst["from_lock"].to_pylist(), inst["to_lock"].to_pylist()
-    floc, tloc = inst["from_location"].to_pylist(), inst["to_location"].to_pylist()
-    held = inst["held"].to_pylist()
-    groups: dict[tuple, list[int]] = {}
-    for i, (a, b) in enumerate(zip(fl, tl)):  # rows are already in ts order
-        groups.setdefault((a, b, floc[i], tloc[i], tuple(held[i])), []).append(i)
-    out: dict[tuple[str, str], list[Site]] = {}
-    for (a, b, lf, lt, h), rows in groups.items():
-        out.setdefault((a, b), []).append(Site(a, b, lf, lt, frozenset(h), np.array(rows, dtype=np.int64)))
+def _held_classes(inst: pa.Table) -> dict[tuple[str, str], list[Held]]:
+    """Instances of the edges on a cycle, grouped by held set (the gate test needs no more)."""
+    cls = inst["cls"].to_numpy()
+    order = np.argsort(cls, kind="stable")  # rows stay in ts order inside a class
+    bounds = np.flatnonzero(np.diff(cls[order])) + 1
+    out: dict[tuple[str, str], list[Held]] = {}
+    for rows in np.split(order, bounds) if len(order) else []:
+        r = int(rows[0])
+        a, b = inst["from_lock"][r].as_py(), inst["to_lock"][r].as_py()
+        out.setdefault((a, b), []).append(Held(a, b, frozenset(inst["held"][r].as_py()), rows.astype(np.int64)))
     for v in out.values():
-        v.sort(key=lambda s: -len(s.rows))  # the most frequent sites first
+        v.sort(key=lambda c: -len(c.rows))  # the most frequent first
     return out
 
 
@@ -241,29 +252,29 @@ def _shared_lock(combo) -> str | None:
     return None
 
 
-def _witness(combo, col, order: LockFreeOrder) -> list[int] | None:
-    """One instance per site, in distinct contexts, no acquisition happens-before another.
-    Nearest instances in time are tried first; at most MAX_CHECKS checks."""
+def _witness(combo, col, order: LockFreeOrder) -> tuple[list[int] | None, bool]:
+    """One instance per held class, in distinct contexts, no acquisition happening before
+    another; and whether the search stopped at its budget (MAX_CHECKS) without one.
+    For each instance of the first class, the nearest instances in time of the others."""
     ctx, pos, ts = col["ctx"], col["pos"], col["ts_ns"]
     budget = [MAX_CHECKS]
 
     def unordered(i: int, j: int) -> bool:
-        budget[0] -= 2
+        budget[0] -= 1
+        if ts[i] > ts[j]:
+            i, j = j, i  # the earlier first: when ordered, that is the direction that answers
         ci, pi_, cj, pj = int(ctx[i]), int(pos[i]), int(ctx[j]), int(pos[j])
         return ci != cj and not order.before(ci, pi_, cj, pj) and not order.before(cj, pj, ci, pi_)
 
-    def near(site: Site, t: int) -> list[int]:
-        st = ts[site.rows]
-        k = int(np.searchsorted(st, t))
-        lo, hi = max(0, k - WINDOW), min(len(site.rows), k + WINDOW)
-        cand = site.rows[lo:hi].tolist()
+    def near(cls: Held, t: int) -> list[int]:
+        k = int(np.searchsorted(ts[cls.rows], t))
+        cand = cls.rows[max(0, k - WINDOW):k + WINDOW].tolist()
         return sorted(cand, key=lambda r: abs(int(ts[r]) - t))
 
     def extend(chosen: list[int]) -> list[int] | None:
         if len(chosen) == len(combo):
             return chosen
-        site = combo[len(chosen)]
-        for r in near(site, int(ts[chosen[0]])):
+        for r in near(combo[len(chosen)], int(ts[chosen[0]])):
             if budget[0] <= 0:
                 return None
             if all(unordered(r, c) for c in chosen):
@@ -274,36 +285,34 @@ def _witness(combo, col, order: LockFreeOrder) -> list[int] | None:
 
     for first in combo[0].rows.tolist():
         if budget[0] <= 0:
-            return None
+            return None, True
         got = extend([first])
         if got is not None:
-            return got
-    return None
+            return got, False
+    return None, budget[0] <= 0
 
 
-def _site_entry(combo, rows, col, engine) -> list[dict]:
-    """One reported site combination: per edge of the cycle, who holds what and where."""
+def _example(combo, rows, col, engine) -> list[dict]:
+    """The witness: per edge of the cycle, the context, the lock it holds and the one it takes."""
     out = []
-    for site, r in zip(combo, rows):
+    for cls, r in zip(combo, rows):
         c = int(col["ctx"][r])
         out.append({
-            "holding": site.from_lock, "acquiring": site.to_lock, "context": engine.ctx_label(c),
+            "holding": cls.from_lock, "acquiring": cls.to_lock, "context": engine.ctx_label(c),
             "trace_id": engine.ctx_trace[c], "thread_id": engine.ctx_thread[c],
-            "holding_location": site.from_location, "acquiring_location": site.to_location,
-            "held": sorted(site.held), "instances": len(site.rows),
-            "holding_seq": int(col["held_seq"][r]), "acquiring_seq": int(col["acq_seq"][r])})
+            "holding_location": col["from_location"][r].as_py(), "acquiring_location": col["to_location"][r].as_py(),
+            "held": sorted(cls.held), "holding_seq": int(col["held_seq"][r]), "acquiring_seq": int(col["acq_seq"][r])})
     return out
 
 
 def _event_ids(cur, groups: list[dict]) -> None:
     """Event ids for the witness acquisitions (seq is the store's own)."""
-    seqs = sorted({e[k] for g in groups for s in g["sites"] for e in s for k in ("holding_seq", "acquiring_seq")})
+    seqs = sorted({e[k] for g in groups for e in g["example"] for k in ("holding_seq", "acquiring_seq")})
     if not seqs:
         return
     t = query_arrow(cur, "SELECT seq, id FROM events WHERE list_contains($s, seq)", {"s": seqs})
     ids = dict(zip(t["seq"].to_pylist(), t["id"].to_pylist()))
     for g in groups:
-        for s in g["sites"]:
-            for e in s:
-                e["holding_event"] = ids[e["holding_seq"]]
-                e["acquiring_event"] = ids[e["acquiring_seq"]]
+        for e in g["example"]:
+            e["holding_event"] = ids[e["holding_seq"]]
+            e["acquiring_event"] = ids[e["acquiring_seq"]]
