@@ -222,6 +222,73 @@ def analyze(
 
 
 @app.command()
+def diff(
+    a: Annotated[str, typer.Argument(help="Side A: a trace file, or a trace id (with --db or --load).",
+                                     show_default=False)],
+    b: Annotated[str, typer.Argument(help="Side B: a trace file, or a trace id (with --db or --load).",
+                                     show_default=False)],
+    db: DbOpt = None,
+    load_files: Annotated[Optional[list[Path]], typer.Option(
+        "--load", help="Load this file into the store first; A and B are then trace ids in it (repeatable).",
+        show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raceway-tui/diff/v1 document.")] = False,
+    tui: Annotated[bool, typer.Option("--tui", help="Open the comparison in the terminal UI.")] = False,
+    threshold: Annotated[float, typer.Option("--threshold", min=0.0,
+                                             help="A time changed when it moved by more than this share.")] = 0.2,
+    show_same: Annotated[bool, typer.Option("--all", help="Also list what did not change.")] = False,
+) -> None:
+    """Compare two runs (two files, or two traces of one store): which races, anomalies,
+    critical-path steps, durations, orderings and deadlocks appear, disappear or change.
+    Matched by operation and location, never by ids."""
+    import orjson
+
+    from raceway_core.analysis.diff import Side, compare
+    from raceway_core.session import TraceSession
+    from raceway_tui.diff_view import render_diff
+
+    sessions = []
+    try:
+        if db is None and not load_files:
+            for f in (a, b):
+                if not Path(f).is_file():
+                    raise _fail(f"cannot read {f}: file not found (to compare two traces of one store, "
+                                "give --db or --load and their trace ids)")
+            sides = []
+            for f in (a, b):
+                store = _open_store(None)
+                sessions.append(TraceSession(store))
+                if not _load(store, [Path(f)], err):
+                    raise typer.Exit(2)
+                sides.append(Side(sessions[-1], None, f))
+        else:
+            store = _open_store(db)
+            sessions.append(TraceSession(store))
+            if load_files and not _load(store, load_files, err):
+                raise typer.Exit(2)
+            known = set(store.sql("SELECT DISTINCT trace_id FROM events WHERE list_contains($ids, trace_id)",
+                                  {"ids": [a, b]})["trace_id"].to_pylist())
+            for t in (a, b):
+                if t not in known:
+                    raise _fail(f"no trace with id {t!r} in the store")
+            sides = [Side(sessions[0], a, a), Side(sessions[0], b, b)]
+        try:
+            doc = compare(*sides, threshold=threshold)
+        except RacewayError as exc:
+            raise _fail(str(exc)) from exc
+    finally:
+        for s in sessions:
+            s.close()
+    if as_json:
+        sys.stdout.write(orjson.dumps(doc, default=str).decode() + "\n")
+    elif tui:
+        from raceway_tui.diff_view import DiffApp
+
+        DiffApp(doc).run()
+    else:
+        out.print(render_diff(doc, show_same))
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = 8080,
@@ -289,7 +356,7 @@ def connect(
     create_app(db=db, server=url, api_key=api_key, interval=interval).run()
 
 
-COMMANDS = {"open", "load", "sql", "analyze", "serve", "connect"}
+COMMANDS = {"open", "load", "sql", "analyze", "diff", "serve", "connect"}
 
 
 def main(argv: list[str] | None = None) -> None:
