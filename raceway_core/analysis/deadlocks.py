@@ -44,11 +44,13 @@ WINDOW = 8  # instances nearest in time tried on each side
 # Per acquire: the locks its context holds just before it (counted per lock), with the
 # acquire that opened each hold (the outermost one, for a re-entrant hold).
 ACQUISITIONS = """
-WITH lk AS (
+WITH lk_all AS (
     SELECT e.seq, o.ctx, o.pos, e.lock_id, e.kind = 'LockAcquire' AS is_acq,
            CASE e.kind WHEN 'LockAcquire' THEN 1 ELSE -1 END AS d
     FROM events e JOIN hb.ev o USING (seq)
     WHERE e.kind IN ('LockAcquire', 'LockRelease') AND e.lock_id IS NOT NULL
+), lk AS (  -- only a context that uses two locks or more can nest them
+    SELECT * FROM lk_all WHERE ctx IN (SELECT ctx FROM lk_all GROUP BY ctx HAVING count(DISTINCT lock_id) > 1)
 ), walk AS (
     SELECT *, sum(d) OVER w AS s FROM lk
     WINDOW w AS (PARTITION BY ctx, lock_id ORDER BY pos ROWS UNBOUNDED PRECEDING)
