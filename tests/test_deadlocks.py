@@ -182,3 +182,23 @@ def test_server_route_and_global_answer():
         assert got == expected and got["groups"][0]["locks"] == ["account:alice", "account:bob"]
         assert http.get("/api/analyze/global").json()["data"]["deadlocks"] == expected
         assert "/api/analyze/deadlocks" in http.get("/openapi.json").json()["paths"]
+
+
+def test_simple_cycles_against_brute_force():
+    import itertools
+    import random
+
+    from raceway_core.analysis.deadlocks import simple_cycles
+
+    rnd = random.Random(7)
+    for _ in range(200):
+        nodes = [f"L{i}" for i in range(rnd.randint(1, 6))]
+        graph = {a: {b for b in nodes if b != a and rnd.random() < 0.35} for a in nodes}
+        want = set()
+        for n in range(2, 5):
+            for perm in itertools.permutations(nodes, n):
+                if perm[0] == min(perm) and all(perm[(i + 1) % n] in graph[perm[i]] for i in range(n)):
+                    want.add(perm)
+        got = simple_cycles(graph, 4, 10_000)
+        assert len(got) == len(set(got)) and set(got) == want
+        assert [len(c) for c in got] == sorted(len(c) for c in got)  # two-lock cycles first

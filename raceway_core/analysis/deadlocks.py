@@ -39,6 +39,7 @@ MAX_CYCLE = 4  # longest lock cycle searched (lockdep reports chains of any leng
 MAX_CYCLES = 1000  # lock cycles examined (simple cycles of a dense graph grow fast)
 MAX_COMBOS = 64  # held-set combinations searched per cycle
 MAX_CHECKS = 20_000  # happens-before checks per held-set combination
+MAX_CHECKS_TOTAL = 500_000  # and in all (a cycle left then is reported as undecided)
 WINDOW = 8  # instances nearest in time tried on each side
 
 # Per acquire: the locks its context holds just before it (counted per lock), with the
@@ -148,7 +149,8 @@ def analyze(cur, engine) -> DeadlockReport:
     edges = query_arrow(cur, """SELECT from_lock, to_lock, count(*) AS count, count(DISTINCT ctx) AS contexts
                                 FROM _lock_order GROUP BY ALL ORDER BY from_lock, to_lock""")
     report = DeadlockReport([], [], edges, limits={"max_cycle": MAX_CYCLE, "max_cycles": MAX_CYCLES,
-                                                   "max_combos": MAX_COMBOS, "max_checks": MAX_CHECKS})
+                                                   "max_combos": MAX_COMBOS, "max_checks": MAX_CHECKS,
+                                                   "max_checks_total": MAX_CHECKS_TOTAL})
     graph: dict[str, set[str]] = {}
     for a, b in zip(edges["from_lock"].to_pylist(), edges["to_lock"].to_pylist()):
         graph.setdefault(a, set()).add(b)
@@ -189,6 +191,9 @@ def analyze(cur, engine) -> DeadlockReport:
             if tried >= MAX_COMBOS:
                 reasons.add("undecided: held-set combinations capped")
                 break
+            if order.checks >= MAX_CHECKS_TOTAL:
+                reasons.add("undecided: search budget spent")
+                break
             tried += 1
             w, spent = _witness(combo, col, order)
             if w is not None:
@@ -210,22 +215,72 @@ def analyze(cur, engine) -> DeadlockReport:
     return report
 
 
-def simple_cycles(graph: dict[str, set[str]], max_len: int, cap: int) -> list[tuple[str, ...]]:
-    """Simple cycles up to max_len locks, each once, starting at its least lock."""
-    out: list[tuple[str, ...]] = []
+def simple_cycles(graph: dict[str, set[str]], max_len: int, cap: int, steps: int = 2_000_000) -> list[tuple[str, ...]]:
+    """Simple cycles up to max_len locks, each once, starting at its least lock: all
+    two-lock cycles first, then longer ones inside strongly connected components, at most
+    ``cap`` cycles and ``steps`` search steps (a dense graph has very many)."""
+    out = sorted((a, b) for a in graph for b in graph[a] if a < b and a in graph.get(b, ()))
+    if len(out) >= cap or max_len < 3:
+        return out[:cap]
+    comp = _components(graph)
+    found: list[tuple[str, ...]] = []
     for start in sorted(graph):
-        stack = [(start, [start])]
+        stack = [(start, (start,))]
         while stack:
             node, path = stack.pop()
             for nxt in sorted(graph.get(node, ()), reverse=True):
-                if nxt == start and len(path) > 1:
-                    out.append(tuple(path))
-                    if len(out) >= cap:
-                        return out
+                steps -= 1
+                if steps < 0 or len(out) + len(found) >= cap:
+                    return out + sorted(found, key=lambda c: (len(c), c))
+                if comp.get(nxt) != comp.get(start):
+                    continue
+                if nxt == start and len(path) > 2:
+                    found.append(path)
                 elif nxt > start and nxt not in path and len(path) < max_len:
-                    stack.append((nxt, path + [nxt]))
-    out.sort(key=lambda c: (len(c), c))
-    return out
+                    stack.append((nxt, path + (nxt,)))
+    return out + sorted(found, key=lambda c: (len(c), c))
+
+
+def _components(graph: dict[str, set[str]]) -> dict[str, int]:
+    """Strongly connected components (iterative Tarjan): lock -> component id."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    comp: dict[str, int] = {}
+    on: set[str] = set()
+    st: list[str] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.get(root, ()))))]
+        index[root] = low[root] = counter
+        counter += 1
+        st.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    st.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(graph.get(w, ())))))
+                    break
+                if w in on:
+                    low[v] = min(low[v], index[w])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
+                if low[v] == index[v]:
+                    while True:
+                        w = st.pop()
+                        on.discard(w)
+                        comp[w] = index[v]
+                        if w == v:
+                            break
+    return comp
 
 
 def _held_classes(inst: pa.Table) -> dict[tuple[str, str], list[Held]]:
