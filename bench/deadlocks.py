@@ -10,10 +10,10 @@ ways, hundreds of 3- and 4-lock cycles). Shapes:
               traces are independent, so cross-trace witnesses exist);
 - gated:      as concurrent, every nested pair under one gate lock (all suppressed).
 
-Printed per shape: the CLI's wall time with the deadlock analysis, its time without
-(the same command on the same events with the first lock released before the second
-is taken, so no lock nests: the baseline),
-the deadlock stage measured in-process, groups found, and peak RSS.
+Printed per shape: the deadlock stage measured in-process against the causality
+engine's own run on the same store (the baseline: what every analysis already costs),
+the CLI's wall time (`analyze --json`, which includes both), groups found, and the peak
+RSS of the in-process run. Inputs are generated once into --out.
 
     python bench/deadlocks.py [--events N] [--shape concurrent,joined,gated] [--out DIR]
 """
