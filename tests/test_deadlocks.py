@@ -309,3 +309,30 @@ def test_two_lock_cycles_match_brute_force(tmp_path):
             seen_reported += bool(want)
             seen_ruled_out += any(len(x["locks"]) == 2 for x in r.suppressed)
     assert seen_reported >= 5 and seen_ruled_out >= 5  # the cases exercise both outcomes
+
+
+def test_trusted_clocks_order_by_messages_but_not_by_lock_merges(tmp_path):
+    # ShiViz-style hosts: h1 takes A then B and then sends a message that h2 receives
+    # before it takes B then A: ordered by the message, not reported.
+    t = Trace()
+    for i, (name, kind) in enumerate([("h1-A", acq("A")), ("h1-B", acq("B")), ("h1-rB", rel("B")),
+                                      ("h1-rA", rel("A")), ("h1-send", call("send"))]):
+        t.ev(name, "h1", kind, clock=[["h1", i + 1]])
+    t.ev("h2-recv", "h2", call("recv"), clock=[["h1", 5], ["h2", 1]])
+    t.ev("h2-B", "h2", acq("B"), clock=[["h1", 5], ["h2", 2]])
+    t.ev("h2-A", "h2", acq("A"), clock=[["h1", 5], ["h2", 3]])
+    with t.session(tmp_path) as s:
+        assert s.clock_trust()["trusted"].to_pylist() == [True]
+        assert s.deadlocks().groups == []
+    # the same where h2 learns h1's clock only at its acquire of B (an SDK merging the
+    # releaser's clock): that is B's hand-off, which does not rule the deadlock out
+    t = Trace()
+    for i, (name, kind) in enumerate([("h1-A", acq("A")), ("h1-B", acq("B")), ("h1-rB", rel("B")),
+                                      ("h1-rA", rel("A"))]):
+        t.ev(name, "h1", kind, clock=[["h1", i + 1]])
+    t.ev("h2-B", "h2", acq("B"), clock=[["h1", 3], ["h2", 1]])
+    t.ev("h2-A", "h2", acq("A"), clock=[["h1", 4], ["h2", 2]])
+    (tmp_path / "2").mkdir()
+    with t.session(tmp_path / "2") as s:
+        assert s.clock_trust()["trusted"].to_pylist() == [True]
+        assert [g["locks"] for g in s.deadlocks().groups] == [["A", "B"]]

@@ -11,8 +11,9 @@ edges can be found such that
 - their held sets are pairwise disjoint: a lock held across two of them (a "gate"
   lock) means the two contexts can never wait at the same time;
 - no acquisition happens-before another, where happens-before is taken *without*
-  the locks themselves (program order, parent, join, calls; no lock hand-off and no
-  given vector clock, which an SDK advances at each hand-off): an AB/BA pair that
+  the locks themselves (program order, parent, join, calls and trusted vector clocks,
+  but no lock hand-off and no clock knowledge first learned at a LockAcquire, where an
+  SDK merges the releaser's clock): an AB/BA pair that
   did not deadlock in this run was ordered by the hand-off of A or B, and is exactly
   what this analysis is for. An order by a join or a call is not a lucky schedule:
   it holds in every run, so such a cycle cannot deadlock.
@@ -82,8 +83,10 @@ JOIN events ea ON ea.seq = h.seq JOIN events eh ON eh.seq = h.held_seq
 
 @dataclass
 class LockFreeOrder:
-    """Happens-before without the locks: program order plus the structural edges
-    (parent, join, call, return) between contexts, searched on demand."""
+    """Happens-before without the locks: program order plus the edges between contexts
+    of parent links, joins, calls, and trusted vector clocks except where a clock is
+    learned at a LockAcquire (an SDK merges the last releaser's clock there: that is
+    the lock's hand-off again). Searched on demand."""
 
     out_start: np.ndarray  # per context, its edges in out_* (sorted by source pos)
     out_pos: np.ndarray
@@ -96,7 +99,9 @@ class LockFreeOrder:
         e = query_arrow(cur, """
             SELECT s.ctx AS sc, s.pos AS sp, d.ctx AS dc, d.pos AS dp
             FROM hb.edges g JOIN hb.ev s ON s.seq = g.src JOIN hb.ev d ON d.seq = g.dst
-            WHERE NOT g.dropped AND g.kind IN ('parent', 'join', 'call', 'return') AND s.ctx <> d.ctx
+            JOIN events de ON de.seq = g.dst
+            WHERE NOT g.dropped AND s.ctx <> d.ctx
+              AND (g.kind IN ('parent', 'join', 'call', 'return') OR (g.kind = 'clock' AND de.kind <> 'LockAcquire'))
             ORDER BY s.ctx, s.pos""")
         sc = e["sc"].to_numpy().astype(np.int64)
         return cls(np.searchsorted(sc, np.arange(n_ctx + 1)), e["sp"].to_numpy().astype(np.int64),
