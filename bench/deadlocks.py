@@ -122,8 +122,9 @@ def main() -> None:
     print(f"# {env_line()}; load average {os.getloadavg()[0]:.2f}")
     for shape in a.shape.split(","):
         path = out / f"nested-{shape}-{a.events}.jsonl"
-        if not path.exists():
-            generate(path, a.events, shape)
+        if not path.exists():  # generated once per --out (written aside, then renamed: never half a file)
+            generate(path.with_suffix(".tmp"), a.events, shape)
+            path.with_suffix(".tmp").rename(path)
         eng_s, dl_s, rep = in_process(path)
         cli_s, doc = cli_run(path)
         d = doc["deadlocks"]
