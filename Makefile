@@ -41,6 +41,7 @@ bench: install-test
 	$(BIN)/python bench/sdk.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/tui.py --analysed
+	$(BIN)/python bench/deadlocks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -39,6 +39,7 @@ from raceway_core.dbutil import query_arrow
 MAX_CYCLE = 4  # longest lock cycle searched (lockdep reports chains of any length; few are longer)
 MAX_CYCLES = 1000  # lock cycles examined (simple cycles of a dense graph grow fast)
 MAX_COMBOS = 64  # held-set combinations searched per cycle
+MAX_COMBOS_SEEN = 100_000  # and looked at (most may share a gate lock)
 MAX_CHECKS = 20_000  # happens-before checks per held-set combination
 MAX_CHECKS_TOTAL = 500_000  # and in all (a cycle left then is reported as undecided)
 WINDOW = 8  # instances nearest in time tried on each side
@@ -154,7 +155,7 @@ def analyze(cur, engine) -> DeadlockReport:
     edges = query_arrow(cur, """SELECT from_lock, to_lock, count(*) AS count, count(DISTINCT ctx) AS contexts
                                 FROM _lock_order GROUP BY ALL ORDER BY from_lock, to_lock""")
     report = DeadlockReport([], [], edges, limits={"max_cycle": MAX_CYCLE, "max_cycles": MAX_CYCLES,
-                                                   "max_combos": MAX_COMBOS, "max_checks": MAX_CHECKS,
+                                                   "max_combos": MAX_COMBOS, "max_combos_seen": MAX_COMBOS_SEEN, "max_checks": MAX_CHECKS,
                                                    "max_checks_total": MAX_CHECKS_TOTAL})
     graph: dict[str, set[str]] = {}
     for a, b in zip(edges["from_lock"].to_pylist(), edges["to_lock"].to_pylist()):
@@ -188,7 +189,10 @@ def analyze(cur, engine) -> DeadlockReport:
     for cyc in cycles:
         pairs = [(cyc[i], cyc[(i + 1) % len(cyc)]) for i in range(len(cyc))]
         found, reasons, tried = None, set(), 0
-        for combo in itertools.product(*(classes[p] for p in pairs)):
+        for seen, combo in enumerate(itertools.product(*(classes[p] for p in pairs))):
+            if seen >= MAX_COMBOS_SEEN:
+                reasons.add("undecided: held-set combinations capped")
+                break
             gate = _shared_lock(combo)
             if gate is not None:
                 reasons.add(f"lock {gate!r} held across the acquisitions (a gate)")
