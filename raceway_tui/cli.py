@@ -224,9 +224,9 @@ def analyze(
 @app.command()
 def diff(
     a: Annotated[str, typer.Argument(help="Side A: a trace file, or a trace id (with --db or --load).",
-                                     show_default=False)],
+                                     metavar="A", show_default=False)],
     b: Annotated[str, typer.Argument(help="Side B: a trace file, or a trace id (with --db or --load).",
-                                     show_default=False)],
+                                     metavar="B", show_default=False)],
     db: DbOpt = None,
     load_files: Annotated[Optional[list[Path]], typer.Option(
         "--load", help="Load this file into the store first; A and B are then trace ids in it (repeatable).",
