@@ -112,3 +112,13 @@ async def test_diff_view_lists_changes_and_shows_unchanged_on_a(tmp_path):
         await pilot.press("a")
         n = sum(len(doc[c]) for c in ("races", "anomalies", "critical_path", "durations", "orderings", "deadlocks"))
         assert table.row_count == n > 3
+
+
+def test_a_run_against_itself_changes_nothing():
+    # two loads of one recording: different seqs and stores, every entry matched as "same"
+    r = cli("diff", "sample_traces/slow-api.jsonl", "sample_traces/slow-api.jsonl", "--json")
+    doc = json.loads(r.stdout)
+    for cat, sm in doc["summary"].items():
+        assert sm["appeared"] == sm["disappeared"] == sm["changed"] == 0, cat
+    assert doc["summary"]["durations"]["same"] > 0 and doc["summary"]["orderings"]["same"] > 0
+    assert doc["summary"]["anomalies"]["same"] == 1  # recommendations.fetch for users 4 and 9
