@@ -121,4 +121,6 @@ def test_a_run_against_itself_changes_nothing():
     for cat, sm in doc["summary"].items():
         assert sm["appeared"] == sm["disappeared"] == sm["changed"] == 0, cat
     assert doc["summary"]["durations"]["same"] > 0 and doc["summary"]["orderings"]["same"] > 0
-    assert doc["summary"]["anomalies"]["same"] == 1  # recommendations.fetch for users 4 and 9
+    # recommendations.fetch, slow for users 4 and 9 (README: sample traces)
+    assert [(r["operation"], r["a"]["count"], r["b"]["count"]) for r in doc["anomalies"]] == [
+        ("FunctionCall(recommendations.fetch)", 2, 2)]
