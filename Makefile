@@ -33,6 +33,7 @@ samples: install
 	$(BIN)/python examples/banking.py --locked
 	$(BIN)/python examples/distributed_orders.py
 	$(BIN)/python examples/slow_api.py
+	$(BIN)/python examples/deadlock.py
 
 bench: install-test
 	$(BIN)/python bench/load.py
@@ -40,6 +41,7 @@ bench: install-test
 	$(BIN)/python bench/sdk.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/tui.py --analysed
+	$(BIN)/python bench/deadlocks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

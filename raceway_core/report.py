@@ -18,6 +18,22 @@ def _side(p: dict, which: str) -> dict:
     }
 
 
+def deadlock_document(report) -> dict:
+    """The ``deadlocks`` part: one group per lock cycle, with its sites and one witness."""
+    def edge(e: dict) -> dict:
+        return {k: v for k, v in e.items() if not k.endswith("_seq")}
+
+    return {
+        "count": len(report.groups),
+        "groups": [{"locks": g["locks"], "severity": g["severity"], "instances": g["instances"],
+                    "edges": g["edges"], "example": [edge(e) for e in g["example"]]} for g in report.groups],
+        "suppressed": report.suppressed,
+        "lock_order": [{"from": a, "to": b, "count": n, "contexts": c} for a, b, n, c in zip(
+            *(report.lock_edges[k].to_pylist() for k in ("from_lock", "to_lock", "count", "contexts")))],
+        "limits": report.limits,
+    }
+
+
 def analysis_document(session, max_pairs: int = 100_000) -> dict:
     counts = session.store.counts()
     races = session.races(max_pairs=max_pairs)
@@ -43,4 +59,5 @@ def analysis_document(session, max_pairs: int = 100_000) -> dict:
         "critical_paths": paths,
         "anomalies": anomalies,
         "dependencies": deps,
+        "deadlocks": deadlock_document(session.deadlocks()),
     }

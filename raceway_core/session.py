@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from raceway_core import intervals as _intervals
 from raceway_core.analysis import anomalies as _anomalies
+from raceway_core.analysis import deadlocks as _deadlocks
 from raceway_core.analysis import audit as _audit
 from raceway_core.analysis import dependencies as _deps
 from raceway_core.analysis.span_critical_path import SpanCriticalPath, has_spans, span_critical_path
@@ -67,6 +68,7 @@ class TraceSession:
         self.options = options
         self.summaries: list = []
         self._engine: Engine | None = None
+        self._deadlock_cache = None  # (engine, DeadlockReport)
         self._lock = threading.RLock()
 
     @classmethod
@@ -318,6 +320,20 @@ class TraceSession:
     def dependencies(self, trace_id: str | None = None) -> pa.Table:
         self.engine
         return self._q(_deps.sql("AND trace_id = $t" if trace_id else ""), {"t": trace_id} if trace_id else None)
+
+    def deadlocks(self) -> "_deadlocks.DeadlockReport":
+        """Potential deadlocks: lock-order cycles no happens-before (without locks) rules out."""
+        with self._lock:
+            eng = self.engine
+            cached = self._deadlock_cache
+            if cached is None or cached[0] is not eng:
+                cur = self.store.cursor()
+                try:
+                    cached = (eng, _deadlocks.analyze(cur, eng))
+                finally:
+                    cur.close()
+                self._deadlock_cache = cached
+            return cached[1]
 
     def report(self, max_pairs: int = 100_000) -> dict:
         from raceway_core.report import analysis_document

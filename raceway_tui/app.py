@@ -38,6 +38,7 @@ from raceway_tui.live import LiveLink, SyncOutcome
 from raceway_tui.panes.anomalies import AnomaliesPane
 from raceway_tui.panes.base import Pane
 from raceway_tui.panes.critical import CriticalPane
+from raceway_tui.panes.deadlocks import DeadlocksPane
 from raceway_tui.panes.dependencies import DependenciesPane
 from raceway_tui.panes.races import RacesPane
 from raceway_tui.panes.timeline import TimelinePane
@@ -56,9 +57,10 @@ class RacewayApp(App):
     CSS_PATH = "styles/app.tcss"
     COMMANDS = App.COMMANDS | {RacewayCommands}
     PANES = [("timeline", "Timeline"), ("critical", "Critical path"), ("races", "Races"),
-             ("variables", "Variables"), ("anomalies", "Anomalies"), ("dependencies", "Dependencies")]
+             ("variables", "Variables"), ("anomalies", "Anomalies"), ("dependencies", "Dependencies"),
+             ("deadlocks", "Deadlocks")]
     TAB_LABELS = {"critical": "Critical"}
-    NO_DETAIL = {"races", "dependencies"}  # panes that show their own details
+    NO_DETAIL = {"races", "dependencies", "deadlocks"}  # panes that show their own details
     BINDINGS = [
         *[Binding(str(i + 1), f"pane('{pid}')", title, show=False) for i, (pid, title) in enumerate(PANES)],
         Binding("tab", "next_pane", "Next pane", show=False, priority=True),
@@ -129,7 +131,8 @@ class RacewayApp(App):
 
     def _make_pane(self, pid: str) -> Pane:
         cls = {"timeline": TimelinePane, "critical": CriticalPane, "races": RacesPane,
-               "variables": VariablesPane, "anomalies": AnomaliesPane, "dependencies": DependenciesPane}[pid]
+               "variables": VariablesPane, "anomalies": AnomaliesPane, "dependencies": DependenciesPane,
+               "deadlocks": DeadlocksPane}[pid]
         return cls(id=f"pane-{pid}")
 
     def pane(self, pid: str | None = None) -> Pane:

@@ -175,6 +175,7 @@ class FailOn(str, Enum):
     races = "races"
     critical = "critical"
     anomalies = "anomalies"
+    deadlocks = "deadlocks"
 
 
 class Scope(str, Enum):
@@ -189,7 +190,8 @@ def analyze(
     as_json: Annotated[bool, typer.Option("--json", help="Print the raceway-tui/analysis/v1 document.")] = False,
     max_pairs: Annotated[int, typer.Option("--max-pairs", help="Racing pairs listed (all are counted).")] = 100_000,
     fail_on: Annotated[Optional[list[FailOn]], typer.Option(
-        "--fail-on", help="Exit 1 when such findings exist (races: any race; critical: a write-write race).")] = None,
+        "--fail-on", help="Exit 1 when such findings exist (races: any race; critical: a write-write race; "
+        "deadlocks: a potential deadlock).")] = None,
     scope: Annotated[Scope, typer.Option("--scope-variables",
                                          help="global: a name is one variable everywhere; service: per service.")] = Scope.global_,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
@@ -199,7 +201,8 @@ def analyze(
     trace_id: Annotated[Optional[str], typer.Option("--trace-id", "-t", help="With --server: the trace.",
                                                     show_default=False)] = None,
 ) -> None:
-    """Analyse traces headless: races, critical paths, anomalies, dependencies (or ask a --server)."""
+    """Analyse traces headless: races, critical paths, anomalies, dependencies, potential deadlocks
+    (or ask a --server)."""
     if server is not None:
         from raceway_tui.remote_cli import analyze_remote
 
@@ -233,9 +236,77 @@ def analyze(
         FailOn.races: doc["races"]["pair_count"] > 0,
         FailOn.critical: any(g["severity"] == "critical" for g in doc["races"]["groups"]),
         FailOn.anomalies: bool(doc["anomalies"]),
+        FailOn.deadlocks: doc["deadlocks"]["count"] > 0,
     }
     if any(failing[f] for f in fail_on or []):
         raise typer.Exit(1)
+
+
+@app.command()
+def diff(
+    a: Annotated[str, typer.Argument(help="Side A: a trace file, or a trace id (with --db or --load).",
+                                     metavar="A", show_default=False)],
+    b: Annotated[str, typer.Argument(help="Side B: a trace file, or a trace id (with --db or --load).",
+                                     metavar="B", show_default=False)],
+    db: DbOpt = None,
+    load_files: Annotated[Optional[list[Path]], typer.Option(
+        "--load", help="Load this file into the store first; A and B are then trace ids in it (repeatable).",
+        show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raceway-tui/diff/v1 document.")] = False,
+    tui: Annotated[bool, typer.Option("--tui", help="Open the comparison in the terminal UI.")] = False,
+    threshold: Annotated[float, typer.Option("--threshold", min=0.0,
+                                             help="A time changed when it moved by more than this share.")] = 0.2,
+    show_same: Annotated[bool, typer.Option("--all", help="Also list what did not change.")] = False,
+) -> None:
+    """Compare two runs (two files, or two traces of one store): which races, anomalies,
+    critical-path steps, durations, orderings and deadlocks appear, disappear or change.
+    Matched by operation and location, never by ids."""
+    import orjson
+
+    from raceway_core.analysis.diff import Side, compare
+    from raceway_core.session import TraceSession
+    from raceway_tui.diff_view import render_diff
+
+    sessions = []
+    try:
+        if db is None and not load_files:
+            for f in (a, b):
+                if not Path(f).is_file():
+                    raise _fail(f"cannot read {f}: file not found (to compare two traces of one store, "
+                                "give --db or --load and their trace ids)")
+            sides = []
+            for f in (a, b):
+                store = _open_store(None)
+                sessions.append(TraceSession(store))
+                if not _load(store, [Path(f)], err):
+                    raise typer.Exit(2)
+                sides.append(Side(sessions[-1], None, f))
+        else:
+            store = _open_store(db)
+            sessions.append(TraceSession(store))
+            if load_files and not _load(store, load_files, err):
+                raise typer.Exit(2)
+            known = set(store.sql("SELECT DISTINCT trace_id FROM events WHERE list_contains($ids, trace_id)",
+                                  {"ids": [a, b]})["trace_id"].to_pylist())
+            for t in (a, b):
+                if t not in known:
+                    raise _fail(f"no trace with id {t!r} in the store")
+            sides = [Side(sessions[0], a, a), Side(sessions[0], b, b)]
+        try:
+            doc = compare(*sides, threshold=threshold)
+        except RacewayError as exc:
+            raise _fail(str(exc)) from exc
+    finally:
+        for s in sessions:
+            s.close()
+    if as_json:
+        sys.stdout.write(orjson.dumps(doc, default=str).decode() + "\n")
+    elif tui:
+        from raceway_tui.diff_view import DiffApp
+
+        DiffApp(doc).run()
+    else:
+        out.print(render_diff(doc, show_same))
 
 
 @app.command()
@@ -322,7 +393,7 @@ def _remote_commands() -> set[str]:
     return remote_cli.COMMANDS
 
 
-COMMANDS = {"open", "load", "sql", "analyze", "serve", "connect"} | _remote_commands()
+COMMANDS = {"open", "load", "sql", "analyze", "diff", "serve", "connect"} | _remote_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

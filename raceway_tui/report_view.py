@@ -73,6 +73,9 @@ def render(doc: dict, jaeger_ms: dict[str, float] | None = None) -> Group:
                   a["trace_id"][:12], a["event_id"][:12])
     parts.append(t if an else Text("Anomalies: none", style="green"))
 
+    if "deadlocks" in doc:
+        parts.append(deadlock_table(doc["deadlocks"]))
+
     deps = doc["dependencies"]
     t = Table(title="Service dependencies", title_justify="left", header_style="bold")
     for col in ("from", "to", "calls", "mean ms", "p95 ms"):
@@ -81,3 +84,22 @@ def render(doc: dict, jaeger_ms: dict[str, float] | None = None) -> Group:
         t.add_row(d["from"], d["to"], f"{d['calls']:,}", _ms(d["mean_ms"]), _ms(d["p95_ms"]))
     parts.append(t if deps else Text("Service dependencies: none"))
     return Group(*parts)
+
+
+def deadlock_table(dl: dict):
+    """Potential deadlocks: per lock cycle, each context's held lock, wanted lock and sites."""
+    if not dl["groups"]:
+        return Text(f"Potential deadlocks: none ({len(dl['suppressed']):,} lock cycles ruled out)", style="green")
+    t = Table(title=f"Potential deadlocks: {dl['count']:,} lock cycles", title_justify="left", header_style="bold")
+    for col in ("severity", "locks", "context", "holds", "at", "wants", "at "):
+        t.add_column(col, overflow="fold")
+    for g in dl["groups"][:MAX_ROWS]:
+        style = "red" if g["severity"] == "critical" else "yellow"
+        for i, e in enumerate(g["example"]):
+            t.add_row(Text(g["severity"] if i == 0 else "", style=style),
+                      Text(" -> ".join(g["locks"]) if i == 0 else ""), Text(e["context"]), Text(e["holding"]),
+                      Text(short_location(e["holding_location"])), Text(e["acquiring"]),
+                      Text(short_location(e["acquiring_location"])))
+    if len(dl["groups"]) > MAX_ROWS:
+        t.caption = f"... {len(dl['groups']) - MAX_ROWS:,} more (use --json for all)"
+    return t

@@ -12,7 +12,7 @@ from textual.widgets import Button, Static
 
 KEYS = [
     ("Everywhere", [
-        ("1 … 6", "Timeline, Critical path, Races, Variables, Anomalies, Dependencies"),
+        ("1 … 7", "Timeline, Critical path, Races, Variables, Anomalies, Dependencies, Deadlocks"),
         ("Tab / Shift+Tab", "next / previous pane"),
         ("j k ↑ ↓", "move; g / G first / last; PgUp / PgDn a page"),
         ("Enter", "open: go to the event in the timeline, expand, choose"),

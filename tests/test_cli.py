@@ -85,7 +85,9 @@ def test_analyze_json_document_and_fail_on(tmp_path):
     r = cli("analyze", path, "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert list(doc) == ["schema", "events", "traces", "rejected", "races", "critical_paths", "anomalies", "dependencies"]
+    assert list(doc) == ["schema", "events", "traces", "rejected", "races", "critical_paths", "anomalies", "dependencies",
+                         "deadlocks"]
+    assert doc["deadlocks"]["count"] == 0 and doc["deadlocks"]["groups"] == []
     assert (doc["schema"], doc["events"], doc["traces"], doc["rejected"]) == ("raceway-tui/analysis/v1", 4, 2, 0)
     races = doc["races"]
     assert (races["pair_count"], races["truncated"]) == (3, False)

@@ -19,6 +19,7 @@ import orjson
 import pyarrow as pa
 
 from raceway_core.errors import AnalysisError
+from raceway_core.report import deadlock_document
 from raceway_core.server.queries import rfc3339
 from raceway_core.session import RaceReport, TraceSession
 from raceway_core.store import Store
@@ -205,6 +206,7 @@ class Analyses:
             counts = self.store.counts()
             pairs = races.pairs.to_pylist()
             ts = self._details([s for p in pairs for s in (p["first_seq"], p["second_seq"])])
+            deadlocks = deadlock_document(self.session.deadlocks())
         details = [{
             "severity": _SEVERITY.get(p["severity"], p["severity"].upper()), "variable": p["variable"],
             "trace1_id": p["first_trace"], "trace2_id": p["second_trace"],
@@ -221,7 +223,12 @@ class Analyses:
                 notes.append(f"   Showing first {len(details)} race pairs ({races.pair_count} total)")
         return {"total_traces": counts["traces"], "total_events": counts["events"],
                 "concurrent_events": races.pair_count, "potential_races": races.pair_count,
-                "anomalies": notes, "race_details": details}
+                "anomalies": notes, "race_details": details, "deadlocks": deadlocks}
+
+    def deadlocks(self) -> dict:
+        """Potential deadlocks across all traces (raceway-tui's own; the original has none)."""
+        with self.store.frozen():
+            return deadlock_document(self.session.deadlocks())
 
     def global_races(self) -> dict:
         """Variables the engine found racing, with the original's per-variable statistics."""

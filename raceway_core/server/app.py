@@ -216,6 +216,9 @@ class RacewayServer:
     async def analyze_global(self, request: Request) -> Response:
         return await self._analysis(self.analyses.global_analysis)
 
+    async def deadlocks(self, request: Request) -> Response:
+        return await self._analysis(self.analyses.deadlocks)
+
     async def global_races(self, request: Request) -> Response:
         return await self._analysis(self.analyses.global_races)
 
@@ -302,6 +305,7 @@ def create_app(store: Store, config: ServerConfig = ServerConfig(), fronts: Fron
         Route("/api/traces/{trace_id}/dependencies", g(srv.dependencies), methods=["GET"]),
         Route("/api/traces/{trace_id}/audit-trail/{variable:path}", g(srv.audit_trail), methods=["GET"]),
         Route("/api/analyze/global", g(srv.analyze_global), methods=["GET"]),
+        Route("/api/analyze/deadlocks", g(srv.deadlocks), methods=["GET"]),
         Route("/api/distributed/global-races", g(srv.global_races), methods=["GET"]),
         *parity_routes.routes(srv, g),
     ]

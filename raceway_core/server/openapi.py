@@ -40,6 +40,14 @@ def _list(item: dict) -> dict:
 
 _S, _N, _I, _B = {"type": "string"}, {"type": "number"}, {"type": "integer"}, {"type": "boolean"}
 _ANALYSIS_SCHEMAS = {
+    "Deadlocks": _obj(
+        count=_I,
+        groups=_list(_obj(locks=_list(_S), severity={"enum": ["critical", "warning"]}, instances=_list(_I),
+                          sites=_list(_list(_obj(holding=_S, acquiring=_S, context=_S, trace_id=_S, thread_id=_S,
+                                                 holding_location=_S, acquiring_location=_S, held=_list(_S),
+                                                 instances=_I, holding_event=_S, acquiring_event=_S))))),
+        suppressed=_list(_obj(locks=_list(_S), reasons=_list(_S), instances=_list(_I))),
+        lock_order=_list(_obj(**{"from": _S, "to": _S, "count": _I, "contexts": _I}))),
     "CriticalPath": _obj(trace_id=_S, path_events=_I, total_duration_ms=_N, trace_total_duration_ms=_N,
                          percentage_of_total=_N, path=_list(_obj(id=_S, kind=_S, location=_S, timestamp=_S,
                                                                  duration_ms=_N))),
@@ -198,7 +206,9 @@ def _build(version: str) -> dict:
             [_TRACE_ID, {"name": "variable", "in": "path", "required": True, "schema": _S}]),
         "/api/analyze/global": _analysis("Racing pairs across all traces", _obj(
             total_traces=_I, total_events=_I, concurrent_events=_I, potential_races=_I, anomalies=_list(_S),
-            race_details=_list(_ref("RaceDetail")))),
+            race_details=_list(_ref("RaceDetail")), deadlocks=_ref("Deadlocks"))),
+        "/api/analyze/deadlocks": _analysis("Potential deadlocks (lock-order cycles) across all traces",
+                                            _ref("Deadlocks")),
         "/api/distributed/global-races": _analysis("Variables with races, across all traces", _obj(
             total_races=_I, races=_list(_obj(variable=_S, trace_count=_I, access_count=_I,
                                              access_types=_list(_S), thread_count=_I,
