@@ -145,7 +145,7 @@ def test_feed_sync_is_incremental_and_complete(ours, tmp_path):
     # a new client on the same local store resumes from the saved cursor
     send_more = [ev(200 + i, "f3", i) for i in range(3)]
     with httpx.Client(base_url=ours.url) as http:
-        http.post("/events", content=orjson.dumps({"events": send_more}))
+        http.post("/events", content=orjson.dumps({"events": send_more}), headers={"content-type": "application/json"})
     sent += [e["id"] for e in send_more]
     with Store(tmp_path / "local.duckdb") as store, RacewayClient(ours.url, store, page_size=10) as client:
         r = client.sync()

@@ -30,7 +30,7 @@ def poster(url: str, client: int, acked: list[str], stop: threading.Event, size:
         while not stop.is_set():
             evs = batch(client, b, size)
             try:
-                r = http.post("/events", content=orjson.dumps({"events": evs}))
+                r = http.post("/events", content=orjson.dumps({"events": evs}), headers={"content-type": "application/json"})
             except httpx.HTTPError:
                 return  # the server is gone: this batch was never acknowledged
             if r.status_code == 200:
@@ -73,7 +73,7 @@ def test_sigkill_loses_no_acknowledged_event_and_stores_none_twice(tmp_path, ser
         last_cursor = http.get("/api/events", params={"limit": 20000}).json()["data"]["next_cursor"]
         late = batch(9, 0, 10)
         resent = [{"id": i, **{k: v for k, v in event(0).items() if k != "id"}} for i in ids[:5]]
-        r = http.post("/events", content=orjson.dumps({"events": late + resent}))
+        r = http.post("/events", content=orjson.dumps({"events": late + resent}), headers={"content-type": "application/json"})
         assert r.json()["ingested"] == 10 and r.json()["duplicates"] == 5
         after = http.get("/api/events", params={"after": last_cursor}).json()["data"]["events"]
         assert [e["id"] for e in after] == [e["id"] for e in late]
@@ -104,12 +104,12 @@ def test_eight_clients_in_parallel_store_every_event_once(tmp_path, server_mode)
             with httpx.Client(base_url=srv.url, timeout=60) as http:
                 for b in range(n_batches):
                     body = orjson.dumps({"events": batch(client, b)})
-                    r = http.post("/events", content=body)
+                    r = http.post("/events", content=body, headers={"content-type": "application/json"})
                     assert r.status_code == 200, r.text
                     ingested += r.json()["ingested"]
                     dups += r.json()["duplicates"]
                     if b % 10 == 0:  # a client retrying a batch it already sent
-                        r = http.post("/events", content=body)
+                        r = http.post("/events", content=body, headers={"content-type": "application/json"})
                         assert r.status_code == 200 and r.json()["duplicates"] == 100
                         dups += 100
             return ingested, dups

@@ -64,13 +64,14 @@ def _signals_stop(server):
 def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "raceway.duckdb",
           api_keys: tuple[str, ...] = (), max_body_bytes: int = 32 << 20,
           announce: Callable[[str], None] | None = None, log_level: str = "warning",
-          fronts: int | None = None) -> None:
+          fronts: int | None = None, cors_origins: tuple[str, ...] = ()) -> None:
     """Serve until SIGINT/SIGTERM; then answer what is in flight, commit and close the store.
 
     ``port`` 0 picks a free port; ``announce`` receives the URL once listening.
     ``fronts``: ingest front processes (see ``front.py``), which parse POST
     bodies on other cores; 0 serves everything from this process; None: one
-    when the machine has a second core.
+    when the machine has a second core. ``cors_origins``: browser origins
+    allowed to call the API (none by default: no CORS headers at all).
     """
     import uvicorn
 
@@ -85,7 +86,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{bound}"
-        config = ServerConfig(api_keys=tuple(api_keys), max_body_bytes=max_body_bytes, url=url)
+        config = ServerConfig(api_keys=tuple(api_keys), max_body_bytes=max_body_bytes, url=url,
+                              cors_origins=tuple(cors_origins))
         group = None
         if private is not None:
             core_path, channel_path = (os.path.join(private.name, n) for n in ("store.sock", "ingest.sock"))

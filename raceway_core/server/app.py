@@ -31,7 +31,8 @@ from raceway_core.server import queries
 from raceway_core.server.analysis import Analyses, TraceNotFound
 from raceway_core.server.channel import result_reply, serve_channel
 from raceway_core.server.http import (
-    OPEN_PATHS, ApiKeyAuth, HttpError, answer_ingest, fail, ingest_response, ok, ok_with_raw, plain_ingest,
+    OPEN_PATHS, ApiKeyAuth, HttpError, answer_ingest, fail, ingest_response, internal_error, internal_reply, ok,
+    ok_with_raw, plain_ingest,
 )
 from raceway_core.server.openapi import document as openapi_document
 from raceway_core.server.workers import Fronts
@@ -49,6 +50,7 @@ class ServerConfig:
     max_body_bytes: int = 32 << 20
     max_events_per_commit: int = 50_000
     url: str | None = None  # recorded as the source's path
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to read and post; none by default
 
 
 class _Readers:
@@ -107,8 +109,7 @@ class RacewayServer:
         try:
             return result_reply(await asyncio.wrap_future(future))
         except Exception as exc:  # nothing of this batch was committed
-            log.error("could not store a batch of %d events: %s", n, exc)
-            return {"error": 500, "message": f"could not store the events: {exc}"}
+            return internal_reply(f"could not store a batch of {n} events", exc)
 
     # -- reads ---------------------------------------------------------------------
     async def health(self, request: Request) -> Response:
@@ -136,8 +137,8 @@ class RacewayServer:
         })
 
     async def list_traces(self, request: Request) -> Response:
-        page = max(_int_param(request, "page", 1), 1)
-        page_size = min(max(_int_param(request, "page_size", 20), 1), queries.MAX_PAGE_SIZE)
+        page = _int_param(request, "page", 1, 1, MAX_PAGE)
+        page_size = _int_param(request, "page_size", 20, 1, queries.MAX_PAGE_SIZE)
         traces, total = await self.read(queries.trace_page, page, page_size)
         return ok({"total_traces": total, "page": page, "page_size": page_size,
                    "total_pages": -(-total // page_size), "traces": [t.as_json() for t in traces]})
@@ -158,7 +159,7 @@ class RacewayServer:
             after = queries.parse_cursor(request.query_params.get("after"))
         except ValueError as exc:
             raise HttpError(400, str(exc)) from exc
-        limit = min(max(_int_param(request, "limit", 1000), 1), queries.MAX_FEED_LIMIT)
+        limit = _int_param(request, "limit", 1000, 1, queries.MAX_FEED_LIMIT)
         if request.query_params.get("format") == "arrow":
             return await self._feed_arrow(after, limit)
         page = await self.read(queries.feed, after, limit)
@@ -213,30 +214,44 @@ class RacewayServer:
         return Response(openapi_document(__version__), media_type="application/json")
 
 
-def _int_param(request: Request, name: str, default: int) -> int:
-    # like the original: a value that does not parse means the default
-    try:
-        return int(request.query_params.get(name, default))
-    except ValueError:
+MAX_PAGE = 1_000_000_000  # (page - 1) * page_size stays far inside 64 bits
+
+
+def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    """A whole-number query parameter clamped to [lo, hi]; like the original,
+    a value that does not parse means the default."""
+    text = request.query_params.get(name)
+    if text is None:
         return default
+    text = text.strip()
+    digits = text[1:] if text[:1] in "+-" else text
+    if not digits.isascii() or not digits.isdigit():
+        return default
+    if len(digits) > 18:  # past any bound, and int() of thousands of digits is slow or refused
+        return lo if text[0] == "-" else hi
+    return min(max(int(text), lo), hi)
 
 
 def _guard(handler):
+    """Every answer leaves here: an unexpected error becomes a 500 envelope
+    (logged, with a request id) rather than an exception that Starlette would
+    raise again into the server, which then drops the keep-alive connection."""
     async def run(request: Request) -> Response:
         try:
             return await handler(request)
         except HttpError as exc:
             return fail(exc.status, exc.message, **exc.extra)
+        except Exception as exc:
+            return internal_error(f"{request.method} {request.url.path}", exc)
     return run
 
 
 async def _http_exception(request: Request, exc: HTTPException) -> Response:
-    return fail(exc.status_code, exc.detail or "error")
+    return fail(exc.status_code, exc.detail or "error", getattr(exc, "headers", None))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return fail(500, f"internal error: {type(exc).__name__}: {exc}")
+    return internal_error(f"{request.method} {request.url.path}", exc)
 
 
 class _IngestFirst:
@@ -294,11 +309,12 @@ def create_app(store: Store, config: ServerConfig = ServerConfig(), fronts: Fron
         Route("/api/analyze/global", g(srv.analyze_global), methods=["GET"]),
         Route("/api/distributed/global-races", g(srv.global_races), methods=["GET"]),
     ]
-    middleware = [
-        Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST", "OPTIONS"],
-                   allow_headers=["*"]),
-        Middleware(ApiKeyAuth, keys=config.api_keys, open_paths=OPEN_PATHS),
-    ]
+    middleware = [Middleware(ApiKeyAuth, keys=config.api_keys, open_paths=OPEN_PATHS)]
+    if config.cors_origins:  # only origins named on purpose: any page may not read traces or post
+        middleware.insert(0, Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
+                                        allow_methods=["GET", "POST", "OPTIONS"],
+                                        allow_headers=["Authorization", "X-Raceway-Key", "Content-Type",
+                                                       "Content-Encoding"]))
     app = _App(routes=routes, middleware=middleware, lifespan=lifespan,
                exception_handlers={HTTPException: _http_exception, Exception: _unexpected})
     app.state.raceway = srv

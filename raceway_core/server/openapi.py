@@ -19,7 +19,8 @@ def _answer(description: str, data: dict | None = None) -> dict:
 
 _ERRORS = {
     "401": _answer("Missing or unknown API key"),
-    "500": _answer("Internal error"),
+    "500": _answer("Internal error: a short message with a request id (X-Request-Id); the details are "
+                   "in the server's log"),
 }
 _TRACE_ID = {"name": "trace_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _ANY = {"type": "object"}
@@ -91,7 +92,7 @@ def _build(version: str) -> dict:
                 "206": {**ingest_answer, "description": "Some events rejected, the others stored"},
                 "400": _answer("Malformed JSON or not an event batch"),
                 "413": _answer("Body larger than the server's limit"),
-                "415": _answer("Unsupported Content-Encoding"),
+                "415": _answer("Content-Type is not application/json, or an unsupported Content-Encoding"),
                 "422": _answer("Every event of the batch was rejected"),
                 "503": _answer("The server is shutting down"),
                 **_ERRORS}}},
