@@ -24,7 +24,8 @@ def stored_ids(db) -> list[str]:
         return st.sql("SELECT id FROM events ORDER BY seq").column("id").to_pylist()
 
 
-def poster(url: str, client: int, acked: list[str], stop: threading.Event, size: int = 50) -> None:
+def poster(url: str, client: int, acked: list[str], stop: threading.Event, size: int = 50,
+           pause: float = 0.0) -> None:
     with httpx.Client(base_url=url, timeout=30) as http:
         b = 0
         while not stop.is_set():
@@ -36,6 +37,7 @@ def poster(url: str, client: int, acked: list[str], stop: threading.Event, size:
             if r.status_code == 200:
                 acked.extend(e["id"] for e in evs)
             b += 1
+            stop.wait(pause)
 
 
 def while_posting(srv: ServerProcess, acked_at_least: int, action) -> list[str]:
@@ -131,11 +133,13 @@ def test_eight_clients_in_parallel_store_every_event_once(tmp_path, server_mode)
 
 def test_analyses_while_events_stream_in(tmp_path):
     """The engine reads the events in many statements while the writer commits:
-    every answer is complete and the final one counts every event."""
+    every answer is complete and the final one counts every event. (The posts are
+    paced: ingest no longer waits on analyses, and every event here races with
+    the other client's, so an unpaced stream makes each analysis slower than the last.)"""
     acked: list[str] = []
     with ServerProcess(tmp_path / "live.duckdb") as srv, httpx.Client(base_url=srv.url, timeout=60) as http:
         stop = threading.Event()
-        threads = [threading.Thread(target=poster, args=(srv.url, c, acked, stop, 20)) for c in range(2)]
+        threads = [threading.Thread(target=poster, args=(srv.url, c, acked, stop, 20, 0.5)) for c in range(2)]
         for t in threads:
             t.start()
         try:

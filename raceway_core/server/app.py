@@ -35,6 +35,7 @@ from raceway_core.server.http import (
     ok_with_raw, plain_ingest,
 )
 from raceway_core.server.openapi import document as openapi_document
+from raceway_core.server.snapshots import Busy, Snapshots
 from raceway_core.server.workers import Fronts
 from raceway_core.server.writer import GroupCommitter, ShuttingDown
 from raceway_core.store import Store
@@ -72,7 +73,7 @@ class RacewayServer:
         self.store = store
         self.config = config
         self.readers = _Readers(store)
-        self.analyses = Analyses(store)
+        self.snapshots = Snapshots(store)  # analyses run on copies: ingest never waits on them
         self.store_id = self._store_id()
         self.load_id = store.open_live(SOURCE, "http", config.url)
         store.known_ids()  # read the stored ids now, not in the first commit
@@ -151,7 +152,7 @@ class RacewayServer:
         if request.query_params.get("analysis", "1").lower() in ("0", "false", "no"):
             analysis = {}  # just the events: no engine run
         else:
-            analysis = await self._run_analysis(self.analyses.trace, trace_id)
+            analysis = await self._run_analysis("trace", trace_id)
         return ok_with_raw({"trace_id": trace_id}, "events", events, analysis)
 
     async def feed(self, request: Request) -> Response:
@@ -180,35 +181,38 @@ class RacewayServer:
             "X-Raceway-Store-Id": self.store_id})
 
     # -- analyses (through the adapter) ---------------------------------------------
-    async def _run_analysis(self, fn, *args):
+    async def _run_analysis(self, name: str, *args):
+        """``Analyses.<name>(*args)`` over a snapshot (see ``snapshots.py``)."""
         try:
-            return await run_in_threadpool(fn, *args)
+            return await run_in_threadpool(self.snapshots.run, (name, *args), getattr(Analyses, name), *args)
+        except Busy as exc:
+            raise HttpError(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
         except TraceNotFound as exc:
             raise HttpError(404, str(exc)) from exc
         except AnalysisError as exc:
             raise HttpError(400, str(exc)) from exc
 
-    async def _analysis(self, fn, *args) -> Response:
-        return ok(await self._run_analysis(fn, *args))
+    async def _analysis(self, name: str, *args) -> Response:
+        return ok(await self._run_analysis(name, *args))
 
     async def critical_path(self, request: Request) -> Response:
-        return await self._analysis(self.analyses.critical_path, request.path_params["trace_id"])
+        return await self._analysis("critical_path", request.path_params["trace_id"])
 
     async def anomalies(self, request: Request) -> Response:
-        return await self._analysis(self.analyses.anomalies, request.path_params["trace_id"])
+        return await self._analysis("anomalies", request.path_params["trace_id"])
 
     async def dependencies(self, request: Request) -> Response:
-        return await self._analysis(self.analyses.dependencies, request.path_params["trace_id"])
+        return await self._analysis("dependencies", request.path_params["trace_id"])
 
     async def audit_trail(self, request: Request) -> Response:
         p = request.path_params
-        return await self._analysis(self.analyses.audit_trail, p["trace_id"], p["variable"])
+        return await self._analysis("audit_trail", p["trace_id"], p["variable"])
 
     async def analyze_global(self, request: Request) -> Response:
-        return await self._analysis(self.analyses.global_analysis)
+        return await self._analysis("global_analysis")
 
     async def global_races(self, request: Request) -> Response:
-        return await self._analysis(self.analyses.global_races)
+        return await self._analysis("global_races")
 
     async def openapi(self, request: Request) -> Response:
         return Response(openapi_document(__version__), media_type="application/json")
@@ -240,7 +244,7 @@ def _guard(handler):
         try:
             return await handler(request)
         except HttpError as exc:
-            return fail(exc.status, exc.message, **exc.extra)
+            return fail(exc.status, exc.message, exc.headers, **exc.extra)
         except Exception as exc:
             return internal_error(f"{request.method} {request.url.path}", exc)
     return run
@@ -292,6 +296,7 @@ def create_app(store: Store, config: ServerConfig = ServerConfig(), fronts: Fron
             if channel is not None:
                 channel.close()
             await run_in_threadpool(srv.writer.stop)  # commit what is queued
+            srv.snapshots.close()
 
     g = _guard
     routes = [

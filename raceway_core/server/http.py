@@ -26,10 +26,11 @@ OPEN_PATHS = frozenset({"/health", "/openapi.json"})  # answered without an API 
 class HttpError(Exception):
     """An answer other than success, with the envelope's error message."""
 
-    def __init__(self, status: int, message: str, **extra) -> None:
+    def __init__(self, status: int, message: str, headers: dict | None = None, **extra) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
         self.extra = extra
 
 
@@ -278,7 +279,7 @@ async def answer_ingest(scope, receive, send, max_body: int, commit) -> None:
     try:
         response = await ingest_response(Request(scope, receive), max_body, commit)
     except HttpError as exc:
-        response = fail(exc.status, exc.message, **exc.extra)
+        response = fail(exc.status, exc.message, exc.headers, **exc.extra)
     except Exception as exc:
         response = internal_error("POST /events", exc)
     await response(scope, receive, send)
