@@ -107,3 +107,84 @@ def test_analyses_past_the_cap_get_503_with_retry_after_and_results_are_cached(a
             again = c.get("/api/analyze/global")
             assert time.perf_counter() - t < 0.5
         assert first.status_code == again.status_code == 200 and first.json() == again.json()
+
+
+# -- item 7: refused before the body is read ----------------------------------------
+
+
+def raw_request(url: str, head: bytes, body: bytes = b"", wait: float = 5.0) -> tuple[bytes, float]:
+    """Send a request's head and a little of its body on a raw socket, never the
+    rest; the answer the server gives meanwhile and how long it took (b"" if none)."""
+    import socket
+
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=wait) as s:
+        t = time.perf_counter()
+        s.sendall(head + body)
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except TimeoutError:
+            pass
+        return data, time.perf_counter() - t
+
+
+def head(method: str, path: str, *headers: str) -> bytes:
+    return (f"{method} {path} HTTP/1.1\r\nHost: x\r\n" + "".join(h + "\r\n" for h in headers) + "\r\n").encode()
+
+
+@pytest.mark.parametrize("path,extra", [("/events", ()), ("/events", ("Origin: http://ui.example",)),
+                                        ("/api/traces", ())])
+def test_a_wrong_key_is_refused_before_the_body_is_sent(server_mode, path, extra):
+    with ServerProcess(mode=server_mode, api_keys=("right",)) as srv:
+        big = 600 * 1024 * 1024
+        for key in ("X-Raceway-Key: wrong", None):
+            lines = [f"Content-Length: {big}", "Content-Type: application/json", *extra] + ([key] if key else [])
+            answer, took = raw_request(srv.url, head("POST" if path == "/events" else "GET", path, *lines),
+                                       b'{"events": [')
+            assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+            assert took < 2
+
+
+@pytest.mark.parametrize("path,extra", [("/events", ()), ("/events", ("Origin: http://ui.example",)),
+                                        ("/api/traces", ())])
+def test_a_declared_size_past_the_limit_is_refused_before_the_body_is_sent(server_mode, path, extra):
+    with ServerProcess(mode=server_mode, api_keys=("right",), extra=("--max-body-mb", "1")) as srv:
+        lines = ["Content-Length: 600000000", "Content-Type: application/json", "X-Raceway-Key: right", *extra]
+        answer, took = raw_request(srv.url, head("POST" if path == "/events" else "GET", path, *lines), b"[")
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert took < 2
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
+def test_a_chunked_body_past_the_limit_is_cut_off_streaming(server_mode):
+    import subprocess
+
+    with ServerProcess(mode=server_mode, extra=("--max-body-mb", "1")) as srv, \
+            httpx.Client(base_url=srv.url, timeout=30) as http:
+        pids = [srv.proc.pid] + [int(p) for p in subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(srv.proc.pid)], capture_output=True, text=True).stdout.split()]
+        before = {p: _rss_kb(p) for p in pids}
+
+        def chunks():  # 64 MB, chunked: no size to refuse up front
+            for _ in range(1024):
+                yield b" " * 65536
+
+        for headers in (JSON, {**JSON, "Origin": "http://ui.example"}):
+            try:
+                r = http.post("/events", content=chunks(), headers=headers)
+                status = r.status_code
+            except httpx.HTTPError:  # the server answered and closed before all was sent
+                status = 413
+            assert status == 413
+        grown = {p: (_rss_kb(p) - before[p]) / 1024 for p in pids}
+        assert max(grown.values()) < 40, grown  # MB: never the 64 MB body, nor a copy of it
+        assert http.get("/health").status_code == 200

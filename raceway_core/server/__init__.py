@@ -91,7 +91,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
         group = None
         if private is not None:
             core_path, channel_path = (os.path.join(private.name, n) for n in ("store.sock", "ingest.sock"))
-            group = Fronts(fronts, sock, core_path, channel_path, config.api_keys, max_body_bytes, log_level)
+            group = Fronts(fronts, sock, core_path, channel_path, config.api_keys, max_body_bytes, log_level,
+                           config.cors_origins)
             # The fronts take the other cores. DuckDB's own threads would compete
             # with them, and for commits of a few hundred rows a second thread
             # costs more than it saves (measured: an insert 1.9 ms vs 2.9 ms).

@@ -32,7 +32,7 @@ from raceway_core.server.analysis import Analyses, TraceNotFound
 from raceway_core.server.channel import result_reply, serve_channel
 from raceway_core.server.http import (
     OPEN_PATHS, ApiKeyAuth, HttpError, answer_ingest, fail, ingest_response, internal_error, internal_reply, ok,
-    ok_with_raw, plain_ingest,
+    ok_with_raw, plain_ingest, refuse_early,
 )
 from raceway_core.server.openapi import document as openapi_document
 from raceway_core.server.snapshots import Busy, Snapshots
@@ -270,6 +270,11 @@ class _IngestFirst:
         self.auth = auth
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            refusal = refuse_early(scope, self.auth, self.srv.config.max_body_bytes)
+            if refusal is not None and refusal.status_code != 401:  # a declared body past the limit, any path
+                await refusal(scope, receive, send)  # (a 401 comes from the full stack: CORS headers and all)
+                return
         if not plain_ingest(scope, self.auth):
             await self.app(scope, receive, send)
             return

@@ -161,6 +161,22 @@ class ApiKeyAuth:
 # -- request bodies ------------------------------------------------------------------
 
 
+def refuse_early(scope, auth: ApiKeyAuth, limit: int) -> Response | None:
+    """The answer to a request refused on its headers alone (a missing or wrong
+    key, then a declared body past ``limit`` on any path), or None: given before
+    a byte of the body is read."""
+    if (auth.keys and scope["path"] not in auth.open_paths and scope["method"] != "OPTIONS"
+            and not auth.allowed(presented_key(scope["headers"]))):
+        return fail(401, "Unauthorized")
+    declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+    if declared is not None:
+        if not declared.isdigit():
+            return fail(400, f"invalid Content-Length header {declared.decode('latin-1')!r}")
+        if int(declared) > limit:
+            return fail(413, f"request body of {int(declared):,} bytes exceeds the limit of {limit:,} bytes")
+    return None
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, decompressed when gzip; 413 past ``limit`` bytes (either way)."""
     declared = request.headers.get("content-length")
