@@ -227,6 +227,8 @@ def serve(
     api_key_file: Annotated[Optional[Path], typer.Option("--api-key-file", help="Accept the keys in this file (one per line). The RACEWAY_API_KEY environment variable, when set, is accepted too.", show_default=False)] = None,
     cors_origin: Annotated[Optional[list[str]], typer.Option("--cors-origin", help="Let web pages from this origin (e.g. http://localhost:3000) call the API; repeatable. Default: none (no CORS headers).", show_default=False)] = None,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", help="Largest request body accepted, in MB.")] = 32,
+    client_timeout: Annotated[float, typer.Option("--client-timeout", min=0.1, help="Seconds a connection may keep the server waiting (for a request, or for more of its body) before it is closed.")] = 10.0,
+    max_connections: Annotated[Optional[int], typer.Option("--max-connections", min=1, show_default=False, help="Open connections per server process; past it the longest-idle one is closed (default: what the open-file limit allows).")] = None,
     ingest_workers: Annotated[Optional[int], typer.Option(
         "--ingest-workers", min=0, show_default=False,
         help="Processes that take HTTP and parse POSTed events beside the one that stores them "
@@ -250,7 +252,8 @@ def serve(
 
     try:
         run_server(host, port, db, keys, int(max_body_mb * 1e6), announce=announce,
-                   fronts=ingest_workers, cors_origins=tuple(cors_origin or ()))
+                   fronts=ingest_workers, cors_origins=tuple(cors_origin or ()), client_timeout=client_timeout,
+                   max_connections=max_connections)
     except RacewayError as exc:
         raise _fail(str(exc)) from exc
     err.print("raceway-tui serve: stopped; every acknowledged event is committed and the database closed",

@@ -188,3 +188,93 @@ def test_a_chunked_body_past_the_limit_is_cut_off_streaming(server_mode):
         grown = {p: (_rss_kb(p) - before[p]) / 1024 for p in pids}
         assert max(grown.values()) < 40, grown  # MB: never the 64 MB body, nor a copy of it
         assert http.get("/health").status_code == 200
+
+
+# -- item 8: connections that keep the server waiting are closed --------------------
+
+
+def closed_within(url: str, send: bytes, limit: float, trickle: bytes = b"") -> float | None:
+    """Open a connection, send ``send`` (then ``trickle`` a byte every 0.2 s); the
+    seconds until the server closed it, or None if it was still open after ``limit``."""
+    import socket
+
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port))) as s:
+        t = time.perf_counter()
+        s.sendall(send)
+        s.settimeout(0.2)
+        i = 0
+        while time.perf_counter() - t < limit:
+            try:
+                data = s.recv(65536)
+                if not data:
+                    return time.perf_counter() - t
+                continue  # an answer (e.g. 408): keep reading until the close
+            except TimeoutError:
+                pass
+            except ConnectionResetError:
+                return time.perf_counter() - t
+            if i < len(trickle):
+                try:
+                    s.sendall(trickle[i:i + 1])
+                except OSError:
+                    return time.perf_counter() - t
+                i += 1
+        return None
+
+
+STALLS = {
+    "idle, never a request": (b"", b""),
+    "a head trickled a byte at a time": (b"GET /api/traces HTTP/1.1\r\n", b"X-Slow: " + b"a" * 100),
+    "a body shorter than its Content-Length": (head("POST", "/events", "Content-Type: application/json",
+                                                    "Content-Length: 100") + b'{"events": [', b""),
+    "a chunked body never terminated": (head("POST", "/events", "Content-Type: application/json",
+                                             "Transfer-Encoding: chunked") + b"5\r\n[1,2]\r\n", b""),
+}
+
+
+@pytest.mark.parametrize("stall", list(STALLS))
+def test_connections_that_keep_the_server_waiting_are_closed(server_mode, stall):
+    with ServerProcess(mode=server_mode, extra=("--client-timeout", "1")) as srv:
+        send, trickle = STALLS[stall]
+        took = closed_within(srv.url, send, 6, trickle)
+        assert took is not None and took < 4, took
+        with httpx.Client(base_url=srv.url) as http:  # the server is fine
+            assert http.get("/api/traces").status_code == 200
+
+
+def test_a_slow_analysis_is_not_cut_off_by_the_client_timeout(analysed_db, tmp_path, server_mode):
+    db = tmp_path / "slow.duckdb"
+    db.write_bytes(analysed_db.read_bytes())
+    with ServerProcess(db, mode=server_mode, extra=("--client-timeout", "0.2")) as srv, \
+            httpx.Client(base_url=srv.url, timeout=120) as http:
+        t = time.perf_counter()
+        assert http.get("/api/analyze/global").status_code == 200
+        assert time.perf_counter() - t > 0.5  # it took longer than the client timeout
+
+
+def test_past_the_connection_cap_the_longest_idle_connection_is_shed(server_mode):
+    import socket
+
+    with ServerProcess(mode=server_mode, extra=("--max-connections", "40")) as srv:
+        host, port = srv.url.removeprefix("http://").rsplit(":", 1)
+        idle = [socket.create_connection((host, int(port))) for _ in range(60)]
+        try:
+            with httpx.Client(base_url=srv.url, timeout=5) as http:
+                for _ in range(5):
+                    assert http.get("/api/traces").status_code == 200
+            time.sleep(0.3)
+            closed = 0
+            for s in idle:
+                s.settimeout(0.05)
+                try:
+                    closed += s.recv(1) == b""
+                except TimeoutError:
+                    pass
+                except ConnectionResetError:
+                    closed += 1
+            assert closed >= 20  # the oldest went; the rest, up to the cap, stay
+            assert closed < 60
+        finally:
+            for s in idle:
+                s.close()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from raceway_core.errors import RacewayError
 from raceway_core.server.app import ServerConfig, create_app
+from raceway_core.server.conns import default_max_connections, guarded_protocol, limit_logs
 from raceway_core.server.proc import lean_gc
 from raceway_core.server.workers import Fronts, default_fronts
 
@@ -64,7 +65,8 @@ def _signals_stop(server):
 def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "raceway.duckdb",
           api_keys: tuple[str, ...] = (), max_body_bytes: int = 32 << 20,
           announce: Callable[[str], None] | None = None, log_level: str = "warning",
-          fronts: int | None = None, cors_origins: tuple[str, ...] = ()) -> None:
+          fronts: int | None = None, cors_origins: tuple[str, ...] = (), client_timeout: float = 10.0,
+          max_connections: int | None = None) -> None:
     """Serve until SIGINT/SIGTERM; then answer what is in flight, commit and close the store.
 
     ``port`` 0 picks a free port; ``announce`` receives the URL once listening.
@@ -72,12 +74,18 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
     bodies on other cores; 0 serves everything from this process; None: one
     when the machine has a second core. ``cors_origins``: browser origins
     allowed to call the API (none by default: no CORS headers at all).
+    ``client_timeout``: seconds a connection may wait on its client (for a
+    request, or for more of a body) before it is closed; ``max_connections``
+    per process (default: what the file descriptor limit allows), past which
+    the longest-idle connection is closed (see ``conns.py``).
     """
     import uvicorn
 
     from raceway_core.store import Store
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    limit_logs()
+    max_connections = default_max_connections() if max_connections is None else max_connections
     fronts = default_fronts() if fronts is None else fronts
     store = Store(None if db in (None, ":memory:") else db)  # StoreError when locked or unreadable
     private = tempfile.TemporaryDirectory(prefix="raceway-serve-") if fronts else None  # mode 0700
@@ -92,7 +100,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
         if private is not None:
             core_path, channel_path = (os.path.join(private.name, n) for n in ("store.sock", "ingest.sock"))
             group = Fronts(fronts, sock, core_path, channel_path, config.api_keys, max_body_bytes, log_level,
-                           config.cors_origins)
+                           config.cors_origins, client_timeout, max_connections)
             # The fronts take the other cores. DuckDB's own threads would compete
             # with them, and for commits of a few hundred rows a second thread
             # costs more than it saves (measured: an insert 1.9 ms vs 2.9 ms).
@@ -102,7 +110,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
             sock.listen(1024)
         app = create_app(store, config, fronts=group)
         server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level=log_level, access_log=False,
-                                               timeout_graceful_shutdown=15, server_header=False))
+                                               timeout_graceful_shutdown=15, server_header=False,
+                                               http=guarded_protocol(client_timeout, max_connections)))
         if group is not None:
             group.on_failure = lambda: setattr(server, "should_exit", True)
         with _signals_stop(server), lean_gc():

@@ -22,6 +22,7 @@ import httpx
 import orjson
 
 from raceway_core.server.channel import ChannelClient, ChannelClosed
+from raceway_core.server.conns import default_max_connections, guarded_protocol, limit_logs
 from raceway_core.server.http import (
     OPEN_PATHS, ApiKeyAuth, answer_ingest, fail, internal_error, plain_ingest, refuse_early,
 )
@@ -68,8 +69,12 @@ class FrontApp:
                 except OSError as exc:
                     await send({"type": "lifespan.startup.failed", "message": f"cannot reach the store: {exc}"})
                     return
-                self._proxy = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=self.core_socket),
-                                                base_url="http://raceway-store", timeout=None)
+                # pooled connections are dropped here (2 s) before the store's process
+                # closes them as idle (5 s): never reused just as they close
+                self._proxy = httpx.AsyncClient(
+                    transport=httpx.AsyncHTTPTransport(uds=self.core_socket, retries=1),
+                    limits=httpx.Limits(max_connections=256, keepalive_expiry=2.0),
+                    base_url="http://raceway-store", timeout=None)
                 self._watcher = asyncio.create_task(self._watch_channel())  # held: tasks are weak
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -139,7 +144,8 @@ class FrontApp:
             return
         try:
             await send({"type": "http.response.start", "status": response.status_code,
-                        "headers": [(k, v) for k, v in response.headers.raw if k.lower() not in _HOP]})
+                        "headers": [(k, v) for k, v in response.headers.raw
+                                    if k.lower() not in _HOP and k.lower() != b"date"]})  # uvicorn adds its own
             async for chunk in response.aiter_raw():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -175,14 +181,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-body", type=int, required=True)
     ap.add_argument("--log-level", default="warning")
     ap.add_argument("--cors-origin", action="append", default=[])
+    ap.add_argument("--client-timeout", type=float, default=10.0)
+    ap.add_argument("--max-connections", type=int, default=None)
     args = ap.parse_args(argv)
     die_with_parent(args.parent)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    limit_logs()
+    max_connections = default_max_connections() if args.max_connections is None else args.max_connections
     keys = tuple(orjson.loads(os.environ.pop(KEYS_ENV, "[]")))
     sock = socket.socket(fileno=args.fd)
     app = FrontApp(args.core, args.channel, keys, args.max_body, tuple(args.cors_origin))
     config = uvicorn.Config(app, lifespan="on", log_level=args.log_level, access_log=False,
-                            timeout_graceful_shutdown=15, server_header=False)
+                            timeout_graceful_shutdown=15, server_header=False,
+                            http=guarded_protocol(args.client_timeout, max_connections))
     server = uvicorn.Server(config)
 
     def stop() -> None:
