@@ -18,7 +18,7 @@ from pathlib import Path
 
 from raceway_core.errors import RacewayError
 from raceway_core.server.app import ServerConfig, create_app
-from raceway_core.server.conns import default_max_connections, guarded_protocol, limit_logs
+from raceway_core.server.conns import ACCEPT_BURST, default_max_connections, guarded_protocol, limit_logs
 from raceway_core.server.proc import lean_gc
 from raceway_core.server.workers import Fronts, default_fronts
 
@@ -111,7 +111,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
         app = create_app(store, config, fronts=group)
         server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level=log_level, access_log=False,
                                                timeout_graceful_shutdown=15, server_header=False,
-                                               http=guarded_protocol(client_timeout, max_connections)))
+                                               http=guarded_protocol(client_timeout, max_connections),
+                                               backlog=ACCEPT_BURST))
         if group is not None:
             group.on_failure = lambda: setattr(server, "should_exit", True)
         with _signals_stop(server), lean_gc():

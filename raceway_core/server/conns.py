@@ -23,7 +23,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 log = logging.getLogger("raceway.server")
 
 SWEEP_SECONDS = 0.5
-RESERVED_FDS = 128  # the store's files, the channel, the front's pool to the store's process
+RESERVED_FDS = 256  # the store's files, the channel, the front's pool, and one burst of accepts
+ACCEPT_BURST = 128  # connections accepted per turn of the event loop (uvicorn's ``backlog``): a
+                    # shed connection's descriptor is freed on the next turn, so a burst must fit the reserve
 
 
 def default_max_connections() -> int:

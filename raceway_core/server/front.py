@@ -22,7 +22,7 @@ import httpx
 import orjson
 
 from raceway_core.server.channel import ChannelClient, ChannelClosed
-from raceway_core.server.conns import default_max_connections, guarded_protocol, limit_logs
+from raceway_core.server.conns import ACCEPT_BURST, default_max_connections, guarded_protocol, limit_logs
 from raceway_core.server.http import (
     OPEN_PATHS, ApiKeyAuth, answer_ingest, fail, internal_error, plain_ingest, refuse_early,
 )
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     app = FrontApp(args.core, args.channel, keys, args.max_body, tuple(args.cors_origin))
     config = uvicorn.Config(app, lifespan="on", log_level=args.log_level, access_log=False,
                             timeout_graceful_shutdown=15, server_header=False,
-                            http=guarded_protocol(args.client_timeout, max_connections))
+                            http=guarded_protocol(args.client_timeout, max_connections), backlog=ACCEPT_BURST)
     server = uvicorn.Server(config)
 
     def stop() -> None:
