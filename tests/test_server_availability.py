@@ -241,6 +241,9 @@ def test_connections_that_keep_the_server_waiting_are_closed(server_mode, stall)
         assert took is not None and took < 4, took
         with httpx.Client(base_url=srv.url) as http:  # the server is fine
             assert http.get("/api/traces").status_code == 200
+        time.sleep(0.3)
+        log = "".join(srv.output)
+        assert "Traceback" not in log and "internal error" not in log, log  # a client leaving is no error
 
 
 def test_a_slow_analysis_is_not_cut_off_by_the_client_timeout(analysed_db, tmp_path, server_mode):

@@ -10,7 +10,7 @@ import uuid
 import zlib
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from raceway_core.errors import RacewayError
@@ -186,11 +186,14 @@ async def read_body(request: Request, limit: int) -> bytes:
         if int(declared) > limit:
             raise HttpError(413, f"request body of {int(declared):,} bytes exceeds the limit of {limit:,} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HttpError(413, f"request body exceeds the limit of {limit:,} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HttpError(413, f"request body exceeds the limit of {limit:,} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:  # gone, or closed for keeping the server waiting: nobody to answer
+        raise HttpError(400, "the connection closed before the whole body arrived") from exc
     body = b"".join(chunks)
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding == "gzip":
