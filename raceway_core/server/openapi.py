@@ -62,8 +62,13 @@ def _get(summary: str, data: dict, params: list | None = None, extra: dict | Non
                     "responses": {"200": _answer("OK", data), **(extra or {}), **_ERRORS}}}
 
 
+_BUSY = {"description": "Too many analyses running at once; retry after the Retry-After header's seconds",
+         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
 def _analysis(summary: str, data: dict, params: list | None = None) -> dict:
-    return _get(summary, data, params, {"404": _answer("No such trace")})
+    return _get(summary, data, params, {"404": _answer("No such trace"), "503": _BUSY})
 
 
 def _build(version: str) -> dict:
@@ -134,7 +139,7 @@ def _build(version: str) -> dict:
             anomalies=_list(_ref("Anomaly")), dependencies=_ref("Dependencies")),
             [_TRACE_ID, {"name": "analysis", "in": "query", "schema": {"type": "boolean", "default": True},
                          "description": "false: the events only, without running the analysis"}],
-            {"404": _answer("No such trace")}),
+            {"404": _answer("No such trace"), "503": _BUSY}),
         "/api/traces/{trace_id}/critical-path": _analysis("Critical path of a trace", _ref("CriticalPath"),
                                                           [_TRACE_ID]),
         "/api/traces/{trace_id}/anomalies": _analysis(
