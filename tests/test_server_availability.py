@@ -292,3 +292,28 @@ def test_past_the_connection_cap_the_longest_idle_connection_is_shed(server_mode
         finally:
             for s in idle:
                 s.close()
+
+
+def test_a_repeated_log_line_is_let_through_once_per_interval_with_a_count():
+    import logging
+
+    from raceway_core.server.conns import RateLimit
+
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    logger = logging.getLogger("raceway.test.ratelimit")
+    logger.propagate = False
+    logger.addHandler(Keep())
+    limit = RateLimit(every=0.3)
+    logger.addFilter(limit)
+    for _ in range(5000):  # what asyncio logs per failed accept at the fd limit
+        logger.error("socket.accept() out of system resource: %s", "Too many open files")
+    logger.error("another message")
+    time.sleep(0.35)
+    logger.error("socket.accept() out of system resource: %s", "Too many open files")
+    assert seen[:2] == ["socket.accept() out of system resource: Too many open files", "another message"]
+    assert len(seen) == 3 and "4999 more like it" in seen[2]

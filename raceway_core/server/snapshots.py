@@ -123,6 +123,7 @@ class Snapshots:
         version = self.store.version  # before the copy: the copy holds at least this much
         copy = Store()
         try:
+            copy.set_threads(1)  # the other cores are for ingest: the front and the commits
             cur = self.store.cursor()
             try:
                 reader = cur.sql("SELECT * FROM events").to_arrow_reader(COPY_ROWS)
