@@ -147,6 +147,9 @@ def test_analyses_while_events_stream_in(tmp_path):
                 threading.Event().wait(0.01)
             answers = []
             while len(answers) < 3:
+                seen = len(acked)
+                while len(acked) == seen:  # more events are in: this analysis has something new
+                    threading.Event().wait(0.01)
                 r = http.get("/api/analyze/global")
                 assert r.status_code == 200, r.text
                 answers.append(r.json()["data"]["total_events"])
