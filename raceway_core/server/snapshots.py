@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +28,18 @@ log = logging.getLogger("raceway.server")
 
 COPY_ROWS = 50_000  # rows per Arrow batch while copying
 CACHED_RESULTS = 256  # per snapshot
+
+
+_SWITCH = sys.getswitchinterval()
+ANALYSIS_SWITCH = 0.0005  # seconds
+
+
+def _share_gil(analysing: bool) -> None:
+    """While an analysis runs in this process, hand the GIL over more often: the
+    event loop and the writer take it back many times per commit (DuckDB drops
+    and retakes it per call), and each time waited up to the switch interval
+    (5 ms) behind the engine's Python stages."""
+    sys.setswitchinterval(ANALYSIS_SWITCH if analysing else _SWITCH)
 
 
 class Busy(Exception):
@@ -70,6 +83,8 @@ class Snapshots:
             if self._running >= self.max_running:
                 raise Busy(max(1, math.ceil(self.last_build_seconds)))
             self._running += 1
+            if self._running == 1:
+                _share_gil(True)
         try:
             snap = self._acquire(wanted)
             try:
@@ -87,6 +102,8 @@ class Snapshots:
         finally:
             with self._lock:
                 self._running -= 1
+                if self._running == 0:
+                    _share_gil(False)
 
     def _acquire(self, wanted: int) -> _Snapshot:
         with self._lock:
