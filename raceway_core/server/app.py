@@ -184,7 +184,7 @@ class RacewayServer:
     async def _run_analysis(self, name: str, *args):
         """``Analyses.<name>(*args)`` over a snapshot (see ``snapshots.py``)."""
         try:
-            return await run_in_threadpool(self.snapshots.run, (name, *args), getattr(Analyses, name), *args)
+            return await asyncio.wrap_future(self.snapshots.submit((name, *args), getattr(Analyses, name), *args))
         except Busy as exc:
             raise HttpError(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
         except TraceNotFound as exc:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from raceway_core.server.analysis import Analyses
 from raceway_core.store import Store
@@ -32,6 +34,7 @@ CACHED_RESULTS = 256  # per snapshot
 
 _SWITCH = sys.getswitchinterval()
 ANALYSIS_SWITCH = 0.0005  # seconds
+ANALYSIS_NICE = 10
 
 
 def _share_gil(analysing: bool) -> None:
@@ -40,6 +43,15 @@ def _share_gil(analysing: bool) -> None:
     and retakes it per call), and each time waited up to the switch interval
     (5 ms) behind the engine's Python stages."""
     sys.setswitchinterval(ANALYSIS_SWITCH if analysing else _SWITCH)
+
+
+def _lower_priority() -> None:
+    """This thread's CPU priority lowered (Linux: a thread has its own nice value)."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ANALYSIS_NICE)
+        except OSError as exc:
+            log.info("analysis threads keep their priority: %s", exc)
 
 
 class Busy(Exception):
@@ -70,21 +82,43 @@ class Snapshots:
         self._current: _Snapshot | None = None
         self.last_build_seconds = 1.0
         self.builds = 0
+        self._pool = ThreadPoolExecutor(max_running, thread_name_prefix="raceway-analysis", initializer=_lower_priority)
 
-    def run(self, key: tuple, fn, *args):
+    def submit(self, key: tuple, fn, *args) -> Future:
         """``fn(analyses, *args)`` over a snapshot at least as new as the store is
-        now; its result cached under ``key`` for that snapshot."""
+        now, in one of this object's threads (their CPU priority lowered: ingest
+        comes first); its result cached under ``key`` for that snapshot. Raises
+        ``Busy`` at once when ``max_running`` analyses are computing."""
         wanted = self.store.version
         with self._lock:
             snap = self._current
             if snap is not None and snap.version >= wanted and key in snap.results:
                 snap.results.move_to_end(key)
-                return snap.results[key]
+                done: Future = Future()
+                done.set_result(snap.results[key])
+                return done
             if self._running >= self.max_running:
                 raise Busy(max(1, math.ceil(self.last_build_seconds)))
             self._running += 1
             if self._running == 1:
                 _share_gil(True)
+        try:
+            return self._pool.submit(self._compute, wanted, key, fn, *args)
+        except BaseException:
+            self._done()
+            raise
+
+    def run(self, key: tuple, fn, *args):
+        """``submit`` and wait."""
+        return self.submit(key, fn, *args).result()
+
+    def _done(self) -> None:
+        with self._lock:
+            self._running -= 1
+            if self._running == 0:
+                _share_gil(False)
+
+    def _compute(self, wanted: int, key: tuple, fn, *args):
         try:
             snap = self._acquire(wanted)
             try:
@@ -100,10 +134,7 @@ class Snapshots:
             finally:
                 self._release(snap)
         finally:
-            with self._lock:
-                self._running -= 1
-                if self._running == 0:
-                    _share_gil(False)
+            self._done()
 
     def _acquire(self, wanted: int) -> _Snapshot:
         with self._lock:
@@ -159,6 +190,7 @@ class Snapshots:
         return snap
 
     def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             snap, self._current = self._current, None
         if snap is not None:
