@@ -107,20 +107,21 @@ class FrontApp:
         if refusal is not None:
             await self._with_cors(scope, refusal)(scope, receive, send)
             return
-        too_big = False
+        cut = None  # why the body stopped short: "gone" or "too big"
 
         async def body():
-            nonlocal too_big
+            nonlocal cut
             size = 0
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
-                    raise _ClientGone
+                    cut = "gone"
+                    raise _BodyCut
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > self.max_body:
-                    too_big = True
-                    raise _TooBig
+                    cut = "too big"
+                    raise _BodyCut
                 yield chunk
                 if not message.get("more_body"):
                     return
@@ -135,13 +136,12 @@ class FrontApp:
                                             content=b"" if bodyless else body())
         try:
             response = await self._proxy.send(request, stream=True)
-        except (_ClientGone, _TooBig, httpx.TransportError) as exc:
-            if too_big or isinstance(exc, _TooBig) or isinstance(exc.__cause__, _TooBig) or isinstance(
-                    exc.__context__, _TooBig):
+        except (_BodyCut, httpx.TransportError) as exc:  # httpx may wrap what the body raised
+            if cut == "too big":
                 await fail(413, f"request body exceeds the limit of {self.max_body:,} bytes")(scope, receive, send)
-            elif not isinstance(exc, _ClientGone):
+            elif cut is None:
                 await internal_error("passing a request to the store's process", exc, 503)(scope, receive, send)
-            return
+            return  # (the client is gone: nobody to answer)
         try:
             await send({"type": "http.response.start", "status": response.status_code,
                         "headers": [(k, v) for k, v in response.headers.raw
@@ -162,12 +162,8 @@ class FrontApp:
         return response
 
 
-class _TooBig(Exception):
-    """A passed-through body went past the limit."""
-
-
-class _ClientGone(Exception):
-    """The client went away while sending its body."""
+class _BodyCut(Exception):
+    """A passed-through body stopped short: past the limit, or its client left."""
 
 
 def main(argv: list[str] | None = None) -> None:
