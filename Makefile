@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE ?= sample_traces/banking-unsafe.jsonl sample_traces/distributed-orders.jsonl sample_traces/slow-api.jsonl
 
-.PHONY: run test bench install install-test samples clean
+.PHONY: run test fuzz bench install install-test samples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ run: install
 test: install-test
 	$(BIN)/python -m pytest -q
 
+# The server's API fuzzed by schemathesis in both modes, with and without a key (long; seeded).
+fuzz: install-test
+	RACEWAY_FUZZ_EXAMPLES=$${RACEWAY_FUZZ_EXAMPLES:-100} RACEWAY_FUZZ_PHASES=$${RACEWAY_FUZZ_PHASES:-examples,coverage,fuzzing,stateful} \
+		$(BIN)/python -m pytest -q -o addopts=-ra tests/test_server_fuzz.py
+
 # Re-record sample_traces/ from the example programs in examples/ (real threads, asyncio, HTTP services).
 samples: install
 	$(BIN)/python examples/banking.py
@@ -40,6 +45,7 @@ bench: install-test
 	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/sdk.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/hardening.py
 	$(BIN)/python bench/tui.py --analysed
 	$(BIN)/python bench/deadlocks.py
 

@@ -315,8 +315,12 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = 8080,
     db: Annotated[str, typer.Option("--db", help="DuckDB file to store events in (:memory: for none).")] = "raceway.duckdb",
-    api_key: Annotated[Optional[list[str]], typer.Option("--api-key", help="Accept this API key (repeatable); without any, no key is needed.")] = None,
+    api_key: Annotated[Optional[list[str]], typer.Option("--api-key", help="Accept this API key (repeatable); without any, no key is needed. Visible to other users in the process list (/proc/PID/cmdline): prefer RACEWAY_API_KEY or --api-key-file.")] = None,
+    api_key_file: Annotated[Optional[Path], typer.Option("--api-key-file", help="Accept the keys in this file (one per line). The RACEWAY_API_KEY environment variable, when set, is accepted too.", show_default=False)] = None,
+    cors_origin: Annotated[Optional[list[str]], typer.Option("--cors-origin", help="Let web pages from this origin (e.g. http://localhost:3000) call the API; repeatable. Default: none (no CORS headers).", show_default=False)] = None,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", help="Largest request body accepted, in MB.")] = 32,
+    client_timeout: Annotated[float, typer.Option("--client-timeout", min=0.1, help="Seconds a connection may keep the server waiting (for a request, or for more of its body) before it is closed.")] = 10.0,
+    max_connections: Annotated[Optional[int], typer.Option("--max-connections", min=1, show_default=False, help="Open connections per server process; past it the longest-idle one is closed (default: what the open-file limit allows).")] = None,
     ingest_workers: Annotated[Optional[int], typer.Option(
         "--ingest-workers", min=0, show_default=False,
         help="Processes that take HTTP and parse POSTed events beside the one that stores them "
@@ -327,22 +331,30 @@ def serve(
 ) -> None:
     """Run a Raceway-compatible server: SDKs POST /events, clients pull /api/events."""
     from raceway_core.server import serve as run_server
+    from raceway_core.server.http import configured_keys
     from raceway_tui.serve_config import file_options
 
     flags = {"host": host, "port": port, "db": db, "api_keys": tuple(api_key or ())}
     flags, options = file_options(ctx, config, flags, err)
     host, port, db, api_key = flags["host"], flags["port"], flags["db"], list(flags["api_keys"])
+    try:
+        keys = configured_keys(tuple(api_key or ()), None if api_key_file is None else str(api_key_file))
+    except RacewayError as exc:
+        raise _fail(str(exc)) from exc
+    if cors_origin:  # the flag overrides the file's origins
+        options["cors_origins"] = tuple(cors_origin)
 
     def announce(url: str) -> None:
         out.print(f"raceway-tui serve: listening on {url} (db: {db}, "
-                  f"{'API key required' if api_key else 'no API key required'})", highlight=False, soft_wrap=True)
-        if not api_key and host not in ("127.0.0.1", "localhost", "::1"):
+                  f"{'API key required' if keys else 'no API key required'})", highlight=False, soft_wrap=True)
+        if not keys and host not in ("127.0.0.1", "localhost", "::1"):
             err.print("warning: reachable from other machines without an API key (use --api-key)",
                       highlight=False, soft_wrap=True)
 
     try:
-        run_server(host, port, db, tuple(api_key or ()), int(max_body_mb * 1e6), announce=announce,
-                   fronts=ingest_workers, **options)
+        run_server(host, port, db, keys, int(max_body_mb * 1e6), announce=announce,
+                   fronts=ingest_workers, client_timeout=client_timeout, max_connections=max_connections,
+                   **options)
     except RacewayError as exc:
         raise _fail(str(exc)) from exc
     err.print("raceway-tui serve: stopped; every acknowledged event is committed and the database closed",

@@ -29,10 +29,12 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
         self.url: str | None = None
         self.output: list[str] = []
+        self.env: dict[str, str] = {}  # added to the server's environment
 
     def start(self, timeout: float = 20.0) -> "ServerProcess":
         env = {k: v for k, v in os.environ.items() if k != "RACEWAY_API_KEY"}
         env["COLUMNS"] = "200"
+        env.update(self.env)
         self.proc = subprocess.Popen(self.args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         found = threading.Event()

@@ -24,18 +24,20 @@ def stored_ids(db) -> list[str]:
         return st.sql("SELECT id FROM events ORDER BY seq").column("id").to_pylist()
 
 
-def poster(url: str, client: int, acked: list[str], stop: threading.Event, size: int = 50) -> None:
+def poster(url: str, client: int, acked: list[str], stop: threading.Event, size: int = 50,
+           pause: float = 0.0) -> None:
     with httpx.Client(base_url=url, timeout=30) as http:
         b = 0
         while not stop.is_set():
             evs = batch(client, b, size)
             try:
-                r = http.post("/events", content=orjson.dumps({"events": evs}))
+                r = http.post("/events", content=orjson.dumps({"events": evs}), headers={"content-type": "application/json"})
             except httpx.HTTPError:
                 return  # the server is gone: this batch was never acknowledged
             if r.status_code == 200:
                 acked.extend(e["id"] for e in evs)
             b += 1
+            stop.wait(pause)
 
 
 def while_posting(srv: ServerProcess, acked_at_least: int, action) -> list[str]:
@@ -73,7 +75,7 @@ def test_sigkill_loses_no_acknowledged_event_and_stores_none_twice(tmp_path, ser
         last_cursor = http.get("/api/events", params={"limit": 20000}).json()["data"]["next_cursor"]
         late = batch(9, 0, 10)
         resent = [{"id": i, **{k: v for k, v in event(0).items() if k != "id"}} for i in ids[:5]]
-        r = http.post("/events", content=orjson.dumps({"events": late + resent}))
+        r = http.post("/events", content=orjson.dumps({"events": late + resent}), headers={"content-type": "application/json"})
         assert r.json()["ingested"] == 10 and r.json()["duplicates"] == 5
         after = http.get("/api/events", params={"after": last_cursor}).json()["data"]["events"]
         assert [e["id"] for e in after] == [e["id"] for e in late]
@@ -104,12 +106,12 @@ def test_eight_clients_in_parallel_store_every_event_once(tmp_path, server_mode)
             with httpx.Client(base_url=srv.url, timeout=60) as http:
                 for b in range(n_batches):
                     body = orjson.dumps({"events": batch(client, b)})
-                    r = http.post("/events", content=body)
+                    r = http.post("/events", content=body, headers={"content-type": "application/json"})
                     assert r.status_code == 200, r.text
                     ingested += r.json()["ingested"]
                     dups += r.json()["duplicates"]
                     if b % 10 == 0:  # a client retrying a batch it already sent
-                        r = http.post("/events", content=body)
+                        r = http.post("/events", content=body, headers={"content-type": "application/json"})
                         assert r.status_code == 200 and r.json()["duplicates"] == 100
                         dups += 100
             return ingested, dups
@@ -131,11 +133,13 @@ def test_eight_clients_in_parallel_store_every_event_once(tmp_path, server_mode)
 
 def test_analyses_while_events_stream_in(tmp_path):
     """The engine reads the events in many statements while the writer commits:
-    every answer is complete and the final one counts every event."""
+    every answer is complete and the final one counts every event. (The posts are
+    paced: ingest no longer waits on analyses, and every event here races with
+    the other client's, so an unpaced stream makes each analysis slower than the last.)"""
     acked: list[str] = []
     with ServerProcess(tmp_path / "live.duckdb") as srv, httpx.Client(base_url=srv.url, timeout=60) as http:
         stop = threading.Event()
-        threads = [threading.Thread(target=poster, args=(srv.url, c, acked, stop, 20)) for c in range(2)]
+        threads = [threading.Thread(target=poster, args=(srv.url, c, acked, stop, 20, 0.5)) for c in range(2)]
         for t in threads:
             t.start()
         try:
@@ -143,6 +147,9 @@ def test_analyses_while_events_stream_in(tmp_path):
                 threading.Event().wait(0.01)
             answers = []
             while len(answers) < 3:
+                seen = len(acked)
+                while len(acked) == seen:  # more events are in: this analysis has something new
+                    threading.Event().wait(0.01)
                 r = http.get("/api/analyze/global")
                 assert r.status_code == 200, r.text
                 answers.append(r.json()["data"]["total_events"])

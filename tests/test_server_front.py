@@ -88,7 +88,8 @@ def test_answers_passed_through_match_the_one_process_server():
     answers = []
     for mode in ("front", "one-process"):
         with ServerProcess(mode=mode) as srv, httpx.Client(base_url=srv.url) as http:
-            assert http.post("/events", content=orjson.dumps({"events": evs})).json()["ingested"] == 5
+            assert http.post("/events", content=orjson.dumps({"events": evs}),
+                             headers={"content-type": "application/json"}).json()["ingested"] == 5
             got = []
             for method, path, kw in [
                 ("GET", "/api/traces/t-pass", {}),
@@ -97,7 +98,8 @@ def test_answers_passed_through_match_the_one_process_server():
                 ("GET", "/api/traces/t-pass/audit-trail/a%2Fb", {}),
                 ("DELETE", "/api/traces", {}),
                 ("OPTIONS", "/events", {"headers": {"Origin": "http://x", "Access-Control-Request-Method": "POST"}}),
-                ("POST", "/events", {"content": b'{"events": [', "headers": {"Origin": "http://x"}}),
+                ("POST", "/events", {"content": b'{"events": [', "headers": {"Origin": "http://x",
+                                                                    "content-type": "application/json"}}),
             ]:
                 r = http.request(method, path, **kw)
                 body = r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text

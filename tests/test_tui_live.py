@@ -27,7 +27,7 @@ def ev(i: int, trace: str, second: float, thread: str = "main") -> dict:
 
 
 def post(url: str, events: list[dict], key: str | None = None) -> None:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    headers = {"content-type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
     r = httpx.post(url + "/events", content=orjson.dumps({"events": events}), headers=headers, timeout=10)
     assert r.status_code == 200, r.text
 

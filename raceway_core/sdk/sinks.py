@@ -12,6 +12,7 @@ import collections
 import http.client
 import logging
 import os
+import socket
 import threading
 import time
 import urllib.parse
@@ -49,6 +50,8 @@ class _BatchingSink:
         self._closed = False
         self._accepted = self._finished = 0  # finished = sent or dropped after acceptance
         self._sent = self._dropped = self._attempts = self._retries = self._failed = 0
+        self._inflight = 0  # events taken from the buffer whose delivery has not ended
+        self._abandoned = False  # close() gave up waiting: the thread's late results no longer count
         self._last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -89,11 +92,18 @@ class _BatchingSink:
             self._closed = True
             lost = len(self._buf)
             self._buf.clear()
+            if self._thread.is_alive():  # a delivery still waits (a slow or silent server): its batch is lost too
+                self._abandoned = True
+                lost += self._inflight
+                self._failed += bool(self._inflight)
+                self._inflight = 0
             self._dropped += lost
             self._finished += lost
             self._cond.notify_all()
         if lost:
-            log.warning("raceway: %d events not delivered at shutdown", lost)
+            log.warning("raceway: %d events not delivered at shutdown (%s)", lost,
+                        "delivery still in progress after the shutdown timeout" if self._abandoned else "buffered")
+        self._abort()
         self._release()
 
     def stats(self) -> SinkStats:
@@ -116,6 +126,7 @@ class _BatchingSink:
                 with self._cond:
                     n = min(self.batch_size, len(self._buf))
                     batch = [self._buf.popleft() for _ in range(n)]
+                    self._inflight = n
                 if not batch:
                     break
                 try:
@@ -124,6 +135,9 @@ class _BatchingSink:
                     ok = False
                     self._note_error(f"{type(exc).__name__}: {exc}")
                 with self._cond:
+                    if self._abandoned:  # close() has counted this batch as dropped
+                        return
+                    self._inflight = 0
                     if ok:
                         self._sent += len(batch)
                     else:
@@ -147,6 +161,9 @@ class _BatchingSink:
 
     def _deliver(self, batch: list[bytes]) -> bool:
         raise NotImplementedError
+
+    def _abort(self) -> None:
+        """Interrupt a delivery that close() gave up waiting for."""
 
     def _release(self) -> None:
         pass
@@ -182,6 +199,8 @@ class HttpSink(_BatchingSink):
         body = b'{"events":[' + b",".join(batch) + b"]}"
         delay = self.retry_backoff
         for attempt in range(self.max_retries + 1):
+            if self._abandoned:  # shutdown gave up on this batch (counted there)
+                return False
             if attempt:
                 # Backoff, cut short at shutdown (the remaining tries then go at once).
                 self._closing.wait(delay)
@@ -227,8 +246,18 @@ class HttpSink(_BatchingSink):
                 pass
             self._conn = None
 
+    def _abort(self) -> None:
+        conn = self._conn
+        sock = getattr(conn, "sock", None) if conn is not None else None
+        if sock is not None and self._abandoned:
+            try:  # wakes the sink thread's blocked send/recv; it then ends
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def _release(self) -> None:
-        self._close_conn()
+        if not self._abandoned:  # else the sink thread may still use the connection
+            self._close_conn()
 
 
 class FileSink(_BatchingSink):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from raceway_core.errors import RacewayError
 from raceway_core.server.app import ServerConfig, create_app
+from raceway_core.server.conns import ACCEPT_BURST, default_max_connections, guarded_protocol, limit_logs
 from raceway_core.server.proc import lean_gc
 from raceway_core.server.workers import Fronts, default_fronts
 
@@ -64,20 +65,29 @@ def _signals_stop(server):
 def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "raceway.duckdb",
           api_keys: tuple[str, ...] = (), max_body_bytes: int = 32 << 20,
           announce: Callable[[str], None] | None = None, log_level: str = "warning",
-          fronts: int | None = None, **options) -> None:
+          fronts: int | None = None, client_timeout: float = 10.0,
+          max_connections: int | None = None, **options) -> None:
     """Serve until SIGINT/SIGTERM; then answer what is in flight, commit and close the store.
 
     ``port`` 0 picks a free port; ``announce`` receives the URL once listening.
     ``fronts``: ingest front processes (see ``front.py``), which parse POST
     bodies on other cores; 0 serves everything from this process; None: one
-    when the machine has a second core. ``options``: further ``ServerConfig``
-    fields (from a configuration file: rate limit, CORS origins, switches).
+    when the machine has a second core.
+    ``client_timeout``: seconds a connection may wait on its client (for a
+    request, or for more of a body) before it is closed; ``max_connections``
+    per process (default: what the file descriptor limit allows), past which
+    the longest-idle connection is closed (see ``conns.py``).
+    ``options``: further ``ServerConfig`` fields: ``cors_origins`` (browser
+    origins allowed to call the API; none by default: no CORS headers at all),
+    and from a configuration file the rate limit and switches.
     """
     import uvicorn
 
     from raceway_core.store import Store
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    limit_logs()
+    max_connections = default_max_connections() if max_connections is None else max_connections
     fronts = default_fronts() if fronts is None else fronts
     if options.get("rate_limit_rpm"):
         fronts = 0  # one process sees every request and its peer: one limiter, real client addresses
@@ -92,7 +102,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
         group = None
         if private is not None:
             core_path, channel_path = (os.path.join(private.name, n) for n in ("store.sock", "ingest.sock"))
-            group = Fronts(fronts, sock, core_path, channel_path, config.api_keys, max_body_bytes, log_level)
+            group = Fronts(fronts, sock, core_path, channel_path, config.api_keys, max_body_bytes, log_level,
+                           config.cors_origins, client_timeout, max_connections)
             # The fronts take the other cores. DuckDB's own threads would compete
             # with them, and for commits of a few hundred rows a second thread
             # costs more than it saves (measured: an insert 1.9 ms vs 2.9 ms).
@@ -103,6 +114,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
         app = create_app(store, config, fronts=group)
         server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level=log_level, access_log=False,
                                                timeout_graceful_shutdown=15, server_header=False,
+                                               http=guarded_protocol(client_timeout, max_connections),
+                                               backlog=ACCEPT_BURST,
                                                proxy_headers=False))  # X-Forwarded-For: ratelimit.py decides
         if group is not None:
             group.on_failure = lambda: setattr(server, "should_exit", True)

@@ -31,9 +31,11 @@ from raceway_core.server import parity_routes, queries, ratelimit
 from raceway_core.server.analysis import Analyses, TraceNotFound
 from raceway_core.server.channel import result_reply, serve_channel
 from raceway_core.server.http import (
-    OPEN_PATHS, ApiKeyAuth, HttpError, answer_ingest, fail, ingest_response, ok, ok_with_raw, plain_ingest,
+    OPEN_PATHS, ApiKeyAuth, HttpError, answer_ingest, fail, ingest_response, internal_error, internal_reply, ok,
+    ok_with_raw, plain_ingest, refuse_early,
 )
 from raceway_core.server.openapi import document as openapi_document
+from raceway_core.server.snapshots import Busy, Snapshots
 from raceway_core.server.workers import Fronts
 from raceway_core.server.writer import GroupCommitter, ShuttingDown
 from raceway_core.store import Store
@@ -54,7 +56,7 @@ class ServerConfig:
     anomaly_detection: bool = True
     rate_limit_rpm: int = 0  # requests per minute per API key, else per client address (ratelimit.py); 0: none
     trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For is believed
-    cors_origins: tuple[str, ...] | None = None  # browser origins allowed; None: any (as before)
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to read and post; none by default
 
 
 class _Readers:
@@ -76,7 +78,7 @@ class RacewayServer:
         self.store = store
         self.config = config
         self.readers = _Readers(store)
-        self.analyses = Analyses(store, races=config.race_detection, anomalies=config.anomaly_detection)
+        self.snapshots = Snapshots(store, races=config.race_detection, anomalies=config.anomaly_detection)
         self.store_id = self._store_id()
         self.load_id = store.open_live(SOURCE, "http", config.url)
         store.known_ids()  # read the stored ids now, not in the first commit
@@ -113,8 +115,7 @@ class RacewayServer:
         try:
             return result_reply(await asyncio.wrap_future(future))
         except Exception as exc:  # nothing of this batch was committed
-            log.error("could not store a batch of %d events: %s", n, exc)
-            return {"error": 500, "message": f"could not store the events: {exc}"}
+            return internal_reply(f"could not store a batch of {n} events", exc)
 
     # -- reads ---------------------------------------------------------------------
     async def health(self, request: Request) -> Response:
@@ -142,8 +143,8 @@ class RacewayServer:
         })
 
     async def list_traces(self, request: Request) -> Response:
-        page = max(_int_param(request, "page", 1), 1)
-        page_size = min(max(_int_param(request, "page_size", 20), 1), queries.MAX_PAGE_SIZE)
+        page = _int_param(request, "page", 1, 1, MAX_PAGE)
+        page_size = _int_param(request, "page_size", 20, 1, queries.MAX_PAGE_SIZE)
         min_events = parity_routes.optional_uint(request, "min_events")
         traces, total = await self.read(lambda cur: queries.trace_page(cur, page, page_size, min_events=min_events))
         return ok({"total_traces": total, "page": page, "page_size": page_size,
@@ -159,7 +160,7 @@ class RacewayServer:
         if request.query_params.get("analysis", "1").lower() in ("0", "false", "no"):
             analysis = {}  # just the events: no engine run
         else:
-            analysis = await self._run_analysis(self.analyses.trace, trace_id)
+            analysis = await self._run_analysis("trace", trace_id)
         return ok_with_raw({"trace_id": trace_id}, "events", events, analysis)
 
     async def feed(self, request: Request) -> Response:
@@ -167,7 +168,7 @@ class RacewayServer:
             after = queries.parse_cursor(request.query_params.get("after"))
         except ValueError as exc:
             raise HttpError(400, str(exc)) from exc
-        limit = min(max(_int_param(request, "limit", 1000), 1), queries.MAX_FEED_LIMIT)
+        limit = _int_param(request, "limit", 1000, 1, queries.MAX_FEED_LIMIT)
         if request.query_params.get("format") == "arrow":
             return await self._feed_arrow(after, limit)
         page = await self.read(queries.feed, after, limit)
@@ -188,68 +189,89 @@ class RacewayServer:
             "X-Raceway-Store-Id": self.store_id})
 
     # -- analyses (through the adapter) ---------------------------------------------
-    async def _run_analysis(self, fn, *args):
+    async def _run_analysis(self, name: str, *args):
+        """``Analyses.<name>(*args)`` over a snapshot (see ``snapshots.py``)."""
+        return await self.analysis_call((name, *args), getattr(Analyses, name), *args)
+
+    async def analysis_call(self, key: tuple, fn, *args):
+        """``fn(analyses, *args)`` over a snapshot, its result cached under ``key``."""
         try:
-            return await run_in_threadpool(fn, *args)
+            return await asyncio.wrap_future(self.snapshots.submit(key, fn, *args))
+        except Busy as exc:
+            raise HttpError(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
         except TraceNotFound as exc:  # args[0]: the trace id (the global analyses raise no TraceNotFound)
             status, message = parity_routes.missing_trace_status(args[0])
             raise HttpError(status, message or str(exc)) from exc
         except AnalysisError as exc:
             raise HttpError(400, str(exc)) from exc
 
-    async def _analysis(self, fn, *args) -> Response:
-        return ok(await self._run_analysis(fn, *args))
+    async def _analysis(self, name: str, *args) -> Response:
+        return ok(await self._run_analysis(name, *args))
 
     async def critical_path(self, request: Request) -> Response:
-        return await self._analysis(self.analyses.critical_path, request.path_params["trace_id"])
+        return await self._analysis("critical_path", request.path_params["trace_id"])
 
     async def anomalies(self, request: Request) -> Response:
-        return await self._analysis(self.analyses.anomalies, request.path_params["trace_id"])
+        return await self._analysis("anomalies", request.path_params["trace_id"])
 
     async def dependencies(self, request: Request) -> Response:
-        return await self._analysis(self.analyses.dependencies, request.path_params["trace_id"])
+        return await self._analysis("dependencies", request.path_params["trace_id"])
 
     async def audit_trail(self, request: Request) -> Response:
         p = request.path_params
-        return await self._analysis(self.analyses.audit_trail, p["trace_id"], p["variable"])
+        return await self._analysis("audit_trail", p["trace_id"], p["variable"])
 
     async def analyze_global(self, request: Request) -> Response:
-        return await self._analysis(self.analyses.global_analysis)
+        return await self._analysis("global_analysis")
 
     async def deadlocks(self, request: Request) -> Response:
-        return await self._analysis(self.analyses.deadlocks)
+        return await self._analysis("deadlocks")
 
     async def global_races(self, request: Request) -> Response:
-        return await self._analysis(self.analyses.global_races)
+        return await self._analysis("global_races")
 
     async def openapi(self, request: Request) -> Response:
         return Response(openapi_document(__version__), media_type="application/json")
 
 
-def _int_param(request: Request, name: str, default: int) -> int:
-    # like the original: a value that does not parse means the default
-    try:
-        return int(request.query_params.get(name, default))
-    except ValueError:
+MAX_PAGE = 1_000_000_000  # (page - 1) * page_size stays far inside 64 bits
+
+
+def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    """A whole-number query parameter clamped to [lo, hi]; like the original,
+    a value that does not parse means the default."""
+    text = request.query_params.get(name)
+    if text is None:
         return default
+    text = text.strip()
+    digits = text[1:] if text[:1] in "+-" else text
+    if not digits.isascii() or not digits.isdigit():
+        return default
+    if len(digits) > 18:  # past any bound, and int() of thousands of digits is slow or refused
+        return lo if text[0] == "-" else hi
+    return min(max(int(text), lo), hi)
 
 
 def _guard(handler):
+    """Every answer leaves here: an unexpected error becomes a 500 envelope
+    (logged, with a request id) rather than an exception that Starlette would
+    raise again into the server, which then drops the keep-alive connection."""
     async def run(request: Request) -> Response:
         try:
             return await handler(request)
         except HttpError as exc:
-            return fail(exc.status, exc.message, **exc.extra)
+            return fail(exc.status, exc.message, exc.headers, **exc.extra)
+        except Exception as exc:
+            return internal_error(f"{request.method} {request.url.path}", exc)
     return run
 
 
 async def _http_exception(request: Request, exc: HTTPException) -> Response:
-    return fail(exc.status_code, exc.detail or "error")
+    return fail(exc.status_code, exc.detail or "error", getattr(exc, "headers", None))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return fail(500, f"internal error: {type(exc).__name__}: {exc}")
+    return internal_error(f"{request.method} {request.url.path}", exc)
 
 
 class _IngestFirst:
@@ -264,6 +286,11 @@ class _IngestFirst:
         self.auth = auth
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            refusal = refuse_early(scope, self.auth, self.srv.config.max_body_bytes)
+            if refusal is not None and refusal.status_code != 401:  # a declared body past the limit, any path
+                await refusal(scope, receive, send)  # (a 401 comes from the full stack: CORS headers and all)
+                return
         if not plain_ingest(scope, self.auth):
             await self.app(scope, receive, send)
             return
@@ -290,6 +317,7 @@ def create_app(store: Store, config: ServerConfig = ServerConfig(), fronts: Fron
             if channel is not None:
                 channel.close()
             await run_in_threadpool(srv.writer.stop)  # commit what is queued
+            srv.snapshots.close()
 
     g = _guard
     routes = [
@@ -309,13 +337,12 @@ def create_app(store: Store, config: ServerConfig = ServerConfig(), fronts: Fron
         Route("/api/distributed/global-races", g(srv.global_races), methods=["GET"]),
         *parity_routes.routes(srv, g),
     ]
-    middleware = [
-        Middleware(CORSMiddleware, allow_origins=list(("*",) if config.cors_origins is None else config.cors_origins),
-                   allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"]),
-        Middleware(ApiKeyAuth, keys=config.api_keys, open_paths=OPEN_PATHS),
-    ]
-    if config.cors_origins == ():  # configured with none: no CORS headers at all
-        middleware = middleware[1:]
+    middleware = [Middleware(ApiKeyAuth, keys=config.api_keys, open_paths=OPEN_PATHS)]
+    if config.cors_origins:  # only origins named on purpose: any page may not read traces or post
+        middleware.insert(0, Middleware(CORSMiddleware, allow_origins=list(config.cors_origins),
+                                        allow_methods=["GET", "POST", "OPTIONS"],
+                                        allow_headers=["Authorization", "X-Raceway-Key", "Content-Type",
+                                                       "Content-Encoding"]))
     app = _App(routes=routes, middleware=middleware, lifespan=lifespan,
                exception_handlers={HTTPException: _http_exception, Exception: _unexpected})
     app.state.raceway = srv

@@ -28,6 +28,7 @@ import orjson
 
 from raceway_core import arrowipc
 from raceway_core.loading.batch import LineResult, Prepared, Rows
+from raceway_core.server.http import internal_reply
 
 log = logging.getLogger("raceway.server")
 
@@ -81,8 +82,7 @@ async def serve_channel(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
         try:
             reply = await commit(decode_batch(kind, data), events)
         except Exception as exc:  # a malformed frame: its batch fails, the channel stays
-            log.exception("ingest channel: batch %d failed", req_id)
-            reply = {"error": 500, "message": f"internal error: {type(exc).__name__}: {exc}"}
+            reply = internal_reply(f"ingest channel: batch {req_id}", exc)
         body = orjson.dumps(reply)
         if not writer.is_closing():
             writer.write(REPLY.pack(req_id, len(body)) + body)

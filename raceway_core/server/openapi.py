@@ -20,7 +20,8 @@ def _answer(description: str, data: dict | None = None) -> dict:
 _ERRORS = {
     "401": _answer("Missing or unknown API key"),
     "429": _answer("Rate limited (a configured limit): see the Retry-After header"),
-    "500": _answer("Internal error"),
+    "500": _answer("Internal error: a short message with a request id (X-Request-Id); the details are "
+                   "in the server's log"),
 }
 _TRACE_ID = {"name": "trace_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _ANY = {"type": "object"}
@@ -118,9 +119,14 @@ def _get(summary: str, data: dict, params: list | None = None, extra: dict | Non
                     "responses": {"200": _answer("OK", data), **(extra or {}), **_ERRORS}}}
 
 
+_BUSY = {"description": "Too many analyses running at once; retry after the Retry-After header's seconds",
+         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
 def _analysis(summary: str, data: dict, params: list | None = None) -> dict:
     malformed = {"400": _answer("Invalid trace ID format (not a UUID, not stored)")} if _TRACE_ID in (params or ()) else {}
-    return _get(summary, data, params, {"404": _answer("No such trace"), **malformed})
+    return _get(summary, data, params, {"404": _answer("No such trace"), "503": _BUSY, **malformed})
 
 
 def _build(version: str) -> dict:
@@ -149,7 +155,7 @@ def _build(version: str) -> dict:
                 "206": {**ingest_answer, "description": "Some events rejected, the others stored"},
                 "400": _answer("Malformed JSON or not an event batch"),
                 "413": _answer("Body larger than the server's limit"),
-                "415": _answer("Unsupported Content-Encoding"),
+                "415": _answer("Content-Type is not application/json, or an unsupported Content-Encoding"),
                 "422": _answer("Every event of the batch was rejected"),
                 "503": _answer("The server is shutting down"),
                 **_ERRORS}}},
@@ -192,7 +198,8 @@ def _build(version: str) -> dict:
             anomalies=_list(_ref("Anomaly")), dependencies=_ref("Dependencies")),
             [_TRACE_ID, {"name": "analysis", "in": "query", "schema": {"type": "boolean", "default": True},
                          "description": "false: the events only, without running the analysis"}],
-            {"404": _answer("No such trace"), "400": _answer("Invalid trace ID format (not a UUID, not stored)")}),
+            {"404": _answer("No such trace"), "400": _answer("Invalid trace ID format (not a UUID, not stored)"),
+             "503": _BUSY}),
         "/api/traces/{trace_id}/critical-path": _analysis("Critical path of a trace", _ref("CriticalPath"),
                                                           [_TRACE_ID]),
         "/api/traces/{trace_id}/anomalies": _analysis(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 import uuid
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -56,13 +55,9 @@ class ParityRoutes:
         self.srv = srv  # the RacewayServer: its store, read cursors and analysis session
 
     async def _analysis(self, fn, *args):
-        """``fn(session, *args)`` in a worker thread, with appends held back meanwhile."""
-        session = self.srv.analyses.session
-
-        def run():
-            with self.srv.store.frozen():
-                return fn(session, *args)
-        return await run_in_threadpool(run)
+        """``fn(session, *args)`` over an analysis snapshot (``snapshots.py``): ingest never waits on it."""
+        return await self.srv.analysis_call((fn.__module__, fn.__qualname__, *args),
+                                            lambda analyses, *a: fn(analyses.session, *a), *args)
 
     async def services(self, request: Request) -> Response:
         return ok(await self._analysis(_services.services))

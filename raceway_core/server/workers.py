@@ -29,7 +29,9 @@ def default_fronts() -> int:
 
 class Fronts:
     def __init__(self, count: int, listener: socket.socket, core_socket: str, channel_socket: str,
-                 api_keys: tuple[str, ...], max_body: int, log_level: str) -> None:
+                 api_keys: tuple[str, ...], max_body: int, log_level: str,
+                 cors_origins: tuple[str, ...] = (), client_timeout: float = 10.0,
+                 max_connections: int = 10_000) -> None:
         self.count = count
         self.listener = listener
         self.core_socket = core_socket
@@ -37,6 +39,9 @@ class Fronts:
         self.api_keys = api_keys
         self.max_body = max_body
         self.log_level = log_level
+        self.cors_origins = cors_origins
+        self.client_timeout = client_timeout
+        self.max_connections = max_connections
         self.procs: list[subprocess.Popen] = []
         self.stopping = False
         self.failure: str | None = None  # why a front stopped on its own
@@ -48,7 +53,8 @@ class Fronts:
         env = {**os.environ, KEYS_ENV: orjson.dumps(list(self.api_keys)).decode()}
         cmd = [sys.executable, "-m", "raceway_core.server.front", "--fd", str(fd), "--core", self.core_socket,
                "--channel", self.channel_socket, "--parent", str(os.getpid()), "--max-body", str(self.max_body),
-               "--log-level", self.log_level]
+               "--log-level", self.log_level, "--client-timeout", str(self.client_timeout),
+               "--max-connections", str(self.max_connections), *[a for o in self.cors_origins for a in ("--cors-origin", o)]]
         try:
             for _ in range(self.count):
                 # its own session: a Ctrl-C in the terminal reaches this process only,
