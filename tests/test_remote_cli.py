@@ -28,7 +28,7 @@ def server():
         odd = event(1, trace="odd-trace")
         odd["metadata"]["service_name"] = EVIL
         r = httpx.post(s.url + "/events", content=json.dumps({"events": events + [odd]}),
-                       headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+                       headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}, timeout=60)
         assert r.status_code == 200, r.text
         yield s
 
@@ -46,7 +46,7 @@ def cli(server, *args, key=KEY, env_server=False):
 
 
 def api(server, path, **params):
-    r = httpx.get(server.url + path, params=params, headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+    r = httpx.get(server.url + path, params=params, headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}, timeout=60)
     assert r.status_code == 200, r.text
     return r.json()["data"]
 

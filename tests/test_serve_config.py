@@ -200,7 +200,7 @@ def test_distributed_tracing_merges_linked_traces(tmp_path):
     body = json.dumps({"events": linked_events()})
     for enabled, expected in ((True, 5), (False, 2)):
         with serve(tmp_path, f"[distributed_tracing]\nenabled = {str(enabled).lower()}\n") as s:
-            assert httpx.post(s.url + "/events", content=body).status_code == 200
+            assert httpx.post(s.url + "/events", content=body, headers={"Content-Type": "application/json"}).status_code == 200
             events = httpx.get(s.url + "/api/traces/t-a").json()["data"]["events"]
             assert len(events) == expected, enabled
 
@@ -211,7 +211,7 @@ def test_race_and_anomaly_detection_switches(tmp_path):
     for on in (True, False):
         conf = f"[race_detection]\nenabled = {str(on).lower()}\n[anomaly_detection]\nenabled = {str(on).lower()}\n"
         with serve(tmp_path, conf) as s:
-            assert httpx.post(s.url + "/events", content=body).status_code == 200
+            assert httpx.post(s.url + "/events", content=body, headers={"Content-Type": "application/json"}).status_code == 200
             g = httpx.get(s.url + "/api/analyze/global", timeout=60).json()["data"]
             races = httpx.get(s.url + "/api/distributed/global-races", timeout=60).json()["data"]
             assert (g["potential_races"] > 0, races["total_races"] > 0) == (on, on)

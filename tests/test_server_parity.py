@@ -124,7 +124,7 @@ def server():
 @pytest.fixture(scope="module")
 def http(server):
     with httpx.Client(base_url=server.url, timeout=60) as c:
-        r = c.post("/events", content=json.dumps({"events": orders_events()}))
+        r = c.post("/events", json={"events": orders_events()})
         assert r.status_code == 200, r.text
         yield c
 
@@ -221,7 +221,7 @@ def test_service_health_over_a_time_window(http):
     now = datetime.now(timezone.utc)
     fresh = event(1, trace="fresh-trace", ts=now.isoformat())
     fresh["metadata"]["service_name"] = "fresh-svc"
-    assert http.post("/events", content=json.dumps({"events": [fresh]})).status_code == 200
+    assert http.post("/events", json={"events": [fresh]}).status_code == 200
     rows = {r["name"]: r for r in data(http, "/api/services/health", "health")}
     assert rows["fresh-svc"]["status"] == "healthy" and rows["fresh-svc"]["trace_count"] == 1
     assert rows["fresh-svc"]["avg_events_per_trace"] == 1.0
