@@ -261,7 +261,7 @@ _VARIANT = "CASE " + " ".join(f"WHEN {_k(v, '')[:-1]} IS NOT NULL THEN {_q(v)}" 
 # (TRY: a record that is not JSON gets NULL here and an exact reason later).
 _PIPELINE = f"""
 a AS (
-    SELECT line, rec, text, contains(text, '\\\\') AS esc,
+    SELECT line, rec, text, contains(text, chr(92)) AS esc,
         TRY(CAST(json_transform(text, {_q(TOP_STRUCT)}) AS {TOP_TYPE})) AS x
     FROM recs __ONLY__
 ), e AS (
