@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from raceway_core.loading import guard
 from raceway_core.loading.walker import NoEvents, walk
 
 if TYPE_CHECKING:  # formats imports loading: only for the annotation
@@ -185,11 +187,43 @@ class Source:
             lines, text = self._decode_slowly(binary, line_no)
         recs = pa.nulls(len(text), pa.int32())
         table = pa.Table.from_arrays([lines, recs, text], schema=CHUNK_SCHEMA)
+        bad = guard.non_finite_lines(data, arr, offsets)
+        if bad:
+            table = self._reject_non_finite(table, data, offsets, bad, line_no)
+            records = None
         # batch lines ({"events": [...]}, arrays) need SQL to count and expand them
         batches = data.find(b'"events"') >= 0 or bool(np.any(arr[offsets[:-1]] == ord("[")))
         if batches or records is None:
             return Chunk(_batched(table), expand=True), n
         return Chunk(_batched(table), expand=False, records=records), n
+
+    def _reject_non_finite(self, table: pa.Table, data: bytes, offsets: np.ndarray, bad: list[int],
+                           line_no: int) -> pa.Table:
+        """``table`` less the lines holding NaN, Infinity or 1e400, which become
+        rejects; a batch line is split so that only its bad events are rejected."""
+        drop = {line_no + i + 1 for i in bad}
+        keep = pc.invert(pc.is_in(table.column("line"), pa.array(sorted(drop), pa.int32())))
+        extra_line, extra_rec, extra_text = [], [], []
+        for i in bad:
+            line = line_no + i + 1
+            raw = data[offsets[i]:offsets[i + 1]].decode("utf-8", "replace").rstrip("\r\n")
+            events = guard.split_batch(raw) if raw.lstrip()[:1] == "[" or '"events"' in raw else None
+            if events is None:
+                self.problems.append(Problem(line, None, guard.NON_FINITE_REASON, raw))
+                continue
+            for rec, ev in enumerate(events):
+                if guard.non_finite(ev):
+                    self.problems.append(Problem(line, rec, guard.NON_FINITE_REASON, ev))
+                else:
+                    extra_line.append(line)
+                    extra_rec.append(rec)
+                    extra_text.append(ev)
+        table = table.filter(keep)
+        if extra_text:
+            table = pa.concat_tables([table, pa.Table.from_arrays(
+                [pa.array(extra_line, pa.int32()), pa.array(extra_rec, pa.int32()),
+                 pa.array(extra_text, pa.string())], schema=CHUNK_SCHEMA)])
+        return table
 
     def _decode_slowly(self, binary: pa.Array, line_no: int) -> tuple[pa.Array, pa.Array]:
         """Per-line UTF-8 check, used only when a block holds invalid UTF-8."""
@@ -218,6 +252,9 @@ class Source:
         rows_line, rows_rec, rows_text = [], [], []
         for el in result.elements:
             line = _line_of(text, el.pos, newlines)
+            if el.error is None and guard.non_finite(el.text):
+                self.problems.append(Problem(line, el.index, guard.NON_FINITE_REASON, el.text))
+                continue
             if el.error is None:
                 try:
                     el.text.encode("utf-8")
@@ -231,7 +268,8 @@ class Source:
                 rows_text.append(el.text)
             else:
                 raw = el.text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                self.problems.append(Problem(line, el.index, el.error, raw))
+                why = guard.NON_FINITE_REASON if guard.non_finite(raw) else el.error  # nan, inf: not Python's
+                self.problems.append(Problem(line, el.index, why, raw))
         if rows_text:
             table = pa.Table.from_arrays(
                 [pa.array(rows_line, pa.int32()), pa.array(rows_rec, pa.int32()),
@@ -309,22 +347,88 @@ def _parses(line: bytes) -> bool:
     return True
 
 
+_HEAD = 1 << 20  # bytes of a file that decide its mode when its first line does not parse
+
+
 def _is_document(body: bytes) -> bool:
     """True when the input is one pretty-printed JSON document, not NDJSON.
 
-    NDJSON when the first line is JSON on its own, or (a broken first line) the
-    next non-blank line is; a pretty-printed document's lines are neither.
+    NDJSON when the first line is JSON on its own. Otherwise both readings are
+    tried on the head of the file and the one finding more valid records wins;
+    a tie keeps lines unless line 1 merely opens a container (``[``, ``{"events": [``).
+    Nothing is dropped either way in line mode: each bad line is a reject.
     """
     if body[:1] not in (b"[", b"{"):
         return False
-    lines = (ln for ln in body.split(b"\n", 64)[:64] if ln.strip())
-    first = next(lines, b"")
+    first_end = body.find(b"\n")
+    first = body if first_end < 0 else body[:first_end]
     if _parses(first):
         return False
-    second = next(lines, None)
-    if second is None:
+    rest = body[first_end + 1:] if first_end >= 0 else b""
+    if not rest.strip():
         return False  # one line: line mode handles it (and salvages a broken one)
-    return not _parses(second)
+    head = body[:_HEAD]
+    cut = head.rfind(b"\n") if len(body) > _HEAD else len(head)
+    as_lines = _line_records(head[:cut])
+    as_document = _document_records(head)
+    if as_document != as_lines:
+        return as_document > as_lines
+    return _opens_container(first)
+
+
+def _line_records(data: bytes) -> int:
+    """Valid records line mode finds in ``data``: events of lines that parse, and
+    those a broken batch line still gives (as ``records_from_text`` salvages them)."""
+    n = 0
+    for line in data.split(b"\n"):
+        line = line.strip()
+        if line[:1] not in (b"{", b"["):
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            if line[:1] == b"[" or b'"events"' in line[:4096]:  # what line mode salvages
+                n += _document_records(line)
+            continue
+        if isinstance(value, dict):
+            events = value.get("events")
+            n += len(events) if isinstance(events, list) else 1
+        elif isinstance(value, list):
+            n += len(value)
+    return n
+
+
+def _document_records(data: bytes) -> int:
+    """Valid records the tolerant walker finds in ``data`` read as one document."""
+    try:
+        result = walk(data.decode("utf-8", "replace"))
+    except (NoEvents, RecursionError):
+        return 0
+    return sum(el.error is None for el in result.elements)
+
+
+def _opens_container(line: bytes) -> bool:
+    """A first line that only opens what the next lines fill: short, brackets left open."""
+    line = line.strip()
+    if len(line) > 256:
+        return False
+    depth, in_str, esc = 0, False, False
+    for ch in line.decode("utf-8", "replace"):
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+            continue
+        if ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+    return depth > 0 and not in_str
 
 
 def _open_blocks(path: Path, src: Source) -> Iterator[bytes]:
