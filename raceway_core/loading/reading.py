@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # formats imports loading: only for the annotation
 
 BLOCK = 32 << 20  # bytes of input per chunk
 BATCH_ROWS = 16_384  # rows per Arrow record batch: lets DuckDB use both cores
+MAX_RECORD = 32 << 20  # default longest record (line) read; the server's body limit too
+_RAW_KEPT = 1024  # bytes of an oversized record kept in its reject
 CHUNK_SCHEMA = pa.schema([("line", pa.int32()), ("rec", pa.int32()), ("text", pa.string())])
 
 
@@ -146,27 +148,53 @@ class Source:
         yield Chunk(_batched(table), expand=False)
 
     # -- line mode -------------------------------------------------------
+    @property
+    def max_record(self) -> int:
+        limit = getattr(self.options, "max_record", None)
+        return limit if limit else MAX_RECORD
+
     def _lines(self, first: bytes, rest: Iterator[bytes]) -> Iterator[Chunk]:
         carry = b""
         line_no = 0
-        blocks = _chain_first(first, rest)
-        for block in blocks:
+        limit = self.max_record
+        skipped = 0  # bytes of an oversized line dropped so far (0: not inside one)
+        head = b""  # the start of that line, kept for the reject
+        for block in _chain_first(first, rest):
+            if skipped:  # inside a line past the limit: drop bytes up to its end
+                nl = block.find(b"\n")
+                if nl < 0:
+                    skipped += len(block)
+                    continue
+                line_no += 1
+                self._oversized(line_no, head, skipped + nl)
+                skipped, block = 0, block[nl + 1:]
             data = carry + block if carry else block
             cut = data.rfind(b"\n") + 1
             if cut == 0:
                 carry = data
+                if len(carry) > limit:  # no end in sight: stop holding it
+                    skipped, head, carry = len(carry), carry[:_RAW_KEPT], b""
                 continue
             carry = data[cut:]
             chunk, n = self._split(data[:cut], line_no)
             line_no += n
             if chunk is not None:
                 yield chunk
-        if carry.strip():
+            if len(carry) > limit:
+                skipped, head, carry = len(carry), carry[:_RAW_KEPT], b""
+        if skipped:
+            line_no += 1
+            self._oversized(line_no, head, skipped)
+        elif carry.strip():
             chunk, n = self._split(carry + b"\n", line_no)
             line_no += n
             if chunk is not None:
                 yield chunk
         self.lines = line_no
+
+    def _oversized(self, line: int, head: bytes, size: int) -> None:
+        self.problems.append(Problem(line, None, _too_big(size, self.max_record),
+                                     head.decode("utf-8", "replace") + " …"))
 
     def _split(self, data: bytes, line_no: int) -> tuple[Chunk | None, int]:
         """Records of ``data`` (ends with a newline) whose first line is line_no + 1."""
@@ -187,7 +215,13 @@ class Source:
             lines, text = self._decode_slowly(binary, line_no)
         recs = pa.nulls(len(text), pa.int32())
         table = pa.Table.from_arrays([lines, recs, text], schema=CHUNK_SCHEMA)
+        big = np.flatnonzero(np.diff(offsets) > self.max_record + 1)  # + its newline
+        if len(big):
+            table = self._reject_oversized(table, data, offsets, big.tolist(), line_no)
+            records = None
         bad = guard.non_finite_lines(data, arr, offsets)
+        if len(big):
+            bad = sorted(set(bad) - set(big.tolist()))
         if bad:
             table = self._reject_non_finite(table, data, offsets, bad, line_no)
             records = None
@@ -196,6 +230,13 @@ class Source:
         if batches or records is None:
             return Chunk(_batched(table), expand=True), n
         return Chunk(_batched(table), expand=False, records=records), n
+
+    def _reject_oversized(self, table: pa.Table, data: bytes, offsets: np.ndarray, big: list[int],
+                          line_no: int) -> pa.Table:
+        for i in big:
+            self._oversized(line_no + i + 1, data[offsets[i]:offsets[i] + _RAW_KEPT], int(offsets[i + 1] - offsets[i]) - 1)
+        drop = pa.array([line_no + i + 1 for i in big], pa.int32())
+        return table.filter(pc.invert(pc.is_in(table.column("line"), drop)))
 
     def _reject_non_finite(self, table: pa.Table, data: bytes, offsets: np.ndarray, bad: list[int],
                            line_no: int) -> pa.Table:
@@ -275,6 +316,23 @@ class Source:
                 [pa.array(rows_line, pa.int32()), pa.array(rows_rec, pa.int32()),
                  pa.array(rows_text, pa.string())], schema=CHUNK_SCHEMA)
             yield Chunk(_batched(table), expand=False)
+
+
+def parse_size(text: str) -> int:
+    """Bytes in '32M', '1G', '512k', '1000' (binary units)."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(t[-1:], 1)
+    try:
+        n = float(t[:-1] if scale > 1 else t) * scale
+    except ValueError:
+        raise ValueError(f"not a size: {text!r} (e.g. 32M, 1G)") from None
+    if not 1 <= n < 1 << 40:
+        raise ValueError(f"size out of range: {text!r}")
+    return int(n)
+
+
+def _too_big(size: int, limit: int) -> str:
+    return f"record of {size:,} bytes is larger than the limit of {limit:,} bytes (--max-record-size)"
 
 
 def records_from_text(text: str) -> tuple[list[tuple[int | None, str]], list[tuple[int | None, str, str]], list[str]]:
@@ -450,24 +508,32 @@ def _plain_blocks(f, src: Source) -> Iterator[bytes]:
 
 
 def _gunzip_blocks(f, src: Source) -> Iterator[bytes]:
+    """Decompressed blocks of about BLOCK bytes; a gzip bomb is read a block at a
+    time (``max_length``), never inflated whole."""
     with f:
         d = zlib.decompressobj(wbits=31)
         out: list[bytes] = []
         size = 0
         produced = 0
+        pending = b""  # compressed input not yet fed
+        corrupt = False
         while True:
-            piece = f.read(1 << 20)
-            if not piece:
-                break
-            src.bytes_read += len(piece)
+            if not pending and not d.unconsumed_tail:
+                pending = f.read(1 << 20)
+                src.bytes_read += len(pending)
+                if not pending:
+                    break
             try:
-                data = d.decompress(piece)
-                while d.eof and d.unused_data:  # multi-member gzip
-                    tail = d.unused_data
+                if d.unconsumed_tail:
+                    data = d.decompress(d.unconsumed_tail, BLOCK)
+                else:
+                    data, pending = d.decompress(pending, BLOCK), b""
+                if d.eof and d.unused_data:  # multi-member gzip
+                    pending = d.unused_data + pending
                     d = zlib.decompressobj(wbits=31)
-                    data += d.decompress(tail)
             except zlib.error as exc:
                 src.notes.append(f"corrupt gzip data after {produced + size:,} bytes ({exc}); kept what came before")
+                corrupt = True
                 break
             if data:
                 out.append(data)
@@ -476,9 +542,7 @@ def _gunzip_blocks(f, src: Source) -> Iterator[bytes]:
                 produced += size
                 yield b"".join(out)
                 out, size = [], 0
-        else:  # pragma: no cover - loop always exits by break
-            pass
-        if not d.eof and not any("corrupt gzip" in n for n in src.notes):
+        if not d.eof and not corrupt:
             src.notes.append(f"truncated gzip: the stream ends after {produced + size:,} bytes "
                              "of data; kept the complete records before the cut")
         if out:
