@@ -80,6 +80,11 @@ class Source:
             self.fatal = _os_reason(exc)
             return
         importer = self._importer(first)
+        # a log whose lines start with '[' may be read either way (the JSON importers
+        # sniff keys of their own and need the whole document)
+        if (importer is not None and importer.name == "shiviz" and not self._forced()
+                and first.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{")):
+            importer = self._reads_better(importer, first)
         if importer is not None:
             yield from self._imported(importer, first + b"".join(raw))
             return
@@ -103,6 +108,29 @@ class Source:
             self.mode += ".gz"
 
     # -- other tools' formats ----------------------------------------------
+    def _forced(self) -> bool:
+        return bool(self.options and (self.options.format or self.options.regex))
+
+    def _reads_better(self, importer, first: bytes):
+        """``importer`` when it reads more events of the head than Raceway JSON does
+        (a log whose lines start with '[' may be either), else None; says which."""
+        from raceway_core.formats import ImportOptions
+
+        head = first[:_HEAD]
+        if len(first) > _HEAD:
+            head = head[: head.rfind(b"\n") + 1]
+        native = max(_line_records(head), _document_records(head))
+        options = replace(self.options or ImportOptions(), source=self.path.name.removesuffix(".gz"))
+        try:
+            found = len(importer.convert(head.decode("utf-8", "replace"), options).events)
+        except ValueError:
+            found = 0
+        if found <= native:
+            return None
+        self.notes.append(f"read as {importer.name}: it reads {found:,} events of the first "
+                          f"{len(head):,} bytes, Raceway JSON {native:,}")
+        return importer
+
     def _importer(self, first: bytes):
         from raceway_core import formats
 
@@ -450,9 +478,9 @@ def _line_records(data: bytes) -> int:
             continue
         if isinstance(value, dict):
             events = value.get("events")
-            n += len(events) if isinstance(events, list) else 1
+            n += sum(isinstance(e, dict) for e in events) if isinstance(events, list) else 1
         elif isinstance(value, list):
-            n += len(value)
+            n += sum(isinstance(e, dict) for e in value)
     return n
 
 
@@ -462,7 +490,7 @@ def _document_records(data: bytes) -> int:
         result = walk(data.decode("utf-8", "replace"))
     except (NoEvents, RecursionError):
         return 0
-    return sum(el.error is None for el in result.elements)
+    return sum(el.error is None and el.text[:1] == "{" for el in result.elements)  # events are objects
 
 
 def _opens_container(line: bytes) -> bool:
