@@ -22,33 +22,74 @@ NON_FINITE_REASON = "a value is NaN, Infinity or beyond a double's range (such a
 MAX_DEPTH = 200  # levels an event may nest: orjson writes 254, answers wrap events in a few more
 DEPTH_REASON = f"nested deeper than {MAX_DEPTH} levels"
 
-_DELIM = np.zeros(256, dtype=bool)
-_DELIM[[ord(c) for c in ",}] \t\r\n"]] = True
 _DIGIT = np.zeros(256, dtype=bool)
 _DIGIT[np.arange(48, 58)] = True
+_NUMERIC = _DIGIT.copy()  # what a JSON number is made of
+_NUMERIC[[ord(c) for c in ".+-eE"]] = True
+_BEFORE = np.zeros(256, dtype=bool)  # what may precede a value: outside strings, a number starts after these
+_BEFORE[[ord(c) for c in ":,[ \t\r\n"]] = True
+_AFTER = np.zeros(256, dtype=bool)  # what may follow a number
+_AFTER[[ord(c) for c in ",}] \t\r\n"]] = True
+_LOOK = 32  # bytes looked at around a candidate (a longer number is a candidate anyway)
+
+
+def _gather(arr: np.ndarray, pos: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """arr[pos + step] for each position (rows) and step (columns), clipped to arr."""
+    return arr[np.clip(pos[:, None] + steps[None, :], 0, len(arr) - 1)]
+
+
+def _first_other(mask: np.ndarray) -> np.ndarray:
+    """Per row, the index of the first False (the row length when none)."""
+    other = ~mask
+    return np.where(other.any(axis=1), other.argmax(axis=1), mask.shape[1])
 
 
 def candidate_offsets(arr: np.ndarray) -> np.ndarray:
-    """Byte offsets in ``arr`` (uint8) where a non-finite number may be: a superset."""
-    if len(arr) < 4:
+    """Byte offsets in ``arr`` (uint8) where a non-finite number may be: a superset.
+
+    A few passes over the block find the letters 'n' and 'e'; what follows works
+    on those positions only: 'nan' / 'inf' (any case) where a value may start,
+    and exponents of 3+ digits inside a number token (a hex id's "3e456" is not one).
+    """
+    n = len(arr)
+    if n < 4:
         return np.empty(0, np.int64)
     low = arr | 0x20  # ASCII letters folded to lower case (other bytes do not matter here)
-    a0, a1, a2 = low[:-2], low[1:-1], low[2:]
-    tri = ((a0 == ord("n")) & (a2 == ord("n")) & (a1 == ord("a"))) | (
-        (a0 == ord("i")) & (a1 == ord("n")) & (a2 == ord("f")))
-    out = [np.flatnonzero(tri)]
-    digit = _DIGIT[arr]
-    # an exponent of 3+ digits (e400, e+0400) whose 4th byte is a digit or ends the number
-    e = low[:-4] == ord("e")
-    plus = arr[1:-3] == ord("+")
-    d1, d2, d3 = digit[1:-3], digit[2:-2], digit[3:-1]
-    after = digit[4:] | _DELIM[arr[4:]]
-    exp3 = e & d1 & d2 & d3 & after
-    exp3_plus = e[:-1] & plus[:-1] & d2[:-1] & d3[:-1] & digit[4:-1] & (digit[5:] | _DELIM[arr[5:]])
-    out += [np.flatnonzero(exp3), np.flatnonzero(exp3_plus)]
-    # a run of 309+ digits covers two samples 128 bytes apart
-    samples = digit[::128]
-    out.append(np.flatnonzero(samples[:-1] & samples[1:]) * 128)
+    out = []
+    ns = np.flatnonzero(low == ord("n"))
+    ns = ns[(ns > 0) & (ns < n - 2)]
+    nan = ns[(low[ns + 1] == ord("a")) & (low[ns + 2] == ord("n"))]
+    inf = ns[(low[ns - 1] == ord("i")) & (low[ns + 1] == ord("f"))] - 1
+    for start in (nan, inf):
+        if len(start):  # the token starts where a value may: after [:,[ ], a sign allowed
+            back = _gather(arr, start, -np.arange(1, 3))
+            ok = _BEFORE[back[:, 0]] | (np.isin(back[:, 0], (ord("-"), ord("+"))) & _BEFORE[back[:, 1]])
+            out.append(start[ok | (start < 2)])
+    es = np.flatnonzero(low == ord("e"))
+    es = es[(es > 0) & (es < n - 4)]
+    # 3 exponent digits (or a sign and 2) right after, a digit or '.' right before
+    a1, a2, a3 = arr[es + 1], _DIGIT[arr[es + 2]], _DIGIT[arr[es + 3]]
+    es = es[a2 & a3 & (_DIGIT[a1] | (a1 == ord("+")) | (a1 == ord("-")))
+            & (_DIGIT[arr[es - 1]] | (arr[es - 1] == ord(".")))]
+    if len(es):
+        ahead = _gather(arr, es, np.arange(1, _LOOK + 1))
+        sign = (ahead[:, 0] == ord("+")) | (ahead[:, 0] == ord("-"))
+        digits = _DIGIT[ahead]
+        digits[sign, 0] = True
+        run = _first_other(digits)  # bytes of the exponent (sign included)
+        long_exp = (run - sign) >= 3
+        end = ahead[np.arange(len(es)), np.minimum(run, _LOOK - 1)]
+        ends_number = (run >= _LOOK) | _AFTER[end]
+        behind = _gather(arr, es, -np.arange(1, _LOOK + 1))
+        k = _first_other(_NUMERIC[behind])  # back to the start of the mantissa
+        starts_value = (k >= _LOOK) | _BEFORE[behind[np.arange(len(es)), np.minimum(k, _LOOK - 1)]] | (es - k <= 0)
+        out.append(es[long_exp & ends_number & starts_value])
+    # a run of 309+ digits (past a double) holds 9 consecutive samples 32 bytes apart
+    samples = _DIGIT[arr[::32]]
+    run9 = samples[:-8].copy()
+    for k in range(1, 9):
+        run9 &= samples[k:len(samples) - 8 + k]
+    out.append(np.flatnonzero(run9) * 32)
     return np.concatenate(out)
 
 

@@ -238,12 +238,19 @@ MIN_EPOCH_US, MAX_EPOCH_US = -(2**63 // 1000), (2**63 - 1) // 1000 - 1
 TS_RANGE = "1677-09-21 to 2262-04-11"
 # the UTC offset of a timestamp with a time of day: sign, hours, minutes
 _ZONE_RE = r"[T ][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]*)?)?\s*([+-])([0-9]{2}):?([0-9]{2})?$"
+_TSS = "x.timestamp"  # the JSON fragment: its text ends as the string does, plus the quote
+# UTC ('Z', '+00:00') skips the regex: nearly every timestamp is
+_ZONE_OK = (  # CASE, not OR: a projection evaluates both sides of an OR on every row
+    f"CASE WHEN suffix({_TSS}, 'Z\"') OR suffix({_TSS}, '+00:00\"') THEN true ELSE "
+    f"coalesce(TRY_CAST(regexp_extract({_s(_TSS)}, {_q(_ZONE_RE)}, 2) AS INTEGER), 0) <= 23 AND "
+    f"coalesce(TRY_CAST(regexp_extract({_s(_TSS)}, {_q(_ZONE_RE)}, 3) AS INTEGER), 0) <= 59 END"
+)
 
 # Values nested deeper than MAX_DEPTH break every reader after (orjson writes 254
 # levels): counted, in SQL, for long records and long values, where they can hide.
-_TOO_DEEP = (
-    f"coalesce((strlen(text) > 8192 OR strlen({_k('StateChange', 'old_value')}) > {MAX_DEPTH} "
-    f"OR strlen({_k('StateChange', 'new_value')}) > {MAX_DEPTH}) AND rw_depth(text) > {MAX_DEPTH}, false)"
+_TOO_DEEP = (  # CASE: rw_depth only for the few long records (an AND would run it on all)
+    f"CASE WHEN strlen(text) > 8192 OR strlen({_k('StateChange', 'old_value')}) > {MAX_DEPTH} "
+    f"OR strlen({_k('StateChange', 'new_value')}) > {MAX_DEPTH} THEN rw_depth(text) > {MAX_DEPTH} ELSE false END"
 )
 
 # -- the records of a chunk ---------------------------------------------------------
@@ -287,9 +294,7 @@ a AS (
 ), e AS (
     SELECT *,
         TRY_CAST({_s('x.timestamp')} AS TIMESTAMPTZ) AS ts,
-        coalesce(TRY_CAST(regexp_extract({_s('x.timestamp')}, {_q(_ZONE_RE)}, 2) AS INTEGER), 0) <= 23
-            AND coalesce(TRY_CAST(regexp_extract({_s('x.timestamp')}, {_q(_ZONE_RE)}, 3) AS INTEGER), 0) <= 59
-            AS ts_zone_ok,
+        {_ZONE_OK} AS ts_zone_ok,
         {_NKNOWN} AS nknown,
         {_TOO_DEEP} AS too_deep,
         {_VARIANT} AS kind
