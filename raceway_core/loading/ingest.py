@@ -460,12 +460,16 @@ class Ingestor:
 
     def dedupe(self) -> None:
         """Drop this source's events whose id appeared earlier (lower seq) in the store."""
+        # ids seen more than once, by a hash aggregate (usually none); only their rows are ranked
         removed = self.conn.execute("""
             DELETE FROM events WHERE seq IN (
                 SELECT seq FROM (
                     SELECT seq, source, row_number() OVER (PARTITION BY id ORDER BY seq) AS rn
                     FROM events
-                    WHERE id IN (SELECT id FROM events WHERE source = ? AND seq >= ?)
+                    WHERE id IN (
+                        SELECT id FROM events
+                        WHERE id IN (SELECT id FROM events WHERE source = ? AND seq >= ?)
+                        GROUP BY id HAVING count(*) > 1)
                 ) WHERE rn > 1 AND source = ?)
         """, [self.source, self.first_seq, self.source]).fetchall()[0][0]
         self.counts.loaded -= removed
