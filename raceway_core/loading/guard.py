@@ -30,7 +30,7 @@ _BEFORE = np.zeros(256, dtype=bool)  # what may precede a value: outside strings
 _BEFORE[[ord(c) for c in ":,[ \t\r\n"]] = True
 _AFTER = np.zeros(256, dtype=bool)  # what may follow a number
 _AFTER[[ord(c) for c in ",}] \t\r\n"]] = True
-_LOOK = 32  # bytes looked at around a candidate (a longer number is a candidate anyway)
+_LOOK = 8  # bytes looked at around a candidate (a longer number is a candidate anyway)
 
 
 def _gather(arr: np.ndarray, pos: np.ndarray, steps: np.ndarray) -> np.ndarray:
