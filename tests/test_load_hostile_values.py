@@ -128,15 +128,24 @@ def test_look_alikes_load(tmp_path, path):
                 orjson.loads(r["v"])
 
 
-def test_timestamps_at_the_edges_keep_their_nanoseconds(tmp_path):
-    texts = [json.dumps(event(1, ts="2262-04-11T23:47:16.854775807Z")),
-             json.dumps(event(2, ts="1677-09-21T00:12:43.145224192Z"))]
+@pytest.mark.parametrize("path", ["file-ndjson", "append-small", "append-big"])
+def test_timestamps_near_the_edges_keep_their_nanoseconds(tmp_path, path):
+    from datetime import datetime, timezone
+
+    def ns(ts: str) -> int:  # independent: whole seconds by datetime, the fraction by hand
+        whole, frac = ts.rstrip("Z").split(".")
+        sec = int((datetime.fromisoformat(whole).replace(tzinfo=timezone.utc)
+                   - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds())
+        return sec * 10**9 + int(frac.ljust(9, "0"))
+
+    inside = ["2262-04-11T23:47:16.854774123Z", "1677-09-21T00:12:43.145225001Z"]
+    past = ["2262-04-11T23:47:16.854775807Z", "1677-09-21T00:12:43.145224192Z"]  # the int64 edges themselves
+    texts = [json.dumps(event(i, ts=t)) for i, t in enumerate(inside + past)]
     with Store() as store:
-        loaded, rejects = _load(store, tmp_path, texts, "file-ndjson")
-        ns = store.sql("SELECT ts_ns FROM events ORDER BY seq").column("ts_ns").to_pylist()
-    # the edges of a signed 64-bit ns clock, less what the µs TIMESTAMPTZ step leaves
-    assert (loaded, ns) in [(2, [9223372036854775807, -9223372036854775808]), (1, [9223372036854775807])] or \
-        (loaded == 0 and all("out of range" in r for _, r in rejects))
+        loaded, rejects = _load(store, tmp_path, texts, path)
+        got = store.sql("SELECT ts_ns FROM events ORDER BY seq").column("ts_ns").to_pylist()
+    assert loaded == 2 and got == [ns(t) for t in inside]
+    assert [i for i, _ in rejects] == [2, 3] and all("out of range" in r for _, r in rejects)
 
 
 @pytest.fixture(scope="module")
