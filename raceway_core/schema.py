@@ -89,6 +89,13 @@ CREATE OR REPLACE TEMP MACRO rw_unq(f) AS CASE
     WHEN NOT prefix(CAST(f AS VARCHAR), '"') THEN CAST(f AS VARCHAR)
     WHEN contains(CAST(f AS VARCHAR), '\\') THEN json_extract_string(f, '$')
     ELSE CAST(f AS VARCHAR)[2:-2] END;
+-- a JSON text without its strings' contents
+CREATE OR REPLACE TEMP MACRO rw_no_strings(t) AS regexp_replace(t, '"(?:[^"\\\\]|\\\\.)*"', '""', 'g');
+-- how deep a JSON text nests (outside strings); (depth, max) packed in one BIGINT while folding
+CREATE OR REPLACE TEMP MACRO rw_depth(t) AS list_reduce(list_prepend(CAST(0 AS BIGINT), list_transform(
+    string_split(regexp_replace(rw_no_strings(t), '[^\\[\\]{}]', '', 'g'), ''),
+    lambda ch: CAST(CASE WHEN ch IN ('[', '{') THEN 1 ELSE -1 END AS BIGINT))),
+    lambda acc, x: ((acc // 4194304) + x) * 4194304 + greatest(acc % 4194304, (acc // 4194304) + x)) % 4194304;
 """
 
 

@@ -38,6 +38,9 @@ DelimiterOpt = Annotated[Optional[str], typer.Option(
 ImportOpt = Annotated[Optional[list[str]], typer.Option(
     "--import-option", metavar="KEY=VALUE", help="Importer setting, e.g. access_regex=... or lock_regex= "
     "(ShiViz: map event text to variable accesses / locks; empty disables).", show_default=False)]
+MaxRecordOpt = Annotated[Optional[str], typer.Option(
+    "--max-record-size", metavar="SIZE", help="Longest record (line) read from a file, e.g. 32M, 1G; "
+    "longer ones are rejected with a reason. Default: 32M.", show_default=False)]
 
 
 def _version(value: bool) -> None:
@@ -69,7 +72,7 @@ def _open_store(db: Path | None):
 
 
 def import_options(fmt: str | None = None, regex: str | None = None, delimiter: str | None = None,
-                   settings: list[str] | None = None):
+                   settings: list[str] | None = None, max_record: str | None = None):
     """ImportOptions from the command line (None when nothing was given); bad values end the command."""
     from raceway_core.formats import ImportOptions, names
 
@@ -81,9 +84,17 @@ def import_options(fmt: str | None = None, regex: str | None = None, delimiter: 
         if not sep or not key:
             raise _fail(f"--import-option needs KEY=VALUE, got {item!r}")
         extra[key.strip()] = value
-    if fmt is None and regex is None and delimiter is None and not extra:
+    limit = None
+    if max_record is not None:
+        from raceway_core.loading.reading import parse_size
+
+        try:
+            limit = parse_size(max_record)
+        except ValueError as exc:
+            raise _fail(f"--max-record-size: {exc}") from exc
+    if fmt is None and regex is None and delimiter is None and not extra and limit is None:
         return None
-    return ImportOptions(format=fmt, regex=regex, delimiter=delimiter, extra=extra)
+    return ImportOptions(format=fmt, regex=regex, delimiter=delimiter, extra=extra, max_record=limit)
 
 
 def _load(store, files: list[Path], console: Console, options=None) -> bool:
@@ -106,11 +117,12 @@ def open_(
     db: DbOpt = None,
     server: Annotated[Optional[str], typer.Option("--server", help="Pull traces from a Raceway server URL.")] = None,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
+    max_record: MaxRecordOpt = None,
 ) -> None:
     """Open the explorer on trace files, a --db store, or a --server."""
     from raceway_tui.app import create_app
 
-    options = import_options(fmt, regex, delimiter, settings)
+    options = import_options(fmt, regex, delimiter, settings, max_record)
     missing = [str(f) for f in files or [] if not f.exists()]
     if files and len(missing) == len(files) and not db and not server:
         raise _fail("cannot read " + ", ".join(missing) + ": file not found")
@@ -122,9 +134,9 @@ def open_(
 @app.command()
 def load(files: Annotated[list[Path], typer.Argument(help="Trace files to load.")], db: DbOpt = None,
          fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None,
-         settings: ImportOpt = None) -> None:
+         settings: ImportOpt = None, max_record: MaxRecordOpt = None) -> None:
     """Load trace files headless and print what each one held."""
-    options = import_options(fmt, regex, delimiter, settings)
+    options = import_options(fmt, regex, delimiter, settings, max_record)
     store = _open_store(db)
     try:
         ok = _load(store, files, out, options)
@@ -142,12 +154,13 @@ def sql(
     db: DbOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
+    max_record: MaxRecordOpt = None,
 ) -> None:
     """Run SQL against the store and print the result."""
     from raceway_core.errors import QueryError
     from raceway_tui.render import arrow_to_json, arrow_to_rich
 
-    options = import_options(fmt, regex, delimiter, settings)
+    options = import_options(fmt, regex, delimiter, settings, max_record)
     store = _open_store(db)
     try:
         if files and not _load(store, files, err, options):
@@ -200,6 +213,7 @@ def analyze(
         "analysis as JSON (--trace-id), else the global analysis.", show_default=False)] = None,
     trace_id: Annotated[Optional[str], typer.Option("--trace-id", "-t", help="With --server: the trace.",
                                                     show_default=False)] = None,
+    max_record: MaxRecordOpt = None,
 ) -> None:
     """Analyse traces headless: races, critical paths, anomalies, dependencies, potential deadlocks
     (or ask a --server)."""
@@ -215,7 +229,7 @@ def analyze(
     from raceway_core.session import TraceSession
     from raceway_tui.report_view import render, shown_paths
 
-    options = import_options(fmt, regex, delimiter, settings)
+    options = import_options(fmt, regex, delimiter, settings, max_record)
     store = _open_store(db)
     session = TraceSession(store, EngineOptions(variable_scope=scope.value))
     try:

@@ -238,3 +238,18 @@ def test_span_links_order_spans_without_a_parent():
     assert got == {"0000000000000002": (four, "link"), "0000000000000003": (four, "link"),
                    "0000000000000004": (None, None), "0000000000000005": (four, "link")}
     store.close()
+
+
+@pytest.mark.parametrize("name", list(SHIVIZ))
+def test_shiviz_logs_open_without_options(name):
+    """Issue 16.7: detection alone finds the format and the layout, with the counts
+    the log's own regex gives."""
+    _, _, events, traces, contexts, _ = SHIVIZ[name]
+    store, s, c = _load(CORPUS / "shiviz" / name)
+    try:
+        assert (s.mode, s.rejected, s.duplicates, s.fatal) == ("shiviz", 0, 0, None), s.line()
+        assert (c["n"], c["t"], c["c"]) == (events, traces, contexts)
+        if name.startswith(("voldemort", "reliable", "simple-reliable")):  # lines start with '['
+            assert any(n.startswith("read as shiviz: it reads") for n in s.notes), s.notes
+    finally:
+        store.close()

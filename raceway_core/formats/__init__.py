@@ -23,6 +23,7 @@ class ImportOptions:
     regex: str | None = None  # ShiViz parser regex (JS or Python named groups)
     delimiter: str | None = None  # ShiViz multi-execution delimiter regex
     extra: dict[str, str] = field(default_factory=dict)  # importer-specific settings
+    max_record: int | None = None  # longest record (line) in bytes; None: loading.reading.MAX_RECORD
     source: str = ""  # the input's file name, set by the reader (ShiViz names traces after it)
 
 

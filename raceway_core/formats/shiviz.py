@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import PurePath
 
 from raceway_core.formats import Converted, ImportOptions, register
@@ -48,6 +49,17 @@ _JSON_ARRAY = re.compile(r'\[\s*(?:[\[{"\]\d-]|true|false|null|$)')  # "[INFO] .
 _MOTIFS = re.compile(r"^\d+-event subgraphs\s*$", re.MULTILINE)
 _CLOCKISH = re.compile(r'\{\s*\\?"[^"\\\n]{1,200}\\?"\s*:\s*\d+\s*[,}]')
 _ACCESS = {a.lower(): a for a in ACCESS_TYPES} | {"load": "Read", "store": "Write", "r": "Read", "w": "Write"}
+
+
+def _first_line_is_json(body: str) -> bool:
+    line = body.split("\n", 1)[0].strip()
+    if line in ("[", "{"):
+        return True  # a pretty-printed document opens so
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_clock(text: str) -> tuple[dict[str, int] | None, str | None]:
@@ -167,16 +179,61 @@ def _program_order(events: list[dict], owns: list[int], notes: list[str]) -> Non
                      "clock order in the log; their timestamps follow their own clock")
 
 
+# Layouts of ShiViz's own example logs (its index.html pairs each with a parser regex):
+# tried in turn when no regex is given, the one reading the most events wins.
+KNOWN_LAYOUTS = {
+    "ShiViz default (event line, then host and clock)": DEFAULT_REGEX,
+    "host and clock, then event line (GoVector, chord)": r"(?<host>\S*) (?<clock>{.*})\n(?<event>.*)",
+    "Akka log line with clock (reliable-broadcast)":
+        r"\[\w+\] \[(?<date>([^ ]+ [^ ]+))\] [^ ]+ \[akka://[^/]+/user/(?<host>\w+)\] (?<clock>.*\}) (?<event>.*)",
+    "TLA+ TLC trace with Host and Clock (ewd998)":
+        r'^State [0-9]+: <(?<event>\w*) .*>\n\/\\ Host = (?<host>.*)\n\/\\ Clock = "(?<clock>.*)"\n'
+        r"\/\\ active = (?<active>.*)\n\/\\ color = (?<color>.*)\n\/\\ counter = (?<counter>.*)",
+    "timestamped event, then host and clock (TSViz)":
+        r"(?<timestamp>(\d*)) (?<event>.*)\n(?<host>\w*) (?<clock>.*)",
+    "log4j line, then host and clock (voldemort)":
+        r"\[(?<date>\d{4}-\d{2}-\d{2} (\d{2}:){2}\d{2},\d{3}) (?<path>\S*)\] (?<priority>(INFO|WARN)) (?<event>.*)\n"
+        r"(?<host>\S*) (?<clock>{.*})",
+    "access log line, then host and clock (facebook)":
+        r"(?<ip>(\d{1,3}\.){3}\d{1,3}) (?<date>(\d{1,2}/){2}\d{4} (\d{2}:){2}\d{2} (AM|PM)) "
+        r"(?<action>(INFO|GET|POST)) (?<event>.*)\n(?<host>\w*) (?<clock>.*)",
+}
+
+
 class ShivizImporter:
     name = "shiviz"
 
     def sniff(self, head: str) -> bool:
         body = head.lstrip("\ufeff \t\r\n")
-        if not body or body[0] == "{" or _JSON_ARRAY.match(body):
+        if not body or body[0] == "{":
             return False
+        if _JSON_ARRAY.match(body) and _first_line_is_json(body):
+            return False  # "[2013-05-24 ...] INFO" is a log line, "[{...}]" is not
         return upload_header(body) is not None or bool(_CLOCKISH.search(body))
 
     def convert(self, text: str, options: ImportOptions) -> Converted:
+        if options.regex or upload_header(text.lstrip("\ufeff")) is not None:
+            return self._convert(text, options)
+        best: tuple[int, str, Converted] | None = None
+        failures = []
+        for name, regex in KNOWN_LAYOUTS.items():  # the default first: it wins ties
+            try:
+                conv = self._convert(text, replace(options, regex=regex))
+            except ValueError as exc:
+                failures.append(exc)
+                continue
+            score = len(conv.events) - len(conv.problems)
+            if best is None or score > best[0]:
+                best = (score, name, conv)
+        if best is None:
+            raise failures[0]
+        _, name, conv = best
+        if name != next(iter(KNOWN_LAYOUTS)):
+            conv.notes.insert(0, f"parser regex of the known layout '{name}' (it reads the most events; "
+                                 "--regex to give another)")
+        return conv
+
+    def _convert(self, text: str, options: ImportOptions) -> Converted:
         log = read_log(text, options.regex, options.delimiter)
         if not any(ex.entries for ex in log.executions):
             if _MOTIFS.search(text):

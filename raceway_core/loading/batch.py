@@ -22,10 +22,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raceway_core.loading import pyfast
+from raceway_core.loading import guard, pyfast
 from raceway_core.loading.ingest import Ingestor
 from raceway_core.loading.known import KnownIds, id_hash
-from raceway_core.loading.reading import CHUNK_SCHEMA
+from raceway_core.loading.reading import CHUNK_SCHEMA, Problem
 from raceway_core.schema import REC_BITS
 
 MAX_LINE = (1 << 31) - 1  # the rejects/events `line` column is an INTEGER
@@ -42,7 +42,10 @@ def event_texts(events: list, body: bytes) -> list[str] | None:
     if _LONG_NUMBER in body.translate(_DIGITS_TO_0):
         return None
     dumps = orjson.dumps
-    return [dumps(e).decode() for e in events]
+    try:
+        return [dumps(e).decode() for e in events]
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes: SQL splits the body
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +124,19 @@ def _raw_strings(table: pa.Table) -> list[pa.Array]:
 
 def prepare(events: list, texts: list[str]) -> Prepared:
     """``texts`` as ``event_texts`` gave them for the parsed ``events``."""
-    values = pyfast.values
-    return Prepared(texts, [values(e) for e in events] if len(events) <= PY_FAST_MAX else [None] * len(texts))
+    if len(events) > PY_FAST_MAX:
+        return Prepared(texts, [None] * len(texts))
+    return Prepared(texts, [_shallow(pyfast.values(e), t) for e, t in zip(events, texts)])
+
+
+def _shallow(row: tuple | None, text: str) -> tuple | None:
+    """``row``, or None when its event may nest too deep: SQL rejects it then."""
+    if row is not None and guard.too_deep(text, row[_OLD], row[_NEW]):
+        return None
+    return row
+
+
+_OLD, _NEW = pyfast.COLUMNS.index("old_value"), pyfast.COLUMNS.index("new_value")
 
 
 def line_size(line: str | Sequence[str] | Prepared | Rows) -> int:
@@ -136,7 +150,7 @@ def line_size(line: str | Sequence[str] | Prepared | Rows) -> int:
 
 def _parse_row(text: str) -> tuple | None:
     try:
-        return pyfast.values(orjson.loads(text))
+        return _shallow(pyfast.values(orjson.loads(text)), text)
     except orjson.JSONDecodeError:
         return None
 
@@ -189,6 +203,7 @@ def ingest_texts(conn: duckdb.DuckDBPyConnection, lines: Sequence[str | Sequence
                 sql_texts.append(text)
             else:
                 fast.append(((ln << REC_BITS) + rec, r, text))
+    _guard(ing, whole, sql_lines, sql_recs, sql_texts)
     if sql_texts:
         table = pa.Table.from_arrays([pa.array(sql_lines, pa.int32()), pa.array(sql_recs, pa.int32()),
                                       pa.array(sql_texts, pa.string())], schema=CHUNK_SCHEMA)
@@ -233,6 +248,40 @@ def ingest_texts(conn: duckdb.DuckDBPyConnection, lines: Sequence[str | Sequence
         for line in range(first_line, first_line + n))
     return BatchOutcome(first_line, sum(r.loaded for r in lines), sum(len(r.rejected) for r in lines),
                         len(dup_rows), lines)
+
+
+def _guard(ing: Ingestor, whole: list[tuple[int, str]], lines: list[int], recs: list[int],
+           texts: list[str]) -> None:
+    """Reject the events holding NaN, Infinity or 1e400 (see guard.py) before SQL,
+    in place; a batch text holding one is split so its other events still go in."""
+    problems: list[Problem] = []
+    for i in reversed(_non_finite_texts(texts)):
+        problems.append(Problem(lines[i], recs[i], guard.NON_FINITE_REASON, texts[i]))
+        del lines[i], recs[i], texts[i]
+    for i in reversed(_non_finite_texts([t for _, t in whole])):
+        ln, text = whole.pop(i)
+        events = guard.split_batch(text)
+        if events is None:
+            problems.append(Problem(ln, None, guard.NON_FINITE_REASON, text))
+            continue
+        for rec, ev in enumerate(events):
+            if guard.non_finite(ev):
+                problems.append(Problem(ln, rec, guard.NON_FINITE_REASON, ev))
+            else:
+                lines.append(ln)
+                recs.append(rec)
+                texts.append(ev)
+    ing.problems(sorted(problems, key=lambda p: (p.line, -1 if p.rec is None else p.rec)))
+
+
+def _non_finite_texts(texts: list[str]) -> list[int]:
+    if not texts:
+        return []
+    parts = [t.encode("utf-8", "surrogatepass") for t in texts]
+    offsets = np.zeros(len(parts) + 1, np.int64)
+    np.cumsum([len(b) + 1 for b in parts], out=offsets[1:])
+    data = b"\n".join(parts) + b"\n"
+    return guard.non_finite_lines(data, np.frombuffer(data, np.uint8), offsets)
 
 
 def _insert_rows(conn, lines: Sequence[Rows], source: str, first_line: int,

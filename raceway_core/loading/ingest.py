@@ -27,6 +27,7 @@ from raceway_core.loading.fields import (
     ACCESS_TYPES, ARR, ID, INDEX, INT, KIND, KNOWN_VARIANTS, NUM, OBJ, PATHS, STR, TOP_FIELDS,
     TOP_STRUCT, TOP_TYPE, VARIANT_FIELDS, Field,
 )
+from raceway_core.loading.guard import DEPTH_REASON, MAX_DEPTH
 from raceway_core.loading.reading import CHUNK_SCHEMA, Problem, json_error_reason, records_from_text
 from raceway_core.schema import REC_BITS
 
@@ -77,11 +78,16 @@ def _reason_sql() -> str:
     checks = [
         "WHEN NOT ok THEN '!json'",
         "WHEN ty[1] <> 'OBJECT' THEN 'not an event object (got ' || rw_type_name(ty[1]) || ')'",
+        f"WHEN too_deep THEN {_q(DEPTH_REASON)}",
     ]
     for f in TOP_FIELDS[:4]:
         checks += _field_checks(f)
     checks += [
         f"WHEN ts IS NULL OR NOT isfinite(ts) THEN 'field ''timestamp'' is not a valid timestamp: ' || {_sv('timestamp')}",
+        f"WHEN NOT ts_zone_ok THEN 'field ''timestamp'' has an invalid UTC offset (hours 00-23, minutes 00-59): ' "
+        f"|| {_sv('timestamp')}",
+        f"WHEN NOT ts_in_range THEN 'field ''timestamp'' is out of range (the store holds {TS_RANGE}): ' "
+        f"|| {_sv('timestamp')}",
         "WHEN variant IS NULL THEN 'field ''kind'' must hold exactly one variant, got ' "
         "|| coalesce(len(kkeys), 0) || ' keys'",
     ]
@@ -132,7 +138,8 @@ def _fast_test(f: Field) -> str:
 
 def _fast_ok_sql() -> str:
     skip = ("kind", "metadata", "causality_vector", "lock_set")
-    tests = ["x.id IS NOT NULL", "ts IS NOT NULL", "isfinite(ts)", "nknown = 1",
+    tests = ["x.id IS NOT NULL", "ts IS NOT NULL", "isfinite(ts)", "ts_in_range", "ts_zone_ok", "NOT too_deep",
+             "nknown = 1",
              "prefix(x.metadata.thread_id, '\"')",  # also proves metadata was an object
              f"{_DURATION_DOUBLE} BETWEEN 0 AND {MAX_DURATION_NS}",
              f"(x.causality_vector IS NULL OR regexp_full_match(x.causality_vector, {_q(_CV_RE)}))",
@@ -196,7 +203,7 @@ _COLUMNS = f"""
     {_s('x.trace_id')} AS trace_id,
     {_s('x.parent_id')} AS parent_id,
     ts AS timestamp,
-    epoch_us(ts) * 1000 + {_NS_EXTRA} AS ts_ns,
+    CASE WHEN ts_in_range THEN epoch_us(ts) * 1000 + {_NS_EXTRA} END AS ts_ns,
     {_s('x.metadata.thread_id')} AS thread_id,
     {_s('x.metadata.service_name')} AS service,
     {_s('x.metadata.instance_id')} AS instance_id,
@@ -225,6 +232,26 @@ _COLUMNS = f"""
     CAST(? AS VARCHAR) AS source,
     line,
     rec"""
+
+# ts_ns is ns since the epoch in a BIGINT (+ up to 999 ns of extra digits)
+MIN_EPOCH_US, MAX_EPOCH_US = -(2**63 // 1000), (2**63 - 1) // 1000 - 1
+TS_RANGE = "1677-09-21 to 2262-04-11"
+# the UTC offset of a timestamp with a time of day: sign, hours, minutes
+_ZONE_RE = r"[T ][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]*)?)?\s*([+-])([0-9]{2}):?([0-9]{2})?$"
+_TSS = "x.timestamp"  # the JSON fragment: its text ends as the string does, plus the quote
+# UTC ('Z', '+00:00') skips the regex: nearly every timestamp is
+_ZONE_OK = (  # CASE, not OR: a projection evaluates both sides of an OR on every row
+    f"CASE WHEN suffix({_TSS}, 'Z\"') OR suffix({_TSS}, '+00:00\"') THEN true ELSE "
+    f"coalesce(TRY_CAST(regexp_extract({_s(_TSS)}, {_q(_ZONE_RE)}, 2) AS INTEGER), 0) <= 23 AND "
+    f"coalesce(TRY_CAST(regexp_extract({_s(_TSS)}, {_q(_ZONE_RE)}, 3) AS INTEGER), 0) <= 59 END"
+)
+
+# Values nested deeper than MAX_DEPTH break every reader after (orjson writes 254
+# levels): counted, in SQL, for long records and long values, where they can hide.
+_TOO_DEEP = (  # CASE: rw_depth only for the few long records (an AND would run it on all)
+    f"CASE WHEN strlen(text) > 8192 OR strlen({_k('StateChange', 'old_value')}) > {MAX_DEPTH} "
+    f"OR strlen({_k('StateChange', 'new_value')}) > {MAX_DEPTH} THEN rw_depth(text) > {MAX_DEPTH} ELSE false END"
+)
 
 # -- the records of a chunk ---------------------------------------------------------
 _BLANK = "regexp_full_match(text, '[ \t\r\n]*')"
@@ -261,17 +288,21 @@ _VARIANT = "CASE " + " ".join(f"WHEN {_k(v, '')[:-1]} IS NOT NULL THEN {_q(v)}" 
 # (TRY: a record that is not JSON gets NULL here and an exact reason later).
 _PIPELINE = f"""
 a AS (
-    SELECT line, rec, text, contains(text, '\\\\') AS esc,
+    SELECT line, rec, text, contains(text, chr(92)) AS esc,
         TRY(CAST(json_transform(text, {_q(TOP_STRUCT)}) AS {TOP_TYPE})) AS x
     FROM recs __ONLY__
 ), e AS (
     SELECT *,
         TRY_CAST({_s('x.timestamp')} AS TIMESTAMPTZ) AS ts,
+        {_ZONE_OK} AS ts_zone_ok,
         {_NKNOWN} AS nknown,
+        {_TOO_DEEP} AS too_deep,
         {_VARIANT} AS kind
     FROM a
+), e2 AS (
+    SELECT *, coalesce(epoch_us(ts) BETWEEN {MIN_EPOCH_US} AND {MAX_EPOCH_US}, false) AS ts_in_range FROM e
 ), f AS (
-    SELECT *, coalesce({_fast_ok_sql()}, false) AS fast_ok FROM e
+    SELECT *, coalesce({_fast_ok_sql()}, false) AS fast_ok FROM e2
 )"""
 
 FAST_INSERT = f"""
@@ -429,12 +460,16 @@ class Ingestor:
 
     def dedupe(self) -> None:
         """Drop this source's events whose id appeared earlier (lower seq) in the store."""
+        # ids seen more than once, by a hash aggregate (usually none); only their rows are ranked
         removed = self.conn.execute("""
             DELETE FROM events WHERE seq IN (
                 SELECT seq FROM (
                     SELECT seq, source, row_number() OVER (PARTITION BY id ORDER BY seq) AS rn
                     FROM events
-                    WHERE id IN (SELECT id FROM events WHERE source = ? AND seq >= ?)
+                    WHERE id IN (
+                        SELECT id FROM events
+                        WHERE id IN (SELECT id FROM events WHERE source = ? AND seq >= ?)
+                        GROUP BY id HAVING count(*) > 1)
                 ) WHERE rn > 1 AND source = ?)
         """, [self.source, self.first_seq, self.source]).fetchall()[0][0]
         self.counts.loaded -= removed

@@ -71,7 +71,8 @@ def _ts_ns(s: str) -> int | None:
         _SECONDS[key] = seconds
     if seconds is None:
         return None
-    return seconds * 1_000_000_000 + (int(frac) * _FRAC_SCALE[len(frac)] if frac else 0)
+    ns = seconds * 1_000_000_000 + (int(frac) * _FRAC_SCALE[len(frac)] if frac else 0)
+    return ns if _MIN_NS <= ns < _MAX_NS else None  # else SQL rejects it: out of range
 
 
 def _seconds(s: str, tz: str) -> int | None:
@@ -83,10 +84,14 @@ def _seconds(s: str, tz: str) -> int | None:
         return None
     if not 1 <= y <= 9999:
         return None
+    if tz != "Z" and (int(tz[1:3]) > 23 or int(tz[4:6]) > 59):
+        return None  # not an offset: SQL rejects it
     off = 0 if tz == "Z" else (1 if tz[0] == "+" else -1) * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
     return (base - _EPOCH) // _SECOND - off
 
 
+# the range of the store's ts_ns (a BIGINT), less the ns digits SQL adds apart
+_MIN_NS, _MAX_NS = -(2**63 // 1000) * 1000, ((2**63 - 1) // 1000 - 1) * 1000
 _SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc) - _EPOCH
 
 
@@ -189,6 +194,13 @@ def values(ev) -> tuple | None:
         location = pget("location")
     else:
         location = None
+    if sc:
+        try:  # values nested past orjson's depth limit: SQL stores them
+            old, new = orjson.dumps(pget("old_value")).decode(), orjson.dumps(pget("new_value")).decode()
+        except orjson.JSONEncodeError:
+            return None
+    else:
+        old = new = None
     lock = variant == "LockAcquire" or variant == "LockRelease"
     task = pget("task_id") if variant == "AsyncSpawn" else None
     future = pget("future_id") if variant == "AsyncAwait" else None
@@ -196,8 +208,7 @@ def values(ev) -> tuple | None:
         eid, tid, parent, ns, meta.get("thread_id"), meta.get("service_name"), meta.get("instance_id"),
         meta.get("distributed_span_id"), meta.get("upstream_span_id"), dur, variant,
         pget("variable") if sc else None, pget("access_type") if sc else None,
-        orjson.dumps(pget("old_value")).decode() if sc else None,
-        orjson.dumps(pget("new_value")).decode() if sc else None,
+        old, new,
         location, pget("lock_id") if lock else None,
         pget("function_name") if variant == "FunctionCall" else None,
         None if task is None else str(task), None if future is None else str(future),

@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from raceway_core.loading import guard
 from raceway_core.loading.walker import NoEvents, walk
 
 if TYPE_CHECKING:  # formats imports loading: only for the annotation
@@ -33,6 +35,8 @@ if TYPE_CHECKING:  # formats imports loading: only for the annotation
 
 BLOCK = 32 << 20  # bytes of input per chunk
 BATCH_ROWS = 16_384  # rows per Arrow record batch: lets DuckDB use both cores
+MAX_RECORD = 32 << 20  # default longest record (line) read; the server's body limit too
+_RAW_KEPT = 1024  # bytes of an oversized record kept in its reject
 CHUNK_SCHEMA = pa.schema([("line", pa.int32()), ("rec", pa.int32()), ("text", pa.string())])
 
 
@@ -76,6 +80,11 @@ class Source:
             self.fatal = _os_reason(exc)
             return
         importer = self._importer(first)
+        # a log whose lines start with '[' may be read either way (the JSON importers
+        # sniff keys of their own and need the whole document)
+        if (importer is not None and importer.name == "shiviz" and not self._forced()
+                and first.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{")):
+            importer = self._reads_better(importer, first)
         if importer is not None:
             yield from self._imported(importer, first + b"".join(raw))
             return
@@ -99,6 +108,29 @@ class Source:
             self.mode += ".gz"
 
     # -- other tools' formats ----------------------------------------------
+    def _forced(self) -> bool:
+        return bool(self.options and (self.options.format or self.options.regex))
+
+    def _reads_better(self, importer, first: bytes):
+        """``importer`` when it reads more events of the head than Raceway JSON does
+        (a log whose lines start with '[' may be either), else None; says which."""
+        from raceway_core.formats import ImportOptions
+
+        head = first[:_HEAD]
+        if len(first) > _HEAD:
+            head = head[: head.rfind(b"\n") + 1]
+        native = max(_line_records(head), _document_records(head))
+        options = replace(self.options or ImportOptions(), source=self.path.name.removesuffix(".gz"))
+        try:
+            found = len(importer.convert(head.decode("utf-8", "replace"), options).events)
+        except ValueError:
+            found = 0
+        if found <= native:
+            return None
+        self.notes.append(f"read as {importer.name}: it reads {found:,} events of the first "
+                          f"{len(head):,} bytes, Raceway JSON {native:,}")
+        return importer
+
     def _importer(self, first: bytes):
         from raceway_core import formats
 
@@ -144,27 +176,53 @@ class Source:
         yield Chunk(_batched(table), expand=False)
 
     # -- line mode -------------------------------------------------------
+    @property
+    def max_record(self) -> int:
+        limit = getattr(self.options, "max_record", None)
+        return limit if limit else MAX_RECORD
+
     def _lines(self, first: bytes, rest: Iterator[bytes]) -> Iterator[Chunk]:
         carry = b""
         line_no = 0
-        blocks = _chain_first(first, rest)
-        for block in blocks:
+        limit = self.max_record
+        skipped = 0  # bytes of an oversized line dropped so far (0: not inside one)
+        head = b""  # the start of that line, kept for the reject
+        for block in _chain_first(first, rest):
+            if skipped:  # inside a line past the limit: drop bytes up to its end
+                nl = block.find(b"\n")
+                if nl < 0:
+                    skipped += len(block)
+                    continue
+                line_no += 1
+                self._oversized(line_no, head, skipped + nl)
+                skipped, block = 0, block[nl + 1:]
             data = carry + block if carry else block
             cut = data.rfind(b"\n") + 1
             if cut == 0:
                 carry = data
+                if len(carry) > limit:  # no end in sight: stop holding it
+                    skipped, head, carry = len(carry), carry[:_RAW_KEPT], b""
                 continue
             carry = data[cut:]
             chunk, n = self._split(data[:cut], line_no)
             line_no += n
             if chunk is not None:
                 yield chunk
-        if carry.strip():
+            if len(carry) > limit:
+                skipped, head, carry = len(carry), carry[:_RAW_KEPT], b""
+        if skipped:
+            line_no += 1
+            self._oversized(line_no, head, skipped)
+        elif carry.strip():
             chunk, n = self._split(carry + b"\n", line_no)
             line_no += n
             if chunk is not None:
                 yield chunk
         self.lines = line_no
+
+    def _oversized(self, line: int, head: bytes, size: int) -> None:
+        self.problems.append(Problem(line, None, _too_big(size, self.max_record),
+                                     head.decode("utf-8", "replace") + " …"))
 
     def _split(self, data: bytes, line_no: int) -> tuple[Chunk | None, int]:
         """Records of ``data`` (ends with a newline) whose first line is line_no + 1."""
@@ -185,11 +243,56 @@ class Source:
             lines, text = self._decode_slowly(binary, line_no)
         recs = pa.nulls(len(text), pa.int32())
         table = pa.Table.from_arrays([lines, recs, text], schema=CHUNK_SCHEMA)
+        big = np.flatnonzero(np.diff(offsets) > self.max_record + 1)  # + its newline
+        if len(big):
+            table = self._reject_oversized(table, data, offsets, big.tolist(), line_no)
+            records = None
+        bad = guard.non_finite_lines(data, arr, offsets)
+        if len(big):
+            bad = sorted(set(bad) - set(big.tolist()))
+        if bad:
+            table = self._reject_non_finite(table, data, offsets, bad, line_no)
+            records = None
         # batch lines ({"events": [...]}, arrays) need SQL to count and expand them
         batches = data.find(b'"events"') >= 0 or bool(np.any(arr[offsets[:-1]] == ord("[")))
         if batches or records is None:
             return Chunk(_batched(table), expand=True), n
         return Chunk(_batched(table), expand=False, records=records), n
+
+    def _reject_oversized(self, table: pa.Table, data: bytes, offsets: np.ndarray, big: list[int],
+                          line_no: int) -> pa.Table:
+        for i in big:
+            self._oversized(line_no + i + 1, data[offsets[i]:offsets[i] + _RAW_KEPT], int(offsets[i + 1] - offsets[i]) - 1)
+        drop = pa.array([line_no + i + 1 for i in big], pa.int32())
+        return table.filter(pc.invert(pc.is_in(table.column("line"), drop)))
+
+    def _reject_non_finite(self, table: pa.Table, data: bytes, offsets: np.ndarray, bad: list[int],
+                           line_no: int) -> pa.Table:
+        """``table`` less the lines holding NaN, Infinity or 1e400, which become
+        rejects; a batch line is split so that only its bad events are rejected."""
+        drop = {line_no + i + 1 for i in bad}
+        keep = pc.invert(pc.is_in(table.column("line"), pa.array(sorted(drop), pa.int32())))
+        extra_line, extra_rec, extra_text = [], [], []
+        for i in bad:
+            line = line_no + i + 1
+            raw = data[offsets[i]:offsets[i + 1]].decode("utf-8", "replace").rstrip("\r\n")
+            events = guard.split_batch(raw) if raw.lstrip()[:1] == "[" or '"events"' in raw else None
+            if events is None:
+                self.problems.append(Problem(line, None, guard.NON_FINITE_REASON, raw))
+                continue
+            for rec, ev in enumerate(events):
+                if guard.non_finite(ev):
+                    self.problems.append(Problem(line, rec, guard.NON_FINITE_REASON, ev))
+                else:
+                    extra_line.append(line)
+                    extra_rec.append(rec)
+                    extra_text.append(ev)
+        table = table.filter(keep)
+        if extra_text:
+            table = pa.concat_tables([table, pa.Table.from_arrays(
+                [pa.array(extra_line, pa.int32()), pa.array(extra_rec, pa.int32()),
+                 pa.array(extra_text, pa.string())], schema=CHUNK_SCHEMA)])
+        return table
 
     def _decode_slowly(self, binary: pa.Array, line_no: int) -> tuple[pa.Array, pa.Array]:
         """Per-line UTF-8 check, used only when a block holds invalid UTF-8."""
@@ -218,6 +321,9 @@ class Source:
         rows_line, rows_rec, rows_text = [], [], []
         for el in result.elements:
             line = _line_of(text, el.pos, newlines)
+            if el.error is None and guard.non_finite(el.text):
+                self.problems.append(Problem(line, el.index, guard.NON_FINITE_REASON, el.text))
+                continue
             if el.error is None:
                 try:
                     el.text.encode("utf-8")
@@ -231,12 +337,30 @@ class Source:
                 rows_text.append(el.text)
             else:
                 raw = el.text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                self.problems.append(Problem(line, el.index, el.error, raw))
+                why = guard.NON_FINITE_REASON if guard.non_finite(raw) else el.error  # nan, inf: not Python's
+                self.problems.append(Problem(line, el.index, why, raw))
         if rows_text:
             table = pa.Table.from_arrays(
                 [pa.array(rows_line, pa.int32()), pa.array(rows_rec, pa.int32()),
                  pa.array(rows_text, pa.string())], schema=CHUNK_SCHEMA)
             yield Chunk(_batched(table), expand=False)
+
+
+def parse_size(text: str) -> int:
+    """Bytes in '32M', '1G', '512k', '1000' (binary units)."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(t[-1:], 1)
+    try:
+        n = float(t[:-1] if scale > 1 else t) * scale
+    except ValueError:
+        raise ValueError(f"not a size: {text!r} (e.g. 32M, 1G)") from None
+    if not 1 <= n < 1 << 40:
+        raise ValueError(f"size out of range: {text!r}")
+    return int(n)
+
+
+def _too_big(size: int, limit: int) -> str:
+    return f"record of {size:,} bytes is larger than the limit of {limit:,} bytes (--max-record-size)"
 
 
 def records_from_text(text: str) -> tuple[list[tuple[int | None, str]], list[tuple[int | None, str, str]], list[str]]:
@@ -309,22 +433,88 @@ def _parses(line: bytes) -> bool:
     return True
 
 
+_HEAD = 1 << 20  # bytes of a file that decide its mode when its first line does not parse
+
+
 def _is_document(body: bytes) -> bool:
     """True when the input is one pretty-printed JSON document, not NDJSON.
 
-    NDJSON when the first line is JSON on its own, or (a broken first line) the
-    next non-blank line is; a pretty-printed document's lines are neither.
+    NDJSON when the first line is JSON on its own. Otherwise both readings are
+    tried on the head of the file and the one finding more valid records wins;
+    a tie keeps lines unless line 1 merely opens a container (``[``, ``{"events": [``).
+    Nothing is dropped either way in line mode: each bad line is a reject.
     """
     if body[:1] not in (b"[", b"{"):
         return False
-    lines = (ln for ln in body.split(b"\n", 64)[:64] if ln.strip())
-    first = next(lines, b"")
+    first_end = body.find(b"\n")
+    first = body if first_end < 0 else body[:first_end]
     if _parses(first):
         return False
-    second = next(lines, None)
-    if second is None:
+    rest = body[first_end + 1:] if first_end >= 0 else b""
+    if not rest.strip():
         return False  # one line: line mode handles it (and salvages a broken one)
-    return not _parses(second)
+    head = body[:_HEAD]
+    cut = head.rfind(b"\n") if len(body) > _HEAD else len(head)
+    as_lines = _line_records(head[:cut])
+    as_document = _document_records(head)
+    if as_document != as_lines:
+        return as_document > as_lines
+    return _opens_container(first)
+
+
+def _line_records(data: bytes) -> int:
+    """Valid records line mode finds in ``data``: events of lines that parse, and
+    those a broken batch line still gives (as ``records_from_text`` salvages them)."""
+    n = 0
+    for line in data.split(b"\n"):
+        line = line.strip()
+        if line[:1] not in (b"{", b"["):
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            if line[:1] == b"[" or b'"events"' in line[:4096]:  # what line mode salvages
+                n += _document_records(line)
+            continue
+        if isinstance(value, dict):
+            events = value.get("events")
+            n += sum(isinstance(e, dict) for e in events) if isinstance(events, list) else 1
+        elif isinstance(value, list):
+            n += sum(isinstance(e, dict) for e in value)
+    return n
+
+
+def _document_records(data: bytes) -> int:
+    """Valid records the tolerant walker finds in ``data`` read as one document."""
+    try:
+        result = walk(data.decode("utf-8", "replace"))
+    except (NoEvents, RecursionError):
+        return 0
+    return sum(el.error is None and el.text[:1] == "{" for el in result.elements)  # events are objects
+
+
+def _opens_container(line: bytes) -> bool:
+    """A first line that only opens what the next lines fill: short, brackets left open."""
+    line = line.strip()
+    if len(line) > 256:
+        return False
+    depth, in_str, esc = 0, False, False
+    for ch in line.decode("utf-8", "replace"):
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+            continue
+        if ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+    return depth > 0 and not in_str
 
 
 def _open_blocks(path: Path, src: Source) -> Iterator[bytes]:
@@ -346,24 +536,32 @@ def _plain_blocks(f, src: Source) -> Iterator[bytes]:
 
 
 def _gunzip_blocks(f, src: Source) -> Iterator[bytes]:
+    """Decompressed blocks of about BLOCK bytes; a gzip bomb is read a block at a
+    time (``max_length``), never inflated whole."""
     with f:
         d = zlib.decompressobj(wbits=31)
         out: list[bytes] = []
         size = 0
         produced = 0
+        pending = b""  # compressed input not yet fed
+        corrupt = False
         while True:
-            piece = f.read(1 << 20)
-            if not piece:
-                break
-            src.bytes_read += len(piece)
+            if not pending and not d.unconsumed_tail:
+                pending = f.read(1 << 20)
+                src.bytes_read += len(pending)
+                if not pending:
+                    break
             try:
-                data = d.decompress(piece)
-                while d.eof and d.unused_data:  # multi-member gzip
-                    tail = d.unused_data
+                if d.unconsumed_tail:
+                    data = d.decompress(d.unconsumed_tail, BLOCK)
+                else:
+                    data, pending = d.decompress(pending, BLOCK), b""
+                if d.eof and d.unused_data:  # multi-member gzip
+                    pending = d.unused_data + pending
                     d = zlib.decompressobj(wbits=31)
-                    data += d.decompress(tail)
             except zlib.error as exc:
                 src.notes.append(f"corrupt gzip data after {produced + size:,} bytes ({exc}); kept what came before")
+                corrupt = True
                 break
             if data:
                 out.append(data)
@@ -372,9 +570,7 @@ def _gunzip_blocks(f, src: Source) -> Iterator[bytes]:
                 produced += size
                 yield b"".join(out)
                 out, size = [], 0
-        else:  # pragma: no cover - loop always exits by break
-            pass
-        if not d.eof and not any("corrupt gzip" in n for n in src.notes):
+        if not d.eof and not corrupt:
             src.notes.append(f"truncated gzip: the stream ends after {produced + size:,} bytes "
                              "of data; kept the complete records before the cut")
         if out:

@@ -13,7 +13,10 @@ import json
 import re
 from dataclasses import dataclass
 
+from raceway_core.loading.guard import DEPTH_REASON
+
 _decoder = json.JSONDecoder()
+TOO_DEEP = DEPTH_REASON
 _ws = re.compile(r"[ \t\r\n]*")
 # Where a new array element may start after a broken one: "," then "{".
 _resync = re.compile(r",[ \t\r\n]*\{")
@@ -76,6 +79,9 @@ def _walk_object(s: str, i: int, res: WalkResult) -> None:
     except json.JSONDecodeError as exc:
         res.elements.append(Element(i, None, s[i:].strip(), _decode_error(exc, s)))
         return
+    except RecursionError:
+        res.elements.append(Element(i, None, s[i:].strip(), TOO_DEEP))
+        return
     if isinstance(value, dict) and ("success" in value or "data" in value) and "id" not in value:
         raise NoEvents("a Raceway server response without data.events")
     res.elements.append(Element(i, None, s[i:end]))
@@ -101,7 +107,7 @@ def _find_events_array(s: str, i: int, depth: int = 0) -> tuple[int, int | None]
                 return j, found
         try:
             _, j = _decoder.raw_decode(s, j)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return j, None
         j = _skip_ws(s, j)
         if j < len(s) and s[j] == ",":
@@ -119,11 +125,12 @@ def _walk_array(s: str, i: int, res: WalkResult) -> None:
     while j < n:
         try:
             _, end = _decoder.raw_decode(s, j)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             nxt = _resync_point(s, j)
             stop = nxt if nxt is not None else n
-            out.append(Element(j, index, s[j:stop].strip().rstrip(","),
-                               _decode_error(exc, s[:stop], runs_to_end=nxt is None)))
+            why = (_decode_error(exc, s[:stop], runs_to_end=nxt is None)
+                   if isinstance(exc, json.JSONDecodeError) else TOO_DEEP)
+            out.append(Element(j, index, s[j:stop].strip().rstrip(","), why))
             index += 1
             if nxt is None:
                 return
@@ -155,7 +162,7 @@ def _resync_point(s: str, j: int) -> int | None:
         k = m.end() - 1
         try:
             value, end = _decoder.raw_decode(s, k)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             continue
         after = _skip_ws(s, end)
         if isinstance(value, dict) and ("id" in value or "kind" in value) and (

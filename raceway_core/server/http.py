@@ -239,7 +239,7 @@ def event_batch(body: bytes) -> tuple[Prepared | str, int]:
     except orjson.JSONDecodeError as exc:
         try:  # JSON orjson will not read (numbers past a double, lone surrogates): SQL decides per event
             doc, exact = json.loads(body.decode("utf-8")), False
-        except ValueError:  # UnicodeDecodeError included
+        except (ValueError, RecursionError):  # UnicodeDecodeError included; nesting past the parser
             raise HttpError(400, f"malformed JSON in request body: {exc}") from exc
     if isinstance(doc, list):
         events = doc
