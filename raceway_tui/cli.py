@@ -222,7 +222,8 @@ def analyze(
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = 8080,
-    db: Annotated[str, typer.Option("--db", help="DuckDB file to store events in (:memory: for none).")] = "raceway.duckdb",
+    db: Annotated[Optional[str], typer.Option("--db", show_default=False, help="DuckDB file to store events in (:memory: for none; default raceway.duckdb, or in memory with --store, where it is only an analysis cache).")] = None,
+    store: Annotated[Optional[str], typer.Option("--store", envvar="RACEWAY_DATABASE_URL", show_default=False, help="PostgreSQL database to store events in, shared by several servers: postgresql://USER@HOST/DB (also RACEWAY_DATABASE_URL).")] = None,
     api_key: Annotated[Optional[list[str]], typer.Option("--api-key", help="Accept this API key (repeatable); without any, no key is needed.")] = None,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", help="Largest request body accepted, in MB.")] = 32,
     ingest_workers: Annotated[Optional[int], typer.Option(
@@ -233,8 +234,13 @@ def serve(
     """Run a Raceway-compatible server: SDKs POST /events, clients pull /api/events."""
     from raceway_core.server import serve as run_server
 
+    if store and not store.startswith(("postgresql://", "postgres://")):
+        raise _fail(f"invalid --store {store!r}: expected a PostgreSQL URL, postgresql://USER@HOST/DB")
+    db = db or (":memory:" if store else "raceway.duckdb")
+    where = f"store: {_redact(store)}, cache: {db}" if store else f"db: {db}"
+
     def announce(url: str) -> None:
-        out.print(f"raceway-tui serve: listening on {url} (db: {db}, "
+        out.print(f"raceway-tui serve: listening on {url} ({where}, "
                   f"{'API key required' if api_key else 'no API key required'})", highlight=False, soft_wrap=True)
         if not api_key and host not in ("127.0.0.1", "localhost", "::1"):
             err.print("warning: reachable from other machines without an API key (use --api-key)",
@@ -242,11 +248,17 @@ def serve(
 
     try:
         run_server(host, port, db, tuple(api_key or ()), int(max_body_mb * 1e6), announce=announce,
-                   fronts=ingest_workers)
+                   fronts=ingest_workers, store_url=store)
     except RacewayError as exc:
         raise _fail(str(exc)) from exc
     err.print("raceway-tui serve: stopped; every acknowledged event is committed and the database closed",
               highlight=False, soft_wrap=True)
+
+
+def _redact(url: str) -> str:
+    from raceway_core.pgstore.pool import redact
+
+    return redact(url)
 
 
 def server_url(url: str) -> str:

@@ -64,13 +64,15 @@ def _signals_stop(server):
 def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "raceway.duckdb",
           api_keys: tuple[str, ...] = (), max_body_bytes: int = 32 << 20,
           announce: Callable[[str], None] | None = None, log_level: str = "warning",
-          fronts: int | None = None) -> None:
+          fronts: int | None = None, store_url: str | None = None) -> None:
     """Serve until SIGINT/SIGTERM; then answer what is in flight, commit and close the store.
 
     ``port`` 0 picks a free port; ``announce`` receives the URL once listening.
     ``fronts``: ingest front processes (see ``front.py``), which parse POST
     bodies on other cores; 0 serves everything from this process; None: one
-    when the machine has a second core.
+    when the machine has a second core. ``store_url``: a PostgreSQL database
+    that stores the events, shared with other servers (``db`` is then this
+    server's analysis cache).
     """
     import uvicorn
 
@@ -79,6 +81,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     fronts = default_fronts() if fronts is None else fronts
     store = Store(None if db in (None, ":memory:") else db)  # StoreError when locked or unreadable
+    shared = None
     private = tempfile.TemporaryDirectory(prefix="raceway-serve-") if fronts else None  # mode 0700
     try:
         sock = _listen(host, port)
@@ -86,6 +89,10 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{bound}"
         config = ServerConfig(api_keys=tuple(api_keys), max_body_bytes=max_body_bytes, url=url)
+        if store_url:
+            from raceway_core.pgstore import SharedStore
+
+            shared = SharedStore.open(store_url, store, server=url)
         group = None
         if private is not None:
             core_path, channel_path = (os.path.join(private.name, n) for n in ("store.sock", "ingest.sock"))
@@ -97,7 +104,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # this process: behind the fronts
             sock.bind(core_path)
             sock.listen(1024)
-        app = create_app(store, config, fronts=group)
+        app = create_app(store, config, fronts=group, shared=shared)
         server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level=log_level, access_log=False,
                                                timeout_graceful_shutdown=15, server_header=False))
         if group is not None:
