@@ -95,3 +95,30 @@ def serve_exits(store: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "RACEWAY_DATABASE_URL"} | {"COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "raceway_tui.cli", "serve", "--port", "0", "--store", store,
                            "--ingest-workers", "0"], capture_output=True, text=True, timeout=60, env=env)
+
+
+def sample_events() -> list[dict]:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "sample_traces"
+    return [json.loads(line) for p in ("banking-unsafe.jsonl", "distributed-orders.jsonl")
+            for line in (root / p).read_text().splitlines() if line.strip()]
+
+
+def test_analyses_agree_with_the_duckdb_server_from_every_server(pg_url):
+    evs = sample_events()
+    traces = sorted({e["trace_id"] for e in evs})
+    with pg_serve(pg_url) as s1, pg_serve(pg_url, mode="front") as s2, ServerProcess(mode="one-process") as duck:
+        half = len(evs) // 2  # half through each shared server; all to the DuckDB one
+        assert post(s1.url, evs[:half]).status_code == 200
+        assert post(s2.url, evs[half:]).status_code == 200
+        assert post(duck.url, evs).status_code == 200
+        paths = ["/api/traces?page_size=100", "/api/analyze/global", "/api/distributed/global-races"]
+        for t in traces:
+            paths += [f"/api/traces/{t}", f"/api/traces/{t}/critical-path", f"/api/traces/{t}/anomalies",
+                      f"/api/traces/{t}/dependencies"]
+        for path in paths:
+            want = httpx.get(duck.url + path, timeout=60).json()
+            assert want["success"] is True, path
+            for s in (s1, s2):
+                assert httpx.get(s.url + path, timeout=60).json() == want, path
