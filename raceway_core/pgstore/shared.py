@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from raceway_core.errors import StoreError
 from raceway_core.pgstore import feed, schema
 from raceway_core.pgstore.follower import Follower
 from raceway_core.pgstore.ingest import PgIngest
 from raceway_core.pgstore.pool import Pool, redact
 from raceway_core.store import Store
+
+log = logging.getLogger("raceway.pgstore")
 
 
 def is_database_url(text: str | None) -> bool:
@@ -46,7 +50,12 @@ class SharedStore:
             return feed.page(conn, after, limit)
 
     def catch_up(self) -> None:
-        self.follower.catch_up()
+        """Before a read: the cache holds what was committed. With the database
+        away, the read answers from the cache as it is (the follower says why in the log)."""
+        try:
+            self.follower.catch_up()
+        except Exception as exc:
+            log.warning("reading from the cache without catching up: %s", exc)
 
     def rejected(self) -> int:
         with self.pool.connection() as conn:
