@@ -230,6 +230,11 @@ def serve(
         "--ingest-workers", min=0, show_default=False,
         help="Processes that take HTTP and parse POSTed events beside the one that stores them "
              "(default: 1 with two or more cores, else 0: one process does everything).")] = None,
+    retain: Annotated[Optional[str], typer.Option(
+        "--retain", show_default=False, help="Remove traces whose newest event is older than this "
+        "(e.g. 7d, 12h, 30m), whole, from the store (and the --store database).")] = None,
+    retain_check: Annotated[float, typer.Option(
+        "--retain-check", min=0.1, help="Seconds between retention passes.")] = 60.0,
 ) -> None:
     """Run a Raceway-compatible server: SDKs POST /events, clients pull /api/events."""
     from raceway_core.server import serve as run_server
@@ -237,6 +242,14 @@ def serve(
     if store and not store.startswith(("postgresql://", "postgres://")):
         raise _fail(f"invalid --store {store!r}: expected a PostgreSQL URL, postgresql://USER@HOST/DB")
     db = db or (":memory:" if store else "raceway.duckdb")
+    keep = None
+    if retain is not None:
+        from raceway_core.retention import parse_duration
+
+        try:
+            keep = parse_duration(retain)
+        except ValueError as exc:
+            raise _fail(f"--retain: {exc}") from exc
     where = f"store: {_redact(store)}, cache: {db}" if store else f"db: {db}"
 
     def announce(url: str) -> None:
@@ -248,7 +261,7 @@ def serve(
 
     try:
         run_server(host, port, db, tuple(api_key or ()), int(max_body_mb * 1e6), announce=announce,
-                   fronts=ingest_workers, store_url=store)
+                   fronts=ingest_workers, store_url=store, retain=keep, retain_every=retain_check)
     except RacewayError as exc:
         raise _fail(str(exc)) from exc
     err.print("raceway-tui serve: stopped; every acknowledged event is committed and the database closed",

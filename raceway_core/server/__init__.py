@@ -64,7 +64,8 @@ def _signals_stop(server):
 def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "raceway.duckdb",
           api_keys: tuple[str, ...] = (), max_body_bytes: int = 32 << 20,
           announce: Callable[[str], None] | None = None, log_level: str = "warning",
-          fronts: int | None = None, store_url: str | None = None) -> None:
+          fronts: int | None = None, store_url: str | None = None, retain: float | None = None,
+          retain_every: float = 60.0) -> None:
     """Serve until SIGINT/SIGTERM; then answer what is in flight, commit and close the store.
 
     ``port`` 0 picks a free port; ``announce`` receives the URL once listening.
@@ -72,7 +73,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
     bodies on other cores; 0 serves everything from this process; None: one
     when the machine has a second core. ``store_url``: a PostgreSQL database
     that stores the events, shared with other servers (``db`` is then this
-    server's analysis cache).
+    server's analysis cache). ``retain``: seconds after which traces are
+    removed whole (checked every ``retain_every`` seconds).
     """
     import uvicorn
 
@@ -81,7 +83,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     fronts = default_fronts() if fronts is None else fronts
     store = Store(None if db in (None, ":memory:") else db)  # StoreError when locked or unreadable
-    shared = None
+    shared = retention = None
     private = tempfile.TemporaryDirectory(prefix="raceway-serve-") if fronts else None  # mode 0700
     try:
         sock = _listen(host, port)
@@ -105,6 +107,10 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
             sock.bind(core_path)
             sock.listen(1024)
         app = create_app(store, config, fronts=group, shared=shared)
+        if retain:
+            from raceway_core.retention import Retention
+
+            retention = Retention(retain, store, shared, every=retain_every).start()
         server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level=log_level, access_log=False,
                                                timeout_graceful_shutdown=15, server_header=False))
         if group is not None:
@@ -116,6 +122,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
         if group is not None and group.failure:
             raise RacewayError(group.failure)
     finally:
+        if retention is not None:
+            retention.stop()
         store.close()  # checkpoints: the WAL is folded into the file
         if private is not None:
             private.cleanup()
