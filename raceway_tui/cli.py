@@ -25,6 +25,10 @@ err = Console(stderr=True)
 
 FilesArg = Annotated[Optional[list[Path]], typer.Argument(help="Trace files (JSON, NDJSON, .gz).", show_default=False)]
 DbOpt = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file to keep the store in (reopens instantly).")]
+StoreOpt = Annotated[Optional[str], typer.Option(
+    "--store", show_default=False,
+    help="Read the events a shared PostgreSQL database holds (postgresql://USER@HOST/DB) into the "
+         "local store; with --db, later runs fetch only what is new.")]
 FormatOpt = Annotated[Optional[str], typer.Option(
     "--format", help="Read the files as this format instead of detecting it: "
     "raceway, otlp, jaeger, zipkin, shiviz, shiviz-graph.", show_default=False)]
@@ -67,6 +71,22 @@ def _open_store(db: Path | None):
         raise _fail(str(exc)) from exc
 
 
+def _pull(store, url: str | None, console: Console) -> None:
+    """The events of a shared database into ``store`` (``--store``)."""
+    if not url:
+        return
+    from raceway_core.pgstore.pool import redact
+    from raceway_core.pgstore.pull import pull
+
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise _fail(f"invalid --store {url!r}: expected a PostgreSQL URL, postgresql://USER@HOST/DB")
+    try:
+        n = pull(url, store)
+    except RacewayError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"{redact(url)}: {n} new events", highlight=False, soft_wrap=True, markup=False)
+
+
 def import_options(fmt: str | None = None, regex: str | None = None, delimiter: str | None = None,
                    settings: list[str] | None = None):
     """ImportOptions from the command line (None when nothing was given); bad values end the command."""
@@ -104,31 +124,45 @@ def open_(
     files: FilesArg = None,
     db: DbOpt = None,
     server: Annotated[Optional[str], typer.Option("--server", help="Pull traces from a Raceway server URL.")] = None,
+    store: StoreOpt = None,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
 ) -> None:
-    """Open the explorer on trace files, a --db store, or a --server."""
+    """Open the explorer on trace files, a --db store, a --server, or a shared --store database."""
     from raceway_tui.app import create_app
 
     options = import_options(fmt, regex, delimiter, settings)
     missing = [str(f) for f in files or [] if not f.exists()]
-    if files and len(missing) == len(files) and not db and not server:
+    if files and len(missing) == len(files) and not db and not server and not store:
         raise _fail("cannot read " + ", ".join(missing) + ": file not found")
     if server is not None:
         server = server_url(server)
-    create_app(files=list(files or []), db=db, server=server, options=options).run()
+    session = None
+    if store:
+        from raceway_core.session import TraceSession
+
+        local = _open_store(db)
+        _pull(local, store, err)
+        session = TraceSession(local)
+    create_app(files=list(files or []), db=db, server=server, options=options, session=session).run()
+    if session is not None:
+        session.close()
 
 
 @app.command()
-def load(files: Annotated[list[Path], typer.Argument(help="Trace files to load.")], db: DbOpt = None,
+def load(files: Annotated[Optional[list[Path]], typer.Argument(help="Trace files to load.", show_default=False)] = None,
+         db: DbOpt = None, store: StoreOpt = None,
          fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None,
          settings: ImportOpt = None) -> None:
-    """Load trace files headless and print what each one held."""
+    """Load trace files (or a shared --store database) headless and print what each one held."""
     options = import_options(fmt, regex, delimiter, settings)
-    store = _open_store(db)
+    if not files and not store:
+        raise _fail("nothing to load: name trace files or a --store database")
+    local = _open_store(db)
     try:
-        ok = _load(store, files, out, options)
+        _pull(local, store, out)
+        ok = _load(local, files or [], out, options)
     finally:
-        store.close()
+        local.close()
     if not ok:
         raise typer.Exit(2)
 
@@ -183,6 +217,7 @@ def analyze(
         "--fail-on", help="Exit 1 when such findings exist (races: any race; critical: a write-write race).")] = None,
     scope: Annotated[Scope, typer.Option("--scope-variables",
                                          help="global: a name is one variable everywhere; service: per service.")] = Scope.global_,
+    store_url: StoreOpt = None,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
 ) -> None:
     """Analyse traces headless: races, critical paths, anomalies, dependencies."""
@@ -196,6 +231,7 @@ def analyze(
     store = _open_store(db)
     session = TraceSession(store, EngineOptions(variable_scope=scope.value))
     try:
+        _pull(store, store_url, err)
         if files and not _load(store, files, err, options):
             raise typer.Exit(2)
         doc = session.report(max_pairs=max_pairs)
