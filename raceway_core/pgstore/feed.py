@@ -23,7 +23,6 @@ class FeedPage:
     events: list[str]  # raw JSON texts, in feed order
     next_cursor: str
     has_more: bool
-    ids: list[str] | None = None
 
 
 def parse_cursor(text: str | None) -> tuple[int, int]:
@@ -37,7 +36,7 @@ def parse_cursor(text: str | None) -> tuple[int, int]:
 
 
 _PAGE = """
-    SELECT xid::text, seq, raw, id FROM raceway_events
+    SELECT xid::text, seq, raw FROM raceway_events
     WHERE (xid, seq) > (%s::text::xid8, %s) AND xid < pg_snapshot_xmin(pg_current_snapshot())
     ORDER BY xid, seq LIMIT %s"""
 
@@ -48,6 +47,6 @@ def page(conn, after: str | None, limit: int) -> FeedPage:
     more = len(rows) > limit
     rows = rows[:limit]
     if not rows:
-        return FeedPage([], after or "", False, [])
+        return FeedPage([], after or "", False)
     last = rows[-1]
-    return FeedPage([r[2] for r in rows], f"{last[0]}-{last[1]}", more, [r[3] for r in rows])
+    return FeedPage([r[2] for r in rows], f"{last[0]}-{last[1]}", more)
