@@ -79,25 +79,40 @@ class PgServer:
         return dest / "bin"
 
     def start(self) -> "PgServer":
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> "PgServer":
         self.root.chmod(0o755)
         bin_dir = self._reachable_bin()
         if self.as_user is not None:
             pw = pwd.getpwnam(self.as_user)
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
         r = self._run([str(bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                       "--encoding=UTF8", "--no-sync"])
+                       "--encoding=UTF8", "--no-sync"], timeout=120)
         if r.returncode:
             raise RuntimeError(f"initdb failed:\n{r.stdout}\n{r.stderr}")
         # throwaway data: no fsync; a Unix socket in the data directory, no TCP port
         opts = (f"-c listen_addresses='' -c unix_socket_directories='{self.root}' -c fsync=off "
                 "-c full_page_writes=off -c max_connections=200 -c shared_buffers=64MB")
         r = self._run([str(bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", opts,
-                       "-w", "-t", "60", "start"])
+                       "-w", "-t", "60", "start"], timeout=120)
+        self._pg_ctl = bin_dir / "pg_ctl"
         if r.returncode:
             log = self.log.read_text() if self.log.exists() else ""
             raise RuntimeError(f"pg_ctl start failed:\n{r.stdout}\n{r.stderr}\n{log}")
-        self._pg_ctl = bin_dir / "pg_ctl"
         return self
+
+    def restart(self) -> None:
+        """Stop (fast: sessions are cut) and start again with the same options."""
+        # -l: with no log file the server would write to our pipe, and reading it never ends
+        r = self._run([str(self._pg_ctl), "-D", str(self.data), "-l", str(self.log), "-m", "fast", "-w",
+                       "-t", "60", "restart"], timeout=120)
+        if r.returncode:
+            raise RuntimeError(f"pg_ctl restart failed:\n{r.stdout}\n{r.stderr}")
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://postgres@/{dbname}?host={self.root}"

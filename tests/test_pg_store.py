@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 import subprocess
 import sys
 
@@ -122,3 +123,18 @@ def test_analyses_agree_with_the_duckdb_server_from_every_server(pg_url):
             assert want["success"] is True, path
             for s in (s1, s2):
                 assert httpx.get(s.url + path, timeout=60).json() == want, path
+
+
+def test_a_restarted_database_is_reconnected_to_without_failing_a_post(pg_server):
+    url = pg_server.new_database()
+    with pg_serve(url) as s:
+        assert post(s.url, [svc_event(1, "t-r", "2026-11-01T12:00:01+00:00")]).status_code == 200
+        # concurrent reads, so the server holds several idle connections, all cut by the restart
+        with ThreadPoolExecutor(12) as pool:
+            assert set(pool.map(lambda _: httpx.get(s.url + "/api/events", timeout=30).status_code,
+                                range(48))) == {200}
+        pg_server.restart()
+        r = post(s.url, [svc_event(2, "t-r", "2026-11-01T12:00:02+00:00")])
+        assert r.status_code == 200 and r.json()["ingested"] == 1, r.text
+        got = httpx.get(s.url + "/api/traces/t-r", timeout=30).json()["data"]["events"]
+        assert [e["id"] for e in got] == ["t-r-1", "t-r-2"]

@@ -83,6 +83,7 @@ class PgIngest:
             pacsv.write_csv(rows, csv, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
         data = csv.getvalue()
         for attempt in range(_RETRIES):
+            committing = False
             try:
                 with self.pool.connection() as conn:
                     with conn.transaction():
@@ -97,11 +98,19 @@ class PgIngest:
                                     "COPY raceway_rejects (server, rec, reason, raw) FROM STDIN") as cp:
                                 for rec, reason, raw in rejects:
                                     cp.write_row((self.server, rec, reason, raw))
+                        committing = True
                     return dups
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 if attempt == _RETRIES - 1:
                     raise
                 log.info("commit retried: %s", exc)
+            except psycopg.OperationalError as exc:
+                # a connection that broke (the database restarted) before COMMIT was
+                # sent: nothing was stored, so a fresh connection may try again; after,
+                # whether it committed is unknown and the client's retry settles it
+                if committing or attempt == _RETRIES - 1:
+                    raise
+                log.info("connection lost before commit, retrying on a new one: %s", exc)
         raise AssertionError("unreachable")
 
 

@@ -52,6 +52,12 @@ class Pool:
         try:
             yield conn
             ok = not conn.closed and conn.info.transaction_status.name == "IDLE"
+        except Exception as exc:
+            import psycopg
+
+            if conn.broken or isinstance(exc, psycopg.OperationalError):
+                self._drop_idle()  # a lost connection: the idle ones were most likely cut too (a restart)
+            raise
         finally:
             if ok:
                 self._idle.put(conn)
@@ -59,6 +65,16 @@ class Pool:
                 conn.close()
                 with self._lock:
                     self._open -= 1
+
+    def _drop_idle(self) -> None:
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            conn.close()
+            with self._lock:
+                self._open -= 1
 
     def close(self) -> None:
         while True:
