@@ -43,10 +43,6 @@ class Follower:
         self._wake.set()
         self._thread.join(10)
 
-    def poke(self) -> None:
-        """Something was committed: catch up now rather than at the next tick."""
-        self._wake.set()
-
     def catch_up(self) -> int:
         """Pull every event committed below the feed's horizon; how many were new."""
         with self._lock:

@@ -45,10 +45,9 @@ class PgIngest:
 
     path = None  # no DuckDB WAL to checkpoint
 
-    def __init__(self, pool: Pool, server: str | None, on_commit=None) -> None:
+    def __init__(self, pool: Pool, server: str | None) -> None:
         self.pool = pool
         self.server = server
-        self.on_commit = on_commit  # called after each commit that stored events
         self._scratch = duckdb.connect(":memory:")
         schema.session_setup(self._scratch)
         schema.create(self._scratch)
@@ -70,8 +69,6 @@ class PgIngest:
         with self._lock:
             out, rows, rejects = self._validate(lines, load_id, source)
             dups = self._store(rows, rejects)
-        if rows.num_rows - len(dups) and self.on_commit is not None:
-            self.on_commit()
         return _with_duplicates(out, dups)
 
     def _store(self, rows: pa.Table, rejects: list) -> list[tuple[int, int]]:
