@@ -11,8 +11,12 @@ store (its incremental sync running in a loop), on an idle server and under load
 RACEWAY_BENCH_SERVE_ARGS passes options to the server (A/B: "--ingest-workers 0"
 for one process); RACEWAY_BENCH_THREADS=1 adds the CPU of each store thread.
 Target (2 cores): >= 50,000 events/s.
+With --store URL (or --store temp: a throwaway PostgreSQL from the test
+extras' binaries), it instead compares a DuckDB server with 1, 2 and 3
+`serve --store` servers on that one database, the clients spread over them:
+events/s and CPU per event (servers' and PostgreSQL's processes).
 
-    python bench/ingest.py [--events N] [--clients 4] [--inflight 1 8] [--samples 30]
+    python bench/ingest.py [--events N] [--clients 4] [--inflight 1 8] [--samples 30] [--store URL|temp]
 """
 
 from __future__ import annotations
@@ -92,9 +96,10 @@ def _stat(path: Path) -> tuple[str, int, float] | None:
 
 
 class Server:
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path | str, store: str | None = None) -> None:
         wrap = os.environ.get("RACEWAY_BENCH_WRAP", "").split()  # e.g. a profiler's command line
         extra = os.environ.get("RACEWAY_BENCH_SERVE_ARGS", "").split()  # e.g. options being compared
+        extra += ["--store", store] if store else []
         self.wrapped = bool(wrap)
         self.proc = subprocess.Popen(
             [*wrap, sys.executable, "-m", "raceway_tui.cli", "serve", "--port", "0", "--db", str(db), *extra],
@@ -259,13 +264,94 @@ def latency(samples: int, load_inflight: int) -> None:
           flush=True)
 
 
+def _tree_cpu(root_pid: int) -> float:
+    """CPU seconds of a process and its direct children (a PostgreSQL server's backends)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        got = _stat(stat)
+        if got and root_pid in (int(stat.parent.name), got[1]):
+            total += got[2]
+    return total
+
+
+def scale_out(store: str, pg_pid: int | None, n_servers: int, n_events: int, clients: int, inflight: int) -> None:
+    """``clients`` posting to ``n_servers`` servers on one database (0: one DuckDB server)."""
+    import psycopg
+
+    if n_servers:
+        with psycopg.connect(store, autocommit=True) as conn:  # every run from an empty table
+            if conn.execute("SELECT to_regclass('raceway_events') IS NOT NULL").fetchone()[0]:
+                conn.execute("TRUNCATE raceway_events, raceway_rejects")
+    with tempfile.TemporaryDirectory() as tmp:
+        servers = ([Server(":memory:", store) for _ in range(n_servers)] if n_servers
+                   else [Server(Path(tmp) / "bench.duckdb")])
+        try:
+            ctx = mp.get_context("spawn")
+            ready, go, results = ctx.Barrier(clients + 1), ctx.Event(), ctx.Queue()
+            per = n_events // clients
+            procs = [ctx.Process(target=_client, args=(servers[c % len(servers)].url, per, 100 + c, inflight,
+                                                       ready, go, results)) for c in range(clients)]
+            for p in procs:
+                p.start()
+            ready.wait()
+            time.sleep(0.5)
+            cpu = sum(sum(s.cpu_seconds().values()) for s in servers)
+            pg_cpu = _tree_cpu(pg_pid) if pg_pid and n_servers else 0.0
+            started = time.perf_counter()
+            go.set()
+            done = [results.get() for _ in procs]
+            cpu = sum(sum(s.cpu_seconds().values()) for s in servers) - cpu
+            pg_cpu = (_tree_cpu(pg_pid) if pg_pid and n_servers else 0.0) - pg_cpu
+            for p in procs:
+                p.join()
+            seconds = max(t for _, t, _ in done) - started
+            acked = sum(n for n, _, _ in done)
+            label = f"{n_servers} server{'s' if n_servers > 1 else ''} on PostgreSQL" if n_servers else "DuckDB server"
+            print(f"{label:>26}, {clients} clients x {inflight} in flight: {fmt_int(acked):>9} events "
+                  f"in {seconds:6.2f} s  {acked / seconds:>9,.0f} events/s; CPU per event: servers "
+                  f"{cpu / acked * 1e6:5.1f} us" + (f", PostgreSQL {pg_cpu / acked * 1e6:5.1f} us" if n_servers else "")
+                  + f"; load {os.getloadavg()[0]:.1f}", flush=True)
+        finally:
+            for s in servers:
+                s.stop()
+
+
+def main_store(args) -> None:
+    pg = None
+    store, pg_pid = args.store, None
+    if store == "temp":
+        sys.path.insert(0, str(ROOT.parent / "tests"))
+        from pgserver import PgServer, find_binaries
+
+        bin_dir, where = find_binaries()
+        if bin_dir is None:
+            sys.exit(where)
+        pg = PgServer(bin_dir).start()
+        store = pg.new_database()
+        pg_pid = int((pg.data / "postmaster.pid").read_text().split()[0])
+        print(f"# a throwaway PostgreSQL from {where}, fsync off")
+    try:
+        for k in args.inflight:
+            for n in (0, 1, 2, 3):
+                scale_out(store, pg_pid, n, args.events, args.clients, k)
+    finally:
+        if pg is not None:
+            pg.stop()
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--inflight", type=int, nargs="+", default=[1, 4, 8])
     ap.add_argument("--samples", type=int, default=30, help="0 skips the latency runs")
+    ap.add_argument("--store", help="PostgreSQL URL, or 'temp' for a throwaway one: "
+                    "compare 1, 2, 3 servers on it with a DuckDB server")
     args = ap.parse_args()
+    if args.store:
+        print(f"# shared-store ingest benchmark ({env_line()}), batches of {BATCH} events; "
+              f"load average before: {os.getloadavg()[0]:.2f}")
+        return main_store(args)
     print(f"# ingest benchmark ({env_line()}), batches of {BATCH} events; "
           f"load average before: {os.getloadavg()[0]:.2f} (above ~0.3, other processes share the cores)")
     for k in args.inflight:

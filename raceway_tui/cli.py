@@ -26,6 +26,10 @@ err = Console(stderr=True)
 
 FilesArg = Annotated[Optional[list[Path]], typer.Argument(help="Trace files (JSON, NDJSON, .gz).", show_default=False)]
 DbOpt = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file to keep the store in (reopens instantly).")]
+StoreOpt = Annotated[Optional[str], typer.Option(
+    "--store", show_default=False,
+    help="Read the events a shared PostgreSQL database holds (postgresql://USER@HOST/DB) into the "
+         "local store; with --db, later runs fetch only what is new.")]
 FormatOpt = Annotated[Optional[str], typer.Option(
     "--format", help="Read the files as this format instead of detecting it: "
     "raceway, otlp, jaeger, zipkin, shiviz, shiviz-graph.", show_default=False)]
@@ -69,6 +73,22 @@ def _open_store(db: Path | None):
         return Store(db)
     except RacewayError as exc:
         raise _fail(str(exc)) from exc
+
+
+def _pull(store, url: str | None, console: Console) -> None:
+    """The events of a shared database into ``store`` (``--store``)."""
+    if not url:
+        return
+    from raceway_core.pgstore.pool import redact
+    from raceway_core.pgstore.pull import pull
+
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise _fail(f"invalid --store {url!r}: expected a PostgreSQL URL, postgresql://USER@HOST/DB")
+    try:
+        n = pull(url, store)
+    except RacewayError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"{redact(url)}: {n} new events", highlight=False, soft_wrap=True, markup=False)
 
 
 def import_options(fmt: str | None = None, regex: str | None = None, delimiter: str | None = None,
@@ -116,32 +136,46 @@ def open_(
     files: FilesArg = None,
     db: DbOpt = None,
     server: Annotated[Optional[str], typer.Option("--server", help="Pull traces from a Raceway server URL.")] = None,
+    store: StoreOpt = None,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
     max_record: MaxRecordOpt = None,
 ) -> None:
-    """Open the explorer on trace files, a --db store, or a --server."""
+    """Open the explorer on trace files, a --db store, a --server, or a shared --store database."""
     from raceway_tui.app import create_app
 
     options = import_options(fmt, regex, delimiter, settings, max_record)
     missing = [str(f) for f in files or [] if not f.exists()]
-    if files and len(missing) == len(files) and not db and not server:
+    if files and len(missing) == len(files) and not db and not server and not store:
         raise _fail("cannot read " + ", ".join(missing) + ": file not found")
     if server is not None:
         server = server_url(server)
-    create_app(files=list(files or []), db=db, server=server, options=options).run()
+    session = None
+    if store:
+        from raceway_core.session import TraceSession
+
+        local = _open_store(db)
+        _pull(local, store, err)
+        session = TraceSession(local)
+    create_app(files=list(files or []), db=db, server=server, options=options, session=session).run()
+    if session is not None:
+        session.close()
 
 
 @app.command()
-def load(files: Annotated[list[Path], typer.Argument(help="Trace files to load.")], db: DbOpt = None,
+def load(files: Annotated[Optional[list[Path]], typer.Argument(help="Trace files to load.", show_default=False)] = None,
+         db: DbOpt = None, store: StoreOpt = None,
          fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None,
          settings: ImportOpt = None, max_record: MaxRecordOpt = None) -> None:
-    """Load trace files headless and print what each one held."""
+    """Load trace files (or a shared --store database) headless and print what each one held."""
     options = import_options(fmt, regex, delimiter, settings, max_record)
-    store = _open_store(db)
+    if not files and not store:
+        raise _fail("nothing to load: name trace files or a --store database")
+    local = _open_store(db)
     try:
-        ok = _load(store, files, out, options)
+        _pull(local, store, out)
+        ok = _load(local, files or [], out, options)
     finally:
-        store.close()
+        local.close()
     if not ok:
         raise typer.Exit(2)
 
@@ -207,6 +241,7 @@ def analyze(
         "deadlocks: a potential deadlock).")] = None,
     scope: Annotated[Scope, typer.Option("--scope-variables",
                                          help="global: a name is one variable everywhere; service: per service.")] = Scope.global_,
+    store_url: StoreOpt = None,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
     server: Annotated[Optional[str], typer.Option(
         "--server", help="Ask this server instead of reading files: as the original's `analyze`, a trace's "
@@ -233,6 +268,7 @@ def analyze(
     store = _open_store(db)
     session = TraceSession(store, EngineOptions(variable_scope=scope.value))
     try:
+        _pull(store, store_url, err)
         if files and not _load(store, files, err, options):
             raise typer.Exit(2)
         doc = session.report(max_pairs=max_pairs)
@@ -328,7 +364,8 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = 8080,
-    db: Annotated[str, typer.Option("--db", help="DuckDB file to store events in (:memory: for none).")] = "raceway.duckdb",
+    db: Annotated[Optional[str], typer.Option("--db", show_default=False, help="DuckDB file to store events in (:memory: for none; default raceway.duckdb, or in memory with --store, where it is only an analysis cache).")] = None,
+    store: Annotated[Optional[str], typer.Option("--store", envvar="RACEWAY_DATABASE_URL", show_default=False, help="PostgreSQL database to store events in, shared by several servers: postgresql://USER@HOST/DB (also RACEWAY_DATABASE_URL).")] = None,
     api_key: Annotated[Optional[list[str]], typer.Option("--api-key", help="Accept this API key (repeatable); without any, no key is needed. Visible to other users in the process list (/proc/PID/cmdline): prefer RACEWAY_API_KEY or --api-key-file.")] = None,
     api_key_file: Annotated[Optional[Path], typer.Option("--api-key-file", help="Accept the keys in this file (one per line). The RACEWAY_API_KEY environment variable, when set, is accepted too.", show_default=False)] = None,
     cors_origin: Annotated[Optional[list[str]], typer.Option("--cors-origin", help="Let web pages from this origin (e.g. http://localhost:3000) call the API; repeatable. Default: none (no CORS headers).", show_default=False)] = None,
@@ -342,15 +379,21 @@ def serve(
     config: Annotated[Optional[Path], typer.Option(
         "--config", "-c", help="The original Raceway's raceway.toml (keys: see README); RACEWAY_* environment "
         "variables override it, flags override both.", show_default=False)] = None,
+    retain: Annotated[Optional[str], typer.Option(
+        "--retain", show_default=False, help="Remove traces whose newest event is older than this "
+        "(e.g. 7d, 12h, 30m), whole, from the store (and the --store database).")] = None,
+    retain_check: Annotated[float, typer.Option(
+        "--retain-check", min=0.1, help="Seconds between retention passes.")] = 60.0,
 ) -> None:
     """Run a Raceway-compatible server: SDKs POST /events, clients pull /api/events."""
     from raceway_core.server import serve as run_server
     from raceway_core.server.http import configured_keys
     from raceway_tui.serve_config import file_options
 
-    flags = {"host": host, "port": port, "db": db, "api_keys": tuple(api_key or ())}
+    flags = {"host": host, "port": port, "db": db, "api_keys": tuple(api_key or ()), "store_url": store}
     flags, options = file_options(ctx, config, flags, err)
     host, port, db, api_key = flags["host"], flags["port"], flags["db"], list(flags["api_keys"])
+    store = flags["store_url"]
     try:
         keys = configured_keys(tuple(api_key or ()), None if api_key_file is None else str(api_key_file))
     except RacewayError as exc:
@@ -358,8 +401,21 @@ def serve(
     if cors_origin:  # the flag overrides the file's origins
         options["cors_origins"] = tuple(cors_origin)
 
+    if store and not store.startswith(("postgresql://", "postgres://")):
+        raise _fail(f"invalid --store {store!r}: expected a PostgreSQL URL, postgresql://USER@HOST/DB")
+    db = db or (":memory:" if store else "raceway.duckdb")
+    keep = None
+    if retain is not None:
+        from raceway_core.retention import parse_duration
+
+        try:
+            keep = parse_duration(retain)
+        except ValueError as exc:
+            raise _fail(f"--retain: {exc}") from exc
+    where = f"store: {_redact(store)}, cache: {db}" if store else f"db: {db}"
+
     def announce(url: str) -> None:
-        out.print(f"raceway-tui serve: listening on {url} (db: {db}, "
+        out.print(f"raceway-tui serve: listening on {url} ({where}, "
                   f"{'API key required' if keys else 'no API key required'})", highlight=False, soft_wrap=True)
         if not keys and host not in ("127.0.0.1", "localhost", "::1"):
             err.print("warning: reachable from other machines without an API key (use --api-key)",
@@ -368,11 +424,17 @@ def serve(
     try:
         run_server(host, port, db, keys, int(max_body_mb * 1e6), announce=announce,
                    fronts=ingest_workers, client_timeout=client_timeout, max_connections=max_connections,
-                   **options)
+                   store_url=store, retain=keep, retain_every=retain_check, **options)
     except RacewayError as exc:
         raise _fail(str(exc)) from exc
     err.print("raceway-tui serve: stopped; every acknowledged event is committed and the database closed",
               highlight=False, soft_wrap=True)
+
+
+def _redact(url: str) -> str:
+    from raceway_core.pgstore.pool import redact
+
+    return redact(url)
 
 
 def server_url(url: str) -> str:

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from raceway_core.server.config_file import ConfigError, load, serve_options
 
-FLAG_PARAMS = {"host": "host", "port": "port", "db": "db", "api_keys": "api_key"}  # option -> serve's parameter
+FLAG_PARAMS = {"host": "host", "port": "port", "db": "db", "api_keys": "api_key", "store_url": "store"}  # option -> serve's parameter
 
 
 def file_options(ctx: typer.Context, path: Path | None, flags: dict, err: Console) -> tuple[dict, dict]:
@@ -26,14 +26,9 @@ def file_options(ctx: typer.Context, path: Path | None, flags: dict, err: Consol
     for note in settings.notes:
         err.print(Text.assemble(("config: ", "yellow"), note))
     options = serve_options(settings)
-    if "store_url" in options:
-        err.print(Text.assemble(("error: ", "bold red"),
-                                "storage.backend: postgres/supabase needs the PostgreSQL store, which this "
-                                "server does not have; use backend = \"duckdb\" or \"memory\""))
-        raise typer.Exit(2)
     merged = dict(flags)
     for name, param in FLAG_PARAMS.items():
-        given = ctx.get_parameter_source(param) == ParameterSource.COMMANDLINE
+        given = ctx.get_parameter_source(param) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
         if name in options:
             value = options.pop(name)
             if not given:

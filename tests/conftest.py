@@ -23,3 +23,27 @@ def store():
 
 def rows(store: Store, sql: str, params=None) -> list[dict]:
     return store.sql(sql, params).to_pylist()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One throwaway PostgreSQL server for the session (see pgserver.py); skipped
+    with the reason when no server binaries are installed."""
+    from pgserver import PgServer, find_binaries
+
+    bin_dir, where = find_binaries()
+    if bin_dir is None:
+        pytest.skip(where)
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed: pip install -e '.[test]'")
+    server = PgServer(bin_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """The URL of a fresh, empty database for one test."""
+    return pg_server.new_database()

@@ -66,7 +66,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
           api_keys: tuple[str, ...] = (), max_body_bytes: int = 32 << 20,
           announce: Callable[[str], None] | None = None, log_level: str = "warning",
           fronts: int | None = None, client_timeout: float = 10.0,
-          max_connections: int | None = None, **options) -> None:
+          max_connections: int | None = None, store_url: str | None = None, retain: float | None = None,
+          retain_every: float = 60.0, **options) -> None:
     """Serve until SIGINT/SIGTERM; then answer what is in flight, commit and close the store.
 
     ``port`` 0 picks a free port; ``announce`` receives the URL once listening.
@@ -80,6 +81,10 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
     ``options``: further ``ServerConfig`` fields: ``cors_origins`` (browser
     origins allowed to call the API; none by default: no CORS headers at all),
     and from a configuration file the rate limit and switches.
+    ``store_url``: a PostgreSQL database that stores the events, shared with
+    other servers (``db`` is then this server's analysis cache). ``retain``:
+    seconds after which traces are removed whole (checked every
+    ``retain_every`` seconds).
     """
     import uvicorn
 
@@ -92,6 +97,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
     if options.get("rate_limit_rpm"):
         fronts = 0  # one process sees every request and its peer: one limiter, real client addresses
     store = Store(None if db in (None, ":memory:") else db)  # StoreError when locked or unreadable
+    shared = retention = None
     private = tempfile.TemporaryDirectory(prefix="raceway-serve-") if fronts else None  # mode 0700
     try:
         sock = _listen(host, port)
@@ -99,6 +105,10 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{bound}"
         config = ServerConfig(api_keys=tuple(api_keys), max_body_bytes=max_body_bytes, url=url, **options)
+        if store_url:
+            from raceway_core.pgstore import SharedStore
+
+            shared = SharedStore.open(store_url, store, server=url)
         group = None
         if private is not None:
             core_path, channel_path = (os.path.join(private.name, n) for n in ("store.sock", "ingest.sock"))
@@ -111,7 +121,11 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # this process: behind the fronts
             sock.bind(core_path)
             sock.listen(1024)
-        app = create_app(store, config, fronts=group)
+        app = create_app(store, config, fronts=group, shared=shared)
+        if retain:
+            from raceway_core.retention import Retention
+
+            retention = Retention(retain, store, shared, every=retain_every).start()
         server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level=log_level, access_log=False,
                                                timeout_graceful_shutdown=15, server_header=False,
                                                http=guarded_protocol(client_timeout, max_connections),
@@ -126,6 +140,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, db: str | Path | None = "ra
         if group is not None and group.failure:
             raise RacewayError(group.failure)
     finally:
+        if retention is not None:
+            retention.stop()
         store.close()  # checkpoints: the WAL is folded into the file
         if private is not None:
             private.cleanup()

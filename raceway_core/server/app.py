@@ -74,18 +74,20 @@ class _Readers:
 
 
 class RacewayServer:
-    def __init__(self, store: Store, config: ServerConfig, behind_fronts: bool = False) -> None:
+    def __init__(self, store: Store, config: ServerConfig, behind_fronts: bool = False, shared=None) -> None:
         self.store = store
+        # a pgstore.SharedStore: events are stored there and ``store`` is a cache that follows it
+        self.shared = shared
         self.config = config
         self.readers = _Readers(store)
         self.snapshots = Snapshots(store, races=config.race_detection, anomalies=config.anomaly_detection)
-        self.store_id = self._store_id()
+        self.store_id = shared.store_id if shared is not None else self._store_id()
         self.load_id = store.open_live(SOURCE, "http", config.url)
         store.known_ids()  # read the stored ids now, not in the first commit
         # Behind ingest fronts a small commit group does not wait for more POSTs:
         # parsing the next batches already overlaps the commit, in the fronts'
         # processes, so waiting would only idle the writer.
-        self.writer = GroupCommitter(store, self.load_id, SOURCE, max_events=config.max_events_per_commit,
+        self.writer = GroupCommitter(store if shared is None else shared.ingest, self.load_id, SOURCE, max_events=config.max_events_per_commit,
                                      **({"linger": 0.0} if behind_fronts else {}))
         self.started = time.time()
         self.started_at = datetime.now(timezone.utc).isoformat()
@@ -99,7 +101,13 @@ class RacewayServer:
         return sid
 
     async def read(self, fn, *args):
+        await self._caught_up()
         return await run_in_threadpool(lambda: fn(self.readers.cursor(), *args))
+
+    async def _caught_up(self) -> None:
+        """With a shared store: the cache holds every event committed before this read."""
+        if self.shared is not None:
+            await run_in_threadpool(self.shared.catch_up)
 
     # -- ingest --------------------------------------------------------------------
     async def post_events(self, request: Request) -> Response:
@@ -130,12 +138,14 @@ class RacewayServer:
 
     async def status(self, request: Request) -> Response:
         c = await self.read(queries.counts)
+        if self.shared is not None:  # rejects are kept in the shared database
+            c["rejected"] = await run_in_threadpool(self.shared.rejected)
         w = self.writer.stats
         return ok({
             "version": __version__, "uptime_seconds": int(time.time() - self.started),
             "events_captured": c["events"], "traces_active": c["traces"], "warmup": self._warmup(c),
             "implementation": "raceway-tui", "store_id": self.store_id, "feed": "/api/events",
-            "feed_formats": ["json", "arrow"],
+            "feed_formats": ["json", "arrow"] if self.shared is None else ["json"],
             "events_rejected": c["rejected"], "auth_required": bool(self.config.api_keys),
             "writer": {"commits": w.commits, "bodies": w.bodies, "events": w.events,
                        "largest_group": w.largest_group, "last_commit_ms": round(w.last_commit_ms, 2),
@@ -165,15 +175,26 @@ class RacewayServer:
 
     async def feed(self, request: Request) -> Response:
         try:
-            after = queries.parse_cursor(request.query_params.get("after"))
+            after = None if self.shared is not None else queries.parse_cursor(request.query_params.get("after"))
         except ValueError as exc:
             raise HttpError(400, str(exc)) from exc
         limit = _int_param(request, "limit", 1000, 1, queries.MAX_FEED_LIMIT)
+        if self.shared is not None:
+            return await self._shared_feed(request.query_params.get("after"), limit)
         if request.query_params.get("format") == "arrow":
             return await self._feed_arrow(after, limit)
         page = await self.read(queries.feed, after, limit)
         return ok_with_raw({}, "events", page.events, {
             "next_cursor": str(page.next_cursor), "has_more": page.has_more, "store_id": self.store_id})
+
+    async def _shared_feed(self, after: str | None, limit: int) -> Response:
+        """The shared database's feed (cursors valid on every server of it)."""
+        try:
+            page = await run_in_threadpool(self.shared.feed, after, limit)
+        except ValueError as exc:
+            raise HttpError(400, str(exc)) from exc
+        return ok_with_raw({}, "events", page.events, {
+            "next_cursor": page.next_cursor, "has_more": page.has_more, "store_id": self.store_id})
 
     async def _feed_arrow(self, after: int, limit: int) -> Response:
         """The feed as an Arrow IPC stream of stored rows (``?format=arrow``): a
@@ -195,6 +216,7 @@ class RacewayServer:
 
     async def analysis_call(self, key: tuple, fn, *args):
         """``fn(analyses, *args)`` over a snapshot, its result cached under ``key``."""
+        await self._caught_up()
         try:
             return await asyncio.wrap_future(self.snapshots.submit(key, fn, *args))
         except Busy as exc:
@@ -297,12 +319,16 @@ class _IngestFirst:
         await answer_ingest(scope, receive, send, self.srv.config.max_body_bytes, self.srv.commit)
 
 
-def create_app(store: Store, config: ServerConfig = ServerConfig(), fronts: Fronts | None = None) -> Starlette:
-    """The application; with ``fronts``, it also opens their ingest channel and runs them."""
-    srv = RacewayServer(store, config, behind_fronts=fronts is not None)
+def create_app(store: Store, config: ServerConfig = ServerConfig(), fronts: Fronts | None = None,
+               shared=None) -> Starlette:
+    """The application; with ``fronts``, it also opens their ingest channel and runs them;
+    with ``shared`` (a ``pgstore.SharedStore``), events are stored there."""
+    srv = RacewayServer(store, config, behind_fronts=fronts is not None, shared=shared)
 
     @asynccontextmanager
     async def lifespan(app):
+        if shared is not None:
+            await run_in_threadpool(shared.start)
         srv.writer.start()
         channel = None
         try:
@@ -318,6 +344,8 @@ def create_app(store: Store, config: ServerConfig = ServerConfig(), fronts: Fron
                 channel.close()
             await run_in_threadpool(srv.writer.stop)  # commit what is queued
             srv.snapshots.close()
+            if shared is not None:
+                await run_in_threadpool(shared.stop)
 
     g = _guard
     routes = [
