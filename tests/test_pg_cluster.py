@@ -48,7 +48,7 @@ def test_three_servers_one_killed_every_acknowledged_event_stored_once(pg_url):
                 for attempt in range(200):  # another server when one is down
                     url = urls[(c + k // BATCH + attempt) % len(urls)]
                     try:
-                        r = http.post(url + "/events", content=body)
+                        r = http.post(url + "/events", content=body, headers={"Content-Type": "application/json"})
                     except httpx.TransportError:
                         with lock:
                             refused[0] += 1

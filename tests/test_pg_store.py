@@ -23,7 +23,7 @@ def svc_event(i, trace, ts, service="svc"):
 
 
 def post(url, events):
-    return httpx.post(url + "/events", content=json.dumps({"events": events}), timeout=30)
+    return httpx.post(url + "/events", json={"events": events}, timeout=30)
 
 
 def pg_serve(url, mode="one-process", **kw):
