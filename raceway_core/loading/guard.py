@@ -86,11 +86,12 @@ def candidate_offsets(arr: np.ndarray) -> np.ndarray:
         out.append(es[long_exp & ends_number & starts_value])
     # a run of 309+ digits (past a double) holds 9 consecutive samples 32 bytes apart
     samples = _DIGIT[arr[::32]]
-    run9 = samples[:-8].copy()
-    for k in range(1, 9):
-        run9 &= samples[k:len(samples) - 8 + k]
-    out.append(np.flatnonzero(run9) * 32)
-    return np.concatenate(out)
+    if len(samples) > 8:  # shorter text cannot hold such a run
+        run9 = samples[:-8].copy()
+        for k in range(1, 9):
+            run9 &= samples[k:len(samples) - 8 + k]
+        out.append(np.flatnonzero(run9) * 32)
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def non_finite_lines(data: bytes, arr: np.ndarray, offsets: np.ndarray) -> list[int]:
