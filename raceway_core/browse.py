@@ -303,9 +303,9 @@ def event_record(store, event_id: str) -> dict | None:
 def group_pairs(session, group: dict, trace_id: str | None = None, limit: int = 200) -> pa.Table:
     """The stored racing pairs of one race group (keys: variable, kind, first_location,
     second_location), first pairs first, at most ``limit``; with ``trace_id`` only the
-    pairs with an event in that trace."""
+    pairs with both events in that trace."""
     session.engine
-    flt = "AND (a.trace_id = $t OR b.trace_id = $t)" if trace_id else ""
+    flt = "AND a.trace_id = $t AND b.trace_id = $t" if trace_id else ""
     params = {"v": group["variable"], "k": group["kind"], "l1": group["first_location"],
               "l2": group["second_location"]} | ({"t": trace_id} if trace_id else {})
     cur = session.store.cursor()

@@ -169,8 +169,10 @@ class FailOn(str, Enum):
 
 
 class Scope(str, Enum):
+    auto = "auto"
     global_ = "global"
     service = "service"
+    instance = "instance"
 
 
 @app.command()
@@ -181,12 +183,12 @@ def analyze(
     max_pairs: Annotated[int, typer.Option("--max-pairs", help="Racing pairs listed (all are counted).")] = 100_000,
     fail_on: Annotated[Optional[list[FailOn]], typer.Option(
         "--fail-on", help="Exit 1 when such findings exist (races: any race; critical: a write-write race).")] = None,
-    scope: Annotated[Scope, typer.Option("--scope-variables",
-                                         help="global: a name is one variable everywhere; service: per service.")] = Scope.global_,
+    scope: Annotated[Scope, typer.Option("--scope-variables", help=(
+        "auto: as global, but process instances whose lifetimes do not overlap never race; global: a name is "
+        "one variable everywhere; service: per service; instance: per service instance."))] = Scope.auto,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
 ) -> None:
     """Analyse traces headless: races, critical paths, anomalies, dependencies."""
-    import orjson
 
     from raceway_core.causality.engine import EngineOptions
     from raceway_core.session import TraceSession
@@ -198,9 +200,13 @@ def analyze(
     try:
         if files and not _load(store, files, err, options):
             raise typer.Exit(2)
-        doc = session.report(max_pairs=max_pairs)
+        doc = session.report(max_pairs=max_pairs, lazy_pairs=as_json)
         if as_json:
-            sys.stdout.write(orjson.dumps(doc, default=str).decode() + "\n")
+            from raceway_core.report import write_json
+
+            sys.stdout.flush()
+            write_json(doc, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
         else:
             jaeger = {}
             for p in shown_paths(doc):
