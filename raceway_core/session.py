@@ -158,7 +158,7 @@ class TraceSession:
                        min(timestamp) AS start,
                        (max(ts_ns + coalesce(duration_ns, 0)) - min(ts_ns)) / 1e6 AS duration_ms
                 FROM events GROUP BY trace_id
-            ), r AS (SELECT trace_id, sum(count) AS races FROM hb.race_trace_groups GROUP BY trace_id
+            ), r AS (SELECT trace_id, CAST(sum(count) AS BIGINT) AS races FROM hb.race_trace_groups GROUP BY trace_id
             ), a AS (SELECT trace_id, count(*) AS anomalies FROM ({_anomalies.sql()}) GROUP BY trace_id)
             SELECT t.*, coalesce(r.races, 0) AS races, coalesce(a.anomalies, 0) AS anomalies, tr.trusted AS clocks_trusted
             FROM t LEFT JOIN r USING (trace_id) LEFT JOIN a USING (trace_id) LEFT JOIN hb.trust tr USING (trace_id)
@@ -334,8 +334,8 @@ class TraceSession:
                 SELECT e.variable, count(*) AS accesses, count(*) FILTER (WHERE e.access IN ('Write', 'AtomicWrite', 'AtomicRMW')) AS writes,
                        count(DISTINCT o.ctx) AS contexts, count(DISTINCT e.trace_id) AS traces
                 FROM events e JOIN hb.ev o USING (seq) WHERE e.kind = 'StateChange' {flt} GROUP BY e.variable
-            ), r AS (SELECT variable, sum(count) AS races,
-                            coalesce(sum(count) FILTER (WHERE severity = 'critical'), 0) AS critical
+            ), r AS (SELECT variable, CAST(sum(count) AS BIGINT) AS races,
+                            CAST(coalesce(sum(count) FILTER (WHERE severity = 'critical'), 0) AS BIGINT) AS critical
                      FROM hb.race_groups GROUP BY variable)
             SELECT acc.*, coalesce(r.races, 0) AS races, coalesce(r.critical, 0) AS critical_races
             FROM acc LEFT JOIN r USING (variable) ORDER BY races DESC, accesses DESC, variable""",
