@@ -236,20 +236,20 @@ class TraceSession:
         pairs = pa.concat_tables(batches) if batches else self._pair_details(None)
         return RaceReport(pair_count=int(total), truncated=pairs.num_rows < total, pairs=pairs, groups=groups)
 
-    def iter_race_pairs(self, trace_id: str | None = None, limit: int | None = None):
+    def iter_race_pairs(self, trace_id: str | None = None, limit: int | None = None, variable: str | None = None):
         """Racing pairs with both events' details, as Arrow tables, critical first, at most
         ``limit``: read from the stored pairs when they hold enough, else listed as they go
         (nothing but the current batch is held)."""
         eng = self.engine
         if limit is not None and limit <= 0:
             return
-        if trace_id is None:
+        if trace_id is None and variable is None:
             stored = self._q("SELECT count(*) AS n FROM hb.race_pairs")["n"][0].as_py()
             if limit is not None and limit <= stored:
                 yield self._pair_details(None, limit)
                 return
         left = limit
-        for batch in eng.iter_race_pairs(trace_id):
+        for batch in eng.iter_race_pairs(trace_id, variable=variable):
             if left is not None:
                 batch = batch.slice(0, left)
                 left -= batch.num_rows

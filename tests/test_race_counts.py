@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from raceway_core import TraceSession
+from raceway_core.browse import group_pairs
 from raceway_core.causality.engine import EngineOptions
 from reference import WRITES, Reference, field
 from test_causality_props import SETTINGS, _ts, programs
@@ -60,9 +61,13 @@ def _check(tmp_path, events: list[dict]) -> dict:
         assert [(p["first_id"], p["second_id"]) for p in listed].__len__() == len(want["pairs"])
         assert {(p["first_id"], p["second_id"]) for p in listed} == want["pairs"]
         assert s.races(max_pairs=CAP + 2).pairs.num_rows == min(CAP + 2, len(want["pairs"]))
-        # every group's example is one of its pairs
+        # every group's example is one of its pairs, and every group lists its pairs (not only stored ones)
         for g in rep.groups.to_pylist():
             assert (g["example_first"], g["example_second"]) in want["pairs"]
+            mine = group_pairs(s, g, limit=1000).to_pylist()
+            assert len(mine) == g["count"]
+            assert all((p["first_id"], p["second_id"]) in want["pairs"] and p["first_location"] == g["first_location"]
+                       for p in mine)
     return want
 
 

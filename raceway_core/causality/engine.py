@@ -46,7 +46,7 @@ class EngineOptions:
     # "global": one variable name is one variable; "service": per service; "instance": per
     # service instance; "auto": global, but process instances whose lifetimes do not overlap never race
     variable_scope: str = "auto"
-    stored_pairs: int = 100_000  # racing pairs kept as rows (hb.race_pairs); counts are always exact
+    stored_pairs: int = 10_000  # racing pairs kept as rows (hb.race_pairs); counts are always exact
 
 
 class Engine:
@@ -259,10 +259,10 @@ class Engine:
         """).fetchall()
 
     # -- races ----------------------------------------------------------------------
-    def race_input(self, cur, trace_id: str | None = None) -> "RaceInput":
-        """The accesses (of one trace, or all), sorted by (variable name, causal order), with
-        what the sweep and the counts need."""
-        return RaceInput.fetch(self, cur, trace_id)
+    def race_input(self, cur, trace_id: str | None = None, variable: str | None = None) -> "RaceInput":
+        """The accesses (of one trace, or all; of one variable, or all), sorted by (variable
+        name, causal order), with what the sweep and the counts need."""
+        return RaceInput.fetch(self, cur, trace_id, variable)
 
     def _races(self, cur) -> None:
         ri = self.race_input(cur)
@@ -294,13 +294,14 @@ class Engine:
             cur.execute("INSERT INTO hb.race_pairs SELECT * FROM _p").fetchall()
             cur.unregister("_p")
 
-    def iter_race_pairs(self, trace_id: str | None = None, batch: int = 1 << 16):
+    def iter_race_pairs(self, trace_id: str | None = None, batch: int = 1 << 16, variable: str | None = None):
         """Racing pairs as Arrow tables (o, first_seq, second_seq, variable, kind, severity,
         cross_trace): critical first, then by variable, in causal order; with trace_id the
-        pairs with both events in that trace. Computed as they are taken."""
+        pairs with both events in that trace; with variable, those of that variable (as
+        the scope names it). Computed as they are taken."""
         cur = self.store.cursor()
         try:
-            ri = self.race_input(cur, trace_id)
+            ri = self.race_input(cur, trace_id, variable)
         finally:
             cur.close()
         yield from ri.pair_batches(batch)

@@ -67,7 +67,7 @@ def compatible(bk: Buckets, ids: np.ndarray) -> np.ndarray:
 
 
 def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace: np.ndarray,
-                 entries: list[tuple], G: list, g_get, bk: Buckets) -> dict:
+                 entries: list[tuple], G: list, g_items, bk: Buckets) -> dict:
     """Racing pairs between traces, per (bucket of the earlier access, bucket of the later):
     {(b, beta): [count, first later access index]}. Accesses are sorted by (variable,
     causal order) and ``var_segments`` are the runs of one variable; ``entries[a]`` is
@@ -87,7 +87,7 @@ def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace:
         ent = entries[s:e]
         chains = sorted({k for m in ent for k, _ in m})
         kpos = {k: n for n, k in enumerate(chains)}
-        gq = _chain_clocks(G[s:e], chains, g_get)  # mv x len(chains)
+        gq = _chain_clocks(G[s:e], chains, g_items)  # mv x len(chains)
         single_k = np.full(mv, -1, dtype=np.int64)
         single_j = np.zeros(mv, dtype=np.int64)
         multi: dict[tuple, list[int]] = {}
@@ -133,21 +133,24 @@ def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace:
     return out
 
 
-def _chain_clocks(G: list, chains: list[int], g_get) -> np.ndarray:
-    """G(i)[k] for each access and each chain in ``chains`` (accesses share snapshots)."""
+def _chain_clocks(G: list, chains: list[int], items) -> np.ndarray:
+    """G(i)[k] for each access and each chain in ``chains``. Accesses share snapshots: each
+    distinct one is read once, by its known components."""
     out = np.zeros((len(G), len(chains)), dtype=np.int64)
     if not chains:
         return out
-    seen: dict[int, tuple] = {}
-    rows = []
-    for g in G:
-        r = seen.get(id(g))
-        if r is None:
-            r = tuple(g_get(g, k) for k in chains) if g is not None else (0,) * len(chains)
-            seen[id(g)] = r
-        rows.append(r)
-    out[:] = np.array(rows, dtype=np.int64).reshape(len(G), len(chains))
-    return out
+    col = {k: n for n, k in enumerate(chains)}
+    first: dict[int, int] = {}
+    src = np.empty(len(G), dtype=np.int64)
+    for n, g in enumerate(G):
+        at = first.setdefault(id(g), n)
+        src[n] = at
+        if at == n and g is not None:
+            for k, v in items(g):
+                c = col.get(k)
+                if c is not None:
+                    out[n, c] = v
+    return out[src]
 
 
 def _knows(gq: np.ndarray, kpos: dict, m: tuple) -> np.ndarray:

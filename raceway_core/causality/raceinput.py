@@ -34,12 +34,14 @@ class RaceInput:
         self.checks = 0
 
     @classmethod
-    def fetch(cls, eng, cur, trace_id: str | None = None) -> "RaceInput":
+    def fetch(cls, eng, cur, trace_id: str | None = None, variable: str | None = None) -> "RaceInput":
         scope = eng.options.variable_scope
         if scope not in _KEY:
             raise ValueError(f"unknown variable scope {scope!r} (one of {', '.join(SCOPES)})")
         cls_sql = " ".join(f"WHEN '{a}' THEN {c}" for a, c in CLASS_OF.items())
-        flt = "AND e.trace_id = $t" if trace_id is not None else ""
+        flt = ("AND e.trace_id = $t" if trace_id is not None else "") + (
+            f" AND {_KEY[scope]} = $v" if variable is not None else "")
+        params = ({"t": trace_id} if trace_id is not None else {}) | ({"v": variable} if variable is not None else {})
         auto = scope == "auto"
         inst_sql = """SELECT service, instance_id, min(ts_ns) AS s, max(ts_ns) AS e,
                              CAST(row_number() OVER (ORDER BY service, instance_id) - 1 AS BIGINT) AS inst
@@ -51,8 +53,7 @@ class RaceInput:
                    e.ts_ns, CASE WHEN len(l.locks) > 0 THEN l.locks END AS locks,
                    {"coalesce(i.inst, -1)" if auto else "-1"} AS inst
             FROM events e JOIN hb.locksets l USING (seq) {join}
-            WHERE e.kind = 'StateChange' AND e.variable IS NOT NULL {flt}""",
-                        {"t": trace_id} if trace_id is not None else None)
+            WHERE e.kind = 'StateChange' AND e.variable IS NOT NULL {flt}""", params or None)
         self = cls()
         self.eng = eng
         if auto:
@@ -167,7 +168,7 @@ class RaceInput:
         bk = racecount.Buckets(uniq[:, 0], uniq[:, 1], uniq[:, 2], uniq[:, 3], uniq[:, 4], locksets,
                                self.inst_start, self.inst_end)
         found = racecount.cross_counts(bucket, segments_by([self.var]), self.trace, entries, self.acc.G,
-                                       hb.g_ops.get, bk)
+                                       hb.g_ops.items, bk)
         for (b, beta), (count, i) in found.items():
             key = (-1, int(bk.var[b]), int(self.write[i] and bk.cls[b] in (W, AW)), int(bk.loc[b]), int(bk.loc[beta]))
             cur = out.get(key)

@@ -82,11 +82,6 @@ class Accesses:
                         inst=inst, inst_start=self.inst_start, inst_end=self.inst_end)
 
 
-def _apart(ia: int, ib: int, start: list[int], end: list[int]) -> bool:
-    """Two known process instances whose lifetimes do not overlap (scope "auto")."""
-    return ia >= 0 and ib >= 0 and (end[ia] < start[ib] or end[ib] < start[ia])
-
-
 def segments_by(keys: list[np.ndarray]) -> list[tuple[int, int]]:
     """[start, end) runs of equal keys (the arrays are sorted by them)."""
     m = len(keys[0]) if keys else 0
@@ -178,7 +173,8 @@ def sweep_batches(acc: Accesses, segments: list[tuple[int, int]], batch: int = 1
                         a = stack.pop()
                         if (q >> cls[a]) & 1 and ctx[a] != xi:
                             la, lk = locks[a], locks[i]
-                            if not (la and lk and la & lk) and (inst is None or not _apart(inst[a], inst[i], i_start, i_end)):
+                            if not (la and lk and la & lk) and (inst is None or (ia := inst[a]) < 0 or (ii := inst[i]) < 0
+                                                                or not (i_end[ia] < i_start[ii] or i_end[ii] < i_start[ia])):
                                 add_a(a)
                                 add_b(i)
                         below = cov[a]
