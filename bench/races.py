@@ -128,8 +128,8 @@ def measure(path: Path, n: int, max_pairs: int) -> None:
 
 
 CASES = {  # name: (requests, workers, accounts, updates, locked ratio, arrival us)
-    "explosion-50k": (1000, 4, 2, 6, 0.3, 40),
-    "requests-250k": (1000, 6, 4, 20, 0.5, 200),
+    "explosion-50k": (700, 4, 2, 4, 0.9, 100),  # ~49.5k events, ~5.4M racing pairs
+    "requests-250k": (1000, 6, 4, 13, 0.5, 200),
 }
 
 

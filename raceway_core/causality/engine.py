@@ -285,7 +285,7 @@ class Engine:
         cur.execute("""CREATE OR REPLACE TABLE hb.race_pairs (o BIGINT, first_seq BIGINT, second_seq BIGINT,
                        variable VARCHAR, kind VARCHAR, severity VARCHAR, cross_trace BOOLEAN)""").fetchall()
         left = self.options.stored_pairs
-        for t in ri.pair_batches():
+        for t in ri.pair_batches(batch=max(1, min(left, 1 << 16))):
             if left <= 0:
                 break
             t = t.slice(0, left)

@@ -161,19 +161,34 @@ def _knows(gq: np.ndarray, kpos: dict, m: tuple) -> np.ndarray:
     return hit.astype(np.int64)
 
 
-def minimal_entries(F: list[dict], release_row: dict, before) -> list[tuple]:
-    """Per access, M(a): the releases of F(a) that no other release of F(a) happens before,
-    as a sorted tuple of (chain, index). Accesses share F snapshots: each is done once."""
+def minimal_entries(F: list[dict], release_row: dict, reaches, rank: np.ndarray) -> list[tuple]:
+    """Per access, M(a): the releases of F(a) that no other release of F(a) reaches inside
+    the trace, as a sorted tuple of (chain, index). (A release reached only through
+    another trace stays in: the set is then larger than needed, never wrong, since
+    ``a -> i`` iff i knows some release of it.) Snapshots are shared: each is done once."""
     memo: dict[int, tuple] = {}
+    reach: dict[tuple, dict] = {}
+
+    def precedes(x: tuple, y: tuple) -> bool:
+        fx = reach.get(x)
+        if fx is None:
+            fx = reach[x] = reaches(release_row[x])
+        return fx.get(y[0], y[1] + 1) <= y[1]
+
     out = []
     for f in F:
         r = memo.get(id(f))
         if r is None:
-            items = sorted(f.items()) if f else []
+            items = list(f.items()) if f else []
             if len(items) > 1:
-                rows = [release_row[e] for e in items]
-                items = [e for n, e in enumerate(items)
-                         if not any(before(rows[o], rows[n]) for o in range(len(items)) if o != n)]
+                # in causal order: whatever reaches a release comes before it, and a release
+                # reached by a non-minimal one is reached by a minimal one (F is transitive)
+                items.sort(key=lambda e: rank[release_row[e]])
+                mins: list = []
+                for e in items:
+                    if not any(precedes(o, e) for o in mins):
+                        mins.append(e)
+                items = sorted(mins)
             r = tuple(items)
             memo[id(f)] = r
         out.append(r)
