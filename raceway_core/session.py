@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -89,6 +89,17 @@ class TraceSession:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def set_variable_scope(self, scope: str) -> None:
+        """Analyse again with this variable scope (auto, global, service, instance) on next use."""
+        from raceway_core.causality.raceinput import SCOPES
+
+        if scope not in SCOPES:
+            raise AnalysisError(f"unknown variable scope {scope!r} (one of {', '.join(SCOPES)})")
+        with self._lock:
+            if scope != self.options.variable_scope:
+                self.options = replace(self.options, variable_scope=scope)
+                self._engine = None
 
     # -- the analysis -------------------------------------------------------------
     @property

@@ -99,12 +99,25 @@ def _load(store, files: list[Path], console: Console, options=None) -> bool:
     return any(s.loaded or s.duplicates for s in summaries)
 
 
+class Scope(str, Enum):
+    auto = "auto"
+    global_ = "global"
+    service = "service"
+    instance = "instance"
+
+
+ScopeOpt = Annotated[Scope, typer.Option("--scope-variables", help=(
+    "auto: as global, but process instances whose lifetimes do not overlap never race; global: a name is "
+    "one variable everywhere; service: per service; instance: per service instance."))]
+
+
 @app.command("open")
 def open_(
     files: FilesArg = None,
     db: DbOpt = None,
     server: Annotated[Optional[str], typer.Option("--server", help="Pull traces from a Raceway server URL.")] = None,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
+    scope: ScopeOpt = Scope.auto,
 ) -> None:
     """Open the explorer on trace files, a --db store, or a --server."""
     from raceway_tui.app import create_app
@@ -115,7 +128,7 @@ def open_(
         raise _fail("cannot read " + ", ".join(missing) + ": file not found")
     if server is not None:
         server = server_url(server)
-    create_app(files=list(files or []), db=db, server=server, options=options).run()
+    create_app(files=list(files or []), db=db, server=server, options=options, variable_scope=scope.value).run()
 
 
 @app.command()
@@ -168,13 +181,6 @@ class FailOn(str, Enum):
     anomalies = "anomalies"
 
 
-class Scope(str, Enum):
-    auto = "auto"
-    global_ = "global"
-    service = "service"
-    instance = "instance"
-
-
 @app.command()
 def analyze(
     files: FilesArg = None,
@@ -183,9 +189,7 @@ def analyze(
     max_pairs: Annotated[int, typer.Option("--max-pairs", help="Racing pairs listed (all are counted).")] = 100_000,
     fail_on: Annotated[Optional[list[FailOn]], typer.Option(
         "--fail-on", help="Exit 1 when such findings exist (races: any race; critical: a write-write race).")] = None,
-    scope: Annotated[Scope, typer.Option("--scope-variables", help=(
-        "auto: as global, but process instances whose lifetimes do not overlap never race; global: a name is "
-        "one variable everywhere; service: per service; instance: per service instance."))] = Scope.auto,
+    scope: ScopeOpt = Scope.auto,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
 ) -> None:
     """Analyse traces headless: races, critical paths, anomalies, dependencies."""
