@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,8 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from common import child_run, cli_exe, read_json_code
 
 EPOCH = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -98,25 +99,9 @@ def generate(path: Path, requests: int, workers: int, accounts: int, updates: in
     return len(events)
 
 
-def child_run(args: list[str]) -> tuple[float, float, str]:
-    """Run a command in a child; (wall s, the child's peak RSS MB, stdout)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t = time.perf_counter()
-    r = subprocess.run(args, capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    if r.returncode not in (0, 1):
-        sys.stderr.write(r.stderr)
-        raise SystemExit(f"{args[0]} failed with exit {r.returncode}")
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(rss, before) / 1024, r.stdout
-
-
 def measure(path: Path, n: int, max_pairs: int) -> None:
-    exe = str(Path(sys.executable).with_name("raceway-tui"))
-    code = ("import duckdb,sys; c=duckdb.connect(); "
-            "c.execute(f\"CREATE TABLE j AS SELECT * FROM read_json('{sys.argv[1]}', format='newline_delimited')\")"
-            ".fetchall()")
-    rj_wall, rj_rss, _ = child_run([sys.executable, "-c", code, str(path)])
+    exe = cli_exe()
+    rj_wall, rj_rss, _ = child_run([sys.executable, "-c", read_json_code(), str(path)])
     wall, rss, out = child_run([exe, "analyze", str(path), "--json", "--max-pairs", str(max_pairs)])
     doc = json.loads(out)
     r = doc["races"]
