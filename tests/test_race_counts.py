@@ -152,3 +152,25 @@ def test_counts_above_the_cap_hand_checked(tmp_path):
     assert want["groups"] == Counter({("x", "write-write", "a.py:1", "a.py:1"): 66,
                                       ("x", "write-write", "a.py:1", "a.py:3"): 66})
     assert want["cross"] == 132 and not want["traces"]
+
+
+def test_counts_when_the_causal_order_is_not_the_time_order(tmp_path):
+    """A skewed parent link: p's event at 100 s is the parent of c's first event at 50 s,
+    so the causal order differs from the time order (the counts then come from listing).
+    p writes x at 90 s (before the link: ordered before c's write at 60 s); q writes x at
+    70 s, concurrent with both: 2 pairs, both joining two traces, first = earlier in time."""
+    def ev(n, trace, thread, t_s, kind, parent=None):
+        return {"id": n, "trace_id": trace, "parent_id": parent, "timestamp": _ts(t_s * 1_000_000), "kind": kind,
+                "metadata": {"thread_id": thread, "service_name": "s", "duration_ns": None},
+                "causality_vector": [], "lock_set": []}
+
+    def write(loc):
+        return {"StateChange": {"variable": "x", "old_value": 0, "new_value": 1, "location": loc, "access_type": "Write"}}
+
+    events = [ev("p90", "T1", "p", 90, write("p.py:1")),
+              ev("P", "T1", "p", 100, {"Custom": {"name": "send", "data": {}}}, "p90"),
+              ev("C", "T2", "c", 50, {"Custom": {"name": "recv", "data": {}}}, "P"),
+              ev("c60", "T2", "c", 60, write("c.py:1"), "C"),
+              ev("q70", "T3", "q", 70, write("q.py:1"))]
+    want = _check(tmp_path, events)
+    assert want["pairs"] == {("c60", "q70"), ("q70", "p90")} and want["cross"] == 2
