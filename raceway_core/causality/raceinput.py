@@ -102,8 +102,21 @@ class RaceInput:
         if not self.m:
             return out
         order = np.lexsort((np.arange(self.m), self.trace, self.var))
-        acc = self.acc.take(order)
         segs = segments_by([self.var[order], self.trace[order]])
+        # only runs with two contexts and a write can hold a race (most are one request's own variable)
+        ctx = self.eng.ctx[self.rows[order]]
+        w = self.write[order]
+        starts = np.array([a for a, _ in segs], dtype=np.int64)
+        if len(starts):
+            lo, hi = np.minimum.reduceat(ctx, starts), np.maximum.reduceat(ctx, starts)
+            keep = (lo != hi) & np.logical_or.reduceat(w, starts)
+            segs = [sg for sg, k in zip(segs, keep.tolist()) if k]
+        if not segs:
+            return out
+        used = np.concatenate([np.arange(a, b) for a, b in segs])
+        order = order[used]
+        segs = segments_by([self.var[order], self.trace[order]])
+        acc = self.acc.take(order)
         stats = [0]
         for a, b in sweep_batches(acc, segs, stats=stats):
             self._aggregate(order[a], order[b], out, with_trace=True)
@@ -155,8 +168,19 @@ class RaceInput:
             return out
         eng = self.eng
         hb = eng.hb
+        # only variables touched by two traces or more (a request's own variables are not)
+        segs = segments_by([self.var])
+        starts = np.array([a for a, _ in segs], dtype=np.int64)
+        multi = np.minimum.reduceat(self.trace, starts) != np.maximum.reduceat(self.trace, starts)
+        segs = [sg for sg, k in zip(segs, multi.tolist()) if k]
+        if not segs:
+            return out
+        used = np.zeros(self.m, dtype=bool)
+        for a, b in segs:
+            used[a:b] = True
+        F = [f if u else None for f, u in zip(self.acc.F, used.tolist())]
         release_row = {e: r for r, es in hb.chains.own.items() for e in es}
-        entries = racecount.minimal_entries(self.acc.F, release_row, hb.reaches, eng.rank)
+        entries = racecount.minimal_entries(F, release_row, hb.reaches, eng.rank)
         ls_ids: dict = {None: 0}
         ls = np.array([ls_ids.setdefault(x, len(ls_ids)) for x in self.locks], dtype=np.int64)
         locksets = [frozenset()] * len(ls_ids)
@@ -166,7 +190,7 @@ class RaceInput:
         uniq, _, _, bucket = unique_rows(attrs, inverse=True)
         bk = racecount.Buckets(uniq[:, 0], uniq[:, 1], uniq[:, 2], uniq[:, 3], uniq[:, 4], locksets,
                                self.inst_start, self.inst_end)
-        found = racecount.cross_counts(bucket, segments_by([self.var]), self.trace, entries, self.acc.G,
+        found = racecount.cross_counts(bucket, segs, self.trace, entries, self.acc.G,
                                        hb.g_ops.items, bk)
         for (b, beta), (count, i) in found.items():
             key = (-1, int(bk.var[b]), int(self.write[i] and bk.cls[b] in (W, AW)), int(bk.loc[b]), int(bk.loc[beta]))
