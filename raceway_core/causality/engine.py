@@ -8,7 +8,7 @@ Stages (each timed in ``Engine.timings``):
 4. topo    - a causal order; edges closing a cycle are dropped        (numpy / Kahn)
 5. clocks  - a vector clock for every event (persistent tries)        (Python sweep)
 6. locks   - lock sets of accesses                  (SQL, in a thread beside the clocks)
-7. races   - frontier-forest sweep per variable                       (Python sweep)
+7. races   - exact counts (per trace: sweep; across traces: clocks, numpy), first pairs listed
 8. critical- longest duration path per trace                          (Python sweep)
 9. tables  - results written to the hb schema (SQL, in a thread beside the critical paths)
 
