@@ -174,3 +174,18 @@ def test_counts_when_the_causal_order_is_not_the_time_order(tmp_path):
               ev("q70", "T3", "q", 70, write("q.py:1"))]
     want = _check(tmp_path, events)
     assert want["pairs"] == {("c60", "q70"), ("q70", "p90")} and want["cross"] == 2
+
+
+@SETTINGS
+@given(events=requests())
+def test_counts_in_small_blocks_match_the_reference(tmp_path_factory, events):
+    """The later accesses are counted in blocks (bounded memory with many lock chains):
+    blocks of one or two accesses give the same exact counts."""
+    from raceway_core.causality import racecount
+
+    saved = racecount.BLOCK_CELLS, racecount.MIN_BLOCK
+    racecount.BLOCK_CELLS, racecount.MIN_BLOCK = 2, 1
+    try:
+        _check(tmp_path_factory.mktemp("b"), events)
+    finally:
+        racecount.BLOCK_CELLS, racecount.MIN_BLOCK = saved

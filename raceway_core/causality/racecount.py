@@ -28,6 +28,9 @@ import numpy as np
 
 from raceway_core.causality.races import QUERY
 
+BLOCK_CELLS = 4_000_000  # chain clock values held at once (32 MB): later accesses go in blocks
+MIN_BLOCK = 1024
+
 
 @dataclass
 class Buckets:
@@ -87,7 +90,6 @@ def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace:
         ent = entries[s:e]
         chains = sorted({k for m in ent for k, _ in m})
         kpos = {k: n for n, k in enumerate(chains)}
-        gq = _chain_clocks(G[s:e], chains, g_items)  # mv x len(chains)
         single_k = np.full(mv, -1, dtype=np.int64)
         single_j = np.zeros(mv, dtype=np.int64)
         multi: dict[tuple, list[int]] = {}
@@ -97,39 +99,56 @@ def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace:
                 single_j[n] = m[0][1]
             elif m:
                 multi.setdefault(m, []).append(n)
-        known = {m: _knows(gq, kpos, m) for m in multi}
         multi_at = {m: np.array(v, dtype=np.int64) for m, v in multi.items()}
         wide = (int(tr.max()) + 1) * (mv + 1)
+        # per bucket, what its members contribute (sorted keys for binary searches)
+        prep = []
         for b in range(len(ub)):
-            later = ok[b][lb]  # the accesses b may race with
-            if not later.any():
+            if not ok[b].any():
                 continue
             members = np.flatnonzero(lb == b)
-            col = np.searchsorted(members, t)  # earlier accesses of b
-            key = np.sort(tr[members] * (mv + 1) + members)
-            col -= np.searchsorted(key, tr * (mv + 1) + t) - np.searchsorted(key, tr * (mv + 1))  # same trace
+            same = np.sort(tr[members] * (mv + 1) + members)
+            chains_b = []
             for kk in np.unique(single_k[members]).tolist():
-                if kk < 0:
-                    continue
-                on = members[single_k[members] == kk]
-                g = gq[:, kk]
-                col -= np.searchsorted(np.sort(single_j[on]), g, side="right")
-                key = np.sort(tr[on] * wide + single_j[on])
-                col += np.searchsorted(key, tr * wide + g, side="right") - np.searchsorted(key, tr * wide)
+                if kk >= 0:
+                    on = members[single_k[members] == kk]
+                    chains_b.append((kk, np.sort(single_j[on]), np.sort(tr[on] * wide + single_j[on])))
+            multis = []
             for m, at in multi_at.items():
                 mine = at[lb[at] == b]
                 if len(mine):
-                    per_trace = np.bincount(tr[mine], minlength=int(tr.max()) + 1)
-                    col -= known[m] * (len(mine) - per_trace[tr])
-            col = np.where(later, col, 0)
-            sums = np.bincount(lb, weights=col, minlength=len(ub))
-            hit = np.flatnonzero(col > 0)
-            firsts = {}
-            if len(hit):
-                beta, first = np.unique(lb[hit], return_index=True)
-                firsts = dict(zip(beta.tolist(), (hit[first] + s).tolist()))
-            for beta, i in firsts.items():
-                out[(int(ub[b]), int(ub[beta]))] = [int(sums[beta]), i]
+                    multis.append((m, len(mine), np.bincount(tr[mine], minlength=int(tr.max()) + 1)))
+            prep.append((b, members, same, chains_b, multis))
+        sums = {b: np.zeros(len(ub)) for b, *_ in prep}
+        firsts: dict = {}
+        # the later accesses in blocks: the chain clocks of a block are a (block x chains) matrix
+        step = max(MIN_BLOCK, BLOCK_CELLS // max(1, len(chains)))
+        for q0 in range(0, mv, step):
+            q1 = min(mv, q0 + step)
+            tq, trq, lbq = t[q0:q1], tr[q0:q1], lb[q0:q1]
+            gq = _chain_clocks(G[s + q0:s + q1], chains, g_items)
+            known = {m: _knows(gq, kpos, m) for m in multi}
+            for b, members, same, chains_b, multis in prep:
+                later = ok[b][lbq]  # the accesses b may race with
+                if not later.any():
+                    continue
+                col = np.searchsorted(members, tq)  # earlier accesses of b
+                col -= np.searchsorted(same, trq * (mv + 1) + tq) - np.searchsorted(same, trq * (mv + 1))  # same trace
+                for kk, js, key in chains_b:  # ... of other traces that happen before (one release)
+                    g = gq[:, kk]
+                    col -= np.searchsorted(js, g, side="right")
+                    col += np.searchsorted(key, trq * wide + g, side="right") - np.searchsorted(key, trq * wide)
+                for m, n, per_trace in multis:  # (several releases)
+                    col -= known[m] * (n - per_trace[trq])
+                col = np.where(later, col, 0)
+                sums[b] += np.bincount(lbq, weights=col, minlength=len(ub))
+                hit = np.flatnonzero(col > 0)
+                if len(hit):
+                    beta, first = np.unique(lbq[hit], return_index=True)
+                    for bt, i in zip(beta.tolist(), (hit[first] + s + q0).tolist()):
+                        firsts.setdefault((b, bt), i)
+        for (b, bt), i in firsts.items():
+            out[(int(ub[b]), int(ub[bt]))] = [int(round(sums[b][bt])), i]
     return out
 
 
