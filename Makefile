@@ -43,6 +43,8 @@ samples: install
 bench: install-test
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/analyze.py
+	$(BIN)/python bench/analyze.py --cli 100000 300000 1000000
+	$(BIN)/python bench/races.py
 	$(BIN)/python bench/sdk.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/hardening.py

@@ -8,7 +8,13 @@
    brute-force reference of the tests (transitive closure + all pairs), each
    measured in this run on sizes they can finish. Target: >= 100x faster.
 
+3. --cli N...: the user's path on N synthetic events, each in a fresh process: DuckDB
+   read_json (baseline), `raceway-tui load FILE`, `raceway-tui analyze FILE --json
+   --max-pairs 0` (load + analysis + document); wall time, peak RSS, ratios, load average.
+   Targets (issue 18): analysis of 1M within 1x read_json, load + analysis <= 1 KB/event.
+
     python bench/analyze.py [--events N] [--skip-big]
+    python bench/analyze.py --cli 100000 300000 1000000
 """
 
 from __future__ import annotations
@@ -118,12 +124,33 @@ def hot(accesses: int, contexts: int, brute_sizes: list[int], ref_size: int) -> 
     s.close()
 
 
+def cli(sizes: list[int]) -> None:
+    import os
+
+    from common import child_run, cli_exe, read_json_code
+
+    for n in sizes:
+        path = synthetic_ndjson(n, traces_hint=n // 100)
+        rj, rj_rss, _ = child_run([sys.executable, "-c", read_json_code(), str(path)])
+        load, load_rss, _ = child_run([cli_exe(), "load", str(path)])
+        full, rss, out = child_run([cli_exe(), "analyze", str(path), "--json", "--max-pairs", "0"])
+        pairs = json.loads(out)["races"]["pair_count"]
+        print(f"{n:>10,} events: read_json {rj:6.2f} s ({rj_rss:5.0f} MB) | load {load:6.2f} s ({load / rj:4.2f}x, "
+              f"{load_rss:5.0f} MB) | analyze --json {full:6.2f} s, minus load {full - load:6.2f} s "
+              f"({(full - load) / rj:4.2f}x read_json), peak RSS {rss:6.0f} MB ({rss * 2**20 / n:5.0f} B/event) | "
+              f"{pairs:,} racing pairs | load average {os.getloadavg()[0]:.2f}", flush=True)
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--skip-big", action="store_true")
+    ap.add_argument("--cli", type=int, nargs="+", metavar="N", help="measure the CLI path on these sizes only")
     args = ap.parse_args()
     print(f"# analysis benchmark ({env_line()})")
+    if args.cli:
+        cli(args.cli)
+        return
     if not args.skip_big:
         big(args.events)
     hot(20_000, 200, brute_sizes=[2_000, 6_000, 20_000], ref_size=1_500)

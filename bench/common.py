@@ -57,3 +57,33 @@ def env_line() -> str:
     import duckdb
 
     return f"python {sys.version.split()[0]}, duckdb {duckdb.__version__}, {os.cpu_count()} cpus"
+
+
+_WRAP = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], stdout=sys.stdout); "
+         "sys.stderr.write(f'\\nRSS_KB={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n'); sys.exit(r.returncode)")
+
+
+def child_run(args: list[str]) -> tuple[float, float, str]:
+    """Run a command in a fresh child; (wall s, that command's peak RSS MB, stdout). Exit 1
+    (findings) is fine; anything else stops the benchmark with the child's stderr."""
+    import subprocess
+
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", _WRAP, *args], capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if r.returncode not in (0, 1):
+        sys.stderr.write(r.stderr)
+        raise SystemExit(f"{args[0]} failed with exit {r.returncode}")
+    rss_kb = int(r.stderr.rsplit("RSS_KB=", 1)[1].split()[0])
+    return wall, rss_kb / 1024, r.stdout
+
+
+def read_json_code() -> str:
+    """`python -c` source: DuckDB read_json with schema inference of the file in argv[1] (the baseline)."""
+    return ("import duckdb, sys; c = duckdb.connect(); "
+            "c.execute(f\"CREATE TABLE j AS SELECT * FROM read_json('{sys.argv[1]}', format='newline_delimited')\")"
+            ".fetchall()")
+
+
+def cli_exe() -> str:
+    return str(Path(sys.executable).with_name("raceway-tui"))

@@ -30,7 +30,8 @@ def fresh(path: Path) -> Path:
 def client(service: str, out: Path | None, endpoint: str | None = None, instance: str | None = None) -> RacewayClient:
     return RacewayClient(Config(
         service_name=service,
-        instance_id=instance or f"{service}-1",
+        # one process, one instance: two runs are two instances (the SDK's own default is <host>-<pid>)
+        instance_id=instance or f"{service}-{os.getpid()}",
         environment="example",
         endpoint=endpoint or "http://localhost:8080",
         output_file=None if endpoint else str(out),

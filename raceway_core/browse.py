@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from raceway_core.dbutil import query_arrow
 from raceway_core.intervals import span_ns
@@ -302,24 +303,24 @@ def event_record(store, event_id: str) -> dict | None:
 
 
 def group_pairs(session, group: dict, trace_id: str | None = None, limit: int = 200) -> pa.Table:
-    """The stored racing pairs of one race group (keys: variable, kind, first_location,
-    second_location), first pairs first, at most ``limit``; with ``trace_id`` only the
-    pairs with an event in that trace."""
-    session.engine
-    flt = "AND (a.trace_id = $t OR b.trace_id = $t)" if trace_id else ""
-    params = {"v": group["variable"], "k": group["kind"], "l1": group["first_location"],
-              "l2": group["second_location"]} | ({"t": trace_id} if trace_id else {})
-    cur = session.store.cursor()
-    try:
-        return query_arrow(cur, f"""
-            SELECT p.variable, p.severity, p.kind,
-                   a.id AS first_id, a.trace_id AS first_trace, a.thread_id AS first_thread, a.access AS first_access,
-                   a.location AS first_location, a.timestamp AS first_timestamp,
-                   b.id AS second_id, b.trace_id AS second_trace, b.thread_id AS second_thread, b.access AS second_access,
-                   b.location AS second_location, b.timestamp AS second_timestamp
-            FROM hb.race_pairs p JOIN events a ON a.seq = p.first_seq JOIN events b ON b.seq = p.second_seq
-            WHERE p.variable = $v AND p.kind = $k
-              AND a.location IS NOT DISTINCT FROM $l1 AND b.location IS NOT DISTINCT FROM $l2 {flt}
-            ORDER BY a.ts_ns, a.seq, b.ts_ns, b.seq LIMIT {int(limit)}""", params)
-    finally:
-        cur.close()
+    """The racing pairs of one race group (keys: variable, kind, first_location,
+    second_location), in causal order, at most ``limit``; with ``trace_id`` only the
+    pairs with both events in that trace. Listed from the engine (not the stored pairs,
+    which are capped), so every group shows its pairs."""
+    parts, n = [], 0
+    for batch in session.iter_race_pairs(trace_id, None, group["variable"]):
+        keep = pc.and_(pc.equal(batch["kind"], group["kind"]), pc.and_(
+            _same(batch["first_location"], group["first_location"]),
+            _same(batch["second_location"], group["second_location"])))
+        batch = batch.filter(keep).slice(0, limit - n)
+        parts.append(batch.drop_columns(["first_seq", "second_seq"]))
+        n += batch.num_rows
+        if n >= limit:
+            break
+    return pa.concat_tables(parts) if parts else session._pair_details(None).drop_columns(["first_seq", "second_seq"])
+
+
+def _same(col, value):
+    """Equal, nulls included (a location may be unknown)."""
+    return pc.is_null(col) if value is None else pc.fill_null(pc.equal(col, value), False)
+

@@ -34,13 +34,22 @@ def deadlock_document(report) -> dict:
     }
 
 
-def analysis_document(session, max_pairs: int = 100_000) -> dict:
+def _pairs(session, limit: int):
+    for batch in session.iter_race_pairs(None, limit):
+        for p in batch.to_pylist():
+            yield {"variable": p["variable"], "severity": p["severity"], "kind": p["kind"],
+                   "first": _side(p, "first"), "second": _side(p, "second")}
+
+
+def analysis_document(session, max_pairs: int = 100_000, lazy_pairs: bool = False) -> dict:
+    """The document; with lazy_pairs, ``races.pairs`` is an iterator (write it with write_json)."""
     counts = session.store.counts()
-    races = session.races(max_pairs=max_pairs)
-    pairs = [{"variable": p["variable"], "severity": p["severity"], "kind": p["kind"],
-              "first": _side(p, "first"), "second": _side(p, "second")} for p in races.pairs.to_pylist()]
+    races = session.races(max_pairs=0)
+    listed = min(max(int(max_pairs), 0), races.pair_count)
+    pairs = _pairs(session, listed) if lazy_pairs else list(_pairs(session, listed))
     groups = [{"variable": g["variable"], "severity": g["severity"], "kind": g["kind"],
                "locations": [g["first_location"], g["second_location"]], "count": g["count"],
+               "cross_trace_count": g["cross_count"],
                "example": [g["example_first"], g["example_second"]]} for g in races.groups.to_pylist()]
     paths = [{"trace_id": cp.trace_id, "event_ids": cp.events["id"].to_pylist(),
               "duration_ms": cp.duration_ms, "trace_span_ms": cp.trace_span_ms, "sum_ms": cp.sum_ms,
@@ -55,9 +64,28 @@ def analysis_document(session, max_pairs: int = 100_000) -> dict:
         "events": counts["events"],
         "traces": counts["traces"],
         "rejected": counts["rejected"],
-        "races": {"pair_count": races.pair_count, "truncated": races.truncated, "pairs": pairs, "groups": groups},
+        "races": {"pair_count": races.pair_count, "truncated": listed < races.pair_count,
+                  "variable_scope": session.options.variable_scope, "pairs": pairs, "groups": groups},
         "critical_paths": paths,
         "anomalies": anomalies,
         "dependencies": deps,
         "deadlocks": deadlock_document(session.deadlocks()),
     }
+
+
+def write_json(doc: dict, out, default=str) -> None:
+    """Write the document as one line of JSON to a binary stream, the race pairs as they
+    are listed (an iterator is never held in full)."""
+    import orjson
+
+    pairs = doc["races"]["pairs"]
+    if isinstance(pairs, list):
+        out.write(orjson.dumps(doc, default=default) + b"\n")
+        return
+    marker = "\x00pairs\x00"
+    head = orjson.dumps({**doc, "races": {**doc["races"], "pairs": marker}}, default=default)
+    before, after = head.split(orjson.dumps(marker), 1)
+    out.write(before + b"[")
+    for n, p in enumerate(pairs):
+        out.write((b"," if n else b"") + orjson.dumps(p, default=default))
+    out.write(b"]" + after + b"\n")

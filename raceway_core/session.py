@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -93,6 +93,17 @@ class TraceSession:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def set_variable_scope(self, scope: str) -> None:
+        """Analyse again with this variable scope (auto, global, service, instance) on next use."""
+        from raceway_core.causality.raceinput import SCOPES
+
+        if scope not in SCOPES:
+            raise AnalysisError(f"unknown variable scope {scope!r} (one of {', '.join(SCOPES)})")
+        with self._lock:
+            if scope != self.options.variable_scope:
+                self.options = replace(self.options, variable_scope=scope)
+                self._engine = None
+
     # -- the analysis -------------------------------------------------------------
     @property
     def engine(self) -> Engine:
@@ -160,12 +171,7 @@ class TraceSession:
                        list(DISTINCT service ORDER BY service) FILTER (WHERE service IS NOT NULL) AS services,
                        min(timestamp) AS start, {_intervals.span_ns()} / 1e6 AS duration_ms
                 FROM events GROUP BY trace_id
-            ), r AS (  -- a pair counts once for each trace it touches (an OR join would be a nested loop)
-                SELECT trace_id, count(DISTINCT (first_seq, second_seq)) AS races FROM (
-                    SELECT e.trace_id, p.first_seq, p.second_seq FROM hb.race_pairs p JOIN events e ON e.seq = p.first_seq
-                    UNION ALL
-                    SELECT e.trace_id, p.first_seq, p.second_seq FROM hb.race_pairs p JOIN events e ON e.seq = p.second_seq)
-                GROUP BY trace_id
+            ), r AS (SELECT trace_id, CAST(sum(count) AS BIGINT) AS races FROM hb.race_trace_groups GROUP BY trace_id
             ), a AS (SELECT trace_id, count(*) AS anomalies FROM ({_anomalies.sql()}) GROUP BY trace_id)
             SELECT t.*, coalesce(r.races, 0) AS races, coalesce(a.anomalies, 0) AS anomalies, tr.trusted AS clocks_trusted
             FROM t LEFT JOIN r USING (trace_id) LEFT JOIN a USING (trace_id) LEFT JOIN hb.trust tr USING (trace_id)
@@ -218,41 +224,73 @@ class TraceSession:
 
     # -- analyses -------------------------------------------------------------------
     def races(self, trace_id: str | None = None, max_pairs: int | None = None) -> RaceReport:
-        """Racing pairs and groups; with trace_id, those with an event in that trace."""
-        self.engine
-        where = ("WHERE a.trace_id = $t OR b.trace_id = $t" if trace_id else "")
-        params = {"t": trace_id} if trace_id else None
-        limit = f"LIMIT {int(max_pairs)}" if max_pairs is not None else ""
-        pairs = self._q(f"""
-            SELECT p.variable, p.severity, p.kind,
-                   a.id AS first_id, a.trace_id AS first_trace, a.thread_id AS first_thread, a.access AS first_access,
-                   a.location AS first_location, a.timestamp AS first_timestamp,
-                   b.id AS second_id, b.trace_id AS second_trace, b.thread_id AS second_thread, b.access AS second_access,
-                   b.location AS second_location, b.timestamp AS second_timestamp,
-                   p.first_seq, p.second_seq
-            FROM hb.race_pairs p JOIN events a ON a.seq = p.first_seq JOIN events b ON b.seq = p.second_seq
-            {where}
-            ORDER BY p.severity = 'critical' DESC, p.variable, a.ts_ns, a.seq, b.ts_ns, b.seq {limit}""", params)
+        """Race groups and racing pairs (the first ``max_pairs``; counts are always exact).
+        With trace_id: the pairs with both events in that trace; without: every pair,
+        those joining two traces included."""
+        eng = self.engine
         if trace_id:
-            total = self._q("""SELECT count(*) AS n FROM hb.race_pairs p JOIN events a ON a.seq = p.first_seq
-                               JOIN events b ON b.seq = p.second_seq WHERE a.trace_id = $t OR b.trace_id = $t""",
-                            params)["n"][0].as_py()
-            groups = self._q("""
-                SELECT p.variable, any_value(p.severity) AS severity, p.kind, a.location AS first_location,
-                       b.location AS second_location, count(*) AS count,
-                       arg_min(a.id, (a.ts_ns, b.ts_ns)) AS example_first, arg_min(b.id, (a.ts_ns, b.ts_ns)) AS example_second
-                FROM hb.race_pairs p JOIN events a ON a.seq = p.first_seq JOIN events b ON b.seq = p.second_seq
-                WHERE a.trace_id = $t OR b.trace_id = $t
-                GROUP BY p.variable, p.kind, a.location, b.location
-                ORDER BY any_value(p.severity) = 'critical' DESC, count DESC, p.variable""", params)
-        else:
-            total = self.engine.race_count
             groups = self._q("""
                 SELECT g.variable, g.severity, g.kind, g.first_location, g.second_location, g.count,
                        a.id AS example_first, b.id AS example_second
+                FROM hb.race_trace_groups g JOIN events a ON a.seq = g.example_first JOIN events b ON b.seq = g.example_second
+                WHERE g.trace_id = $t
+                ORDER BY g.severity = 'critical' DESC, g.count DESC, g.variable, g.first_location, g.second_location""",
+                             {"t": trace_id})
+            total = sum(groups["count"].to_pylist())
+        else:
+            total = eng.race_count
+            groups = self._q("""
+                SELECT g.variable, g.severity, g.kind, g.first_location, g.second_location, g.count, g.cross_count,
+                       a.id AS example_first, b.id AS example_second
                 FROM hb.race_groups g JOIN events a ON a.seq = g.example_first JOIN events b ON b.seq = g.example_second
                 ORDER BY g.severity = 'critical' DESC, g.count DESC, g.variable, g.first_location, g.second_location""")
+        limit = total if max_pairs is None else min(int(max_pairs), total)
+        batches = list(self.iter_race_pairs(trace_id, limit))
+        pairs = pa.concat_tables(batches) if batches else self._pair_details(None)
         return RaceReport(pair_count=int(total), truncated=pairs.num_rows < total, pairs=pairs, groups=groups)
+
+    def iter_race_pairs(self, trace_id: str | None = None, limit: int | None = None, variable: str | None = None):
+        """Racing pairs with both events' details, as Arrow tables, critical first, at most
+        ``limit``: read from the stored pairs when they hold enough, else listed as they go
+        (nothing but the current batch is held)."""
+        eng = self.engine
+        if limit is not None and limit <= 0:
+            return
+        if trace_id is None and variable is None:
+            stored = self._q("SELECT count(*) AS n FROM hb.race_pairs")["n"][0].as_py()
+            if limit is not None and limit <= stored:
+                yield self._pair_details(None, limit)
+                return
+        left = limit
+        for batch in eng.iter_race_pairs(trace_id, variable=variable):
+            if left is not None:
+                batch = batch.slice(0, left)
+                left -= batch.num_rows
+            yield self._pair_details(batch)
+            if left is not None and left <= 0:
+                return
+
+    def _pair_details(self, batch: pa.Table | None, limit: int | None = None) -> pa.Table:
+        """Both events of each pair (of ``batch``, or of the stored pairs up to ``limit``)."""
+        src = "_pairs" if batch is not None else "hb.race_pairs"
+        lim = f"LIMIT {int(limit)}" if limit is not None else ("LIMIT 0" if batch is None else "")
+        cur = self.store.cursor()
+        try:
+            if batch is not None:
+                cur.register("_pairs", batch)
+            return query_arrow(cur, f"""
+                SELECT p.variable, p.severity, p.kind,
+                       a.id AS first_id, a.trace_id AS first_trace, a.thread_id AS first_thread, a.access AS first_access,
+                       a.location AS first_location, a.timestamp AS first_timestamp,
+                       b.id AS second_id, b.trace_id AS second_trace, b.thread_id AS second_thread, b.access AS second_access,
+                       b.location AS second_location, b.timestamp AS second_timestamp,
+                       p.first_seq, p.second_seq
+                FROM (SELECT * FROM {src} ORDER BY o {lim}) p
+                JOIN events a ON a.seq = p.first_seq JOIN events b ON b.seq = p.second_seq ORDER BY p.o""")
+        finally:
+            if batch is not None:
+                cur.unregister("_pairs")
+            cur.close()
 
     def critical_path(self, trace_id: str) -> CriticalPath:
         self.engine
@@ -311,8 +349,9 @@ class TraceSession:
                 SELECT e.variable, count(*) AS accesses, count(*) FILTER (WHERE e.access IN ('Write', 'AtomicWrite', 'AtomicRMW')) AS writes,
                        count(DISTINCT o.ctx) AS contexts, count(DISTINCT e.trace_id) AS traces
                 FROM events e JOIN hb.ev o USING (seq) WHERE e.kind = 'StateChange' {flt} GROUP BY e.variable
-            ), r AS (SELECT variable, count(*) AS races,
-                            count(*) FILTER (WHERE severity = 'critical') AS critical FROM hb.race_pairs GROUP BY variable)
+            ), r AS (SELECT variable, CAST(sum(count) AS BIGINT) AS races,
+                            CAST(coalesce(sum(count) FILTER (WHERE severity = 'critical'), 0) AS BIGINT) AS critical
+                     FROM hb.race_groups GROUP BY variable)
             SELECT acc.*, coalesce(r.races, 0) AS races, coalesce(r.critical, 0) AS critical_races
             FROM acc LEFT JOIN r USING (variable) ORDER BY races DESC, accesses DESC, variable""",
                        {"t": trace_id} if trace_id else None)
@@ -335,7 +374,9 @@ class TraceSession:
                 self._deadlock_cache = cached
             return cached[1]
 
-    def report(self, max_pairs: int = 100_000) -> dict:
+    def report(self, max_pairs: int = 100_000, lazy_pairs: bool = False) -> dict:
+        """The analysis document; with lazy_pairs its race pairs are an iterator (see
+        report.write_json), so a listing of millions is never held."""
         from raceway_core.report import analysis_document
 
-        return analysis_document(self, max_pairs)
+        return analysis_document(self, max_pairs, lazy_pairs)

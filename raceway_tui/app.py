@@ -86,9 +86,10 @@ class RacewayApp(App):
 
     def __init__(self, files: list[Path], db: Path | None = None, server: str | None = None,
                  session: TraceSession | None = None, options=None, api_key: str | None = None,
-                 interval: float = 2.0) -> None:
+                 interval: float = 2.0, variable_scope: str | None = None) -> None:
         super().__init__()
         self.files = files
+        self.variable_scope = variable_scope  # the engine's variable scope (None: the session's)
         self.options = options  # raceway_core.formats.ImportOptions for the files, or None
         self.db = db
         self.server = server
@@ -196,6 +197,8 @@ class RacewayApp(App):
             except RacewayError as exc:
                 self._fail("Cannot open the store", str(exc))
                 return
+        if self.variable_scope:
+            self.session.set_variable_scope(self.variable_scope)
         if self.files:
             loaded = await self._load_files()
             if loaded is None:
@@ -596,9 +599,9 @@ class RacewayApp(App):
 
 def create_app(files: list[Path] | None = None, db: Path | None = None, server: str | None = None,
                options=None, session: TraceSession | None = None, api_key: str | None = None,
-               interval: float = 2.0) -> RacewayApp:
+               interval: float = 2.0, variable_scope: str | None = None) -> RacewayApp:
     """The explorer on trace files (read with import ``options``), a --db store, a --server
     (live mode: pulls every ``interval`` seconds, sends ``api_key`` or RACEWAY_API_KEY), or an
     already open session."""
     return RacewayApp([Path(f) for f in files or []], db=db, server=server, session=session, options=options,
-                      api_key=api_key, interval=interval)
+                      api_key=api_key, interval=interval, variable_scope=variable_scope)

@@ -131,6 +131,18 @@ def _load(store, files: list[Path], console: Console, options=None) -> bool:
     return any(s.loaded or s.duplicates for s in summaries)
 
 
+class Scope(str, Enum):
+    auto = "auto"
+    global_ = "global"
+    service = "service"
+    instance = "instance"
+
+
+ScopeOpt = Annotated[Scope, typer.Option("--scope-variables", help=(
+    "auto: as global, but process instances whose lifetimes do not overlap never race; global: a name is "
+    "one variable everywhere; service: per service; instance: per service instance."))]
+
+
 @app.command("open")
 def open_(
     files: FilesArg = None,
@@ -139,6 +151,7 @@ def open_(
     store: StoreOpt = None,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
     max_record: MaxRecordOpt = None,
+    scope: ScopeOpt = Scope.auto,
 ) -> None:
     """Open the explorer on trace files, a --db store, a --server, or a shared --store database."""
     from raceway_tui.app import create_app
@@ -156,7 +169,8 @@ def open_(
         local = _open_store(db)
         _pull(local, store, err)
         session = TraceSession(local)
-    create_app(files=list(files or []), db=db, server=server, options=options, session=session).run()
+    create_app(files=list(files or []), db=db, server=server, options=options, session=session,
+               variable_scope=scope.value).run()
     if session is not None:
         session.close()
 
@@ -225,11 +239,6 @@ class FailOn(str, Enum):
     deadlocks = "deadlocks"
 
 
-class Scope(str, Enum):
-    global_ = "global"
-    service = "service"
-
-
 @app.command()
 def analyze(
     files: FilesArg = None,
@@ -239,8 +248,7 @@ def analyze(
     fail_on: Annotated[Optional[list[FailOn]], typer.Option(
         "--fail-on", help="Exit 1 when such findings exist (races: any race; critical: a write-write race; "
         "deadlocks: a potential deadlock).")] = None,
-    scope: Annotated[Scope, typer.Option("--scope-variables",
-                                         help="global: a name is one variable everywhere; service: per service.")] = Scope.global_,
+    scope: ScopeOpt = Scope.auto,
     store_url: StoreOpt = None,
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
     server: Annotated[Optional[str], typer.Option(
@@ -258,7 +266,6 @@ def analyze(
         if files or db:
             raise _fail("--server asks the server: give no trace files or --db with it")
         return analyze_remote(server, trace_id)
-    import orjson
 
     from raceway_core.causality.engine import EngineOptions
     from raceway_core.session import TraceSession
@@ -271,9 +278,13 @@ def analyze(
         _pull(store, store_url, err)
         if files and not _load(store, files, err, options):
             raise typer.Exit(2)
-        doc = session.report(max_pairs=max_pairs)
+        doc = session.report(max_pairs=max_pairs, lazy_pairs=as_json)
         if as_json:
-            sys.stdout.write(orjson.dumps(doc, default=str).decode() + "\n")
+            from raceway_core.report import write_json
+
+            sys.stdout.flush()
+            write_json(doc, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
         else:
             jaeger = {}
             for p in shown_paths(doc):

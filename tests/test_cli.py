@@ -96,7 +96,9 @@ def test_analyze_json_document_and_fail_on(tmp_path):
     assert set(first["first"]) == {"event_id", "trace_id", "thread_id", "access", "location", "timestamp"}
     assert (first["first"]["event_id"], first["second"]["event_id"]) == ("w1", "w2")
     assert races["groups"][0] == {"variable": "alice.balance", "severity": "critical", "kind": "write-write",
-                                  "locations": ["bank.py:21", "bank.py:21"], "count": 1, "example": ["w1", "w2"]}
+                                  "locations": ["bank.py:21", "bank.py:21"], "count": 1, "cross_trace_count": 1,
+                                  "example": ["w1", "w2"]}
+    assert races["variable_scope"] == "auto"
     assert {p["trace_id"] for p in doc["critical_paths"]} == {"req-1", "req-2"}
     r = cli("analyze", path, "--json", "--max-pairs", "1")
     races = json.loads(r.stdout)["races"]

@@ -7,7 +7,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from raceway_core.causality.engine import _interned_lock_sets
+from raceway_core.causality.raceinput import interned_lock_sets as _interned_lock_sets
 
 lock = st.sampled_from(["a", "b", "acct:alice", "", "x\x1fy", "x", "y"])
 lock_list = st.one_of(st.none(), st.lists(lock, min_size=1, max_size=3, unique=True).map(sorted))

@@ -7,14 +7,14 @@ from raceway_core import TraceSession
 FILES = ["sample_traces/banking-unsafe.jsonl", "sample_traces/slow-api.jsonl"]
 
 
-def test_races_of_one_trace_are_those_touching_it():
+def test_races_of_one_trace_are_those_inside_it():
     with TraceSession.open(FILES) as s:
         every = s.races().pairs.to_pylist()
         traces = {p["first_trace"] for p in every} | {p["second_trace"] for p in every}
         assert traces
         for t in traces:
             mine = s.races(t)
-            want = [p for p in every if t in (p["first_trace"], p["second_trace"])]
+            want = [p for p in every if p["first_trace"] == p["second_trace"] == t]
             assert mine.pair_count == len(want)
             assert sorted((p["first_id"], p["second_id"]) for p in mine.pairs.to_pylist()) == \
                 sorted((p["first_id"], p["second_id"]) for p in want)

@@ -394,6 +394,8 @@ async def test_jump_from_one_trace_to_a_cross_trace_race_and_back():
         assert first_trace is not None
         await pilot.press("3")
         await settle(pilot)
+        await pilot.press("s")  # races joining two traces show under all traces (spec: Races)
+        await settle(pilot)
         await pilot.press("right_square_bracket")
         await settle(pilot)
         pair = app.pane("races").table.row()

@@ -8,7 +8,7 @@ Stages (each timed in ``Engine.timings``):
 4. topo    - a causal order; edges closing a cycle are dropped        (numpy / Kahn)
 5. clocks  - a vector clock for every event (persistent tries)        (Python sweep)
 6. locks   - lock sets of accesses                  (SQL, in a thread beside the clocks)
-7. races   - frontier-forest sweep per variable                       (Python sweep)
+7. races   - exact counts (per trace: sweep; across traces: clocks, numpy), first pairs listed
 8. critical- longest duration path per trace                          (Python sweep)
 9. tables  - results written to the hb schema (SQL, in a thread beside the critical paths)
 
@@ -32,20 +32,22 @@ from raceway_core.causality import graph, trust
 from raceway_core.causality.clocks import HappensBefore, lock_chains
 from raceway_core.causality.critical_path import longest_paths, path_rows
 from raceway_core.causality.order import causal_order
-from raceway_core.causality.races import CLASS_OF, AW, W, Accesses, sweep
+from raceway_core.causality.raceinput import RaceInput, codes as _codes
 from raceway_core.dbutil import query_arrow
 from raceway_core.intervals import path_ns, span_ns
 
 CP_KINDS = ("parent", "join", "lock", "call", "return")
 # in the order they start (locks and tables start in a thread just before clocks and critical)
 STAGES = ("order", "trust", "edges", "load", "topo", "locks", "clocks", "races", "tables", "critical")
-ENGINE_VERSION = "2"  # bump when the hb tables change meaning (2: cycles, joins, intervals of issue 12)
+ENGINE_VERSION = "3"  # bump when the hb tables change meaning (2: cycles, joins, intervals; 3: exact race counts)
 
 
 @dataclass(frozen=True)
 class EngineOptions:
-    variable_scope: str = "global"  # "global": one variable name is one variable; "service": per service
-    stored_pairs: int = 1_000_000  # racing pairs kept as rows; all of them are counted in groups
+    # "global": one variable name is one variable; "service": per service; "instance": per
+    # service instance; "auto": global, but process instances whose lifetimes do not overlap never race
+    variable_scope: str = "auto"
+    stored_pairs: int = 10_000  # racing pairs kept as rows (hb.race_pairs); counts are always exact
 
 
 class Engine:
@@ -260,61 +262,52 @@ class Engine:
         """).fetchall()
 
     # -- races ----------------------------------------------------------------------
+    def race_input(self, cur, trace_id: str | None = None, variable: str | None = None) -> "RaceInput":
+        """The accesses (of one trace, or all; of one variable, or all), sorted by (variable
+        name, causal order), with what the sweep and the counts need."""
+        return RaceInput.fetch(self, cur, trace_id, variable)
+
     def _races(self, cur) -> None:
-        key = "coalesce(e.service, '') || '::' || e.variable" if self.options.variable_scope == "service" else "e.variable"
-        # access classes in SQL (the loader admits only these access types)
-        cls_sql = " ".join(f"WHEN '{a}' THEN {c}" for a, c in CLASS_OF.items())
-        t = query_arrow(cur, f"""
-            SELECT e.seq, {key} AS var, CAST(CASE e.access {cls_sql} END AS TINYINT) AS cls, e.location, e.ts_ns,
-                   CASE WHEN len(l.locks) > 0 THEN l.locks END AS locks
-            FROM events e JOIN hb.ev o USING (seq) JOIN hb.locksets l USING (seq)
-            WHERE e.kind = 'StateChange' AND e.variable IS NOT NULL""")
-        seq = t["seq"].to_numpy()
-        rows = self.row_of(seq)
-        var_codes, var_names = _codes(t["var"])
-        order = np.lexsort((self.rank[rows], var_codes))
-        rows, seq, var_codes = rows[order], seq[order], var_codes[order]
-        cls_codes = t["cls"].to_numpy()[order]
-        cls = cls_codes.tolist()
-        locks = _interned_lock_sets(t["locks"], order)
-        loc_codes, loc_names = _codes(t["location"])
-        loc_codes = loc_codes[order]
-        ts = t["ts_ns"].to_numpy()[order]
-        col = self.hb.columns(rows)
-        hb = self.hb
-        acc = Accesses(
-            var=var_codes.tolist(), cls=cls, ctx=col["ctx"], pos=col["pos"], trace=col["trace"],
-            lid=col["local"], L=col["L"], G=col["G"], F=col["F"], locks=locks,
-            local_get={t: ops.get for t, ops in hb.local_ops.items() if ops.depth > 1},
-            g_flat=hb.g_ops.depth == 1, g_get=hb.g_ops.get)
-        out_a, out_b, self.race_visited = sweep(acc)
-        a = np.frombuffer(out_a, dtype=np.int64) if len(out_a) else np.empty(0, dtype=np.int64)
-        b = np.frombuffer(out_b, dtype=np.int64) if len(out_b) else np.empty(0, dtype=np.int64)
-        swap = (ts[a] > ts[b]) | ((ts[a] == ts[b]) & (seq[a] > seq[b]))  # first = earlier timestamp
-        a, b = np.where(swap, b, a), np.where(swap, a, b)
-        writes = np.isin(cls_codes, [W, AW])
-        ww = writes[a] & writes[b]
-        self.race_count = int(len(a))
-        pairs = pa.table({
-            "first_seq": pa.array(seq[a]), "second_seq": pa.array(seq[b]),
-            "variable": _decode(var_codes[a], var_names),
-            "kind": pa.compute.if_else(pa.array(ww), "write-write", "read-write"),
-            "severity": pa.compute.if_else(pa.array(ww), "critical", "warning"),
-            "first_location": _decode(loc_codes[a], loc_names),
-            "second_location": _decode(loc_codes[b], loc_names),
-            "o": pa.array(np.arange(len(a))),
-        })
-        cur.register("_pairs", pairs)
+        ri = self.race_input(cur)
+        same = ri.same_trace_counts()
+        if np.array_equal(self.rank, self.idx):
+            cross = ri.cross_counts()
+        else:  # a reordered causal order: "first" is not always the earlier access; list to count
+            cross = ri.listed_counts(cross_only=True)
+        self.race_visited = ri.checks
+        groups, trace_groups = ri.group_tables(same, cross)
+        self.race_count = int(sum(groups["count"].to_pylist())) if groups.num_rows else 0
+        cur.register("_g", groups)
+        cur.register("_tg", trace_groups)
         try:
-            cur.execute("""CREATE OR REPLACE TABLE hb.race_groups AS
-                SELECT variable, kind, severity, first_location, second_location,
-                       count(*) AS count, arg_min(first_seq, o) AS example_first, arg_min(second_seq, o) AS example_second
-                FROM _pairs GROUP BY ALL""").fetchall()
-            cur.execute("""CREATE OR REPLACE TABLE hb.race_pairs AS
-                SELECT first_seq, second_seq, variable, kind, severity
-                FROM _pairs WHERE o < $cap""", {"cap": self.options.stored_pairs}).fetchall()
+            cur.execute("CREATE OR REPLACE TABLE hb.race_groups AS SELECT * FROM _g").fetchall()
+            cur.execute("CREATE OR REPLACE TABLE hb.race_trace_groups AS SELECT * FROM _tg").fetchall()
         finally:
-            cur.unregister("_pairs")
+            cur.unregister("_g")
+            cur.unregister("_tg")
+        cur.execute("""CREATE OR REPLACE TABLE hb.race_pairs (o BIGINT, first_seq BIGINT, second_seq BIGINT,
+                       variable VARCHAR, kind VARCHAR, severity VARCHAR, cross_trace BOOLEAN)""").fetchall()
+        left = self.options.stored_pairs
+        for t in ri.pair_batches(batch=max(1, min(left, 1 << 16))):
+            if left <= 0:
+                break
+            t = t.slice(0, left)
+            left -= t.num_rows
+            cur.register("_p", t)
+            cur.execute("INSERT INTO hb.race_pairs SELECT * FROM _p").fetchall()
+            cur.unregister("_p")
+
+    def iter_race_pairs(self, trace_id: str | None = None, batch: int = 1 << 16, variable: str | None = None):
+        """Racing pairs as Arrow tables (o, first_seq, second_seq, variable, kind, severity,
+        cross_trace): critical first, then by variable, in causal order; with trace_id the
+        pairs with both events in that trace; with variable, those of that variable (as
+        the scope names it). Computed as they are taken."""
+        cur = self.store.cursor()
+        try:
+            ri = self.race_input(cur, trace_id, variable)
+        finally:
+            cur.close()
+        yield from ri.pair_batches(batch)
 
     # -- critical path --------------------------------------------------------------
     def _critical(self, cur) -> None:
@@ -369,40 +362,3 @@ class Engine:
             SELECT c.*, CAST(row_number() OVER (PARTITION BY c.trace_id ORDER BY c.first_idx) - 1 AS INTEGER) AS lane,
                    coalesce(c.service || '/', '') || c.thread_id AS label
             FROM hb.ctx c""").fetchall()
-
-
-def _interned_lock_sets(col: pa.Array | pa.ChunkedArray, order: np.ndarray) -> list:
-    """Per access (in ``order``), its lock set as a frozenset, or None when it holds no lock.
-    Accesses share few distinct lock sets: each is built once (lists are sorted and
-    distinct, so equal sets have equal lists)."""
-    lists = (col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col).take(pa.array(order))
-    out: list = [None] * len(order)
-    held = np.flatnonzero(~lists.is_null().to_numpy(zero_copy_only=False))
-    if not len(held):
-        return out
-    lists = lists.take(pa.array(held))
-    values = lists.flatten()
-    if values.null_count or pa.compute.any(pa.compute.match_substring(values, "\x1f")).as_py():
-        # a null, or the separator inside a lock id: one set per access
-        for i, ls in zip(held.tolist(), lists.to_pylist()):
-            out[i] = frozenset(ls)
-        return out
-    enc = pa.compute.binary_join(lists, "\x1f").dictionary_encode()
-    sets = [frozenset(k.split("\x1f")) for k in enc.dictionary.to_pylist()]
-    for i, code in zip(held.tolist(), enc.indices.to_numpy().tolist()):
-        out[i] = sets[code]
-    return out
-
-
-def _codes(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
-    """Dense integer codes for a string column (nulls get code -1), and the names by code."""
-    enc = (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).dictionary_encode()
-    codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return codes, enc.dictionary
-
-
-def _decode(codes: np.ndarray, names: pa.Array) -> pa.Array:
-    """Strings for codes from _codes (-1 -> null)."""
-    valid = codes >= 0
-    taken = names.take(pa.array(np.where(valid, codes, 0))) if len(names) else pa.nulls(len(codes), pa.string())
-    return pa.compute.if_else(pa.array(valid), taken, pa.scalar(None, pa.string())) if not valid.all() else taken

@@ -15,12 +15,18 @@ roots are bucketed by that mask, so a read never walks subtrees holding only
 reads (concurrent readers cost nothing) and an atomic never walks atomics. With
 synchronised accesses the forest stays a chain and each access costs O(1); the
 work is otherwise proportional to the concurrent conflicting pairs reported.
+
+The sweep *lists* pairs (in batches, so a caller can stop at its limit); counts
+do not come from it except for pairs inside one trace (see racecount.py).
 """
 
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+import numpy as np
 
 R, W, AR, AW = 0, 1, 2, 3
 CLASS_OF = {"Read": R, "Write": W, "AtomicRead": AR, "AtomicWrite": AW, "AtomicRMW": AW}
@@ -59,13 +65,56 @@ class Accesses:
     local_get: dict  # trace -> getter for tries deeper than one leaf (absent: a flat tuple)
     g_flat: bool  # G is a flat tuple (few chains)
     g_get: object
+    # variable scope "auto": per access its process instance (-1: unknown), and per instance
+    # its lifetime; instances whose lifetimes do not overlap never race. None: no such rule.
+    inst: list[int] | None = None
+    inst_start: list[int] | None = None
+    inst_end: list[int] | None = None
+
+    def take(self, order) -> "Accesses":
+        """The accesses in another order (a list or array of indices)."""
+        order = order.tolist() if hasattr(order, "tolist") else list(order)
+        per = {name: [col[k] for k in order] for name, col in (
+            ("var", self.var), ("cls", self.cls), ("ctx", self.ctx), ("pos", self.pos), ("trace", self.trace),
+            ("lid", self.lid), ("L", self.L), ("G", self.G), ("F", self.F), ("locks", self.locks))}
+        inst = [self.inst[k] for k in order] if self.inst is not None else None
+        return Accesses(**per, local_get=self.local_get, g_flat=self.g_flat, g_get=self.g_get,
+                        inst=inst, inst_start=self.inst_start, inst_end=self.inst_end)
+
+
+def segments_by(keys: list[np.ndarray]) -> list[tuple[int, int]]:
+    """[start, end) runs of equal keys (the arrays are sorted by them)."""
+    m = len(keys[0]) if keys else 0
+    if m == 0:
+        return []
+    change = np.zeros(m, dtype=bool)
+    change[0] = True
+    for k in keys:
+        change[1:] |= k[1:] != k[:-1]
+    starts = np.flatnonzero(change)
+    ends = np.r_[starts[1:], m]
+    return list(zip(starts.tolist(), ends.tolist()))
 
 
 def sweep(acc: Accesses) -> tuple[array, array, int]:
-    """Racing pairs as two parallel arrays of access indices (earlier-processed first),
-    and the number of happens-before checks made."""
+    """Every racing pair as two parallel arrays of access indices (earlier-processed first),
+    and the number of happens-before checks made (tests and benchmarks)."""
+    out_a, out_b = array("q"), array("q")
+    stats = [0]
+    for a, b in sweep_batches(acc, segments_by([np.asarray(acc.var)]), stats=stats):
+        out_a.extend(a.tolist())
+        out_b.extend(b.tolist())
+    return out_a, out_b, stats[0]
+
+
+def sweep_batches(acc: Accesses, segments: list[tuple[int, int]], batch: int = 1 << 16,
+                  stats: list | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Racing pairs, segment by segment (each a run of accesses to one variable, in causal
+    order), as batches of two int64 arrays of access indices (earlier-processed first).
+    Nothing is kept between batches: a caller that stops early pays only for what it took."""
     out_a, out_b = array("q"), array("q")
     add_a, add_b = out_a.append, out_b.append
+    inst, i_start, i_end = acc.inst, acc.inst_start, acc.inst_end
     var, cls, ctx, pos, trace, lid = acc.var, acc.cls, acc.ctx, acc.pos, acc.trace, acc.lid
     L, G, F, locks = acc.L, acc.G, acc.F, acc.locks
     local_get, g_flat, g_get = acc.local_get, acc.g_flat, acc.g_get
@@ -79,12 +128,7 @@ def sweep(acc: Accesses) -> tuple[array, array, int]:
     # millions of times and a call costs as much as the test. For f and the current i:
     #   same context: program order; same trace: i's local clock knows f;
     #   otherwise (or also): f reaches a lock chain release i knows.
-    start = 0
-    while start < m:
-        end = start
-        v = var[start]
-        while end < m and var[end] == v:
-            end += 1
+    for start, end in segments:
         roots: dict[int, dict[int, None]] = {}
         last_in_ctx: dict[int, int] = {}
         for i in range(start, end):
@@ -129,7 +173,8 @@ def sweep(acc: Accesses) -> tuple[array, array, int]:
                         a = stack.pop()
                         if (q >> cls[a]) & 1 and ctx[a] != xi:
                             la, lk = locks[a], locks[i]
-                            if not (la and lk and la & lk):
+                            if not (la and lk and la & lk) and (inst is None or (ia := inst[a]) < 0 or (ii := inst[i]) < 0
+                                                                or not (i_end[ia] < i_start[ii] or i_end[ii] < i_start[ia])):
                                 add_a(a)
                                 add_b(i)
                         below = cov[a]
@@ -159,5 +204,12 @@ def sweep(acc: Accesses) -> tuple[array, array, int]:
             is_root[i] = 1
             roots.setdefault(mi, {})[i] = None
             last_in_ctx[xi] = i
-        start = end
-    return out_a, out_b, checks
+            if len(out_a) >= batch:
+                yield np.frombuffer(out_a, dtype=np.int64).copy(), np.frombuffer(out_b, dtype=np.int64).copy()
+                del out_a[:], out_b[:]
+        if stats is not None:
+            stats[0] = checks
+    if stats is not None:
+        stats[0] = checks
+    if len(out_a):
+        yield np.frombuffer(out_a, dtype=np.int64).copy(), np.frombuffer(out_b, dtype=np.int64).copy()

@@ -59,6 +59,7 @@ class RaceData:
     pair_count: int
     groups: list[dict]
     trace_id: str | None  # the scope the groups were computed for
+    variable_scope: str = "auto"  # what one variable is (engine option)
 
 
 def side_panel(title: str, rec: dict, style: str, other: dict) -> Group:
@@ -97,6 +98,7 @@ class RacesPane(Pane):
         Binding("space,l,right", "toggle", "Expand"),
         Binding("h,left", "collapse", "Collapse", show=False),
         Binding("s", "scope", "Scope"),
+        Binding("v", "variable_scope", "Variables"),
     ]
 
     class Expanded(Message):
@@ -147,7 +149,7 @@ class RacesPane(Pane):
     def fetch(self, session, key: tuple) -> RaceData:
         trace_id = None if key[-1] else key[0]
         rep = session.races(trace_id=trace_id, max_pairs=0)
-        return RaceData(rep.pair_count, rep.groups.to_pylist(), trace_id)
+        return RaceData(rep.pair_count, rep.groups.to_pylist(), trace_id, session.options.variable_scope)
 
     def show_data(self, data: RaceData) -> None:
         # a refresh (new events) opens again the groups that were open, and finds the pair again
@@ -163,7 +165,8 @@ class RacesPane(Pane):
         self.query_one("#races-summary", Static).update(Text.assemble(
             (f"{data.pair_count:,} racing pairs in {len(data.groups):,} groups",
              "bold dark_orange" if data.pair_count else "bold green"),
-            f" ({crit:,} write-write, critical) · scope: ", (scope, "bold")))
+            f" ({crit:,} write-write, critical) · scope: ", (scope, "bold"),
+            " · variables: ", (data.variable_scope, "bold")))
         self._rebuild(cursor=0, empty="No races in this scope." if data.trace_id else "No races found.")
         if not self.groups:
             self._show_pair(None)
@@ -310,6 +313,20 @@ class RacesPane(Pane):
             return
         self.all_traces = not self.all_traces
         self.sync()
+
+    def action_variable_scope(self) -> None:
+        """Cycle what one variable is (auto, global, service, instance) and analyse again."""
+        from raceway_core.causality.raceinput import SCOPES
+
+        app = self.app
+        if app.session is None or not app.analysed:
+            app.notify("The analysis is not ready yet.", timeout=3)
+            return
+        cur = app.session.options.variable_scope
+        nxt = SCOPES[(SCOPES.index(cur) + 1) % len(SCOPES)] if cur in SCOPES else SCOPES[0]
+        app.session.set_variable_scope(nxt)
+        app.notify(f"Variable scope: {nxt}; analysing again", timeout=3)
+        app._follow()
 
     # -- the selected pair ---------------------------------------------------------------------
     def _pair_of(self, r: dict | None) -> tuple[str, str] | None:

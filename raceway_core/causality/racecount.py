@@ -1,0 +1,214 @@
+"""Exact race counts between traces, without listing the pairs.
+
+For accesses of one variable in causal order, the earlier accesses ``a`` of a
+bucket ``b`` (access class, lock set, location, process instance) that race with
+a later access ``i`` are
+
+    (earlier accesses of b)  -  (those in i's own trace)  -  (those of other traces that happen before i)
+
+whenever b and i's bucket conflict (classes, lock sets, instances). The pairs inside
+one trace are counted apart (races.sweep per trace: small). The last term comes from
+the clocks (clocks.py): outside its trace, ``a -> i`` only through a lock chain release
+that a reaches first and i knows. With ``M(a)`` the minimal such releases (usually
+one), ``a -> i`` iff ``G(i)[k] >= j`` for some ``(k, j)`` in ``M(a)``: for the common
+single release this is a prefix count over the chain, a binary search per access;
+the rarer sets of several releases are tested per set. All of it is numpy over the
+accesses: work and memory grow with the accesses, never with the racing pairs.
+
+Needs the causal order to be the (timestamp, appearance) order (the usual case), so
+that the earlier access of a pair is its "first"; otherwise the engine lists the
+pairs to count them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from raceway_core.causality.races import QUERY
+
+BLOCK_CELLS = 4_000_000  # chain clock values held at once (32 MB): later accesses go in blocks
+MIN_BLOCK = 1024
+
+
+@dataclass
+class Buckets:
+    """Per bucket: its variable, access class, lock set id, location code, instance (-1: none)."""
+
+    var: np.ndarray
+    cls: np.ndarray
+    lockset: np.ndarray
+    loc: np.ndarray
+    inst: np.ndarray
+    locksets: list  # lock set id -> frozenset (id 0: no lock)
+    inst_start: np.ndarray  # per instance: first and last event's time (scope "auto")
+    inst_end: np.ndarray
+
+
+def compatible(bk: Buckets, ids: np.ndarray) -> np.ndarray:
+    """A boolean matrix over the buckets ``ids``: may an access of the row's bucket race
+    with a later one of the column's (conflicting classes, disjoint lock sets, instances
+    whose lifetimes overlap)."""
+    cls = bk.cls[ids]
+    query = np.array(QUERY, dtype=np.int64)
+    ok = ((query[cls][None, :] >> cls[:, None]) & 1).astype(bool)
+    ls = bk.lockset[ids]
+    uniq = np.unique(ls)
+    if len(uniq) > 1 or uniq[0] != 0:
+        disjoint = {(x, y): not (bk.locksets[x] & bk.locksets[y]) for x in uniq.tolist() for y in uniq.tolist()}
+        lut = np.array([[disjoint[(x, y)] for y in uniq.tolist()] for x in uniq.tolist()], dtype=bool)
+        pos = np.searchsorted(uniq, ls)
+        ok &= lut[pos[:, None], pos[None, :]]
+    inst = bk.inst[ids]
+    if (inst >= 0).any():
+        s, e = bk.inst_start[np.maximum(inst, 0)], bk.inst_end[np.maximum(inst, 0)]
+        apart = (e[:, None] < s[None, :]) | (e[None, :] < s[:, None])
+        apart &= (inst[:, None] >= 0) & (inst[None, :] >= 0)
+        ok &= ~apart
+    return ok
+
+
+def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace: np.ndarray,
+                 entries: list[tuple], G: list, g_items, bk: Buckets) -> dict:
+    """Racing pairs between traces, per (bucket of the earlier access, bucket of the later):
+    {(b, beta): [count, first later access index]}. Accesses are sorted by (variable,
+    causal order) and ``var_segments`` are the runs of one variable; ``entries[a]`` is
+    M(a) as a tuple of (chain, index) and ``G[i]`` the chain clock of access i."""
+    out: dict = {}
+    for s, e in var_segments:
+        mv = e - s
+        if mv < 2:
+            continue
+        ub, lb = np.unique(bucket[s:e], return_inverse=True)
+        ok = compatible(bk, ub)
+        if not ok.any():
+            continue
+        _, tr = np.unique(trace[s:e], return_inverse=True)
+        tr = tr.astype(np.int64)
+        t = np.arange(mv, dtype=np.int64)
+        ent = entries[s:e]
+        chains = sorted({k for m in ent for k, _ in m})
+        kpos = {k: n for n, k in enumerate(chains)}
+        single_k = np.full(mv, -1, dtype=np.int64)
+        single_j = np.zeros(mv, dtype=np.int64)
+        multi: dict[tuple, list[int]] = {}
+        for n, m in enumerate(ent):
+            if len(m) == 1:
+                single_k[n] = kpos[m[0][0]]
+                single_j[n] = m[0][1]
+            elif m:
+                multi.setdefault(m, []).append(n)
+        multi_at = {m: np.array(v, dtype=np.int64) for m, v in multi.items()}
+        wide = (int(tr.max()) + 1) * (mv + 1)
+        # per bucket, what its members contribute (sorted keys for binary searches)
+        prep = []
+        for b in range(len(ub)):
+            if not ok[b].any():
+                continue
+            members = np.flatnonzero(lb == b)
+            same = np.sort(tr[members] * (mv + 1) + members)
+            chains_b = []
+            for kk in np.unique(single_k[members]).tolist():
+                if kk >= 0:
+                    on = members[single_k[members] == kk]
+                    chains_b.append((kk, np.sort(single_j[on]), np.sort(tr[on] * wide + single_j[on])))
+            multis = []
+            for m, at in multi_at.items():
+                mine = at[lb[at] == b]
+                if len(mine):
+                    multis.append((m, len(mine), np.bincount(tr[mine], minlength=int(tr.max()) + 1)))
+            prep.append((b, members, same, chains_b, multis))
+        sums = {b: np.zeros(len(ub)) for b, *_ in prep}
+        firsts: dict = {}
+        # the later accesses in blocks: the chain clocks of a block are a (block x chains) matrix
+        step = max(MIN_BLOCK, BLOCK_CELLS // max(1, len(chains)))
+        for q0 in range(0, mv, step):
+            q1 = min(mv, q0 + step)
+            tq, trq, lbq = t[q0:q1], tr[q0:q1], lb[q0:q1]
+            gq = _chain_clocks(G[s + q0:s + q1], chains, g_items)
+            known = {m: _knows(gq, kpos, m) for m in multi}
+            for b, members, same, chains_b, multis in prep:
+                later = ok[b][lbq]  # the accesses b may race with
+                if not later.any():
+                    continue
+                col = np.searchsorted(members, tq)  # earlier accesses of b
+                col -= np.searchsorted(same, trq * (mv + 1) + tq) - np.searchsorted(same, trq * (mv + 1))  # same trace
+                for kk, js, key in chains_b:  # ... of other traces that happen before (one release)
+                    g = gq[:, kk]
+                    col -= np.searchsorted(js, g, side="right")
+                    col += np.searchsorted(key, trq * wide + g, side="right") - np.searchsorted(key, trq * wide)
+                for m, n, per_trace in multis:  # (several releases)
+                    col -= known[m] * (n - per_trace[trq])
+                col = np.where(later, col, 0)
+                sums[b] += np.bincount(lbq, weights=col, minlength=len(ub))
+                hit = np.flatnonzero(col > 0)
+                if len(hit):
+                    beta, first = np.unique(lbq[hit], return_index=True)
+                    for bt, i in zip(beta.tolist(), (hit[first] + s + q0).tolist()):
+                        firsts.setdefault((b, bt), i)
+        for (b, bt), i in firsts.items():
+            out[(int(ub[b]), int(ub[bt]))] = [int(round(sums[b][bt])), i]
+    return out
+
+
+def _chain_clocks(G: list, chains: list[int], items) -> np.ndarray:
+    """G(i)[k] for each access and each chain in ``chains``. Accesses share snapshots: each
+    distinct one is read once, by its known components."""
+    out = np.zeros((len(G), len(chains)), dtype=np.int64)
+    if not chains:
+        return out
+    col = {k: n for n, k in enumerate(chains)}
+    first: dict[int, int] = {}
+    src = np.empty(len(G), dtype=np.int64)
+    for n, g in enumerate(G):
+        at = first.setdefault(id(g), n)
+        src[n] = at
+        if at == n and g is not None:
+            for k, v in items(g):
+                c = col.get(k)
+                if c is not None:
+                    out[n, c] = v
+    return out[src]
+
+
+def _knows(gq: np.ndarray, kpos: dict, m: tuple) -> np.ndarray:
+    """Per access: does it know at least one release of the set m?"""
+    hit = np.zeros(len(gq), dtype=bool)
+    for k, j in m:
+        hit |= gq[:, kpos[k]] >= j
+    return hit.astype(np.int64)
+
+
+def minimal_entries(F: list[dict], release_row: dict, reaches, rank: np.ndarray) -> list[tuple]:
+    """Per access, M(a): the releases of F(a) that no other release of F(a) reaches inside
+    the trace, as a sorted tuple of (chain, index). (A release reached only through
+    another trace stays in: the set is then larger than needed, never wrong, since
+    ``a -> i`` iff i knows some release of it.) Snapshots are shared: each is done once."""
+    memo: dict[int, tuple] = {}
+    reach: dict[tuple, dict] = {}
+
+    def precedes(x: tuple, y: tuple) -> bool:
+        fx = reach.get(x)
+        if fx is None:
+            fx = reach[x] = reaches(release_row[x])
+        return fx.get(y[0], y[1] + 1) <= y[1]
+
+    out = []
+    for f in F:
+        r = memo.get(id(f))
+        if r is None:
+            items = list(f.items()) if f else []
+            if len(items) > 1:
+                # in causal order: whatever reaches a release comes before it, and a release
+                # reached by a non-minimal one is reached by a minimal one (F is transitive)
+                items.sort(key=lambda e: rank[release_row[e]])
+                mins: list = []
+                for e in items:
+                    if not any(precedes(o, e) for o in mins):
+                        mins.append(e)
+                items = sorted(mins)
+            r = tuple(items)
+            memo[id(f)] = r
+        out.append(r)
+    return out
