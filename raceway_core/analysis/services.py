@@ -104,7 +104,7 @@ def hotspots(session: TraceSession) -> dict:
     Ours besides, per variable: race_pairs, the racing pairs the engine found on it."""
     session.engine
     variables = _rows(session, f"""
-        WITH r AS (SELECT variable, count(*) AS race_pairs FROM hb.race_pairs GROUP BY variable)
+        WITH r AS (SELECT variable, CAST(sum(count) AS BIGINT) AS race_pairs FROM hb.race_groups GROUP BY variable)
         SELECT e.variable, count(*) AS access_count, count(DISTINCT e.trace_id) AS trace_count,
                list(DISTINCT e.service ORDER BY e.service) FILTER (WHERE e.service IS NOT NULL) AS services,
                coalesce(any_value(r.race_pairs), 0) AS race_pairs
