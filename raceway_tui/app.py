@@ -34,6 +34,7 @@ from raceway_core.session import TraceSession
 from raceway_tui import format as fmt
 from raceway_tui.background import in_background
 from raceway_tui.commands import RacewayCommands
+from raceway_tui.literal import visible
 from raceway_tui.live import LiveLink, SyncOutcome
 from raceway_tui.panes.anomalies import AnomaliesPane
 from raceway_tui.panes.base import Pane
@@ -111,6 +112,27 @@ class RacewayApp(App):
         self._stage = ""
         self._stage_started = 0.0
         self.first_paint: float | None = None  # when the first timeline rows were drawn (benchmark)
+        self.crash_log: Path | None = None  # where an unhandled exception's traceback went
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """A toast. Never markup: messages carry file names, error texts and trace data
+        (``markup`` is accepted for Widget.notify, which passes it, and ignored)."""
+        super().notify(visible(message, multiline=True), title=visible(title), severity=severity, timeout=timeout,
+                       markup=False)
+
+    def _fatal_error(self) -> None:
+        """An unhandled exception: one line on exit, the traceback in a log (see crash.py)."""
+        import sys
+
+        from raceway_tui import crash
+
+        exc = sys.exc_info()[1] or self._exception
+        log = crash.write_log(exc) if exc is not None else None
+        self.crash_log = log
+        self._exit_renderables.append(Text(crash.one_line(exc, log) if exc is not None else
+                                           "raceway-tui: internal error, the explorer stopped", style="bold red"))
+        self._close_messages_no_wait()
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -216,11 +238,11 @@ class RacewayApp(App):
             try:
                 summaries = await in_background(self.session.load, [f], self.options, name="raceway-load")
             except RacewayError as exc:
-                lines.append(f"{f}: {exc}")
+                lines.append(visible(f"{f}: {exc}"))
                 problems += 1
                 continue
             for s in summaries:
-                lines.append(s.line())
+                lines.append(visible(s.line()))
                 total += s.loaded
                 if s.fatal or s.rejected:
                     problems += 1

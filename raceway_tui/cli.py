@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -9,19 +10,34 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from raceway_core import __version__
 from raceway_core.errors import RacewayError
+from raceway_tui.literal import literal
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    pretty_exceptions_enable=False,  # a crash is one line and a log file (see main)
     rich_markup_mode=None,
     help="raceway-tui: explore causality traces of concurrent and distributed programs.\n\n"
     "Run `raceway-tui FILE...` to open the explorer (same as `raceway-tui open FILE...`).",
 )
-out = Console()
-err = Console(stderr=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    """Data (file names, trace strings, error texts) is never markup: strings print as they
+    are, styled lines are Text built with raceway_tui.literal. Piped, the full width of the
+    lines (tables are not cut at 80 columns; COLUMNS still applies when set)."""
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, width=PIPE_WIDTH if piped else None)
+
+
+PIPE_WIDTH = 10_000
+out = _console()
+err = _console(stderr=True)
 
 FilesArg = Annotated[Optional[list[Path]], typer.Argument(help="Trace files (JSON, NDJSON, .gz).", show_default=False)]
 DbOpt = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file to keep the store in (reopens instantly).")]
@@ -54,7 +70,7 @@ def _root(
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(Text.assemble(("error:", "bold red"), " ", literal(message)), soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -95,7 +111,7 @@ def _load(store, files: list[Path], console: Console, options=None) -> bool:
         raise _fail(str(exc)) from exc
     for s in summaries:
         style = "red" if s.fatal else ("yellow" if s.rejected or s.notes else "green")
-        console.print(f"[{style}]{s.line()}[/]", highlight=False, soft_wrap=True)
+        console.print(literal(s.line(), style=style), soft_wrap=True)
     return any(s.loaded or s.duplicates for s in summaries)
 
 
@@ -115,7 +131,14 @@ def open_(
         raise _fail("cannot read " + ", ".join(missing) + ": file not found")
     if server is not None:
         server = server_url(server)
-    create_app(files=list(files or []), db=db, server=server, options=options).run()
+    _run(create_app(files=list(files or []), db=db, server=server, options=options))
+
+
+def _run(tui) -> None:
+    """Run the explorer; a crash (see raceway_tui.crash) ends the command with exit code 1."""
+    tui.run()
+    if tui.return_code:
+        raise typer.Exit(tui.return_code)
 
 
 @app.command()
@@ -234,8 +257,8 @@ def serve(
     from raceway_core.server import serve as run_server
 
     def announce(url: str) -> None:
-        out.print(f"raceway-tui serve: listening on {url} (db: {db}, "
-                  f"{'API key required' if api_key else 'no API key required'})", highlight=False, soft_wrap=True)
+        out.print(literal(f"raceway-tui serve: listening on {url} (db: {db}, "
+                          f"{'API key required' if api_key else 'no API key required'})"), soft_wrap=True)
         if not api_key and host not in ("127.0.0.1", "localhost", "::1"):
             err.print("warning: reachable from other machines without an API key (use --api-key)",
                       highlight=False, soft_wrap=True)
@@ -283,7 +306,7 @@ def connect(
     from raceway_tui.app import create_app
 
     url = server_url(url)
-    create_app(db=db, server=url, api_key=api_key, interval=interval).run()
+    _run(create_app(db=db, server=url, api_key=api_key, interval=interval))
 
 
 COMMANDS = {"open", "load", "sql", "analyze", "serve", "connect"}
@@ -299,7 +322,13 @@ def main(argv: list[str] | None = None) -> None:
         args = ["connect", url, *rest] if url else ["connect"]
     elif args and args[0] not in COMMANDS and args[0] not in ("--help", "-h", "--version"):
         args = ["open", *args]
-    app(args=args, prog_name="raceway-tui")
+    try:
+        app(args=args, prog_name="raceway-tui")
+    except Exception as exc:  # a bug: one clear line, the traceback in a log file, exit 1
+        from raceway_tui import crash
+
+        err.print(Text(crash.one_line(exc, crash.write_log(exc), "the command"), style="bold red"), soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

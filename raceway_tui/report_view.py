@@ -6,6 +6,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from raceway_tui.literal import literal
+
 MAX_ROWS = 20
 
 
@@ -40,8 +42,9 @@ def render(doc: dict, jaeger_ms: dict[str, float] | None = None) -> Group:
     t.add_column("example", no_wrap=True, max_width=19)
     for g in races["groups"][:MAX_ROWS]:
         style = "red" if g["severity"] == "critical" else "yellow"
-        t.add_row(Text(g["severity"], style=style), g["kind"], g["variable"], short_location(g["locations"][0]),
-                  short_location(g["locations"][1]), f"{g['count']:,}", " / ".join(x[:8] for x in g["example"]))
+        t.add_row(literal(g["severity"], style=style), literal(g["kind"]), literal(g["variable"]),
+                  literal(short_location(g["locations"][0])), literal(short_location(g["locations"][1])),
+                  f"{g['count']:,}", literal(" / ".join(x[:8] for x in g["example"])))
     if len(races["groups"]) > MAX_ROWS:
         t.caption = f"... {len(races['groups']) - MAX_ROWS:,} more groups (use --json for all)"
     parts.append(t if races["groups"] else Text("Races: none found", style="green"))
@@ -55,7 +58,7 @@ def render(doc: dict, jaeger_ms: dict[str, float] | None = None) -> Group:
     for p in shown_paths(doc):
         pct = "-" if p["percentage"] is None else f"{p['percentage']:.0f}%"
         extra = [_ms(jaeger_ms.get(p["trace_id"]))] if jaeger_ms else []
-        t.add_row(p["trace_id"][:16], _ms(p["duration_ms"]), _ms(p["trace_span_ms"]), _ms(p["sum_ms"]), pct,
+        t.add_row(literal(p["trace_id"][:16]), _ms(p["duration_ms"]), _ms(p["trace_span_ms"]), _ms(p["sum_ms"]), pct,
                   f"{len(p['event_ids']):,}", *extra)
     if jaeger_ms:
         t.caption = ("path ms: longest happens-before path by durations (nested spans add up); "
@@ -69,8 +72,8 @@ def render(doc: dict, jaeger_ms: dict[str, float] | None = None) -> Group:
     for a in an[:MAX_ROWS]:
         style = {"critical": "red", "warning": "yellow"}.get(a["severity"], "")
         z = "-" if a["z"] is None else f"{a['z']:.1f}"
-        t.add_row(Text(a["severity"], style=style), a["key"], _ms(a["actual_ms"]), _ms(a["expected_ms"]), z,
-                  a["trace_id"][:12], a["event_id"][:12])
+        t.add_row(literal(a["severity"], style=style), literal(a["key"]), _ms(a["actual_ms"]), _ms(a["expected_ms"]),
+                  z, literal(a["trace_id"][:12]), literal(a["event_id"][:12]))
     parts.append(t if an else Text("Anomalies: none", style="green"))
 
     deps = doc["dependencies"]
@@ -78,6 +81,6 @@ def render(doc: dict, jaeger_ms: dict[str, float] | None = None) -> Group:
     for col in ("from", "to", "calls", "mean ms", "p95 ms"):
         t.add_column(col)
     for d in deps:
-        t.add_row(d["from"], d["to"], f"{d['calls']:,}", _ms(d["mean_ms"]), _ms(d["p95_ms"]))
+        t.add_row(literal(d["from"]), literal(d["to"]), f"{d['calls']:,}", _ms(d["mean_ms"]), _ms(d["p95_ms"]))
     parts.append(t if deps else Text("Service dependencies: none"))
     return Group(*parts)

@@ -14,6 +14,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from raceway_core.errors import RacewayError
+from raceway_tui.literal import literal
 
 
 class PaneScroll(VerticalScroll, can_focus=False):
@@ -120,7 +121,7 @@ class Pane(Vertical):
             return
         self.busy = False
         if msg.error:
-            self.say(Text(f"Could not load {self.title}: {msg.error}", style="red"))
+            self.say(literal(f"Could not load {self.title}: {msg.error}", style="red"))
             self.app.notify(f"{self.title}: {msg.error}", severity="error", timeout=8)
             return
         self.data = msg.data

@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from raceway_tui import format as fmt
+from raceway_tui.literal import literal
 from raceway_tui.panes.base import Pane
 from raceway_tui.widgets.table import Column, VirtualTable
 
@@ -123,7 +124,7 @@ class CriticalPane(Pane):
         table.columns, table.sortable = STEP_COLUMNS, False
         pct = "-" if cp.percentage is None else f"{cp.percentage:.0f}%"
         summary.update(Text.assemble(
-            ("Critical path ", "bold"), (fmt.short_id(cp.trace_id, 12), "bold"),
+            ("Critical path ", "bold"), literal(fmt.short_id(cp.trace_id, 12), "bold"),
             f"  path {fmt.ms(cp.duration_ms)} ms of a {fmt.ms(cp.trace_span_ms)} ms span ({pct})",
             f" · sum of all durations {fmt.ms(cp.sum_ms)} ms · {len(rows)} events",
             ("\nShowing: the longest happens-before path weighted by durations", "italic"),
@@ -144,7 +145,7 @@ class CriticalPane(Pane):
                  f"{len(span.non_blocking)} non-blocking (follows-from, consumer) left out" if span.non_blocking else ""]
         notes = [n for n in notes if n]
         summary.update(Text.assemble(
-            ("Critical path ", "bold"), (fmt.short_id(span.trace_id, 12), "bold"),
+            ("Critical path ", "bold"), literal(fmt.short_id(span.trace_id, 12), "bold"),
             f"  Jaeger's path {fmt.ms(total)} ms of a {fmt.ms(hb.trace_span_ms)} ms span · {len(rows)} sections",
             (" · spans: " + ", ".join(notes) if notes else "", "yellow"),
             ("\nShowing: Jaeger's critical path (last-finishing child walk, self time of each span)", "italic"),

@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from raceway_tui import format as fmt
+from raceway_tui.literal import visible
 from raceway_tui.panes.base import Pane, PaneScroll
 from raceway_tui.widgets.table import Column, VirtualTable
 
@@ -40,7 +41,7 @@ def graph(rows: list[dict]) -> Text:
         for i, r in enumerate(kids):
             last = i == len(kids) - 1
             out.append(prefix + ("└─▶ " if last else "├─▶ "), style="grey62")
-            out.append(r["to"], style="bold")
+            out.append(visible(r["to"]), style="bold")
             out.append(f"  {r['calls']:,} call{'s' if r['calls'] != 1 else ''} · mean {fmt.ms(r['mean_ms'])} ms"
                        f" · p95 {fmt.ms(r['p95_ms'])} ms", style="dodger_blue1")
             if r["to"] in path:
@@ -50,7 +51,7 @@ def graph(rows: list[dict]) -> Text:
             walk(r["to"], prefix + ("    " if last else "│   "), path | {r["to"]})
 
     for root in sorted(roots):
-        out.append(root + "\n", style="bold")
+        out.append(visible(root) + "\n", style="bold")
         walk(root, "", {root})
     return out
 

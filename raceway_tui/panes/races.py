@@ -19,6 +19,7 @@ from textual.worker import get_current_worker
 
 from raceway_core.browse import group_pairs
 from raceway_tui import format as fmt
+from raceway_tui.literal import literal
 from raceway_tui.panes.base import Pane, PaneScroll
 from raceway_tui.widgets.table import Column, VirtualTable
 
@@ -66,26 +67,26 @@ def side_panel(title: str, rec: dict, style: str, other: dict) -> Group:
     t.add_column(style="bold grey70", no_wrap=True)
     t.add_column(overflow="fold")
     access = rec.get("access") or "?"
-    t.add_row("event", Text(rec["id"], style="bold"))
-    t.add_row("trace", fmt.short_id(rec.get("trace_id"), 13))
-    t.add_row("context", fmt.context_label(rec.get("service"), rec.get("thread_id")))
+    t.add_row("event", literal(rec["id"], style="bold"))
+    t.add_row("trace", literal(fmt.short_id(rec.get("trace_id"), 13)))
+    t.add_row("context", literal(fmt.context_label(rec.get("service"), rec.get("thread_id"))))
     change = (f"{fmt.value(rec.get('old_value'))} → {fmt.value(rec.get('new_value'))}" if access in fmt.WRITES
               else fmt.value(rec.get("new_value") if rec.get("new_value") is not None else rec.get("old_value")))
-    t.add_row("access", Text(f"{access} {rec.get('variable')}  {change}", style=fmt.RACING_STYLE))
-    t.add_row("location", fmt.location(rec.get("location"), 3) or "-")
-    t.add_row("time", fmt.timestamp(rec.get("timestamp")))
+    t.add_row("access", literal(f"{access} {rec.get('variable')}  {change}", style=fmt.RACING_STYLE))
+    t.add_row("location", literal(fmt.location(rec.get("location"), 3) or "-"))
+    t.add_row("time", literal(fmt.timestamp(rec.get("timestamp"))))
     # its own context and the partner's first: how far each knows the other is the point
     focus = [fmt.context_label(r.get("service"), r.get("context")) for r in (rec, other)]
-    t.add_row("clock", fmt.clock_text(rec.get("vector_clock"), focus, limit=6))
+    t.add_row("clock", literal(fmt.clock_text(rec.get("vector_clock"), focus, limit=6)))
     locks = rec.get("held_locks")
-    t.add_row("locks", ", ".join(locks) if locks else "∅ (no lock held)")
+    t.add_row("locks", literal(", ".join(locks) if locks else "∅ (no lock held)"))
     return Group(Text(title, style=style), t)
 
 
 def explanation(why) -> Group:
-    parts = [Text("Why they race: ", style="bold") + Text(why.text)]
+    parts = [Text("Why they race: ", style="bold") + literal(why.text)]
     for s in why.steps:
-        parts.append(Text(f"  • {s['text']}", style="grey70"))
+        parts.append(literal(f"  • {s['text']}", style="grey70"))
     return Group(*parts)
 
 
@@ -163,7 +164,7 @@ class RacesPane(Pane):
         self.query_one("#races-summary", Static).update(Text.assemble(
             (f"{data.pair_count:,} racing pairs in {len(data.groups):,} groups",
              "bold dark_orange" if data.pair_count else "bold green"),
-            f" ({crit:,} write-write, critical) · scope: ", (scope, "bold")))
+            f" ({crit:,} write-write, critical) · scope: ", literal(scope, "bold")))
         self._rebuild(cursor=0, empty="No races in this scope." if data.trace_id else "No races found.")
         if not self.groups:
             self._show_pair(None)
@@ -222,7 +223,7 @@ class RacesPane(Pane):
         if msg.key != self._key:
             return
         if msg.error:
-            self.app.notify(f"Races: {msg.error}", severity="error")
+            self.app.notify(f"Races: {msg.error}", severity="error", markup=False)
             return
         cur = self.table.row()
         self.expanded.update(msg.pairs)
@@ -356,7 +357,7 @@ class RacesPane(Pane):
         if msg.ids != self.pair:
             return
         if msg.error:
-            self.query_one("#race-why", Static).update(Text(msg.error, style="red"))
+            self.query_one("#race-why", Static).update(literal(msg.error, style="red"))
             return
         self.query_one("#race-a", Static).update(side_panel("FIRST", msg.a, "bold", msg.b))
         self.query_one("#race-b", Static).update(side_panel("SECOND", msg.b, "bold", msg.a))

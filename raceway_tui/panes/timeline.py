@@ -10,6 +10,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from raceway_core.browse import SearchResult
+from raceway_tui.literal import visible
 from raceway_tui.panes.base import Pane
 from raceway_tui.widgets.timeline import TimelineModel, TimelineView, legend
 
@@ -142,7 +143,7 @@ class TimelinePane(Pane):
         t = Text()
         r = self.last_result
         if self.last_search:
-            t.append(f"/{self.last_search}", style="bold")
+            t.append(f"/{visible(self.last_search)}", style="bold")
             if r is not None:
                 t.append(f"  {r.matches:,} match{'es' if r.matches != 1 else ''}"
                          + (" (event id)" if r.by == "id" and r.matches else ""), style="dim")

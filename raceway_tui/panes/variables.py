@@ -13,6 +13,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from raceway_tui import format as fmt
+from raceway_tui.literal import literal
 from raceway_tui.panes.base import Pane
 from raceway_tui.widgets.table import Column, VirtualTable
 
@@ -109,7 +110,7 @@ class VariablesPane(Pane):
         if event.table is self.variables:
             if event.row is not None and event.row["variable"] != self.variable:
                 self.variable = event.row["variable"]
-                self.query_one("#audit-title", Static).update(Text(f"Audit trail of {self.variable}: loading…", style="dim"))
+                self.query_one("#audit-title", Static).update(literal(f"Audit trail of {self.variable}: loading…", style="dim"))
                 self._fetch_audit(self.app.session, self._key, self.variable, self.app.scope)
         elif event.row is not None:
             self.app.event_focused(event.row["event_id"], None)
@@ -143,7 +144,7 @@ class VariablesPane(Pane):
         races = sum(1 for x in t["racing"].to_pylist() if x)
         conc = sum(1 for x in t["after_previous"].to_pylist() if x is False)
         self.query_one("#audit-title", Static).update(Text.assemble(
-            ("Audit trail of ", "bold"), (msg.variable, "bold yellow"),
+            ("Audit trail of ", "bold"), literal(msg.variable, "bold yellow"),
             f"  {t.num_rows:,} accesses in causal order · {conc:,} not ordered after the previous one · ",
             (f"{races:,} racing", fmt.RACING_STYLE if races else "")))
         self.trail.set_rows(t, cursor=0)

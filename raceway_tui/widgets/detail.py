@@ -17,6 +17,7 @@ from textual.worker import get_current_worker
 from raceway_core.browse import event_record
 from raceway_core.errors import RacewayError
 from raceway_tui import format as fmt
+from raceway_tui.literal import literal, visible
 
 FIELDS = ("id", "trace_id", "parent_id", "timestamp", "thread_id", "service", "instance_id", "span_id",
           "upstream_span_id", "duration_ns", "kind", "variable", "access", "old_value", "new_value", "location",
@@ -34,16 +35,17 @@ def event_fields(rec: dict) -> Table:
         if k == "timestamp":
             v = fmt.timestamp(v)
         style = fmt.kind_style(v) if k == "kind" else ""
-        t.add_row(k, Text(str(v), style=style))
+        t.add_row(k, literal(v, style=style))
     return t
 
 
 def render_event(rec: dict) -> Group:
     head = Text()
-    head.append(f"{rec.get('kind')} ", style=fmt.kind_style(rec.get("kind")))
-    head.append(rec.get("id") or "", style="bold")
+    head.append(f"{visible(rec.get('kind'))} ", style=fmt.kind_style(rec.get("kind")))
+    head.append(visible(rec.get("id")), style="bold")
     if rec.get("context"):
-        head.append(f"  {fmt.context_label(rec.get('service'), rec.get('context'))} #{rec.get('pos')}", style="grey70")
+        head.append(f"  {visible(fmt.context_label(rec.get('service'), rec.get('context')))} #{rec.get('pos')}",
+                    style="grey70")
     locks = rec.get("held_locks")
     causal = Table.grid(padding=(0, 2))
     causal.add_column(style="bold grey70", no_wrap=True, min_width=12)
@@ -53,21 +55,21 @@ def render_event(rec: dict) -> Group:
         causal.add_row("vector clock", Text("after the analysis", style="dim"))
     else:
         own = fmt.context_label(rec.get("service"), rec.get("context"))
-        causal.add_row("vector clock", Text(fmt.clock_text(clock, [own], limit=12), style="cyan"))
+        causal.add_row("vector clock", literal(fmt.clock_text(clock, [own], limit=12), style="cyan"))
     given = rec.get("clock")
     if given:
-        causal.add_row("given clock", Text(fmt.clock_text({c["c"]: c["n"] for c in given}, limit=12), style="grey70"))
+        causal.add_row("given clock", literal(fmt.clock_text({c["c"]: c["n"] for c in given}, limit=12), style="grey70"))
     if "held_locks" not in rec:
         causal.add_row("lock set", Text("after the analysis", style="dim"))
     else:
-        causal.add_row("lock set", ", ".join(locks) if locks else "∅ (no lock held)")
+        causal.add_row("lock set", literal(", ".join(locks) if locks else "∅ (no lock held)"))
     if rec.get("ord") is not None:
         causal.add_row("causal rank", str(rec["ord"]))
     raw = rec.get("raw")
     try:
         pretty = orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode() if raw else ""
     except orjson.JSONDecodeError:
-        pretty = str(raw)
+        pretty = visible(raw, multiline=True)
     return Group(head, causal, event_fields(rec), Text("raw JSON", style="bold grey70"),
                  Syntax(pretty, "json", theme="ansi_dark", word_wrap=True, background_color="default"))
 
@@ -105,8 +107,8 @@ class EventDetail(VerticalScroll):
             body.update(Text("No event selected.", style="dim"))
             return
         if preview is not None:
-            body.update(Group(Text(f"{preview.get('kind')} {event_id}", style="bold"),
-                              Text(fmt.summary(preview)), Text("loading…", style="dim")))
+            body.update(Group(literal(f"{preview.get('kind')} {event_id}", style="bold"),
+                              literal(fmt.summary(preview)), Text("loading…", style="dim")))
         if self._timer is not None:
             self._timer.stop()
         self.waiting = True
@@ -141,7 +143,7 @@ class EventDetail(VerticalScroll):
             return
         body = self.query_one("#detail-body", Static)
         if msg.record is None:
-            body.update(Text(msg.error or f"No event {msg.event_id}.", style="red"))
+            body.update(literal(msg.error or f"No event {msg.event_id}.", style="red"))
             return
         self.record = msg.record
         body.update(render_event(msg.record))

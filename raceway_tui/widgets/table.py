@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from raceway_tui.literal import visible
 from raceway_tui.widgets.cursor import MOVE_BINDINGS, CursorKeys
 
 CHUNK = 256
@@ -285,7 +286,7 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
                 style = None
             else:
                 raw = col.text(row) if col.text else row.get(col.key)
-                txt = "" if raw is None else str(raw)
+                txt = visible(raw)
                 style = col.style(row) if col.style else None
             if cell_len(txt) > w:
                 if col.keep_end and w > 1:

@@ -26,6 +26,7 @@ from textual.worker import get_current_worker
 
 from raceway_core.browse import Timeline
 from raceway_tui import format as fmt
+from raceway_tui.literal import visible
 from raceway_tui.widgets.cursor import MOVE_BINDINGS, CursorKeys
 
 PAGE = 128
@@ -323,21 +324,21 @@ class TimelineView(CursorKeys, ScrollView, can_focus=True):
         segs = [Segment("▶" if marked else " ", style + Style.parse(fmt.RACING_STYLE) if marked else style),
                 Segment(f"{index:>{digits}} ", dim)]
         if m.trace_id is None:
-            segs.append(Segment(fmt.short_id(row["trace_id"]) + " ", dim))
+            segs.append(Segment(visible(fmt.short_id(row["trace_id"])) + " ", dim))
         segs.extend(self._lane_segments(row, index, width, style, dim))
         kind = row.get("kind") or "?"
         kstyle = style + Style.parse(fmt.kind_style(kind, row.get("racing")))
         segs.append(Segment(f" {rel_time(row.get('ts_ns'), m.start_ns):>11} ", dim))
-        segs.append(Segment(f"{fmt.KIND_SHORT.get(kind, kind)[:9]:<9} ", kstyle))
+        segs.append(Segment(f"{visible(fmt.KIND_SHORT.get(kind, kind)[:9]):<9} ", kstyle))
         text = fmt.summary(row)
         if row.get("racing"):
             segs.append(Segment("RACE ", style + Style.parse(fmt.RACING_STYLE)))
-        segs.append(Segment(text, style))
+        segs.append(Segment(visible(text), style))
         loc = fmt.location(row.get("location"), 1)
         if loc:
-            segs.append(Segment(f"  {loc}", dim))
+            segs.append(Segment(f"  {visible(loc)}", dim))
         for e in row.get("edges_in") or ():
-            segs.append(Segment(f"  ⇠ {self._edge_note(e, row)}", style + Style.parse(EDGE_STYLE.get(e["kind"], "grey62"))))
+            segs.append(Segment(f"  ⇠ {visible(self._edge_note(e, row))}", style + Style.parse(EDGE_STYLE.get(e["kind"], "grey62"))))
         return segs
 
     def _edge_note(self, e: dict, row: dict) -> str:
@@ -417,7 +418,7 @@ def legend(model: TimelineModel | None, width: int) -> Text:
         t.append(" · all traces (lanes: contexts within each trace)", style="dim")
         return t
     for ln in model.lanes:
-        piece = f"  L{ln['lane']} {short_label(ln['label'])} ({ln['events']})"
+        piece = f"  L{ln['lane']} {visible(short_label(ln['label']))} ({ln['events']})"
         if cell_len(t.plain) + cell_len(piece) > width * 2 - 12:
             t.append(f"  +{len(model.lanes) - ln['lane']} more lanes", style="dim")
             break
