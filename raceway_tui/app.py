@@ -113,6 +113,7 @@ class RacewayApp(App):
         self._stage_started = 0.0
         self.first_paint: float | None = None  # when the first timeline rows were drawn (benchmark)
         self.crash_log: Path | None = None  # where an unhandled exception's traceback went
+        self.crash_line = ""  # what the command prints about it on exit
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = False) -> None:
@@ -130,8 +131,9 @@ class RacewayApp(App):
         exc = sys.exc_info()[1] or self._exception
         log = crash.write_log(exc) if exc is not None else None
         self.crash_log = log
-        self._exit_renderables.append(Text(crash.one_line(exc, log) if exc is not None else
-                                           "raceway-tui: internal error, the explorer stopped", style="bold red"))
+        self.crash_line = (crash.one_line(exc, log) if exc is not None else
+                           "raceway-tui: internal error, the explorer stopped")
+        self._exit_renderables.append(Text(self.crash_line, style="bold red"))
         self._close_messages_no_wait()
 
     # -- layout -----------------------------------------------------------------------------

@@ -3,6 +3,7 @@ report shows are drawn literally, control characters visible, and nothing crashe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -189,3 +190,52 @@ def test_an_error_naming_a_hostile_file_is_printed_literally(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr + r.stdout
     assert visible(str(missing)) in r.stdout + r.stderr
     assert_clean(r.stdout + r.stderr)
+
+
+def test_a_crash_of_a_command_is_one_line_a_log_file_and_exit_1(hostile, tmp_path):
+    """A bug (injected: the report renderer raises) ends `analyze` with one clear line naming
+    a log file that holds the traceback, and exit code 1."""
+    import os
+
+    code = ("import raceway_tui.report_view as r, sys\n"
+            "def boom(*a, **k): raise RuntimeError('boom [/] \\x1b[31m')\n"
+            "r.render = boom\n"
+            "from raceway_tui.cli import main\n"
+            "main(['analyze', sys.argv[1]])\n")
+    env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"))
+    r = subprocess.run([sys.executable, "-c", code, str(hostile)], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 1
+    last = r.stderr.strip().splitlines()[-1]  # the load summary, then the crash line
+    assert len(r.stderr.strip().splitlines()) == 2 and "Traceback" not in r.stderr
+    assert "internal error" in last and "RuntimeError: boom [/] \\x1b[31m" in last
+    log = tmp_path / "state" / "raceway-tui" / last.rsplit(" in ", 1)[1].rsplit("/", 1)[1]
+    assert str(log) in last and "Traceback" in log.read_text() and "boom" in log.read_text()
+
+
+@pytest.mark.asyncio
+async def test_a_crash_of_the_explorer_exits_1_with_a_log_file(tmp_path, monkeypatch):
+    from tui_support import ROOT, settle
+
+    from raceway_tui.app import create_app
+    from raceway_tui.panes.variables import VariablesPane
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+    def boom(self, data):
+        raise RuntimeError("boom [/]")
+
+    monkeypatch.setattr(VariablesPane, "show_data", boom)  # a bug in a pane, injected
+    app = create_app([ROOT / "sample_traces" / "banking-unsafe.jsonl"])
+    with pytest.raises(RuntimeError):
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            await pilot.press("4")
+            for _ in range(500):  # the app stops by itself (pilot.pause would wait for a closed app)
+                if app.return_code is not None:
+                    break
+                await asyncio.sleep(0.01)
+    assert app.return_code == 1 and app.crash_log is not None
+    assert app.crash_log.parent == tmp_path / "state" / "raceway-tui" and "boom [/]" in app.crash_log.read_text()
+    line = app.crash_line
+    assert "RuntimeError: boom [/]" in line and str(app.crash_log) in line and "\n" not in line
