@@ -29,10 +29,10 @@ test: install-test
 
 # Re-record sample_traces/ from the example programs in examples/ (real threads, asyncio, HTTP services).
 samples: install
-	$(BIN)/python examples/banking.py
-	$(BIN)/python examples/banking.py --locked
-	$(BIN)/python examples/distributed_orders.py
-	$(BIN)/python examples/slow_api.py
+	$(BIN)/python examples/banking.py --out sample_traces/banking-unsafe.jsonl
+	$(BIN)/python examples/banking.py --locked --out sample_traces/banking-locked.jsonl
+	$(BIN)/python examples/distributed_orders.py --out sample_traces/distributed-orders.jsonl
+	$(BIN)/python examples/slow_api.py --out sample_traces/slow-api.jsonl
 
 bench: install-test
 	$(BIN)/python bench/load.py
