@@ -256,7 +256,7 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
 
     def _column_at(self, x: int) -> Column | None:
         pos = 0
-        for col, w in zip(self.columns, self._widths(self.size.width)):
+        for col, w in zip(self.columns, self._widths(self.text_width)):
             if pos <= x < pos + w + 1:
                 return col
             pos += w + 1
@@ -302,8 +302,13 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
                 segs.append(Segment(" ", base))
         return segs
 
+    @property
+    def text_width(self) -> int:
+        """The width rows are drawn in: less the vertical scrollbar when there is one."""
+        return self.scrollable_content_region.width
+
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self.text_width
         base = self.rich_style
         widths = self._widths(width)
         if y == 0:

@@ -295,7 +295,7 @@ class TimelineView(CursorKeys, ScrollView, can_focus=True):
         return min(n, room)
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self.scrollable_content_region.width  # less the scrollbar
         base = self.rich_style
         m = self.model
         index = round(self.scroll_y) + y
