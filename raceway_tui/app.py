@@ -429,6 +429,9 @@ class RacewayApp(App):
         self.query_one("#main").set_class(pid in self.NO_DETAIL, "no-detail")
         pane = self.pane(pid)
         pane.sync()
+        shown = pane.current_event() if pid not in self.NO_DETAIL else None
+        if shown is not None:  # the panel shows this pane's event, not the last pane's
+            self.event_focused(*shown)
         focus, self._focus_after_switch = self._focus_after_switch, None
         target = self.query(f"#{focus}") if focus else None
         if target:

@@ -42,3 +42,36 @@ async def test_races_pairs_column_is_whole_beside_the_scrollbar(tmp_path):
         # hot's 40 x 40 racing pairs, in two groups (which write came first); each count whole
         hot = [line for line in lines if " hot " in line and "↔" in line]
         assert len(hot) == 2 and sum(int(line.split()[-1].replace(",", "")) for line in hot) == 1600
+
+
+def slow_traces(path):
+    """Twelve requests: start(), work() of 10-60 ms, end(). The 60 ms work() is an anomaly;
+    each trace's critical path starts at start(), not at the anomaly."""
+    from test_causality_rules import call
+
+    t = Trace()
+    for i, ms in enumerate([10, 11, 12] * 3 + [17, 22, 60]):
+        t.ev(f"s{i}", "main", call("start"), trace=f"req-{i}", dur=1_000_000)
+        t.ev(f"w{i}", "main", call("work"), trace=f"req-{i}", dur=ms * 1_000_000)
+        t.ev(f"e{i}", "main", call("end"), trace=f"req-{i}", dur=1_000_000)
+    return write(path, t)
+
+
+async def test_the_detail_panel_follows_the_pane_shown(tmp_path):
+    """5, Enter, 2, 1: back in the timeline, the panel shows the timeline's event, not the
+    Critical pane's."""
+    from raceway_tui.widgets.detail import EventDetail
+
+    app = create_app([slow_traces(tmp_path / "s.jsonl")])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        for key in ("5", "enter", "2", "1"):
+            await pilot.press(key)
+            await settle(pilot)
+            detail = app.query_one(EventDetail)
+            if key == "enter":
+                assert app.pane("timeline").view.row()["id"] == "w11" and detail.record["id"] == "w11"
+            if key == "2":
+                assert app.pane("critical").table.row()["id"] == "s11" and detail.record["id"] == "s11"
+        assert app.active_pane == "timeline" and app.pane("timeline").view.row()["id"] == "w11"
+        assert detail.record["id"] == "w11"

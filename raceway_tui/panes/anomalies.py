@@ -68,6 +68,10 @@ class AnomaliesPane(Pane):
     def main_table(self):
         return self.table
 
+    def current_event(self):
+        row = self.table.row()
+        return (row["event_id"], None) if row is not None else None
+
     def row_key(self, row: dict):
         return row.get("event_id")
 

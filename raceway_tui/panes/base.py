@@ -69,6 +69,11 @@ class Pane(Vertical):
         """What identifies a row of the main table across refreshes (None: it cannot be found again)."""
         return None
 
+    def current_event(self) -> tuple[str, dict | None] | None:
+        """The event under the pane's cursor (its id and a row to preview it), for the detail
+        panel when the pane is shown again; None: no event there."""
+        return None
+
     # -- loading ----------------------------------------------------------------------------
     @property
     def placeholder(self) -> Static:

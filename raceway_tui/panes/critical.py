@@ -95,6 +95,12 @@ class CriticalPane(Pane):
     def main_table(self):
         return self.table
 
+    def current_event(self):
+        row = self.table.row()
+        if row is None or not row.get("id"):
+            return None
+        return row["id"], row if "kind" in row else None
+
     def row_key(self, row: dict):
         return row.get("id") or row.get("trace_id")  # a step of the path, or a trace's path
 

@@ -79,6 +79,10 @@ class TimelinePane(Pane):
     def view_table(self):
         return None  # the timeline exports through a worker (see the app's export)
 
+    def current_event(self):
+        row = self.view.row()
+        return (row["id"], row) if row is not None else None
+
     # -- going to an event -----------------------------------------------------------------
     def goto_event(self, event_id: str, highlight=frozenset()) -> None:
         """Put the cursor on an event (after the model for the current scope is shown)."""

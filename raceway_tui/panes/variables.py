@@ -91,6 +91,10 @@ class VariablesPane(Pane):
     def main_table(self):
         return self.variables
 
+    def current_event(self):
+        row = self.trail.row() if self.audit is not None else None
+        return (row["event_id"], None) if row is not None else None
+
     def row_key(self, row: dict):
         return row.get("variable")
 
