@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from common import env_line, fmt_int, peak_rss_mb, synthetic_ndjson
+from common import env_line, fmt_int, peak_rss_mb, synthetic_ndjson, usage
 
 
 def run_one(n: int) -> None:
@@ -52,6 +52,7 @@ def compare(n: int) -> None:
 
 
 def main() -> None:
+    usage(__doc__)
     if len(sys.argv) > 2 and sys.argv[1] == "--one":
         run_one(int(sys.argv[2]))
         return

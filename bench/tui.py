@@ -3,7 +3,7 @@
     python bench/tui.py [N] [--analysed] [--analysis-timeout S]
 
 The store (N synthetic events, default 1,000,000) is loaded once into a DuckDB file
-in bench/out and reopened by each run (``raceway-tui --db``). Each measurement runs in
+in the temp folder (RACEWAY_BENCH_OUT overrides) and reopened by each run (``raceway-tui --db``). Each measurement runs in
 a fresh process, headless (Textual's pilot), at 120x40:
 
 - first paint: from creating the app to the first screen showing the trace list and
@@ -20,8 +20,10 @@ Targets: first paint <= 1.5 s, key-to-repaint p95 <= 50 ms.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -173,32 +175,40 @@ def report(label: str, r: dict) -> None:
         print(f"  races pane (3) shown with {fmt_int(r['race_groups'])} groups in {1000 * r['races_pane_s']:.0f} ms")
 
 
+def arguments() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("events", nargs="?", type=int, default=1_000_000, help="events in the store (default: %(default)s)")
+    ap.add_argument("--analysed", action="store_true", help="also measure with the analysis shown")
+    ap.add_argument("--analysis-timeout", type=float, default=1800.0, metavar="S",
+                    help="give up waiting for the analysis after S seconds (default: %(default)s)")
+    ap.add_argument("--runs", type=int, default=3, help="first-paint runs (default: %(default)s)")
+    ap.add_argument("--one", nargs=3, metavar=("N", "ANALYSED", "TIMEOUT"), help=argparse.SUPPRESS)
+    return ap.parse_args()
+
+
 def main() -> None:
-    args = sys.argv[1:]
-    if args and args[0] == "--one":
-        run_one(int(args[1]), args[2] == "1", float(args[3]))
+    args = arguments()
+    if args.one:
+        run_one(int(args.one[0]), args.one[1] == "1", float(args.one[2]))
         return
-    analysed = "--analysed" in args
-    timeout = 1800.0
-    if "--analysis-timeout" in args:
-        timeout = float(args[args.index("--analysis-timeout") + 1])
-        args.remove(args[args.index("--analysis-timeout") + 1])
-    n = int(next((a for a in args if a.isdigit()), 1_000_000))
-    print(f"# explorer benchmark ({env_line()}), terminal {SIZE[0]}x{SIZE[1]}, headless")
+    n, timeout = args.events, args.analysis_timeout
+    print(f"# explorer benchmark ({env_line()}), terminal {SIZE[0]}x{SIZE[1]}, headless; "
+          f"store in {OUT}; load average {os.getloadavg()[0]:.2f}")
     store_path(n)  # build the store outside the timed processes
+
     def one(with_analysis: bool) -> dict:
         return json.loads(subprocess.run([sys.executable, __file__, "--one", str(n), "1" if with_analysis else "0",
                                           str(timeout)], check=True, capture_output=True, text=True
                                          ).stdout.splitlines()[-1])
 
-    runs, firsts = 3, []
-    for i in range(runs):
+    firsts = []
+    for i in range(args.runs):
         forget_analysis(store_path(n))
         r = one(False)
         firsts.append(r["first_paint_s"])
         report(f"run {i + 1} (store never analysed: the analysis runs meanwhile)", r)
-    print(f"first paint: median {statistics.median(firsts):.2f} s over {runs} runs (target <= 1.5 s)")
-    if analysed:
+    print(f"first paint: median {statistics.median(firsts):.2f} s over {args.runs} runs (target <= 1.5 s)")
+    if args.analysed:
         forget_analysis(store_path(n))
         report("with the analysis (computed, then kept in the store)", one(True))
         report("reopened (the stored analysis reused)", one(True))
