@@ -612,7 +612,7 @@ class RacewayApp(App):
         except Exception as exc:
             self.call_from_thread(self.notify, f"Export failed: {type(exc).__name__}: {exc}", severity="error")
             return
-        self.call_from_thread(self.notify, f"Exported {table.num_rows:,} rows to {path}", timeout=6)
+        self.call_from_thread(self.notify, f"Exported {fmt.count(table.num_rows, 'row')} to {path}", timeout=6)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

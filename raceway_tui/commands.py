@@ -31,7 +31,7 @@ class RacewayCommands(Provider):
         for r in (app.trace_rows or [])[:MAX_TRACES]:
             services = ", ".join(r.get("services") or [])  # names made visible: offsets of matches hold
             cmds.append((visible(f"Trace {fmt.short_id(r['trace_id'], 12)} {services}"),
-                         partial(app.choose_trace, r["trace_id"]), f"{r['events']:,} events"))
+                         partial(app.choose_trace, r["trace_id"]), fmt.count(r['events'], 'event')))
         return cmds
 
     async def discover(self) -> Hits:

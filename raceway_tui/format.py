@@ -28,6 +28,14 @@ EDGE_WORDS = {"parent": "spawned by", "join": "joins", "lock": "lock from", "cal
               "return": "returns from", "clock": "clock from"}
 
 
+PLURALS = {"anomaly": "anomalies", "match": "matches", "access": "accesses"}
+
+
+def count(n: int, word: str) -> str:
+    """``n`` and the word, singular or plural: 1 trace, 2 traces, 1,000 anomalies."""
+    return f"{n:,} {word if n == 1 else PLURALS.get(word, word + 's')}"
+
+
 def kind_style(kind: str | None, racing: bool = False) -> str:
     if racing:
         return RACING_STYLE

@@ -29,7 +29,7 @@ def _cell(value) -> Text:
 
 
 def arrow_to_rich(table: pa.Table, limit: int = 10_000) -> Table:
-    out = Table(show_lines=False, header_style="bold", caption=f"{table.num_rows:,} rows")
+    out = Table(show_lines=False, header_style="bold", caption=f"{table.num_rows:,} row{'' if table.num_rows == 1 else 's'}")
     for name in table.column_names:
         out.add_column(name, overflow="fold")
     for row in table.slice(0, limit).to_pylist():

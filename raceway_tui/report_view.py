@@ -6,6 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from raceway_tui.format import count
 from raceway_tui.literal import literal
 
 MAX_ROWS = 20
@@ -30,9 +31,10 @@ def shown_paths(doc: dict) -> list[dict]:
 
 def render(doc: dict, jaeger_ms: dict[str, float] | None = None) -> Group:
     """``jaeger_ms``: Jaeger's critical path length of the listed traces imported from spans."""
-    parts = [Text(f"{doc['events']:,} events in {doc['traces']:,} traces, {doc['rejected']:,} rejected", style="bold")]
+    parts = [Text(f"{count(doc['events'], 'event')} in {count(doc['traces'], 'trace')}, {doc['rejected']:,} rejected",
+                  style="bold")]
     races = doc["races"]
-    t = Table(title=f"Races: {races['pair_count']:,} racing pairs in {len(races['groups']):,} groups",
+    t = Table(title=f"Races: {count(races['pair_count'], 'racing pair')} in {count(len(races['groups']), 'group')}",
               title_justify="left", header_style="bold")
     t.add_column("severity", no_wrap=True)
     t.add_column("kind", no_wrap=True)
@@ -46,11 +48,11 @@ def render(doc: dict, jaeger_ms: dict[str, float] | None = None) -> Group:
                   literal(short_location(g["locations"][0])), literal(short_location(g["locations"][1])),
                   f"{g['count']:,}", literal(" / ".join(x[:8] for x in g["example"])))
     if len(races["groups"]) > MAX_ROWS:
-        t.caption = f"... {len(races['groups']) - MAX_ROWS:,} more groups (use --json for all)"
+        t.caption = f"... {count(len(races['groups']) - MAX_ROWS, 'more group')} (use --json for all)"
     parts.append(t if races["groups"] else Text("Races: none found", style="green"))
 
     jaeger_ms = jaeger_ms or {}
-    t = Table(title=f"Critical paths ({len(doc['critical_paths']):,} traces, longest first)", title_justify="left",
+    t = Table(title=f"Critical paths ({count(len(doc['critical_paths']), 'trace')}, longest first)", title_justify="left",
               header_style="bold")
     cols = ["trace", "path ms", "span ms", "sum ms", "path/span", "events"] + (["Jaeger path ms"] if jaeger_ms else [])
     for col in cols:

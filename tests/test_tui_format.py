@@ -37,3 +37,10 @@ def test_bars_times_and_labels():
     label = short_label("python-service-a/python-10053-a45fc549")
     assert label.startswith("python-service-a/") and label.endswith("5fc549") and "…" in label
     assert fmt.location("/srv/app/services/x/server.py:305") == "x/server.py:305"
+
+
+def test_counts_read_singular_and_plural():
+    assert fmt.count(1, "trace") == "1 trace" and fmt.count(2, "trace") == "2 traces"
+    assert fmt.count(0, "racing pair") == "0 racing pairs" and fmt.count(1, "racing pair") == "1 racing pair"
+    assert fmt.count(1, "anomaly") == "1 anomaly" and fmt.count(1_000, "anomaly") == "1,000 anomalies"
+    assert fmt.count(1, "match") == "1 match" and fmt.count(5, "access") == "5 accesses"

@@ -56,7 +56,7 @@ class AnomaliesPane(Pane):
     def show_data(self, data: pa.Table) -> None:
         sev = data["severity"].to_pylist() if data.num_rows else []
         self.query_one("#anomalies-summary", Static).update(Text.assemble(
-            (f"{data.num_rows:,} anomalies", "bold yellow" if data.num_rows else "bold green"),
+            (fmt.count(data.num_rows, "anomaly"), "bold yellow" if data.num_rows else "bold green"),
             f" ({sev.count('critical'):,} critical, {sev.count('warning'):,} warning, {sev.count('minor'):,} minor)"))
         if self.table.sort_column is None:
             self.table.sort_column = "z"  # the analysis's own ranking, shown as a sort the user can change

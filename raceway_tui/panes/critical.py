@@ -132,7 +132,7 @@ class CriticalPane(Pane):
         summary.update(Text.assemble(
             ("Critical path ", "bold"), literal(fmt.short_id(cp.trace_id, 12), "bold"),
             f"  path {fmt.ms(cp.duration_ms)} ms of a {fmt.ms(cp.trace_span_ms)} ms span ({pct})",
-            f" · sum of all durations {fmt.ms(cp.sum_ms)} ms · {len(rows)} events",
+            f" · sum of all durations {fmt.ms(cp.sum_ms)} ms · {fmt.count(len(rows), 'event')}",
             ("\nShowing: the longest happens-before path weighted by durations", "italic"),
             ("  (m: Jaeger's span path)" if has_spans else "", "dim"), ("  Enter: go to the event", "dim")))
         table.set_rows(rows, empty="The trace has no events with a path.")
@@ -152,7 +152,7 @@ class CriticalPane(Pane):
         notes = [n for n in notes if n]
         summary.update(Text.assemble(
             ("Critical path ", "bold"), literal(fmt.short_id(span.trace_id, 12), "bold"),
-            f"  Jaeger's path {fmt.ms(total)} ms of a {fmt.ms(hb.trace_span_ms)} ms span · {len(rows)} sections",
+            f"  Jaeger's path {fmt.ms(total)} ms of a {fmt.ms(hb.trace_span_ms)} ms span · {fmt.count(len(rows), 'section')}",
             (" · spans: " + ", ".join(notes) if notes else "", "yellow"),
             ("\nShowing: Jaeger's critical path (last-finishing child walk, self time of each span)", "italic"),
             ("  (m: happens-before path)  Enter: go to the span", "dim")))

@@ -162,7 +162,7 @@ class RacesPane(Pane):
         scope = "all traces" if data.trace_id is None else f"trace {fmt.short_id(data.trace_id)}"
         crit = sum(g["count"] for g in data.groups if g["severity"] == "critical")
         self.query_one("#races-summary", Static).update(Text.assemble(
-            (f"{data.pair_count:,} racing pairs in {len(data.groups):,} groups",
+            (f"{fmt.count(data.pair_count, 'racing pair')} in {fmt.count(len(data.groups), 'group')}",
              "bold dark_orange" if data.pair_count else "bold green"),
             f" ({crit:,} write-write, critical) · scope: ", literal(scope, "bold")))
         self._rebuild(cursor=0, empty="No races in this scope." if data.trace_id else "No races found.")
@@ -194,7 +194,7 @@ class RacesPane(Pane):
                     rows.append({"type": "pair", "g": gi, "p": pi, "n": pi + 1, **p})
                 if g["count"] > len(pairs):
                     rows.append({"type": "more", "g": gi, "p": len(pairs),
-                                 "text": f"… {g['count'] - len(pairs):,} more pairs (stored pairs shown: "
+                                 "text": f"… {fmt.count(g['count'] - len(pairs), 'more pair')} (stored pairs shown: "
                                          f"{len(pairs):,}; export for the list)"})
         self.table.set_rows(rows, cursor=cursor, empty=empty)
 
@@ -359,8 +359,8 @@ class RacesPane(Pane):
         if msg.error:
             self.query_one("#race-why", Static).update(literal(msg.error, style="red"))
             return
-        self.query_one("#race-a", Static).update(side_panel("FIRST", msg.a, "bold", msg.b))
-        self.query_one("#race-b", Static).update(side_panel("SECOND", msg.b, "bold", msg.a))
+        self.query_one("#race-a", Static).update(side_panel("A · first access", msg.a, "bold", msg.b))
+        self.query_one("#race-b", Static).update(side_panel("B · second access", msg.b, "bold", msg.a))
         self.query_one("#race-why", Static).update(explanation(msg.why))
 
 

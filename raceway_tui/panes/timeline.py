@@ -10,6 +10,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from raceway_core.browse import SearchResult
+from raceway_tui import format as fmt
 from raceway_tui.literal import visible
 from raceway_tui.panes.base import Pane
 from raceway_tui.widgets.timeline import TimelineModel, TimelineView, legend
@@ -149,7 +150,7 @@ class TimelinePane(Pane):
         if self.last_search:
             t.append(f"/{visible(self.last_search)}", style="bold")
             if r is not None:
-                t.append(f"  {r.matches:,} match{'es' if r.matches != 1 else ''}"
+                t.append(f"  {fmt.count(r.matches, 'match')}"
                          + (" (event id)" if r.by == "id" and r.matches else ""), style="dim")
             t.append("   n next · N previous", style="dim")
         else:

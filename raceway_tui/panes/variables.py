@@ -149,7 +149,7 @@ class VariablesPane(Pane):
         conc = sum(1 for x in t["after_previous"].to_pylist() if x is False)
         self.query_one("#audit-title", Static).update(Text.assemble(
             ("Audit trail of ", "bold"), literal(msg.variable, "bold yellow"),
-            f"  {t.num_rows:,} accesses in causal order · {conc:,} not ordered after the previous one · ",
+            f"  {fmt.count(t.num_rows, 'access')} in causal order · {conc:,} not ordered after the previous one · ",
             (f"{races:,} racing", fmt.RACING_STYLE if races else "")))
         self.trail.set_rows(t, cursor=0)
 

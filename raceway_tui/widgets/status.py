@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual.widgets import Static
 
+from raceway_tui.format import count
 from raceway_tui.literal import visible
 
 
@@ -44,10 +45,10 @@ def status_text(s: StatusInfo) -> Text:
     c = s.counts
     if c:
         races, anomalies = c.get("races"), c.get("anomalies")
-        t.append(f" │ {c.get('traces', 0):,} traces · {c.get('events', 0):,} events · ")
-        t.append(f"{races:,} races" if races is not None else "… races", style="bold dark_orange" if races else "")
+        t.append(f" │ {count(c.get('traces', 0), 'trace')} · {count(c.get('events', 0), 'event')} · ")
+        t.append(count(races, "race") if races is not None else "… races", style="bold dark_orange" if races else "")
         t.append(" · ")
-        t.append(f"{anomalies:,} anomalies" if anomalies is not None else "… anomalies",
+        t.append(count(anomalies, "anomaly") if anomalies is not None else "… anomalies",
                  style="bold yellow" if anomalies else "")
         t.append(f" · {c.get('rejected', 0):,} rejected", style="red" if c.get("rejected") else "")
     if not s.live and s.auto_refresh:  # off is the normal state with files: no need to say so

@@ -413,7 +413,7 @@ def legend(model: TimelineModel | None, width: int) -> Text:
         return Text("Loading…", style="dim")
     order = "causal order" if model.causal else "time order (causal order after the analysis)"
     t = Text()
-    t.append(f"{model.count:,} events · {order}", style="bold")
+    t.append(f"{fmt.count(model.count, 'event')} · {order}", style="bold")
     if model.trace_id is None:
         t.append(" · all traces (lanes: contexts within each trace)", style="dim")
         return t
