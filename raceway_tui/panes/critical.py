@@ -16,7 +16,7 @@ BAR = 10
 
 STEP_COLUMNS = [
     Column("step", "#", 4, align="right"),
-    Column("kind", "kind", 9, text=lambda r: fmt.KIND_SHORT.get(r["kind"], r["kind"]), style=lambda r: fmt.kind_style(r["kind"])),
+    Column("kind", "kind", 9, text=lambda r: fmt.KIND_SHORT.get(r["kind"], r["kind"]), style=fmt.event_style),
     Column("context", "service", 16, text=lambda r: r["service"] or r["thread_id"]),  # the detail names the thread
     Column("what", "what", None, text=lambda r: r["what"]),
     Column("duration_ms", "ms", 9, align="right", text=lambda r: fmt.ms(r["duration_ms"], 3)),
@@ -46,8 +46,9 @@ PATH_COLUMNS = [
 
 
 def _what(r: dict) -> str:
+    """The function or variable, else what the event did (URL, status, lock, task), and where."""
     parts = [r.get("function_name") and f"{r['function_name']}()", r.get("variable")]
-    what = " ".join(p for p in parts if p)
+    what = " ".join(p for p in parts if p) or fmt.summary(r)
     loc = fmt.location(r.get("location"), 1)
     return f"{what}  {loc}".strip() if loc else what
 

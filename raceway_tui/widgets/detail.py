@@ -34,14 +34,14 @@ def event_fields(rec: dict) -> Table:
             continue
         if k == "timestamp":
             v = fmt.timestamp(v)
-        style = fmt.kind_style(v) if k == "kind" else ""
+        style = fmt.event_style(rec) if k in ("kind", "http_status") else ""
         t.add_row(k, literal(v, style=style))
     return t
 
 
 def render_event(rec: dict) -> Group:
     head = Text()
-    head.append(f"{visible(rec.get('kind'))} ", style=fmt.kind_style(rec.get("kind")))
+    head.append(f"{visible(rec.get('kind'))} ", style=fmt.event_style(rec))
     head.append(visible(rec.get("id")), style="bold")
     if rec.get("context"):
         head.append(f"  {visible(fmt.context_label(rec.get('service'), rec.get('context')))} #{rec.get('pos')}",

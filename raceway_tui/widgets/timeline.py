@@ -327,13 +327,14 @@ class TimelineView(CursorKeys, ScrollView, can_focus=True):
             segs.append(Segment(visible(fmt.short_id(row["trace_id"])) + " ", dim))
         segs.extend(self._lane_segments(row, index, width, style, dim))
         kind = row.get("kind") or "?"
-        kstyle = style + Style.parse(fmt.kind_style(kind, row.get("racing")))
+        kstyle = style + Style.parse(fmt.event_style(row))
         segs.append(Segment(f" {rel_time(row.get('ts_ns'), m.start_ns):>11} ", dim))
         segs.append(Segment(f"{visible(fmt.KIND_SHORT.get(kind, kind)[:9]):<9} ", kstyle))
         text = fmt.summary(row)
         if row.get("racing"):
             segs.append(Segment("RACE ", style + Style.parse(fmt.RACING_STYLE)))
-        segs.append(Segment(visible(text), style))
+        failed = kind == "HttpResponse" and fmt.http_failed(row.get("http_status"))
+        segs.append(Segment(visible(text), style + Style.parse(fmt.event_style(row)) if failed else style))
         loc = fmt.location(row.get("location"), 1)
         if loc:
             segs.append(Segment(f"  {visible(loc)}", dim))
@@ -386,7 +387,7 @@ class TimelineView(CursorKeys, ScrollView, can_focus=True):
             styles[s * LANE_W] = estyle
             break  # one connector per row; the note lists every edge
         chars[d * LANE_W] = "◆" if row.get("racing") else ("+" if over else "●")
-        styles[d * LANE_W] = style + Style.parse(fmt.kind_style(row.get("kind"), row.get("racing")))
+        styles[d * LANE_W] = style + Style.parse(fmt.event_style(row))
         out: list[Segment] = []
         for ch, st in zip(chars, styles):
             if out and out[-1].style == st:

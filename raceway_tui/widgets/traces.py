@@ -13,16 +13,19 @@ from raceway_tui import format as fmt
 from raceway_tui.widgets.table import Column, VirtualTable
 
 ALL = {"trace_id": None, "label": "All", "events": None, "services": None, "duration_ms": None,
-       "races": None, "anomalies": None, "start": None}
+       "races": None, "anomalies": None, "failures": None, "start": None}
 
 
 def _marks(r: dict) -> str:
+    """✗ a failed request (HTTP 4xx / 5xx, an error), ! a race, ▲ an anomaly."""
     if r["trace_id"] is None:
         return "∗"
-    return ("!" if r.get("races") else " ") + ("▲" if r.get("anomalies") else " ")
+    return ("✗" if r.get("failures") else " ") + ("!" if r.get("races") else " ") + ("▲" if r.get("anomalies") else " ")
 
 
 def _mark_style(r: dict) -> str | None:
+    if r.get("failures"):
+        return "bold red"
     if r.get("races"):
         return fmt.RACING_STYLE
     return "yellow" if r.get("anomalies") else None
@@ -35,7 +38,7 @@ def _services(r: dict) -> str:
 
 
 COLUMNS = [
-    Column("marks", "", 2, text=_marks, style=_mark_style, sortable=False),
+    Column("marks", "", 3, text=_marks, style=_mark_style, sortable=False),
     Column("label", "trace", 8, text=lambda r: r["label"] if r["trace_id"] is None else fmt.short_id(r["trace_id"]),
            style=lambda r: "bold" if r["trace_id"] is None else None, sort_key=lambda r: r["trace_id"] or ""),
     Column("events", "events", 6, align="right", text=lambda r: "" if r["events"] is None else f"{r['events']:,}",

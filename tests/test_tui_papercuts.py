@@ -1,0 +1,79 @@
+"""What the panes say about HTTP failures and the critical path's steps (issues 16.12, 16.13)."""
+
+from __future__ import annotations
+
+import pytest
+from test_causality_rules import Trace, acq, call, rel
+from tui_support import settle, write
+
+from raceway_tui.app import create_app
+
+pytestmark = pytest.mark.asyncio
+
+
+def http(method, url):
+    return {"HttpRequest": {"method": method, "url": url, "headers": {}, "body": None}}
+
+
+def resp(status):
+    return {"HttpResponse": {"status": status, "headers": {}, "body": None, "duration_ms": 1}}
+
+
+def requests(path):
+    """ok: 200; missing: 404; broken: 503. Each: a request, a spawned task awaited, a lock."""
+    t = Trace()
+    for trace, status in (("ok", 200), ("missing", 404), ("broken", 503)):
+        t.ev(f"{trace}-req", "main", http("GET", f"/{trace}"), trace=trace, dur=1_000_000)
+        sp = t.ev(f"{trace}-spawn", "main", {"AsyncSpawn": {"task_id": f"task-{trace}", "spawned_by": "main"}},
+                  trace=trace)
+        t.ev(f"{trace}-work", "child", call("work"), trace=trace, parent=sp, dur=3_000_000)
+        t.ev(f"{trace}-await", "main", {"AsyncAwait": {"future_id": f"task-{trace}", "awaited_at": "a.py:9"}},
+             trace=trace)
+        t.ev(f"{trace}-lock", "main", acq(f"db-lock-{trace}"), trace=trace)
+        t.ev(f"{trace}-unlock", "main", rel(f"db-lock-{trace}"), trace=trace)
+        t.ev(f"{trace}-resp", "main", resp(status), trace=trace, dur=1_000_000)
+    return write(path, t)
+
+
+def red(style) -> bool:
+    return style is not None and style.color is not None and style.color.name in ("red", "bright_red")
+
+
+async def test_failed_responses_are_red_and_failing_traces_marked(tmp_path):
+    app = create_app([requests(tmp_path / "r.jsonl")])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        table = app.query_one("#trace-table")
+        marks = {table.row(i)["trace_id"]: table.render_line(i + 1 - round(table.scroll_y)).text[:3]
+                 for i in range(table.row_count)}
+        assert marks["broken"].startswith("✗") and marks["missing"].startswith("✗")
+        assert "✗" not in marks["ok"]
+        view = app.pane("timeline").view
+        for i in range(view.count):
+            row = view.row(i)
+            if row["kind"] != "HttpResponse":
+                continue
+            strip = view.render_line(i - round(view.scroll_y))
+            status_seg = next(s for s in strip if "status" in s.text)
+            kind_seg = next(s for s in strip if "HTTP resp" in s.text)
+            failing = row["trace_id"] != "ok"
+            assert red(status_seg.style) == failing and red(kind_seg.style) == failing, row["trace_id"]
+
+
+async def test_critical_path_rows_say_what_each_step_did(tmp_path):
+    app = create_app([requests(tmp_path / "r.jsonl")])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        app.choose_trace("broken")
+        await pilot.press("2")
+        await settle(pilot)
+        table = app.pane("critical").table
+        rows = [table.row(i) for i in range(table.row_count)]
+        whats = {r["id"]: r["what"] for r in rows}
+        assert "broken-work" in whats  # the spawned task's work is on the path
+        assert set(whats) >= {"broken-req", "broken-spawn", "broken-await", "broken-lock", "broken-resp"}
+        assert whats["broken-req"] == "GET /broken" and whats["broken-spawn"] == "task task-broken"
+        assert whats["broken-await"].startswith("future task-broken")  # then its location
+        assert whats["broken-lock"].startswith("db-lock-broken")
+        assert whats["broken-resp"] == "status 503"
+        assert all(whats.values())
