@@ -32,6 +32,7 @@ from raceway_core.errors import RacewayError
 from raceway_core.export import write_table
 from raceway_core.session import TraceSession
 from raceway_tui import format as fmt
+from raceway_tui import paths
 from raceway_tui.background import in_background
 from raceway_tui.commands import RacewayCommands
 from raceway_tui.literal import visible
@@ -106,7 +107,7 @@ class RacewayApp(App):
         self._wake = asyncio.Event()  # sync now: `r`, or auto-refresh switched on
         # where jumps came from: pane, scope, focused widget, timeline event, highlight
         self.history: list[tuple] = []
-        self.export_dir = Path.cwd()
+        self.export_dir = paths.export_dir()  # made when the first export is written
         self._busy = False
         self._focus_after_switch: str | None = None
         self._stage = ""
@@ -605,6 +606,7 @@ class RacewayApp(App):
     def _export(self, get_table, path: Path) -> None:
         try:
             table = get_table()
+            path.parent.mkdir(parents=True, exist_ok=True)
             write_table(table, path)
         except RacewayError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error")

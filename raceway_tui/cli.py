@@ -36,6 +36,7 @@ def _console(stderr: bool = False) -> Console:
 
 
 PIPE_WIDTH = 10_000
+DEFAULT_SERVE_DB = "raceway.duckdb"
 out = _console()
 err = _console(stderr=True)
 
@@ -256,8 +257,12 @@ def serve(
     """Run a Raceway-compatible server: SDKs POST /events, clients pull /api/events."""
     from raceway_core.server import serve as run_server
 
+    where = "in memory, kept by nothing" if db == ":memory:" else str(Path(db).resolve())
+    if db == DEFAULT_SERVE_DB:
+        where += " (the default, in the current directory; --db chooses the file)"
+
     def announce(url: str) -> None:
-        out.print(literal(f"raceway-tui serve: listening on {url} (db: {db}, "
+        out.print(literal(f"raceway-tui serve: listening on {url} (db: {where}, "
                           f"{'API key required' if api_key else 'no API key required'})"), soft_wrap=True)
         if not api_key and host not in ("127.0.0.1", "localhost", "::1"):
             err.print("warning: reachable from other machines without an API key (use --api-key)",

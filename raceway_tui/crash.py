@@ -13,11 +13,7 @@ import traceback
 from pathlib import Path
 
 from raceway_tui.literal import visible
-
-
-def log_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "raceway-tui"
+from raceway_tui.paths import log_dir
 
 
 def write_log(exc: BaseException) -> Path | None:

@@ -137,3 +137,19 @@ def test_analyze_words_counts_and_prints_long_names_whole_when_piped(tmp_path):
                         "SELECT DISTINCT variable, location FROM events"], capture_output=True, text=True, env=env,
                        timeout=120)
     assert any(var in line and loc in line for line in r.stdout.splitlines()) and "1 row" in r.stdout
+
+
+def test_serve_without_db_says_where_it_writes(tmp_path):
+    import os
+    import signal
+
+    env = dict(os.environ, COLUMNS="300")
+    p = subprocess.Popen([sys.executable, "-m", "raceway_tui.cli", "serve", "--port", "0", "--ingest-workers", "0"],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = p.stdout.readline()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+    assert "listening on http://127.0.0.1:" in line
+    assert f"db: {tmp_path / 'raceway.duckdb'} (the default, in the current directory" in line

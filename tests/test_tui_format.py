@@ -44,3 +44,13 @@ def test_counts_read_singular_and_plural():
     assert fmt.count(0, "racing pair") == "0 racing pairs" and fmt.count(1, "racing pair") == "1 racing pair"
     assert fmt.count(1, "anomaly") == "1 anomaly" and fmt.count(1_000, "anomaly") == "1,000 anomalies"
     assert fmt.count(1, "match") == "1 match" and fmt.count(5, "access") == "5 accesses"
+
+
+def test_times_an_hour_after_the_start_read_as_wall_clock():
+    import datetime as dt
+
+    start = int(dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc).timestamp() * 1e9)
+    assert rel_time(start + 3_599_000_000_000, start) == "+3599.000s"  # 59 min 59 s: still relative
+    later = start + (7 * 3600 + 61) * 1_000_000_000 + 250_000_000  # old and new traces of a live server
+    assert rel_time(later, start) == "19:01:01.250"
+    assert rel_time(start + 3 * 86_400_000_000_000, start) == "11-04 12:00"

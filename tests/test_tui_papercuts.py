@@ -77,3 +77,23 @@ async def test_critical_path_rows_say_what_each_step_did(tmp_path):
         assert whats["broken-lock"].startswith("db-lock-broken")
         assert whats["broken-resp"] == "status 503"
         assert all(whats.values())
+
+
+async def test_exports_go_to_the_data_folder_not_the_current_directory(tmp_path, monkeypatch):
+    cwd, data = tmp_path / "cwd", tmp_path / "data"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    monkeypatch.delenv("RACEWAY_EXPORT_DIR", raising=False)
+    app = create_app([requests(tmp_path / "r.jsonl")])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        app.action_export("json")
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if list((data / "raceway-tui" / "exports").glob("*.json")):
+                break
+    (written,) = (data / "raceway-tui" / "exports").glob("raceway-critical-all-*.json")
+    assert written.stat().st_size > 0 and list(cwd.iterdir()) == []

@@ -8,6 +8,7 @@ drawn again when they arrive. Nothing here blocks on the database.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from itertools import count as _counter
 
@@ -61,14 +62,17 @@ class TimelineModel:
 
 
 def rel_time(ns: int | None, start: int | None) -> str:
+    """Time since the first event; an hour or more later (old and new traces of a live
+    server mixed), the wall-clock time (UTC) instead."""
     if ns is None or start is None:
         return ""
     d = (ns - start) / 1e6
+    if abs(d) >= 3_600_000:
+        t = dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc)
+        return t.strftime("%H:%M:%S.%f")[:12] if abs(d) < 86_400_000 else t.strftime("%m-%d %H:%M")
     if d < 1000:
         return f"+{d:.3f}ms"
-    if d < 1_000_000:
-        return f"+{d / 1000:.3f}s"
-    return f"+{d / 1000:.0f}s"
+    return f"+{d / 1000:.3f}s"
 
 
 class TimelineView(CursorKeys, ScrollView, can_focus=True):
@@ -328,7 +332,7 @@ class TimelineView(CursorKeys, ScrollView, can_focus=True):
         segs.extend(self._lane_segments(row, index, width, style, dim))
         kind = row.get("kind") or "?"
         kstyle = style + Style.parse(fmt.event_style(row))
-        segs.append(Segment(f" {rel_time(row.get('ts_ns'), m.start_ns):>11} ", dim))
+        segs.append(Segment(f" {rel_time(row.get('ts_ns'), m.start_ns):>12} ", dim))
         segs.append(Segment(f"{visible(fmt.KIND_SHORT.get(kind, kind)[:9]):<9} ", kstyle))
         text = fmt.summary(row)
         if row.get("racing"):
