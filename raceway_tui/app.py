@@ -60,6 +60,9 @@ class RacewayApp(App):
     PANES = [("timeline", "Timeline"), ("critical", "Critical path"), ("races", "Races"),
              ("variables", "Variables"), ("anomalies", "Anomalies"), ("dependencies", "Dependencies")]
     TAB_LABELS = {"critical": "Critical"}
+    TAB_SHORT = {"timeline": "Time", "critical": "Crit", "races": "Race", "variables": "Vars", "anomalies": "Anom",
+                 "dependencies": "Deps"}  # under 100 columns
+    NARROW, TINY, SHORT = 100, 70, 30  # columns: narrower trace list / hidden trace list; rows: smaller detail
     NO_DETAIL = {"races", "dependencies"}  # panes that show their own details
     BINDINGS = [
         *[Binding(str(i + 1), f"pane('{pid}')", title, show=False) for i, (pid, title) in enumerate(PANES)],
@@ -70,7 +73,9 @@ class RacewayApp(App):
         Binding("N", "search_next(True)", "Previous match", show=False),
         Binding("escape", "back", "Back", show=False),
         Binding("t", "focus_traces", "Traces", show=False),
+        Binding("T", "toggle_traces", "Hide/show traces", show=False),
         Binding("d", "toggle_detail", "Detail", show=False),
+        Binding("D", "focus_detail", "Scroll detail", show=False),
         Binding("r", "reload", "Reload", show=False),
         Binding("a", "toggle_auto", "Auto-refresh", show=False),
         Binding("question_mark", "help", "Help"),
@@ -113,6 +118,7 @@ class RacewayApp(App):
         self._stage = ""
         self._stage_started = 0.0
         self.first_paint: float | None = None  # when the first timeline rows were drawn (benchmark)
+        self.traces_shown: bool | None = None  # the trace list: None = by the terminal's width, else T chose
         self.crash_log: Path | None = None  # where an unhandled exception's traceback went
         self.crash_line = ""  # what the command prints about it on exit
 
@@ -176,7 +182,38 @@ class RacewayApp(App):
             return str(self.db) if self.db else "(empty store)"
         return names[0] + (f" +{len(names) - 1} more" if len(names) > 1 else "")
 
+    # -- small terminals ------------------------------------------------------------------
+    def on_resize(self, event) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Under 100 columns the trace list narrows and tabs abbreviate; under 70 the list
+        hides (T shows it); under 30 rows the detail panel is smaller (see app.tcss)."""
+        w, h = self.size
+        self.set_class(w < self.NARROW, "narrow")
+        self.set_class(h < self.SHORT, "short")
+        hidden = not self.traces_shown if self.traces_shown is not None else w < self.TINY
+        self.set_class(hidden, "hide-traces")
+        tabs = self.query_one("#panes", TabbedContent)
+        for i, (pid, title) in enumerate(self.PANES):
+            label = self.TAB_LABELS.get(pid, title) if w >= self.NARROW else self.TAB_SHORT[pid]
+            tabs.get_tab(pid).label = f"{i + 1} {label}"
+        if hidden and self.query_one(TraceList).has_focus_within:
+            self.pane().focus_main()
+
+    def action_toggle_traces(self) -> None:
+        self.traces_shown = self.has_class("hide-traces")
+        self._fit()
+
+    def action_focus_detail(self) -> None:
+        """Move into the detail panel: j / k / PgUp / PgDn scroll it, Esc goes back."""
+        if self.active_pane in self.NO_DETAIL or self.query_one("#main").has_class("hide-detail"):
+            self.notify("No detail panel here (d shows it; Races shows its own).", timeout=3)
+            return
+        self.query_one(EventDetail).focus()
+
     def on_mount(self) -> None:
+        self._fit()
         self.query_one(Tabs).can_focus = False
         self.query_one("#search", Input).display = False
         self.status.set(source=self.source_label(), state="starting", live=self.server is not None,
@@ -502,6 +539,9 @@ class RacewayApp(App):
         self.action_focus_traces()
 
     def action_focus_traces(self) -> None:
+        if self.has_class("hide-traces"):
+            self.traces_shown = True
+            self._fit()
         self.query_one(TraceList).table.focus()
 
     # -- the detail panel ---------------------------------------------------------------

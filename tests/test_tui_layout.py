@@ -75,3 +75,68 @@ async def test_the_detail_panel_follows_the_pane_shown(tmp_path):
                 assert app.pane("critical").table.row()["id"] == "s11" and detail.record["id"] == "s11"
         assert app.active_pane == "timeline" and app.pane("timeline").view.row()["id"] == "w11"
         assert detail.record["id"] == "w11"
+
+
+SAMPLE = "distributed-orders.jsonl"
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_small_terminals_keep_every_pane_usable(size):
+    from tui_support import ROOT
+
+    w, h = size
+    app = create_app([ROOT / "sample_traces" / SAMPLE])
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        traces = app.query_one("#traces")
+        # under 100 columns the list narrows; under 70 it hides by itself, T brings it back
+        assert traces.display == (w >= 70) and (not traces.display or traces.size.width <= 26)
+        lines = screen_lines(app)
+        tabbar = next(line for line in lines if "1 Time" in line)
+        assert all(f"{i} {label}" in tabbar for i, label in enumerate(["Time", "Crit", "Race", "Vars", "Anom",
+                                                                         "Deps"], 1))
+        view = app.pane("timeline").view
+        assert view.size.height >= (8 if h >= 24 else 5)  # timeline rows on screen
+        await pilot.press("t", "j", "enter")  # t shows a hidden list to choose from
+        await settle(pilot)
+        assert traces.display and app.scope is not None
+        await pilot.press("T")
+        await settle(pilot)
+        assert not traces.display
+        await pilot.press("T")
+        await settle(pilot)
+        assert traces.display
+        await pilot.press("T", "3")
+        await settle(pilot)
+        table = app.pane("races").table
+        # narrow: the severity / kind columns give way, the pairs count stays whole
+        shown = [c.key for c in table.shown_columns()]
+        assert "count" in shown and "race" in shown
+        group = next(line for line in screen_lines(app) if "stock.widget" in line)
+        assert group.split()[-1].replace(",", "").isdigit()
+        for key in "12456":  # every pane draws without an error at this size
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.pane().ready and app.state == "ready"
+
+
+async def test_a_key_scrolls_the_detail_panel():
+    from tui_support import ROOT
+
+    from raceway_tui.widgets.detail import EventDetail
+
+    app = create_app([ROOT / "sample_traces" / SAMPLE])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        detail = app.query_one(EventDetail)
+        assert detail.max_scroll_y > 0  # the raw JSON is below the panel's edge
+        await pilot.press("D")
+        assert app.focused is detail
+        await pilot.press("j", "j", "j")
+        await pilot.pause(0.2)
+        assert detail.scroll_y >= 3
+        await pilot.press("G")
+        await pilot.pause(0.2)
+        assert detail.scroll_y == detail.max_scroll_y
+        await pilot.press("escape")
+        assert app.focused is app.pane("timeline").view

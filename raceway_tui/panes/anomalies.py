@@ -22,16 +22,16 @@ COLUMNS = [
     Column("severity", "severity", 9, style=lambda r: fmt.SEVERITY_STYLE.get(r["severity"]),
            sort_key=lambda r: (-fmt.SEVERITY_RANK.get(r["severity"], 0), -(r["z"] or 0))),
     Column("z", "z", 7, align="right", text=lambda r: "-" if r["z"] is None else f"{r['z']:.1f}",
-           sort_key=lambda r: -r["z"] if r["z"] is not None else None),
+           sort_key=lambda r: -r["z"] if r["z"] is not None else None, priority=2),
     Column("actual_ms", "actual ms", 10, align="right", text=lambda r: fmt.ms(r["actual_ms"], 3),
            sort_key=lambda r: -r["actual_ms"]),
-    Column("expected_ms", "expected", 10, align="right", text=lambda r: fmt.ms(r["expected_ms"], 3)),
+    Column("expected_ms", "expected", 10, align="right", text=lambda r: fmt.ms(r["expected_ms"], 3), priority=3),
     Column("ratio", "×", 5, align="right",
            text=lambda r: f"{r['actual_ms'] / r['expected_ms']:.1f}" if r["expected_ms"] else "-",
-           sort_key=lambda r: -(r["actual_ms"] / r["expected_ms"]) if r["expected_ms"] else None),
+           sort_key=lambda r: -(r["actual_ms"] / r["expected_ms"]) if r["expected_ms"] else None, priority=4),
     Column("key", "operation", None, text=lambda r: _operation(r["key"])),
-    Column("trace_id", "trace", 8, text=lambda r: fmt.short_id(r["trace_id"])),
-    Column("event_id", "event", 8, text=lambda r: fmt.short_id(r["event_id"]), sortable=False),
+    Column("trace_id", "trace", 8, text=lambda r: fmt.short_id(r["trace_id"]), priority=1),
+    Column("event_id", "event", 8, text=lambda r: fmt.short_id(r["event_id"]), sortable=False, priority=5),
 ]
 
 

@@ -15,13 +15,14 @@ from raceway_tui.widgets.table import Column, VirtualTable
 BAR = 10
 
 STEP_COLUMNS = [
-    Column("step", "#", 4, align="right"),
+    Column("step", "#", 4, align="right", priority=3),
     Column("kind", "kind", 9, text=lambda r: fmt.KIND_SHORT.get(r["kind"], r["kind"]), style=fmt.event_style),
-    Column("context", "service", 16, text=lambda r: r["service"] or r["thread_id"]),  # the detail names the thread
+    Column("context", "service", 16, text=lambda r: r["service"] or r["thread_id"], priority=2),  # detail: the thread
     Column("what", "what", None, text=lambda r: r["what"]),
     Column("duration_ms", "ms", 9, align="right", text=lambda r: fmt.ms(r["duration_ms"], 3)),
-    Column("share", "share", 6, align="right", text=lambda r: f"{r['share'] * 100:.1f}%"),
-    Column("bar", "", BAR, text=lambda r: fmt.bar(r["share"], BAR), style=lambda r: "dark_orange" if r["share"] > 0.2 else "grey62"),
+    Column("share", "share", 6, align="right", text=lambda r: f"{r['share'] * 100:.1f}%", priority=1),
+    Column("bar", "", BAR, text=lambda r: fmt.bar(r["share"], BAR), priority=4,
+           style=lambda r: "dark_orange" if r["share"] > 0.2 else "grey62"),
 ]
 
 SPAN_COLUMNS = [  # Jaeger's path: self-time sections of spans
@@ -37,10 +38,10 @@ SPAN_COLUMNS = [  # Jaeger's path: self-time sections of spans
 PATH_COLUMNS = [
     Column("trace_id", "trace", 10, text=lambda r: fmt.short_id(r["trace_id"])),
     Column("duration_ms", "path ms", 10, align="right", text=lambda r: fmt.ms(r["duration_ms"])),
-    Column("trace_span_ms", "span ms", 10, align="right", text=lambda r: fmt.ms(r["trace_span_ms"])),
+    Column("trace_span_ms", "span ms", 10, align="right", text=lambda r: fmt.ms(r["trace_span_ms"]), priority=1),
     Column("percentage", "path/span", 9, align="right",
            text=lambda r: "-" if r["percentage"] is None else f"{r['percentage']:.0f}%"),
-    Column("steps", "events", 7, align="right"),
+    Column("steps", "events", 7, align="right", priority=2),
     Column("bar", "", None, text=lambda r: fmt.bar((r["percentage"] or 0) / 100, 20), sortable=False),
 ]
 

@@ -17,9 +17,9 @@ COLUMNS = [
     Column("to", "to", None),
     Column("calls", "calls", 7, align="right", sort_key=lambda r: -r["calls"]),
     Column("mean_ms", "mean ms", 9, align="right", text=lambda r: fmt.ms(r["mean_ms"]),
-           sort_key=lambda r: -(r["mean_ms"] or 0)),
+           sort_key=lambda r: -(r["mean_ms"] or 0), priority=2),
     Column("p95_ms", "p95 ms", 9, align="right", text=lambda r: fmt.ms(r["p95_ms"]),
-           sort_key=lambda r: -(r["p95_ms"] or 0)),
+           sort_key=lambda r: -(r["p95_ms"] or 0), priority=1),
 ]
 
 

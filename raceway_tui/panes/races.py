@@ -47,8 +47,8 @@ def _race_text(r):
 COLUMNS = [
     Column("c0", "", 3, text=_c0),
     Column("severity", "severity", 8, text=lambda r: r["severity"] if r["type"] == "group" else "",
-           style=lambda r: fmt.SEVERITY_STYLE.get(r.get("severity"))),
-    Column("kind", "kind", 11, text=lambda r: r["kind"] if r["type"] == "group" else (f"#{r['n']}" if r["type"] == "pair" else "")),
+           style=lambda r: fmt.SEVERITY_STYLE.get(r.get("severity")), priority=1),
+    Column("kind", "kind", 11, priority=2, text=lambda r: r["kind"] if r["type"] == "group" else (f"#{r['n']}" if r["type"] == "pair" else "")),
     Column("race", "variable · locations / pair", None, text=_race_text,
            style=lambda r: "dim" if r["type"] == "more" else None),
     Column("count", "pairs", 8, align="right", text=lambda r: f"{r['count']:,}" if r["type"] == "group" else ""),

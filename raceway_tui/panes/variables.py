@@ -19,8 +19,8 @@ from raceway_tui.widgets.table import Column, VirtualTable
 
 VAR_COLUMNS = [
     Column("variable", "variable", None),
-    Column("accesses", "acc", 4, align="right", sort_key=lambda r: -r["accesses"]),
-    Column("writes", "W", 3, align="right", sort_key=lambda r: -r["writes"]),
+    Column("accesses", "acc", 4, align="right", sort_key=lambda r: -r["accesses"], priority=1),
+    Column("writes", "W", 3, align="right", sort_key=lambda r: -r["writes"], priority=2),
     Column("races", "races", 5, align="right", style=lambda r: fmt.RACING_STYLE if r["races"] else None,
            sort_key=lambda r: -r["races"]),
 ]
@@ -40,11 +40,11 @@ def _change(r: dict) -> str:
 
 
 AUDIT_COLUMNS = [  # the location and the values in full are in the detail panel
-    Column("step", "#", 3, align="right"),
+    Column("step", "#", 3, align="right", priority=2),
     Column("access", "R/W", 3, text=lambda r: fmt.access_letter(r["access"]),
            style=lambda r: "bold" if fmt.access_letter(r["access"]) == "W" else None),
     Column("change", "old → new", 16, text=_change),
-    Column("link", "after prev.", 12, text=_link,
+    Column("link", "after prev.", 12, text=_link, priority=1,
            style=lambda r: "red" if r["after_previous"] is False else ("green" if r["after_previous"] else "dim")),
     Column("racing", "race", 4, text=lambda r: "RACE" if r["racing"] else "",
            style=lambda r: fmt.RACING_STYLE if r["racing"] else None),

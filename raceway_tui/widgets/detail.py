@@ -8,6 +8,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 from textual import work
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.timer import Timer
@@ -78,6 +79,16 @@ class EventDetail(VerticalScroll):
     """Shows one event; fetches it in a worker a moment after the selection settles."""
 
     DEBOUNCE = 0.06
+    BINDINGS = [  # once focused (D): scroll; Esc gives the focus back to the pane
+        Binding("j", "scroll_down", "Down", show=False),
+        Binding("k", "scroll_up", "Up", show=False),
+        Binding("g", "scroll_home", "Top", show=False),
+        Binding("G", "scroll_end", "Bottom", show=False),
+        Binding("escape", "leave", "Back", show=False),
+    ]
+
+    def action_leave(self) -> None:
+        self.app.pane().focus_main()
 
     class Loaded(Message):
         def __init__(self, event_id: str, record: dict | None, error: str | None = None) -> None:

@@ -38,6 +38,10 @@ class Column:
     sort_key: Callable[[dict], Any] | None = None  # default: row[key]
     sortable: bool = True
     keep_end: bool = False  # too long: cut the start, not the end (ids, paths, thread names)
+    priority: int = 0  # when the table is too narrow, columns with the highest priority go first; 0 stays
+
+
+MIN_FLEX = 10  # a shared-width column narrower than this makes droppable columns give way
 
 
 @dataclass
@@ -105,6 +109,8 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
         self._rows = _Rows()
         self._source: pa.Table | list[dict] | None = None
         self.cursor = 0
+        self._layout_key: tuple | None = None
+        self._layout_cached: list[tuple[Column, int]] = []
 
     # -- data ------------------------------------------------------------------------------
     @property
@@ -256,7 +262,7 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
 
     def _column_at(self, x: int) -> Column | None:
         pos = 0
-        for col, w in zip(self.columns, self._widths(self.text_width)):
+        for col, w in self._layout(self.text_width):
             if pos <= x < pos + w + 1:
                 return col
             pos += w + 1
@@ -272,15 +278,33 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
     def on_blur(self) -> None:
         self._refresh_row(self.cursor)
 
-    def _widths(self, width: int) -> list[int]:
-        fixed = sum(c.width for c in self.columns if c.width is not None) + len(self.columns) - 1
-        flex = [c for c in self.columns if c.width is None]
-        share = max(4, (width - fixed) // len(flex)) if flex else 0
-        return [c.width if c.width is not None else share for c in self.columns]
+    def shown_columns(self, width: int | None = None) -> list[Column]:
+        return [c for c, _ in self._layout(self.text_width if width is None else width)]
 
-    def _cells(self, row: dict | None, widths: list[int], base: Style, header: bool) -> list[Segment]:
+    def _layout(self, width: int) -> list[tuple[Column, int]]:
+        """The columns that fit in ``width`` and their widths: droppable columns give way,
+        highest priority first, until the shared-width ones have MIN_FLEX cells each."""
+        key = (width, id(self.columns))
+        if self._layout_key == key:
+            return self._layout_cached
+        cols = list(self.columns)
+
+        def need(cs: list[Column]) -> int:
+            return sum(c.width if c.width is not None else MIN_FLEX for c in cs) + len(cs) - 1
+
+        for drop in sorted((c for c in self.columns if c.priority), key=lambda c: -c.priority):
+            if need(cols) <= width:
+                break
+            cols.remove(drop)
+        fixed = sum(c.width for c in cols if c.width is not None) + len(cols) - 1
+        flex = [c for c in cols if c.width is None]
+        share = max(4, (width - fixed) // len(flex)) if flex else 0
+        self._layout_key, self._layout_cached = key, [(c, c.width if c.width is not None else share) for c in cols]
+        return self._layout_cached
+
+    def _cells(self, row: dict | None, layout: list[tuple[Column, int]], base: Style, header: bool) -> list[Segment]:
         segs: list[Segment] = []
-        for i, (col, w) in enumerate(zip(self.columns, widths)):
+        for i, (col, w) in enumerate(layout):
             if header:
                 txt = col.label + ((" ▲" if self.sort_reverse else " ▼") if col.key == self.sort_column else "")
                 style = None
@@ -298,7 +322,7 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
             pad = w - cell_len(txt)
             txt = (" " * pad + txt) if col.align == "right" else (txt + " " * pad)
             segs.append(Segment(txt, base + Style.parse(style) if style else base))
-            if i < len(self.columns) - 1:
+            if i < len(layout) - 1:
                 segs.append(Segment(" ", base))
         return segs
 
@@ -310,7 +334,7 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.text_width
         base = self.rich_style
-        widths = self._widths(width)
+        widths = self._layout(width)
         if y == 0:
             style = base + self.get_component_rich_style("vtable--header")
             return Strip(self._cells(None, widths, style, header=True)).adjust_cell_length(width, style)

@@ -295,7 +295,8 @@ class TimelineView(CursorKeys, ScrollView, can_focus=True):
         n = len(self.model.lanes) if self.model and self.model.lanes else 0
         if self.model and self.model.trace_id is None:
             n = max(n, 1)
-        room = max(1, (width - 48) // LANE_W)
+        # narrow: the event's text matters more than lanes (one lane still shows edges' arrows)
+        room = max(1, (width - (48 if width >= 90 else 66)) // LANE_W)
         return min(n, room)
 
     def render_line(self, y: int) -> Strip:

@@ -42,14 +42,15 @@ COLUMNS = [
     Column("label", "trace", 8, text=lambda r: r["label"] if r["trace_id"] is None else fmt.short_id(r["trace_id"]),
            style=lambda r: "bold" if r["trace_id"] is None else None, sort_key=lambda r: r["trace_id"] or ""),
     Column("events", "events", 6, align="right", text=lambda r: "" if r["events"] is None else f"{r['events']:,}",
-           sort_key=lambda r: -(r["events"] or 0)),
+           sort_key=lambda r: -(r["events"] or 0), priority=1),
     Column("duration_ms", "ms", 7, align="right",
            text=lambda r: "" if r["duration_ms"] is None else fmt.ms(r["duration_ms"], 1),
-           sort_key=lambda r: -(r["duration_ms"] or 0.0)),
+           sort_key=lambda r: -(r["duration_ms"] or 0.0), priority=3),
     Column("races", "races", 5, align="right", text=lambda r: "" if r.get("races") is None else f"{r['races']:,}",
-           style=lambda r: fmt.RACING_STYLE if r.get("races") else None, sort_key=lambda r: -(r.get("races") or 0)),
+           style=lambda r: fmt.RACING_STYLE if r.get("races") else None, sort_key=lambda r: -(r.get("races") or 0),
+           priority=4),  # the marks say it too
     Column("services", "services", None, text=_services, style=lambda r: "dim" if r["trace_id"] is None else None,
-           sort_key=lambda r: ",".join(r["services"] or [])),
+           sort_key=lambda r: ",".join(r["services"] or []), priority=2),
 ]
 
 
