@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -27,16 +28,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from raceway_core.browse import trace_list
 from raceway_core.errors import RacewayError
-from raceway_core.export import write_table
-from raceway_core.session import TraceSession
 from raceway_tui import format as fmt
 from raceway_tui import paths
 from raceway_tui.background import in_background
 from raceway_tui.commands import RacewayCommands
 from raceway_tui.literal import visible
-from raceway_tui.live import LiveLink, SyncOutcome
 from raceway_tui.panes.anomalies import AnomaliesPane
 from raceway_tui.panes.base import Pane
 from raceway_tui.panes.critical import CriticalPane
@@ -49,6 +46,10 @@ from raceway_tui.widgets.detail import EventDetail
 from raceway_tui.widgets.status import StatusBar
 from raceway_tui.widgets.timeline import TimelineView
 from raceway_tui.widgets.traces import TraceList
+
+if TYPE_CHECKING:  # DuckDB, Arrow and httpx load on a worker thread: the first frame does not wait
+    from raceway_core.session import TraceSession
+    from raceway_tui.live import LiveLink, SyncOutcome
 
 _AUTO = object()  # jump_to: find the scope from the events' traces
 
@@ -220,7 +221,7 @@ class RacewayApp(App):
                         auto_refresh=self.live_refresh, connection="connecting…", synced="not synced yet")
         self.pane("timeline").focus_main()
         self.set_interval(1.0, self._tick)
-        self._start()
+        self.call_after_refresh(self._start)  # the first frame before DuckDB and Arrow load
 
     def on_unmount(self) -> None:
         if self.link is not None:
@@ -251,7 +252,7 @@ class RacewayApp(App):
     async def _open_and_load(self) -> None:
         if self.session is None:
             try:
-                self.session = await in_background(TraceSession.open, [], self.db, name="raceway-open")
+                self.session = await in_background(_open_session, self.db, name="raceway-open")
             except RacewayError as exc:
                 self._fail("Cannot open the store", str(exc))
                 return
@@ -260,6 +261,8 @@ class RacewayApp(App):
             if loaded is None:
                 return
         if self.server:
+            from raceway_tui.live import LiveLink
+
             try:
                 self.link = LiveLink(self.server, self.session.store, self.api_key, self.sync_interval)
             except RacewayError as exc:
@@ -305,7 +308,7 @@ class RacewayApp(App):
             if follow and self.analysed:
                 self._set_state("analysing", "new events")
             else:
-                counts, traces = await in_background(lambda: (session.store.counts(), trace_list(session.store)))
+                counts, traces = await in_background(_stored_traces, session)
                 self.analysed = session.analysed
                 self.gen += 1
                 self._show_traces(traces, counts, keep=follow)
@@ -645,6 +648,8 @@ class RacewayApp(App):
     @work(thread=True, group="export", exit_on_error=False)
     def _export(self, get_table, path: Path) -> None:
         try:
+            from raceway_core.export import write_table
+
             table = get_table()
             path.parent.mkdir(parents=True, exist_ok=True)
             write_table(table, path)
@@ -658,6 +663,19 @@ class RacewayApp(App):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+
+def _open_session(db: Path | None) -> "TraceSession":
+    from raceway_core.session import TraceSession
+
+    return TraceSession.open([], db)
+
+
+def _stored_traces(session):
+    """The counts and trace list of what is stored, before the analysis."""
+    from raceway_core.browse import trace_list
+
+    return session.store.counts(), trace_list(session.store)
 
 
 def create_app(files: list[Path] | None = None, db: Path | None = None, server: str | None = None,

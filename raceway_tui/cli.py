@@ -87,6 +87,8 @@ def _open_store(db: Path | None):
 def import_options(fmt: str | None = None, regex: str | None = None, delimiter: str | None = None,
                    settings: list[str] | None = None):
     """ImportOptions from the command line (None when nothing was given); bad values end the command."""
+    if fmt is None and regex is None and delimiter is None and not settings:
+        return None  # and the explorer starts without importing the loaders (DuckDB, Arrow)
     from raceway_core.formats import ImportOptions, names
 
     if fmt is not None and fmt not in names():

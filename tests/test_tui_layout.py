@@ -140,3 +140,27 @@ async def test_a_key_scrolls_the_detail_panel():
         assert detail.scroll_y == detail.max_scroll_y
         await pilot.press("escape")
         assert app.focused is app.pane("timeline").view
+
+
+def test_the_explorer_module_loads_without_the_database_and_arrow():
+    """The first frame must not wait for DuckDB, Arrow, NumPy or httpx (16.8): they load
+    on a worker thread, after the first frame."""
+    import subprocess
+    import sys
+
+    code = ("import sys, raceway_tui.cli, raceway_tui.app\n"
+            "print(sorted(m for m in ('duckdb', 'pyarrow', 'numpy', 'httpx', 'raceway_core.session') "
+            "if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+async def test_the_first_frame_says_loading():
+    from tui_support import ROOT
+
+    app = create_app([ROOT / "sample_traces" / SAMPLE])
+    async with app.run_test(size=(120, 36)) as pilot:
+        first = "\n".join(screen_lines(app))
+        assert "Loading…" in first and "No traces loaded" not in first
+        await settle(pilot)
+        assert "No traces loaded" not in "\n".join(screen_lines(app))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
@@ -10,6 +11,10 @@ from textual.widgets import Static
 from raceway_tui import format as fmt
 from raceway_tui.panes.base import Pane
 from raceway_tui.widgets.table import Column, VirtualTable
+
+if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
+    import pyarrow as pa
+
 
 def _operation(key: str) -> str:
     """FunctionCall(name) reads as name()."""

@@ -3,9 +3,8 @@ stale, show a loading state meanwhile, and a placeholder when there is nothing t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from rich.text import Text
 from textual import work
 from textual.containers import Vertical, VerticalScroll
@@ -16,10 +15,14 @@ from textual.worker import get_current_worker
 from raceway_core.errors import RacewayError
 from raceway_tui.literal import literal
 
+if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
+    import pyarrow as pa
+
 
 class PaneScroll(VerticalScroll, can_focus=False):
     """A scrolling area inside a pane that never takes the focus: when a pane hides,
     Textual moves the focus to a focusable neighbour, and TabbedContent would switch
+
     back to the pane holding it."""
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
@@ -12,10 +13,14 @@ from raceway_tui.literal import visible
 from raceway_tui.panes.base import Pane, PaneScroll
 from raceway_tui.widgets.table import Column, VirtualTable
 
+if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
+    import pyarrow as pa
+
 COLUMNS = [
     Column("from", "from", None),
     Column("to", "to", None),
     Column("calls", "calls", 7, align="right", sort_key=lambda r: -r["calls"]),
+
     Column("mean_ms", "mean ms", 9, align="right", text=lambda r: fmt.ms(r["mean_ms"]),
            sort_key=lambda r: -(r["mean_ms"] or 0), priority=2),
     Column("p95_ms", "p95 ms", 9, align="right", text=lambda r: fmt.ms(r["p95_ms"]),

@@ -4,8 +4,8 @@ vector clocks, lock sets and the engine's explanation of why they are concurrent
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -17,11 +17,14 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from raceway_core.browse import group_pairs
 from raceway_tui import format as fmt
 from raceway_tui.literal import literal
 from raceway_tui.panes.base import Pane, PaneScroll
 from raceway_tui.widgets.table import Column, VirtualTable
+
+if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
+    import pyarrow as pa
+
 
 PAIR_LIMIT = 200
 
@@ -173,6 +176,8 @@ class RacesPane(Pane):
             self._fetch_pairs(self.app.session, self._key, reopen, self.scope_trace(), "keep", None)
 
     def view_table(self) -> pa.Table | None:
+        import pyarrow as pa
+
         return pa.Table.from_pylist(self.groups) if self.groups else None
 
     def main_table(self):
@@ -210,6 +215,8 @@ class RacesPane(Pane):
 
     @work(thread=True, exclusive=True, group="pairs", exit_on_error=False)
     def _fetch_pairs(self, session, key, groups: dict[int, dict], trace_id, then, focus) -> None:
+        from raceway_core.browse import group_pairs
+
         try:
             pairs = {g: group_pairs(session, grp, trace_id, PAIR_LIMIT).to_pylist() for g, grp in groups.items()}
             error = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -9,11 +11,13 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from raceway_core.browse import SearchResult
 from raceway_tui import format as fmt
 from raceway_tui.literal import visible
 from raceway_tui.panes.base import Pane
 from raceway_tui.widgets.timeline import TimelineModel, TimelineView, legend
+
+if TYPE_CHECKING:
+    from raceway_core.browse import SearchResult
 
 
 class TimelinePane(Pane):

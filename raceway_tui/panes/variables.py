@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -17,10 +18,14 @@ from raceway_tui.literal import literal
 from raceway_tui.panes.base import Pane
 from raceway_tui.widgets.table import Column, VirtualTable
 
+if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
+    import pyarrow as pa
+
 VAR_COLUMNS = [
     Column("variable", "variable", None),
     Column("accesses", "acc", 4, align="right", sort_key=lambda r: -r["accesses"], priority=1),
     Column("writes", "W", 3, align="right", sort_key=lambda r: -r["writes"], priority=2),
+
     Column("races", "races", 5, align="right", style=lambda r: fmt.RACING_STYLE if r["races"] else None,
            sort_key=lambda r: -r["races"]),
 ]
@@ -143,6 +148,8 @@ class VariablesPane(Pane):
             self.app.notify(f"Audit trail: {msg.error}", severity="error")
             return
         t = msg.table
+        import pyarrow as pa
+
         t = t.append_column("step", pa.array(range(1, t.num_rows + 1), pa.int64()))
         self.audit = t
         races = sum(1 for x in t["racing"].to_pylist() if x)

@@ -15,7 +15,6 @@ from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from raceway_core.browse import event_record
 from raceway_core.errors import RacewayError
 from raceway_tui import format as fmt
 from raceway_tui.literal import literal, visible
@@ -138,6 +137,8 @@ class EventDetail(VerticalScroll):
 
     @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def _fetch(self, session, event_id: str) -> None:
+        from raceway_core.browse import event_record
+
         try:
             rec = session.event(event_id) if session.analysed else event_record(session.store, event_id)
             error = None

@@ -25,7 +25,6 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import get_current_worker
 
-from raceway_core.browse import Timeline
 from raceway_tui import format as fmt
 from raceway_tui.literal import visible
 from raceway_tui.widgets.cursor import MOVE_BINDINGS, CursorKeys
@@ -57,6 +56,8 @@ class TimelineModel:
 
     @classmethod
     def build(cls, session, trace_id: str | None) -> "TimelineModel":
+        from raceway_core.browse import Timeline
+
         tl = Timeline(session, trace_id)
         return cls(tl, tl.count(), tl.lanes().to_pylist(), tl.start_ns())
 

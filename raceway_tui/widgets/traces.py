@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -12,8 +13,12 @@ from textual.widgets import Input
 from raceway_tui import format as fmt
 from raceway_tui.widgets.table import Column, VirtualTable
 
+if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
+    import pyarrow as pa
+
 ALL = {"trace_id": None, "label": "All", "events": None, "services": None, "duration_ms": None,
        "races": None, "anomalies": None, "failures": None, "start": None}
+
 
 
 def _marks(r: dict) -> str:
@@ -73,7 +78,7 @@ class TraceList(Vertical):
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: id, service…", id="trace-filter")
         yield VirtualTable(COLUMNS, sortable=True, pinned=lambda r: r["trace_id"] is None,
-                           empty="No traces loaded.", id="trace-table")
+                           empty="Loading…", id="trace-table")  # the list shows "All" once loaded
 
     @property
     def table(self) -> VirtualTable:
