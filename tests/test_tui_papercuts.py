@@ -97,3 +97,22 @@ async def test_exports_go_to_the_data_folder_not_the_current_directory(tmp_path,
                 break
     (written,) = (data / "raceway-tui" / "exports").glob("raceway-critical-all-*.json")
     assert written.stat().st_size > 0 and list(cwd.iterdir()) == []
+
+
+async def test_an_empty_anomalies_pane_in_one_trace_points_to_the_others(tmp_path):
+    from test_causality_rules import Trace
+
+    t = Trace()
+    for i, ms in enumerate([10, 11, 12] * 3 + [17, 22, 60]):  # anomalies in req-9..11
+        t.ev(f"c{i}", "w", call("work"), trace=f"req-{i}", dur=ms * 1_000_000)
+    app = create_app([write(tmp_path / "s.jsonl", t)])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        total = app.status.info.counts["anomalies"]
+        assert total == 3
+        app.choose_trace("req-0")
+        await pilot.press("5")
+        await settle(pilot)
+        table = app.pane("anomalies").table
+        assert table.row_count == 0
+        assert table.empty == "No anomalies in trace req-0; 3 anomalies in all traces (t, then All and Enter, shows them)."

@@ -65,7 +65,16 @@ class AnomaliesPane(Pane):
             f" ({sev.count('critical'):,} critical, {sev.count('warning'):,} warning, {sev.count('minor'):,} minor)"))
         if self.table.sort_column is None:
             self.table.sort_column = "z"  # the analysis's own ranking, shown as a sort the user can change
-        self.table.set_rows(data, cursor=0, empty="No anomalies in this scope.")
+        self.table.set_rows(data, cursor=0, empty=self._empty_text(data.num_rows))
+
+    def _empty_text(self, shown: int) -> str:
+        """In a trace without anomalies, say how many the other traces have (and how to see them)."""
+        scope = self.app.scope
+        total = (self.app.status.info.counts or {}).get("anomalies") or 0
+        if scope is None or shown or not total:
+            return "No anomalies in this scope." if scope else "No anomalies."
+        return (f"No anomalies in trace {fmt.short_id(scope)}; {fmt.count(total, 'anomaly')} in all traces "
+                "(t, then All and Enter, shows them).")
 
     def view_table(self):
         return self.data
