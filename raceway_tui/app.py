@@ -532,6 +532,8 @@ class RacewayApp(App):
             search.display = False
             self.pane().focus_main()
             return
+        if self.active_pane == "timeline" and self.pane("timeline").cancel_search():
+            return
         if self.history:
             pid, scope, focused, event_id, highlight = self.history.pop()
             self.choose_trace(scope)

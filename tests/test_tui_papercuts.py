@@ -116,3 +116,48 @@ async def test_an_empty_anomalies_pane_in_one_trace_points_to_the_others(tmp_pat
         table = app.pane("anomalies").table
         assert table.row_count == 0
         assert table.empty == "No anomalies in trace req-0; 3 anomalies in all traces (t, then All and Enter, shows them)."
+
+
+async def test_a_slow_search_shows_progress_and_a_stale_one_is_dropped(tmp_path, monkeypatch):
+    """16.9: while a search runs the status line says so (not the last search's count); a
+    new search replaces it and the old result, when it comes, moves nothing; Esc cancels."""
+    import threading
+
+    from raceway_core.browse import Timeline
+
+    gate = threading.Event()
+    original = Timeline.search
+
+    def slow(self, text, after=-1, backwards=False):  # a search over a big store, held until released
+        if text == "slow":
+            gate.wait(10)
+            return original(self, "broken-resp", after, backwards)
+        return original(self, text, after, backwards)
+
+    monkeypatch.setattr(Timeline, "search", slow)
+    app = create_app([requests(tmp_path / "r.jsonl")])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        pane, view = app.pane("timeline"), app.pane("timeline").view
+        status = app.query_one("#timeline-status")
+        await pilot.press("slash", *"slow", "enter")
+        await pilot.pause(0.3)
+        assert "searching…" in str(status.content) and "Esc cancels" in str(status.content)
+        await pilot.press("slash", *"missing-req", "enter")  # replaces the slow one
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if pane.searching is None:
+                break
+        assert view.row()["id"] == "missing-req" and "1 match" in str(status.content)
+        gate.set()  # the stale search finishes now: its result must not move the cursor
+        await pilot.pause(0.5)
+        assert view.row()["id"] == "missing-req"
+        gate.clear()
+        await pilot.press("slash", *"slow", "enter")
+        await pilot.pause(0.3)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert pane.searching is None and "searching" not in str(status.content)
+        gate.set()
+        await pilot.pause(0.5)
+        assert view.row()["id"] == "missing-req"
