@@ -1,10 +1,11 @@
-# Quick start: `make run` opens the explorer on a bundled trace, `make test` runs the tests.
+# Quick start: `make run` opens the explorer on a bundled trace, `make test` runs the tests
+# (`make test-slow`: the long end-to-end ones it skips; `make test-all`: both).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE ?= sample_traces/banking-unsafe.jsonl sample_traces/distributed-orders.jsonl sample_traces/slow-api.jsonl
 
-.PHONY: run test bench install install-test samples clean
+.PHONY: run test test-slow test-all bench install install-test samples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +25,16 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/raceway-tui $(SAMPLE)
 
+# Tests marked `slow` (pytest.mark.slow: servers under load, corpora, re-recording the
+# samples) are left to test-slow; PYTEST_ARGS passes more options (e.g. -x, -k NAME).
 test: install-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-slow: install-test
+	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
+
+test-all: install-test
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Re-record sample_traces/ from the example programs in examples/ (real threads, asyncio, HTTP services).
 samples: install

@@ -141,7 +141,7 @@ class RacewayApp(App):
         self.crash_log = log
         self.crash_line = (crash.one_line(exc, log) if exc is not None else
                            "raceway-tui: internal error, the explorer stopped")
-        self._exit_renderables.append(Text(self.crash_line, style="bold red"))
+        # printed by the command once the terminal is restored (cli._run), unwrapped
         self._close_messages_no_wait()
 
     # -- layout -----------------------------------------------------------------------------

@@ -140,6 +140,8 @@ def open_(
 def _run(tui) -> None:
     """Run the explorer; a crash (see raceway_tui.crash) ends the command with exit code 1."""
     tui.run()
+    if tui.crash_line:  # one line, not wrapped: the log file's path is to be copied whole
+        err.print(Text(tui.crash_line, style="bold red"), soft_wrap=True)
     if tui.return_code:
         raise typer.Exit(tui.return_code)
 
