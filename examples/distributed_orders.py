@@ -12,8 +12,7 @@ Checkout 2 buys a gadget alone (no race). ``payments`` is slow: its bank
 authorization takes ~300 ms, the bulk of every checkout.
 
     python examples/distributed_orders.py [--out FILE | --endpoint URL]
-    python examples/distributed_orders.py serve NAME --db stock.sqlite (--out part.jsonl | --endpoint URL)
-        [--downstream URL]
+    python examples/distributed_orders.py serve NAME --db stock.sqlite (--out F | --endpoint URL) [--downstream URL]
 """
 
 from __future__ import annotations

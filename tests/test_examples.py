@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 from server_proc import ROOT, ServerProcess
 
 
@@ -30,6 +31,7 @@ def test_by_default_an_example_records_outside_the_repository(tmp_path):
     assert digest(ROOT / "sample_traces") == before
 
 
+@pytest.mark.slow
 def test_distributed_orders_with_an_endpoint_sends_every_service_and_writes_nothing(tmp_path):
     before = digest(ROOT / "sample_traces")
     with ServerProcess() as server:
