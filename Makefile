@@ -48,6 +48,7 @@ bench: install-test
 	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/sdk.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/tui.py --startup
 	$(BIN)/python bench/tui.py --analysed
 
 clean:
