@@ -8,8 +8,6 @@ from tui_support import settle, write
 
 from raceway_tui.app import create_app
 
-pytestmark = pytest.mark.asyncio
-
 
 def many_races(path):
     """Thirty variables racing once each, and `hot` written 40 times by each of two threads
