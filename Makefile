@@ -28,7 +28,7 @@ run: install
 # Tests marked `slow` (pytest.mark.slow: reference checks, fuzzing, live reconnects,
 # re-recording the samples) are left to test-slow; PYTEST_ARGS passes more options (e.g.
 # -x, -k NAME). The quick ones run in JOBS processes (pytest-xdist: 4.5 instead of 5.9
-# minutes on two loaded cores); JOBS=1 runs them in one.
+# minutes on two loaded cores, 3 minutes on quiet ones); JOBS=1 runs them in one.
 JOBS ?= 2
 test: install-test
 	$(BIN)/python -m pytest -q -m "not slow" $(if $(filter-out 1,$(JOBS)),-n $(JOBS)) $(PYTEST_ARGS)
