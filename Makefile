@@ -1,10 +1,11 @@
-# Quick start: `make run` opens the explorer on a bundled trace, `make test` runs the tests.
+# Quick start: `make run` opens the explorer on a bundled trace, `make test` runs the tests
+# (`make test-slow`: the long end-to-end ones it skips; `make test-all`: both).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE ?= sample_traces/banking-unsafe.jsonl sample_traces/distributed-orders.jsonl sample_traces/slow-api.jsonl
 
-.PHONY: run test fuzz bench install install-test samples clean
+.PHONY: run test test-slow test-all fuzz bench install install-test samples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +25,19 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/raceway-tui $(SAMPLE)
 
+# Tests marked `slow` (pytest.mark.slow: reference checks, fuzzing, live reconnects,
+# re-recording the samples) are left to test-slow; PYTEST_ARGS passes more options (e.g.
+# -x, -k NAME). The quick ones run in JOBS processes (pytest-xdist: 4.5 instead of 5.9
+# minutes on two loaded cores, 3 minutes on quiet ones); JOBS=1 runs them in one.
+JOBS ?= 2
 test: install-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow and not fuzz" $(if $(filter-out 1,$(JOBS)),-n $(JOBS)) $(PYTEST_ARGS)
+
+test-slow: install-test
+	$(BIN)/python -m pytest -q -m "slow and not fuzz" $(PYTEST_ARGS)
+
+test-all: install-test
+	$(BIN)/python -m pytest -q -m "not fuzz" $(PYTEST_ARGS)
 
 # The server's API fuzzed by schemathesis in both modes, with and without a key (long; seeded).
 fuzz: install-test
@@ -34,11 +46,11 @@ fuzz: install-test
 
 # Re-record sample_traces/ from the example programs in examples/ (real threads, asyncio, HTTP services).
 samples: install
-	$(BIN)/python examples/banking.py
-	$(BIN)/python examples/banking.py --locked
-	$(BIN)/python examples/distributed_orders.py
-	$(BIN)/python examples/slow_api.py
-	$(BIN)/python examples/deadlock.py
+	$(BIN)/python examples/banking.py --out sample_traces/banking-unsafe.jsonl
+	$(BIN)/python examples/banking.py --locked --out sample_traces/banking-locked.jsonl
+	$(BIN)/python examples/distributed_orders.py --out sample_traces/distributed-orders.jsonl
+	$(BIN)/python examples/slow_api.py --out sample_traces/slow-api.jsonl
+	$(BIN)/python examples/deadlock.py --out sample_traces/deadlock-transfers.jsonl
 
 bench: install-test
 	$(BIN)/python bench/load.py
@@ -48,6 +60,7 @@ bench: install-test
 	$(BIN)/python bench/sdk.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/hardening.py
+	$(BIN)/python bench/tui.py --startup
 	$(BIN)/python bench/tui.py --analysed
 	$(BIN)/python bench/deadlocks.py
 

@@ -5,23 +5,32 @@ from __future__ import annotations
 import os
 import resource
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-OUT = ROOT / "out"
+# Inputs and stores the benchmarks build (up to GBs) go outside the repository.
+OUT = Path(os.environ.get("RACEWAY_BENCH_OUT") or Path(tempfile.gettempdir()) / "raceway-bench")
 sys.path.insert(0, str(ROOT.parent))
 
 
+def usage(doc: str | None) -> None:
+    """-h / --help: print the script's docstring and stop (scripts that parse argv by hand)."""
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print((doc or "").strip() + f"\n\nInputs are cached in {OUT} (RACEWAY_BENCH_OUT overrides).")
+        raise SystemExit(0)
+
+
 def synthetic_ndjson(n_events: int, traces_hint: int | None = None, **kw) -> Path:
-    """An NDJSON file of n_events synthetic events, generated once and cached in bench/out.
+    """An NDJSON file of n_events synthetic events, generated once and cached in OUT.
 
     traces_hint: spread the events over about this many traces (default: ~110 events each).
     """
     from raceway_core.synth import SynthConfig, config_for_events, write_ndjson
 
-    OUT.mkdir(exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
     tag = "-".join(f"{k}{v}" for k, v in sorted(kw.items())) + (f"-t{traces_hint}" if traces_hint else "")
     path = OUT / f"synth-{n_events}{'-' + tag if tag else ''}.jsonl"
     if not path.exists():

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import env_line
+from common import env_line, usage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -65,4 +65,5 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
+    usage(__doc__)
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 50_000)

@@ -3,7 +3,7 @@
     python bench/tui.py [N] [--analysed] [--analysis-timeout S]
 
 The store (N synthetic events, default 1,000,000) is loaded once into a DuckDB file
-in bench/out and reopened by each run (``raceway-tui --db``). Each measurement runs in
+in the temp folder (RACEWAY_BENCH_OUT overrides) and reopened by each run (``raceway-tui --db``). Each measurement runs in
 a fresh process, headless (Textual's pilot), at 120x40:
 
 - first paint: from creating the app to the first screen showing the trace list and
@@ -20,8 +20,10 @@ Targets: first paint <= 1.5 s, key-to-repaint p95 <= 50 ms.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -173,32 +175,143 @@ def report(label: str, r: dict) -> None:
         print(f"  races pane (3) shown with {fmt_int(r['race_groups'])} groups in {1000 * r['races_pane_s']:.0f} ms")
 
 
+# -- startup: the command a user types, in a terminal ---------------------------------------
+SAMPLES = ["banking-unsafe.jsonl", "distributed-orders.jsonl", "slow-api.jsonl"]  # what `make run` opens
+
+
+def startup_once(files: list[Path], size=SIZE, timeout: float = 60.0, source: Path | None = None) -> dict:
+    """`raceway-tui FILES` in a pseudo-terminal: seconds from the command to the first
+    frame (the header drawn), to the trace list filled (a trace id on screen) and to
+    `● ready` (loaded and analysed), read from what the program writes to the terminal.
+    ``source``: run the raceway_tui / raceway_core of that source tree instead (a baseline)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    from raceway_core.browse import trace_list
+    from raceway_core.store import Store
+
+    with Store() as store:
+        store.load(files)
+        first_trace = trace_list(store)["trace_id"][0].as_py()[:8]
+    cli = Path(sys.executable).with_name("raceway-tui")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(size[0]), LINES=str(size[1]))
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
+    marks = {"first_frame_s": b" raceway-tui ", "trace_list_s": first_trace.encode(), "ready_s": "● ready".encode()}
+    got: dict = {}
+    seen = b""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([str(cli), *map(str, files)], stdin=slave, stdout=slave, stderr=slave, env=env,
+                            close_fds=True, start_new_session=True)
+    os.close(slave)
+    try:
+        while len(got) < len(marks) and time.perf_counter() - t0 < timeout:
+            ready, _, _ = select.select([master], [], [], 0.01)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            now = time.perf_counter() - t0
+            seen = seen[-4096:] + chunk
+            for name, mark in marks.items():
+                if name not in got and mark in seen:
+                    got[name] = now
+        os.write(master, b"q")
+        deadline = time.perf_counter() + 10
+        while proc.poll() is None and time.perf_counter() < deadline:
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    os.read(master, 65536)
+                except OSError:
+                    break
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        os.close(master)
+    got["exit_code"] = proc.returncode
+    return got
+
+
+def startup(runs: int, baseline: Path | None) -> None:
+    files = [Path(__file__).resolve().parent.parent / "sample_traces" / f for f in SAMPLES]
+    print(f"# startup: raceway-tui {' '.join(SAMPLES)} in a {SIZE[0]}x{SIZE[1]} pseudo-terminal ({env_line()}); "
+          f"load average {os.getloadavg()[0]:.2f}")
+    versions = {"this tree": None} | ({f"baseline {baseline}": baseline} if baseline else {})
+    results: dict[str, list[dict]] = {v: [] for v in versions}
+    for i in range(runs):  # alternate the versions: both see the same load
+        for label, source in versions.items():
+            r = startup_once(files, source=source)
+            results[label].append(r)
+            print(f"  {label} run {i + 1}: first frame {r.get('first_frame_s', float('nan')):.2f} s, trace list "
+                  f"{r.get('trace_list_s', float('nan')):.2f} s, ready {r.get('ready_s', float('nan')):.2f} s "
+                  f"(exit {r['exit_code']})", flush=True)
+    medians: dict[str, dict[str, float]] = {}
+    for label in versions:
+        medians[label] = {}
+        for key, target in (("first_frame_s", 1.0), ("trace_list_s", None), ("ready_s", 2.0)):
+            values = [r[key] for r in results[label] if key in r]
+            if values:
+                medians[label][key] = statistics.median(values)
+                print(f"{label}: {key[:-2].replace('_', ' ')} median {medians[label][key]:.2f} s over "
+                      f"{len(values)} runs" + (f" (target <= {target:.0f} s)" if target else ""))
+    if baseline:
+        this, base = medians["this tree"], medians[f"baseline {baseline}"]
+        print("ratio baseline / this tree: " + ", ".join(f"{k[:-2].replace('_', ' ')} {base[k] / this[k]:.2f}x"
+                                                         for k in this if k in base))
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+def arguments() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("events", nargs="?", type=int, default=1_000_000, help="events in the store (default: %(default)s)")
+    ap.add_argument("--analysed", action="store_true", help="also measure with the analysis shown")
+    ap.add_argument("--analysis-timeout", type=float, default=1800.0, metavar="S",
+                    help="give up waiting for the analysis after S seconds (default: %(default)s)")
+    ap.add_argument("--runs", type=int, default=3, help="first-paint runs (default: %(default)s)")
+    ap.add_argument("--startup", action="store_true",
+                    help="measure only the start of `raceway-tui` on the three samples of `make run`, "
+                         "in a pseudo-terminal: first frame, trace list, ready")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="with --startup: also measure the source tree DIR (e.g. `git archive` of an earlier "
+                         "commit), alternating runs")
+    ap.add_argument("--one", nargs=3, metavar=("N", "ANALYSED", "TIMEOUT"), help=argparse.SUPPRESS)
+    return ap.parse_args()
+
+
 def main() -> None:
-    args = sys.argv[1:]
-    if args and args[0] == "--one":
-        run_one(int(args[1]), args[2] == "1", float(args[3]))
+    args = arguments()
+    if args.one:
+        run_one(int(args.one[0]), args.one[1] == "1", float(args.one[2]))
         return
-    analysed = "--analysed" in args
-    timeout = 1800.0
-    if "--analysis-timeout" in args:
-        timeout = float(args[args.index("--analysis-timeout") + 1])
-        args.remove(args[args.index("--analysis-timeout") + 1])
-    n = int(next((a for a in args if a.isdigit()), 1_000_000))
-    print(f"# explorer benchmark ({env_line()}), terminal {SIZE[0]}x{SIZE[1]}, headless")
+    if args.startup:
+        startup(args.runs, args.baseline)
+        return
+    n, timeout = args.events, args.analysis_timeout
+    print(f"# explorer benchmark ({env_line()}), terminal {SIZE[0]}x{SIZE[1]}, headless; "
+          f"store in {OUT}; load average {os.getloadavg()[0]:.2f}")
     store_path(n)  # build the store outside the timed processes
+
     def one(with_analysis: bool) -> dict:
         return json.loads(subprocess.run([sys.executable, __file__, "--one", str(n), "1" if with_analysis else "0",
                                           str(timeout)], check=True, capture_output=True, text=True
                                          ).stdout.splitlines()[-1])
 
-    runs, firsts = 3, []
-    for i in range(runs):
+    firsts = []
+    for i in range(args.runs):
         forget_analysis(store_path(n))
         r = one(False)
         firsts.append(r["first_paint_s"])
         report(f"run {i + 1} (store never analysed: the analysis runs meanwhile)", r)
-    print(f"first paint: median {statistics.median(firsts):.2f} s over {runs} runs (target <= 1.5 s)")
-    if analysed:
+    print(f"first paint: median {statistics.median(firsts):.2f} s over {args.runs} runs (target <= 1.5 s)")
+    if args.analysed:
         forget_analysis(store_path(n))
         report("with the analysis (computed, then kept in the store)", one(True))
         report("reopened (the stored analysis reused)", one(True))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 
-from _common import arguments, client, fresh
+from _common import arguments, client, fresh, recorded
 
 INITIAL = {"alice": 1000, "bob": 500, "charlie": 300}
 TRANSFERS = [("alice", "bob", 100, 0.005), ("alice", "charlie", 200, 0.03)]  # (from, to, amount, processing s)
@@ -86,6 +86,7 @@ def main() -> None:
     raceway.shutdown()
     if raceway.dropped_events:
         raise SystemExit(f"{raceway.dropped_events} events were dropped")
+    recorded(args.out, args.endpoint)
 
 
 if __name__ == "__main__":

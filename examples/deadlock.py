@@ -10,7 +10,7 @@ Every run, deadlocked or not, holds the A/B inversion `raceway-tui analyze` repo
 A third teller moves money between carol and dave both ways too, but only while
 holding the branch lock: that gate lock rules the deadlock out (not reported).
 
-    python examples/deadlock.py              # -> sample_traces/deadlock-transfers.jsonl
+    python examples/deadlock.py              # -> the temp folder (make samples: sample_traces/)
 """
 
 from __future__ import annotations

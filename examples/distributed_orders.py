@@ -11,8 +11,8 @@ Both pass the stock check in ``orders``, both payments go through, and
 Checkout 2 buys a gadget alone (no race). ``payments`` is slow: its bank
 authorization takes ~300 ms, the bulk of every checkout.
 
-    python examples/distributed_orders.py      # -> sample_traces/distributed-orders.jsonl
-    python examples/distributed_orders.py serve NAME --db stock.sqlite --out part.jsonl [--downstream URL]
+    python examples/distributed_orders.py [--out FILE | --endpoint URL]
+    python examples/distributed_orders.py serve NAME --db stock.sqlite (--out F | --endpoint URL) [--downstream URL]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from _common import arguments, client, fresh
+from _common import arguments, client, fresh, recorded
 
 SERVICES = ["frontend", "gateway", "orders", "payments", "inventory"]
 STOCK = {"widget": 1, "gadget": 5}
@@ -206,8 +206,8 @@ APPS = {"frontend": (frontend_app, serve_asgi), "gateway": (gateway_app, serve_a
         "inventory": (inventory_app, serve_wsgi)}
 
 
-def serve(name: str, db: str, out: Path, downstream: str) -> None:
-    raceway = client(name, out)
+def serve(name: str, db: str, out: Path | None, downstream: str, endpoint: str | None = None) -> None:
+    raceway = client(name, out, endpoint)
     make_app, run = APPS[name]
 
     def ready(port: int) -> None:
@@ -222,10 +222,14 @@ def serve(name: str, db: str, out: Path, downstream: str) -> None:
         pass
     finally:
         raceway.shutdown()
+    if raceway.dropped_events:
+        raise SystemExit(f"{name}: {raceway.dropped_events} events were dropped")
 
 
 # -- the runner ------------------------------------------------------------------------------
-def run_all(out: Path) -> None:
+def run_all(out: Path, endpoint: str | None = None) -> None:
+    """Each service records into its own part file (merged into ``out`` at the end), or
+    sends to ``endpoint``."""
     import httpx
 
     with tempfile.TemporaryDirectory(prefix="raceway-orders-") as tmp:
@@ -237,7 +241,8 @@ def run_all(out: Path) -> None:
         try:
             for name in reversed(SERVICES):  # downstream first: each needs the next one's URL
                 part = Path(tmp) / f"{name}.jsonl"
-                p = subprocess.Popen([sys.executable, __file__, "serve", name, "--db", db, "--out", str(part),
+                sink = ["--endpoint", endpoint] if endpoint else ["--out", str(part)]
+                p = subprocess.Popen([sys.executable, __file__, "serve", name, "--db", db, *sink,
                                       "--downstream", url], stdout=subprocess.PIPE, text=True)
                 procs.append((name, p, part))
                 line = p.stdout.readline().split()
@@ -259,6 +264,8 @@ def run_all(out: Path) -> None:
         with sqlite3.connect(db) as conn:
             left = dict(conn.execute("SELECT sku, qty FROM stock").fetchall())
         print(f"stock left: {left} (2 widgets sold from a stock of {STOCK['widget']})")
+        if endpoint:
+            return
         with open(fresh(out), "wb") as f:
             for name in SERVICES:
                 f.write(next(part for n, _, part in procs if n == name).read_bytes())
@@ -272,13 +279,16 @@ def main() -> None:
         p.add_argument("cmd")
         p.add_argument("name", choices=SERVICES)
         p.add_argument("--db", required=True)
-        p.add_argument("--out", type=Path, required=True)
+        sink = p.add_mutually_exclusive_group(required=True)
+        sink.add_argument("--out", type=Path)
+        sink.add_argument("--endpoint")
         p.add_argument("--downstream", default="")
         a = p.parse_args()
-        serve(a.name, a.db, a.out, a.downstream)
+        serve(a.name, a.db, a.out, a.downstream, a.endpoint)
         return
     args = arguments("distributed-orders", __doc__).parse_args()
-    run_all(args.out)
+    run_all(args.out, args.endpoint)
+    recorded(args.out, args.endpoint)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from _common import arguments, client, fresh
+from _common import arguments, client, fresh, recorded
 from raceway_core.sdk import RacewayASGIMiddleware
 
 USERS = list(range(1, 13))
@@ -96,6 +96,7 @@ def main() -> None:
         raceway.shutdown()
     if raceway.dropped_events:
         raise SystemExit(f"{raceway.dropped_events} events were dropped")
+    recorded(args.out, args.endpoint)
 
 
 if __name__ == "__main__":

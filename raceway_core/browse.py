@@ -24,12 +24,8 @@ import pyarrow.compute as pc
 from raceway_core.dbutil import query_arrow
 from raceway_core.intervals import span_ns
 
-# What a viewer needs to draw a row; ``note`` is the kind's most telling field.
-ROW_COLUMNS = """
-    e.seq, e.id, e.trace_id, coalesce(e.thread_id, '') AS thread_id, e.service, e.kind, e.variable, e.access,
-    CAST(e.old_value AS VARCHAR) AS old_value, CAST(e.new_value AS VARCHAR) AS new_value, e.location,
-    e.function_name, e.http_method, e.http_status, e.lock_id, e.task_id, e.future_id, e.duration_ns, e.ts_ns,
-    e.parent_id,
+# The kind's most telling field (a URL, a query, an error message) of events ``e``.
+NOTE = """
     CASE e.kind
         WHEN 'HttpRequest' THEN e.raw->>'$.kind.HttpRequest.url'
         WHEN 'DatabaseQuery' THEN e.raw->>'$.kind.DatabaseQuery.query'
@@ -39,7 +35,14 @@ ROW_COLUMNS = """
         WHEN 'Custom' THEN e.raw->>'$.kind.Custom.name'
         WHEN 'MemoryFence' THEN e.raw->>'$.kind.MemoryFence.ordering'
         ELSE CASE WHEN prefix(e.kind, 'Unknown(') THEN left(CAST(e.raw->'$.kind' AS VARCHAR), 120) END
-    END AS note
+    END"""
+
+# What a viewer needs to draw a row.
+ROW_COLUMNS = f"""
+    e.seq, e.id, e.trace_id, coalesce(e.thread_id, '') AS thread_id, e.service, e.kind, e.variable, e.access,
+    CAST(e.old_value AS VARCHAR) AS old_value, CAST(e.new_value AS VARCHAR) AS new_value, e.location,
+    e.function_name, e.http_method, e.http_status, e.lock_id, e.task_id, e.future_id, e.duration_ns, e.ts_ns,
+    e.parent_id, {NOTE} AS note
 """
 
 # Time order before the analysis: contexts get their lane by first event, as hb.ctx does.
@@ -280,13 +283,15 @@ EDGE_LIST = pa.list_(pa.struct([("kind", pa.string()), ("detail", pa.string()), 
 
 def trace_list(store) -> pa.Table:
     """One row per trace without waiting for the analysis: trace_id, events, contexts,
-    services, start, duration_ms (race and anomaly counts come with ``TraceSession.traces``)."""
+    services, start, duration_ms, failures (HTTP 4xx / 5xx responses and errors; race and
+    anomaly counts come with ``TraceSession.traces``)."""
     cur = store.cursor()
     try:
         return query_arrow(cur, f"""
             SELECT trace_id, count(*) AS events, count(DISTINCT thread_id) AS contexts,
                    list(DISTINCT service ORDER BY service) FILTER (WHERE service IS NOT NULL) AS services,
-                   min(timestamp) AS start, {span_ns()} / 1e6 AS duration_ms
+                   min(timestamp) AS start, {span_ns()} / 1e6 AS duration_ms,
+                   count(*) FILTER (WHERE http_status >= 400 OR kind = 'Error') AS failures
             FROM events GROUP BY trace_id ORDER BY start, trace_id""")
     finally:
         cur.close()

@@ -8,10 +8,14 @@ from __future__ import annotations
 import os
 from urllib.parse import quote
 
-import httpx
 import orjson
 
+from typing import TYPE_CHECKING
+
 from raceway_core.errors import RemoteError
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 
@@ -43,6 +47,8 @@ class RemoteApi:
         self.has_key = key is not None
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.timeout = timeout
+        import httpx  # here: the CLI registers these commands at start, and httpx takes ~0.1 s to import
+
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def close(self) -> None:
@@ -54,8 +60,10 @@ class RemoteApi:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def raw(self, path: str, params: dict | None = None) -> httpx.Response:
+    def raw(self, path: str, params: dict | None = None) -> "httpx.Response":
         """The response to GET ``path``; ApiError when there is none or it is an error."""
+        import httpx
+
         try:
             r = self._http.get(path, params={k: v for k, v in (params or {}).items() if v is not None})
         except httpx.TimeoutException as exc:

@@ -163,13 +163,15 @@ class TraceSession:
         return c
 
     def traces(self) -> pa.Table:
-        """One row per trace: events, contexts, services, start, duration, races, anomalies."""
+        """One row per trace: events, contexts, services, start, duration, failures (HTTP 4xx /
+        5xx responses and errors), races, anomalies."""
         self.engine
         return self._q(f"""
             WITH t AS (
                 SELECT trace_id, count(*) AS events, count(DISTINCT thread_id) AS contexts,
                        list(DISTINCT service ORDER BY service) FILTER (WHERE service IS NOT NULL) AS services,
-                       min(timestamp) AS start, {_intervals.span_ns()} / 1e6 AS duration_ms
+                       min(timestamp) AS start, {_intervals.span_ns()} / 1e6 AS duration_ms,
+                       count(*) FILTER (WHERE http_status >= 400 OR kind = 'Error') AS failures
                 FROM events GROUP BY trace_id
             ), r AS (SELECT trace_id, CAST(sum(count) AS BIGINT) AS races FROM hb.race_trace_groups GROUP BY trace_id
             ), a AS (SELECT trace_id, count(*) AS anomalies FROM ({_anomalies.sql()}) GROUP BY trace_id)
@@ -298,9 +300,12 @@ class TraceSession:
         if not summary:
             raise AnalysisError(f"no trace {trace_id!r}")
         s = summary[0]
+        from raceway_core.browse import NOTE
+
         events = self._q(f"""
             SELECT c.step, e.seq, e.id, e.kind, e.thread_id, e.service, e.location, e.function_name, e.variable,
-                   e.timestamp, {_intervals.path_ns('e')} / 1e6 AS duration_ms
+                   e.timestamp, {_intervals.path_ns('e')} / 1e6 AS duration_ms,
+                   e.lock_id, e.http_method, e.http_status, e.task_id, e.future_id, {NOTE} AS note
             FROM hb.critical c JOIN events e USING (seq) WHERE c.trace_id = $t ORDER BY c.step""", {"t": trace_id})
         return CriticalPath(trace_id, events, float(s["path_ns"]) / 1e6, float(s["span_ns"]) / 1e6,
                             float(s["sum_ns"]) / 1e6, s["percentage"])

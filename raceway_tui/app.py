@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -27,14 +28,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from raceway_core.browse import trace_list
 from raceway_core.errors import RacewayError
-from raceway_core.export import write_table
-from raceway_core.session import TraceSession
 from raceway_tui import format as fmt
+from raceway_tui import paths
 from raceway_tui.background import in_background
 from raceway_tui.commands import RacewayCommands
-from raceway_tui.live import LiveLink, SyncOutcome
+from raceway_tui.literal import visible
 from raceway_tui.panes.anomalies import AnomaliesPane
 from raceway_tui.panes.base import Pane
 from raceway_tui.panes.critical import CriticalPane
@@ -49,6 +48,10 @@ from raceway_tui.widgets.status import StatusBar
 from raceway_tui.widgets.timeline import TimelineView
 from raceway_tui.widgets.traces import TraceList
 
+if TYPE_CHECKING:  # DuckDB, Arrow and httpx load on a worker thread: the first frame does not wait
+    from raceway_core.session import TraceSession
+    from raceway_tui.live import LiveLink, SyncOutcome
+
 _AUTO = object()  # jump_to: find the scope from the events' traces
 
 
@@ -60,6 +63,9 @@ class RacewayApp(App):
              ("variables", "Variables"), ("anomalies", "Anomalies"), ("dependencies", "Dependencies"),
              ("deadlocks", "Deadlocks")]
     TAB_LABELS = {"critical": "Critical"}
+    TAB_SHORT = {"timeline": "Time", "critical": "Crit", "races": "Race", "variables": "Vars", "anomalies": "Anom",
+                 "dependencies": "Deps", "deadlocks": "Lock"}  # under 100 columns
+    NARROW, TINY, SHORT = 100, 70, 30  # columns: narrower trace list / hidden trace list; rows: smaller detail
     NO_DETAIL = {"races", "dependencies", "deadlocks"}  # panes that show their own details
     BINDINGS = [
         *[Binding(str(i + 1), f"pane('{pid}')", title, show=False) for i, (pid, title) in enumerate(PANES)],
@@ -70,7 +76,9 @@ class RacewayApp(App):
         Binding("N", "search_next(True)", "Previous match", show=False),
         Binding("escape", "back", "Back", show=False),
         Binding("t", "focus_traces", "Traces", show=False),
+        Binding("T", "toggle_traces", "Hide/show traces", show=False),
         Binding("d", "toggle_detail", "Detail", show=False),
+        Binding("D", "focus_detail", "Scroll detail", show=False),
         Binding("r", "reload", "Reload", show=False),
         Binding("a", "toggle_auto", "Auto-refresh", show=False),
         Binding("question_mark", "help", "Help"),
@@ -108,12 +116,36 @@ class RacewayApp(App):
         self._wake = asyncio.Event()  # sync now: `r`, or auto-refresh switched on
         # where jumps came from: pane, scope, focused widget, timeline event, highlight
         self.history: list[tuple] = []
-        self.export_dir = Path.cwd()
+        self.export_dir = paths.export_dir()  # made when the first export is written
         self._busy = False
         self._focus_after_switch: str | None = None
         self._stage = ""
         self._stage_started = 0.0
         self.first_paint: float | None = None  # when the first timeline rows were drawn (benchmark)
+        self.traces_shown: bool | None = None  # the trace list: None = by the terminal's width, else T chose
+        self.crash_log: Path | None = None  # where an unhandled exception's traceback went
+        self.crash_line = ""  # what the command prints about it on exit
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """A toast. Never markup: messages carry file names, error texts and trace data
+        (``markup`` is accepted for Widget.notify, which passes it, and ignored)."""
+        super().notify(visible(message, multiline=True), title=visible(title), severity=severity, timeout=timeout,
+                       markup=False)
+
+    def _fatal_error(self) -> None:
+        """An unhandled exception: one line on exit, the traceback in a log (see crash.py)."""
+        import sys
+
+        from raceway_tui import crash
+
+        exc = sys.exc_info()[1] or self._exception
+        log = crash.write_log(exc) if exc is not None else None
+        self.crash_log = log
+        self.crash_line = (crash.one_line(exc, log) if exc is not None else
+                           "raceway-tui: internal error, the explorer stopped")
+        # printed by the command once the terminal is restored (cli._run), unwrapped
+        self._close_messages_no_wait()
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -155,14 +187,45 @@ class RacewayApp(App):
             return str(self.db) if self.db else "(empty store)"
         return names[0] + (f" +{len(names) - 1} more" if len(names) > 1 else "")
 
+    # -- small terminals ------------------------------------------------------------------
+    def on_resize(self, event) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Under 100 columns the trace list narrows and tabs abbreviate; under 70 the list
+        hides (T shows it); under 30 rows the detail panel is smaller (see app.tcss)."""
+        w, h = self.size
+        self.set_class(w < self.NARROW, "narrow")
+        self.set_class(h < self.SHORT, "short")
+        hidden = not self.traces_shown if self.traces_shown is not None else w < self.TINY
+        self.set_class(hidden, "hide-traces")
+        tabs = self.query_one("#panes", TabbedContent)
+        for i, (pid, title) in enumerate(self.PANES):
+            label = self.TAB_LABELS.get(pid, title) if w >= self.NARROW else self.TAB_SHORT[pid]
+            tabs.get_tab(pid).label = f"{i + 1} {label}"
+        if hidden and self.query_one(TraceList).has_focus_within:
+            self.pane().focus_main()
+
+    def action_toggle_traces(self) -> None:
+        self.traces_shown = self.has_class("hide-traces")
+        self._fit()
+
+    def action_focus_detail(self) -> None:
+        """Move into the detail panel: j / k / PgUp / PgDn scroll it, Esc goes back."""
+        if self.active_pane in self.NO_DETAIL or self.query_one("#main").has_class("hide-detail"):
+            self.notify("No detail panel here (d shows it; Races shows its own).", timeout=3)
+            return
+        self.query_one(EventDetail).focus()
+
     def on_mount(self) -> None:
+        self._fit()
         self.query_one(Tabs).can_focus = False
         self.query_one("#search", Input).display = False
         self.status.set(source=self.source_label(), state="starting", live=self.server is not None,
                         auto_refresh=self.live_refresh, connection="connecting…", synced="not synced yet")
         self.pane("timeline").focus_main()
         self.set_interval(1.0, self._tick)
-        self._start()
+        self.call_after_refresh(self._start)  # the first frame before DuckDB and Arrow load
 
     def on_unmount(self) -> None:
         if self.link is not None:
@@ -193,7 +256,7 @@ class RacewayApp(App):
     async def _open_and_load(self) -> None:
         if self.session is None:
             try:
-                self.session = await in_background(TraceSession.open, [], self.db, name="raceway-open")
+                self.session = await in_background(_open_session, self.db, name="raceway-open")
             except RacewayError as exc:
                 self._fail("Cannot open the store", str(exc))
                 return
@@ -204,6 +267,8 @@ class RacewayApp(App):
             if loaded is None:
                 return
         if self.server:
+            from raceway_tui.live import LiveLink
+
             try:
                 self.link = LiveLink(self.server, self.session.store, self.api_key, self.sync_interval)
             except RacewayError as exc:
@@ -222,11 +287,11 @@ class RacewayApp(App):
             try:
                 summaries = await in_background(self.session.load, [f], self.options, name="raceway-load")
             except RacewayError as exc:
-                lines.append(f"{f}: {exc}")
+                lines.append(visible(f"{f}: {exc}"))
                 problems += 1
                 continue
             for s in summaries:
-                lines.append(s.line())
+                lines.append(visible(s.line()))
                 total += s.loaded
                 if s.fatal or s.rejected:
                     problems += 1
@@ -249,7 +314,7 @@ class RacewayApp(App):
             if follow and self.analysed:
                 self._set_state("analysing", "new events")
             else:
-                counts, traces = await in_background(lambda: (session.store.counts(), trace_list(session.store)))
+                counts, traces = await in_background(_stored_traces, session)
                 self.analysed = session.analysed
                 self.gen += 1
                 self._show_traces(traces, counts, keep=follow)
@@ -411,6 +476,9 @@ class RacewayApp(App):
         self.query_one("#main").set_class(pid in self.NO_DETAIL, "no-detail")
         pane = self.pane(pid)
         pane.sync()
+        shown = pane.current_event() if pid not in self.NO_DETAIL else None
+        if shown is not None:  # the panel shows this pane's event, not the last pane's
+            self.event_focused(*shown)
         focus, self._focus_after_switch = self._focus_after_switch, None
         target = self.query(f"#{focus}") if focus else None
         if target:
@@ -470,6 +538,8 @@ class RacewayApp(App):
             search.display = False
             self.pane().focus_main()
             return
+        if self.active_pane == "timeline" and self.pane("timeline").cancel_search():
+            return
         if self.history:
             pid, scope, focused, event_id, highlight = self.history.pop()
             self.choose_trace(scope)
@@ -480,6 +550,9 @@ class RacewayApp(App):
         self.action_focus_traces()
 
     def action_focus_traces(self) -> None:
+        if self.has_class("hide-traces"):
+            self.traces_shown = True
+            self._fit()
         self.query_one(TraceList).table.focus()
 
     # -- the detail panel ---------------------------------------------------------------
@@ -583,7 +656,10 @@ class RacewayApp(App):
     @work(thread=True, group="export", exit_on_error=False)
     def _export(self, get_table, path: Path) -> None:
         try:
+            from raceway_core.export import write_table
+
             table = get_table()
+            path.parent.mkdir(parents=True, exist_ok=True)
             write_table(table, path)
         except RacewayError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error")
@@ -591,10 +667,23 @@ class RacewayApp(App):
         except Exception as exc:
             self.call_from_thread(self.notify, f"Export failed: {type(exc).__name__}: {exc}", severity="error")
             return
-        self.call_from_thread(self.notify, f"Exported {table.num_rows:,} rows to {path}", timeout=6)
+        self.call_from_thread(self.notify, f"Exported {fmt.count(table.num_rows, 'row')} to {path}", timeout=6)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+
+def _open_session(db: Path | None) -> "TraceSession":
+    from raceway_core.session import TraceSession
+
+    return TraceSession.open([], db)
+
+
+def _stored_traces(session):
+    """The counts and trace list of what is stored, before the analysis."""
+    from raceway_core.browse import trace_list
+
+    return session.store.counts(), trace_list(session.store)
 
 
 def create_app(files: list[Path] | None = None, db: Path | None = None, server: str | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from enum import Enum
@@ -10,19 +11,35 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from raceway_core import __version__
 from raceway_core.errors import RacewayError
+from raceway_tui.literal import literal
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    pretty_exceptions_enable=False,  # a crash is one line and a log file (see main)
     rich_markup_mode=None,
     help="raceway-tui: explore causality traces of concurrent and distributed programs.\n\n"
     "Run `raceway-tui FILE...` to open the explorer (same as `raceway-tui open FILE...`).",
 )
-out = Console()
-err = Console(stderr=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    """Data (file names, trace strings, error texts) is never markup: strings print as they
+    are, styled lines are Text built with raceway_tui.literal. Piped, the full width of the
+    lines (tables are not cut at 80 columns; COLUMNS still applies when set)."""
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False, width=PIPE_WIDTH if piped else None)
+
+
+PIPE_WIDTH = 10_000
+DEFAULT_SERVE_DB = "raceway.duckdb"
+out = _console()
+err = _console(stderr=True)
 
 FilesArg = Annotated[Optional[list[Path]], typer.Argument(help="Trace files (JSON, NDJSON, .gz).", show_default=False)]
 DbOpt = Annotated[Optional[Path], typer.Option("--db", help="DuckDB file to keep the store in (reopens instantly).")]
@@ -62,7 +79,7 @@ def _root(
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(Text.assemble(("error:", "bold red"), " ", literal(message)), soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -94,6 +111,8 @@ def _pull(store, url: str | None, console: Console) -> None:
 def import_options(fmt: str | None = None, regex: str | None = None, delimiter: str | None = None,
                    settings: list[str] | None = None, max_record: str | None = None):
     """ImportOptions from the command line (None when nothing was given); bad values end the command."""
+    if fmt is None and regex is None and delimiter is None and not settings and max_record is None:
+        return None  # and the explorer starts without importing the loaders (DuckDB, Arrow)
     from raceway_core.formats import ImportOptions, names
 
     if fmt is not None and fmt not in names():
@@ -127,7 +146,7 @@ def _load(store, files: list[Path], console: Console, options=None) -> bool:
         raise _fail(str(exc)) from exc
     for s in summaries:
         style = "red" if s.fatal else ("yellow" if s.rejected or s.notes else "green")
-        console.print(f"[{style}]{s.line()}[/]", highlight=False, soft_wrap=True)
+        console.print(literal(s.line(), style=style), soft_wrap=True)
     return any(s.loaded or s.duplicates for s in summaries)
 
 
@@ -169,10 +188,19 @@ def open_(
         local = _open_store(db)
         _pull(local, store, err)
         session = TraceSession(local)
-    create_app(files=list(files or []), db=db, server=server, options=options, session=session,
-               variable_scope=scope.value).run()
+    _run(create_app(files=list(files or []), db=db, server=server, options=options, session=session,
+                    variable_scope=scope.value))
     if session is not None:
         session.close()
+
+
+def _run(tui) -> None:
+    """Run the explorer; a crash (see raceway_tui.crash) ends the command with exit code 1."""
+    tui.run()
+    if tui.crash_line:  # one line, not wrapped: the log file's path is to be copied whole
+        err.print(Text(tui.crash_line, style="bold red"), soft_wrap=True)
+    if tui.return_code:
+        raise typer.Exit(tui.return_code)
 
 
 @app.command()
@@ -414,7 +442,7 @@ def serve(
 
     if store and not store.startswith(("postgresql://", "postgres://")):
         raise _fail(f"invalid --store {store!r}: expected a PostgreSQL URL, postgresql://USER@HOST/DB")
-    db = db or (":memory:" if store else "raceway.duckdb")
+    db = db or (":memory:" if store else DEFAULT_SERVE_DB)
     keep = None
     if retain is not None:
         from raceway_core.retention import parse_duration
@@ -423,11 +451,14 @@ def serve(
             keep = parse_duration(retain)
         except ValueError as exc:
             raise _fail(f"--retain: {exc}") from exc
-    where = f"store: {_redact(store)}, cache: {db}" if store else f"db: {db}"
+    where = "in memory, kept by nothing" if db == ":memory:" else str(Path(db).resolve())
+    if db == DEFAULT_SERVE_DB:
+        where += " (the default, in the current directory; --db chooses the file)"
+    where = f"store: {_redact(store)}, cache: {where}" if store else f"db: {where}"
 
     def announce(url: str) -> None:
-        out.print(f"raceway-tui serve: listening on {url} ({where}, "
-                  f"{'API key required' if keys else 'no API key required'})", highlight=False, soft_wrap=True)
+        out.print(literal(f"raceway-tui serve: listening on {url} ({where}, "
+                          f"{'API key required' if keys else 'no API key required'})"), soft_wrap=True)
         if not keys and host not in ("127.0.0.1", "localhost", "::1"):
             err.print("warning: reachable from other machines without an API key (use --api-key)",
                       highlight=False, soft_wrap=True)
@@ -482,7 +513,7 @@ def connect(
     from raceway_tui.app import create_app
 
     url = server_url(url)
-    create_app(db=db, server=url, api_key=api_key, interval=interval).run()
+    _run(create_app(db=db, server=url, api_key=api_key, interval=interval))
 
 
 def _remote_commands() -> set[str]:
@@ -505,7 +536,13 @@ def main(argv: list[str] | None = None) -> None:
         args = ["connect", url, *rest] if url else ["connect"]
     elif args and args[0] not in COMMANDS and args[0] not in ("--help", "-h", "--version"):
         args = ["open", *args]
-    app(args=args, prog_name="raceway-tui")
+    try:
+        app(args=args, prog_name="raceway-tui")
+    except Exception as exc:  # a bug: one clear line, the traceback in a log file, exit 1
+        from raceway_tui import crash
+
+        err.print(Text(crash.one_line(exc, crash.write_log(exc), "the command"), style="bold red"), soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from functools import partial
 
+from rich.text import Text
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from raceway_tui import format as fmt
+from raceway_tui.literal import visible
 
 MAX_TRACES = 2000
 
@@ -27,18 +29,27 @@ class RacewayCommands(Provider):
             ("Help: keys and panes", app.action_help, "key ?"),
         ]
         for r in (app.trace_rows or [])[:MAX_TRACES]:
-            services = ", ".join(r.get("services") or [])
-            cmds.append((f"Trace {fmt.short_id(r['trace_id'], 12)} {services}",
-                         partial(app.choose_trace, r["trace_id"]), f"{r['events']:,} events"))
+            services = ", ".join(r.get("services") or [])  # names made visible: offsets of matches hold
+            cmds.append((visible(f"Trace {fmt.short_id(r['trace_id'], 12)} {services}"),
+                         partial(app.choose_trace, r["trace_id"]), fmt.count(r['events'], 'event')))
         return cmds
 
     async def discover(self) -> Hits:
         for name, callback, help_text in self._commands()[:14]:
-            yield DiscoveryHit(name, callback, help=help_text)
+            yield DiscoveryHit(Text(name), callback, text=name, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, callback, help_text in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+                yield Hit(score, self._highlight(matcher, name), callback, text=name, help=help_text)
+
+    @staticmethod
+    def _highlight(matcher, name: str) -> Text:
+        """The matched letters in bold; ``matcher.highlight`` would read the name as markup."""
+        shown = Text(name)
+        _, offsets = matcher.fuzzy_search.match(matcher.query, name)
+        for i in offsets:
+            shown.stylize("bold reverse", i, i + 1)
+        return shown

@@ -28,10 +28,33 @@ EDGE_WORDS = {"parent": "spawned by", "join": "joins", "lock": "lock from", "cal
               "return": "returns from", "clock": "clock from"}
 
 
+PLURALS = {"anomaly": "anomalies", "match": "matches", "access": "accesses"}
+
+
+def count(n: int, word: str) -> str:
+    """``n`` and the word, singular or plural: 1 trace, 2 traces, 1,000 anomalies."""
+    return f"{n:,} {word if n == 1 else PLURALS.get(word, word + 's')}"
+
+
 def kind_style(kind: str | None, racing: bool = False) -> str:
     if racing:
         return RACING_STYLE
     return KIND_STYLE.get(kind or "", "white")
+
+
+FAILED_STYLE = {4: "red", 5: "bold red"}  # HTTP 4xx, 5xx
+
+
+def http_failed(status) -> bool:
+    return status is not None and status >= 400
+
+
+def event_style(row: dict) -> str:
+    """An event's colour: its kind's, orange when racing, red for an HTTP 4xx / 5xx response."""
+    status = row.get("http_status")
+    if row.get("kind") == "HttpResponse" and http_failed(status):
+        return FAILED_STYLE.get(status // 100, "bold red")
+    return kind_style(row.get("kind"), bool(row.get("racing")))
 
 
 def short_id(value: str | None, n: int = 8) -> str:

@@ -6,6 +6,9 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from raceway_tui.format import count
+from raceway_tui.literal import literal
+
 MAX_ROWS = 20
 
 
@@ -28,9 +31,10 @@ def shown_paths(doc: dict) -> list[dict]:
 
 def render(doc: dict, jaeger_ms: dict[str, float] | None = None) -> Group:
     """``jaeger_ms``: Jaeger's critical path length of the listed traces imported from spans."""
-    parts = [Text(f"{doc['events']:,} events in {doc['traces']:,} traces, {doc['rejected']:,} rejected", style="bold")]
+    parts = [Text(f"{count(doc['events'], 'event')} in {count(doc['traces'], 'trace')}, {doc['rejected']:,} rejected",
+                  style="bold")]
     races = doc["races"]
-    t = Table(title=f"Races: {races['pair_count']:,} racing pairs in {len(races['groups']):,} groups",
+    t = Table(title=f"Races: {count(races['pair_count'], 'racing pair')} in {count(len(races['groups']), 'group')}",
               title_justify="left", header_style="bold")
     t.add_column("severity", no_wrap=True)
     t.add_column("kind", no_wrap=True)
@@ -40,14 +44,15 @@ def render(doc: dict, jaeger_ms: dict[str, float] | None = None) -> Group:
     t.add_column("example", no_wrap=True, max_width=19)
     for g in races["groups"][:MAX_ROWS]:
         style = "red" if g["severity"] == "critical" else "yellow"
-        t.add_row(Text(g["severity"], style=style), g["kind"], g["variable"], short_location(g["locations"][0]),
-                  short_location(g["locations"][1]), f"{g['count']:,}", " / ".join(x[:8] for x in g["example"]))
+        t.add_row(literal(g["severity"], style=style), literal(g["kind"]), literal(g["variable"]),
+                  literal(short_location(g["locations"][0])), literal(short_location(g["locations"][1])),
+                  f"{g['count']:,}", literal(" / ".join(x[:8] for x in g["example"])))
     if len(races["groups"]) > MAX_ROWS:
-        t.caption = f"... {len(races['groups']) - MAX_ROWS:,} more groups (use --json for all)"
+        t.caption = f"... {count(len(races['groups']) - MAX_ROWS, 'more group')} (use --json for all)"
     parts.append(t if races["groups"] else Text("Races: none found", style="green"))
 
     jaeger_ms = jaeger_ms or {}
-    t = Table(title=f"Critical paths ({len(doc['critical_paths']):,} traces, longest first)", title_justify="left",
+    t = Table(title=f"Critical paths ({count(len(doc['critical_paths']), 'trace')}, longest first)", title_justify="left",
               header_style="bold")
     cols = ["trace", "path ms", "span ms", "sum ms", "path/span", "events"] + (["Jaeger path ms"] if jaeger_ms else [])
     for col in cols:
@@ -55,7 +60,7 @@ def render(doc: dict, jaeger_ms: dict[str, float] | None = None) -> Group:
     for p in shown_paths(doc):
         pct = "-" if p["percentage"] is None else f"{p['percentage']:.0f}%"
         extra = [_ms(jaeger_ms.get(p["trace_id"]))] if jaeger_ms else []
-        t.add_row(p["trace_id"][:16], _ms(p["duration_ms"]), _ms(p["trace_span_ms"]), _ms(p["sum_ms"]), pct,
+        t.add_row(literal(p["trace_id"][:16]), _ms(p["duration_ms"]), _ms(p["trace_span_ms"]), _ms(p["sum_ms"]), pct,
                   f"{len(p['event_ids']):,}", *extra)
     if jaeger_ms:
         t.caption = ("path ms: longest happens-before path by durations (nested spans add up); "
@@ -69,8 +74,8 @@ def render(doc: dict, jaeger_ms: dict[str, float] | None = None) -> Group:
     for a in an[:MAX_ROWS]:
         style = {"critical": "red", "warning": "yellow"}.get(a["severity"], "")
         z = "-" if a["z"] is None else f"{a['z']:.1f}"
-        t.add_row(Text(a["severity"], style=style), a["key"], _ms(a["actual_ms"]), _ms(a["expected_ms"]), z,
-                  a["trace_id"][:12], a["event_id"][:12])
+        t.add_row(literal(a["severity"], style=style), literal(a["key"]), _ms(a["actual_ms"]), _ms(a["expected_ms"]),
+                  z, literal(a["trace_id"][:12]), literal(a["event_id"][:12]))
     parts.append(t if an else Text("Anomalies: none", style="green"))
 
     if "deadlocks" in doc:
@@ -81,7 +86,7 @@ def render(doc: dict, jaeger_ms: dict[str, float] | None = None) -> Group:
     for col in ("from", "to", "calls", "mean ms", "p95 ms"):
         t.add_column(col)
     for d in deps:
-        t.add_row(d["from"], d["to"], f"{d['calls']:,}", _ms(d["mean_ms"]), _ms(d["p95_ms"]))
+        t.add_row(literal(d["from"]), literal(d["to"]), f"{d['calls']:,}", _ms(d["mean_ms"]), _ms(d["p95_ms"]))
     parts.append(t if deps else Text("Service dependencies: none"))
     return Group(*parts)
 

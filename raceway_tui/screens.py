@@ -10,6 +10,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from raceway_tui.literal import literal
+
 KEYS = [
     ("Everywhere", [
         ("1 … 7", "Timeline, Critical path, Races, Variables, Anomalies, Dependencies, Deadlocks"),
@@ -82,9 +84,9 @@ class ErrorScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="error-box"):
-            yield Static(Text(self.title_text, style="bold red"))
+            yield Static(literal(self.title_text, style="bold red"))
             with VerticalScroll():
-                yield Static(Text(self.message))
+                yield Static(literal(self.message, multiline=True))
             yield Button("OK", variant="error", id="error-ok")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

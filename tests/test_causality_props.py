@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -141,6 +142,7 @@ def _session(tmp_path, events):
     return s
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(events=programs())
 def test_happens_before_races_and_critical_path_match_reference(tmp_path_factory, events):
@@ -189,6 +191,7 @@ def message_passing(draw):
     return events
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(events=message_passing())
 def test_trusted_clocks_decide_order(tmp_path_factory, events):

@@ -129,3 +129,44 @@ def test_analyze_report_offers_jaegers_path_for_span_traces():
     row = next(line for line in r.stdout.splitlines() if "1e223ff1f80f1c69" in line)
     # hand-checked in test_formats_span_critical_path: 3,134 + 28,136 + 66,403 + 1,738 µs
     assert row.split("│")[-2].strip() == "99.41" and "Jaeger path ms" in r.stdout
+
+
+def test_analyze_words_counts_and_prints_long_names_whole_when_piped(tmp_path):
+    """One trace, one race: singular words; piped (no COLUMNS), a 150-character variable and
+    location are printed whole, on one line, not folded at 80 columns (16.14)."""
+    import os
+
+    from test_causality_rules import Trace, sc
+
+    var, loc = "orders." + "x" * 143, "services/" + "deep/" * 25 + "file.py:12"
+    t = Trace()
+    t.ev("a", "A", sc(var, "Write", loc, 0, 1))
+    t.ev("b", "B", sc(var, "Write", loc, 0, 2))
+    path = ndjson(tmp_path / "one.jsonl", t.events)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    r = subprocess.run([sys.executable, "-m", "raceway_tui.cli", "analyze", str(path)], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "2 events in 1 trace," in r.stdout and "Races: 1 racing pair in 1 group" in r.stdout
+    assert "Critical paths (1 trace," in r.stdout
+    assert any(var in line for line in r.stdout.splitlines())
+    r = subprocess.run([sys.executable, "-m", "raceway_tui.cli", "sql", str(path), "-q",
+                        "SELECT DISTINCT variable, location FROM events"], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert any(var in line and loc in line for line in r.stdout.splitlines()) and "1 row" in r.stdout
+
+
+def test_serve_without_db_says_where_it_writes(tmp_path):
+    import os
+    import signal
+
+    env = dict(os.environ, COLUMNS="300")
+    p = subprocess.Popen([sys.executable, "-m", "raceway_tui.cli", "serve", "--port", "0", "--ingest-workers", "0"],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = p.stdout.readline()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+    assert "listening on http://127.0.0.1:" in line
+    assert f"db: {tmp_path / 'raceway.duckdb'} (the default, in the current directory" in line

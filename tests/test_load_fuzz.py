@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,6 +69,7 @@ def _check(path):
         return summary
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(lines=ndjson_lines(), gz=st.booleans())
 def test_ndjson_every_line_is_loaded_or_rejected(tmp_path_factory, lines, gz):
@@ -89,6 +91,7 @@ def test_ndjson_every_line_is_loaded_or_rejected(tmp_path_factory, lines, gz):
         assert s.records == len(non_blank)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(data=st.binary(max_size=400))
 def test_random_bytes(tmp_path_factory, data):
@@ -100,6 +103,7 @@ def test_random_bytes(tmp_path_factory, data):
 @SETTINGS
 @given(events=st.lists(st.integers(0, 50).flatmap(lambda i: mutated_event(i)), max_size=6),
        wrap=st.sampled_from(["array", "events", "response"]), cut=st.integers(0, 400), indent=st.sampled_from([None, 2]))
+@pytest.mark.slow
 def test_documents_mutated_and_cut(tmp_path_factory, events, wrap, cut, indent):
     doc = {"array": events, "events": {"events": events}, "response": {"success": True, "data": {"events": events}}}[wrap]
     text = json.dumps(doc, indent=indent)

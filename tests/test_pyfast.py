@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -79,6 +80,7 @@ def _rows(s: Store):
     return t
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(evs=events())
 def test_python_and_sql_paths_store_the_same(evs):

@@ -131,6 +131,7 @@ def test_committed_sample(name, store):
     check(ROOT / "sample_traces" / f"{name}.jsonl", name, store)
 
 
+@pytest.mark.slow
 def test_examples_record_the_same_findings_again(tmp_path, store):
     """`make samples` works, the findings come out every time, and the committed samples are current."""
     def start(name):

@@ -37,3 +37,20 @@ def test_bars_times_and_labels():
     label = short_label("python-service-a/python-10053-a45fc549")
     assert label.startswith("python-service-a/") and label.endswith("5fc549") and "…" in label
     assert fmt.location("/srv/app/services/x/server.py:305") == "x/server.py:305"
+
+
+def test_counts_read_singular_and_plural():
+    assert fmt.count(1, "trace") == "1 trace" and fmt.count(2, "trace") == "2 traces"
+    assert fmt.count(0, "racing pair") == "0 racing pairs" and fmt.count(1, "racing pair") == "1 racing pair"
+    assert fmt.count(1, "anomaly") == "1 anomaly" and fmt.count(1_000, "anomaly") == "1,000 anomalies"
+    assert fmt.count(1, "match") == "1 match" and fmt.count(5, "access") == "5 accesses"
+
+
+def test_times_an_hour_after_the_start_read_as_wall_clock():
+    import datetime as dt
+
+    start = int(dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc).timestamp() * 1e9)
+    assert rel_time(start + 3_599_000_000_000, start) == "+3599.000s"  # 59 min 59 s: still relative
+    later = start + (7 * 3600 + 61) * 1_000_000_000 + 250_000_000  # old and new traces of a live server
+    assert rel_time(later, start) == "19:01:01.250"
+    assert rel_time(start + 3 * 86_400_000_000_000, start) == "11-04 12:00"

@@ -7,6 +7,7 @@ import time
 
 import httpx
 import orjson
+import pytest
 from helpers import event
 from server_proc import ServerProcess
 from test_server_client import FakeRaceway, serve_in_thread
@@ -95,6 +96,7 @@ def test_link_reports_transitions_once_and_backs_off(tmp_path):
 # -- the explorer on our server -------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_new_traces_appear_and_the_selection_survives_refreshes():
     with ServerProcess() as s:
         app = create_app(server=s.url, interval=FAST)
@@ -168,6 +170,7 @@ async def test_a_pane_keeps_its_cursor_row_when_new_events_reorder_it():
             assert app.active_pane == "variables" and app.focused is table
 
 
+@pytest.mark.slow
 async def test_server_gone_shows_retry_countdown_then_reconnects(tmp_path):
     server_db = tmp_path / "server.duckdb"
     s = ServerProcess(db=server_db).start()

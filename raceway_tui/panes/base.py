@@ -3,9 +3,8 @@ stale, show a loading state meanwhile, and a placeholder when there is nothing t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from rich.text import Text
 from textual import work
 from textual.containers import Vertical, VerticalScroll
@@ -14,11 +13,16 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from raceway_core.errors import RacewayError
+from raceway_tui.literal import literal
+
+if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
+    import pyarrow as pa
 
 
 class PaneScroll(VerticalScroll, can_focus=False):
     """A scrolling area inside a pane that never takes the focus: when a pane hides,
     Textual moves the focus to a focusable neighbour, and TabbedContent would switch
+
     back to the pane holding it."""
 
 
@@ -66,6 +70,11 @@ class Pane(Vertical):
 
     def row_key(self, row: dict):
         """What identifies a row of the main table across refreshes (None: it cannot be found again)."""
+        return None
+
+    def current_event(self) -> tuple[str, dict | None] | None:
+        """The event under the pane's cursor (its id and a row to preview it), for the detail
+        panel when the pane is shown again; None: no event there."""
         return None
 
     # -- loading ----------------------------------------------------------------------------
@@ -120,7 +129,7 @@ class Pane(Vertical):
             return
         self.busy = False
         if msg.error:
-            self.say(Text(f"Could not load {self.title}: {msg.error}", style="red"))
+            self.say(literal(f"Could not load {self.title}: {msg.error}", style="red"))
             self.app.notify(f"{self.title}: {msg.error}", severity="error", timeout=8)
             return
         self.data = msg.data

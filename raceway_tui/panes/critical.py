@@ -8,19 +8,21 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from raceway_tui import format as fmt
+from raceway_tui.literal import literal
 from raceway_tui.panes.base import Pane
 from raceway_tui.widgets.table import Column, VirtualTable
 
 BAR = 10
 
 STEP_COLUMNS = [
-    Column("step", "#", 4, align="right"),
-    Column("kind", "kind", 9, text=lambda r: fmt.KIND_SHORT.get(r["kind"], r["kind"]), style=lambda r: fmt.kind_style(r["kind"])),
-    Column("context", "service", 16, text=lambda r: r["service"] or r["thread_id"]),  # the detail names the thread
+    Column("step", "#", 4, align="right", priority=3),
+    Column("kind", "kind", 9, text=lambda r: fmt.KIND_SHORT.get(r["kind"], r["kind"]), style=fmt.event_style),
+    Column("context", "service", 16, text=lambda r: r["service"] or r["thread_id"], priority=2),  # detail: the thread
     Column("what", "what", None, text=lambda r: r["what"]),
     Column("duration_ms", "ms", 9, align="right", text=lambda r: fmt.ms(r["duration_ms"], 3)),
-    Column("share", "share", 6, align="right", text=lambda r: f"{r['share'] * 100:.1f}%"),
-    Column("bar", "", BAR, text=lambda r: fmt.bar(r["share"], BAR), style=lambda r: "dark_orange" if r["share"] > 0.2 else "grey62"),
+    Column("share", "share", 6, align="right", text=lambda r: f"{r['share'] * 100:.1f}%", priority=1),
+    Column("bar", "", BAR, text=lambda r: fmt.bar(r["share"], BAR), priority=4,
+           style=lambda r: "dark_orange" if r["share"] > 0.2 else "grey62"),
 ]
 
 SPAN_COLUMNS = [  # Jaeger's path: self-time sections of spans
@@ -36,17 +38,18 @@ SPAN_COLUMNS = [  # Jaeger's path: self-time sections of spans
 PATH_COLUMNS = [
     Column("trace_id", "trace", 10, text=lambda r: fmt.short_id(r["trace_id"])),
     Column("duration_ms", "path ms", 10, align="right", text=lambda r: fmt.ms(r["duration_ms"])),
-    Column("trace_span_ms", "span ms", 10, align="right", text=lambda r: fmt.ms(r["trace_span_ms"])),
+    Column("trace_span_ms", "span ms", 10, align="right", text=lambda r: fmt.ms(r["trace_span_ms"]), priority=1),
     Column("percentage", "path/span", 9, align="right",
            text=lambda r: "-" if r["percentage"] is None else f"{r['percentage']:.0f}%"),
-    Column("steps", "events", 7, align="right"),
+    Column("steps", "events", 7, align="right", priority=2),
     Column("bar", "", None, text=lambda r: fmt.bar((r["percentage"] or 0) / 100, 20), sortable=False),
 ]
 
 
 def _what(r: dict) -> str:
+    """The function or variable, else what the event did (URL, status, lock, task), and where."""
     parts = [r.get("function_name") and f"{r['function_name']}()", r.get("variable")]
-    what = " ".join(p for p in parts if p)
+    what = " ".join(p for p in parts if p) or fmt.summary(r)
     loc = fmt.location(r.get("location"), 1)
     return f"{what}  {loc}".strip() if loc else what
 
@@ -94,6 +97,12 @@ class CriticalPane(Pane):
     def main_table(self):
         return self.table
 
+    def current_event(self):
+        row = self.table.row()
+        if row is None or not row.get("id"):
+            return None
+        return row["id"], row if "kind" in row else None
+
     def row_key(self, row: dict):
         return row.get("id") or row.get("trace_id")  # a step of the path, or a trace's path
 
@@ -123,9 +132,9 @@ class CriticalPane(Pane):
         table.columns, table.sortable = STEP_COLUMNS, False
         pct = "-" if cp.percentage is None else f"{cp.percentage:.0f}%"
         summary.update(Text.assemble(
-            ("Critical path ", "bold"), (fmt.short_id(cp.trace_id, 12), "bold"),
+            ("Critical path ", "bold"), literal(fmt.short_id(cp.trace_id, 12), "bold"),
             f"  path {fmt.ms(cp.duration_ms)} ms of a {fmt.ms(cp.trace_span_ms)} ms span ({pct})",
-            f" · sum of all durations {fmt.ms(cp.sum_ms)} ms · {len(rows)} events",
+            f" · sum of all durations {fmt.ms(cp.sum_ms)} ms · {fmt.count(len(rows), 'event')}",
             ("\nShowing: the longest happens-before path weighted by durations", "italic"),
             ("  (m: Jaeger's span path)" if has_spans else "", "dim"), ("  Enter: go to the event", "dim")))
         table.set_rows(rows, empty="The trace has no events with a path.")
@@ -144,8 +153,8 @@ class CriticalPane(Pane):
                  f"{len(span.non_blocking)} non-blocking (follows-from, consumer) left out" if span.non_blocking else ""]
         notes = [n for n in notes if n]
         summary.update(Text.assemble(
-            ("Critical path ", "bold"), (fmt.short_id(span.trace_id, 12), "bold"),
-            f"  Jaeger's path {fmt.ms(total)} ms of a {fmt.ms(hb.trace_span_ms)} ms span · {len(rows)} sections",
+            ("Critical path ", "bold"), literal(fmt.short_id(span.trace_id, 12), "bold"),
+            f"  Jaeger's path {fmt.ms(total)} ms of a {fmt.ms(hb.trace_span_ms)} ms span · {fmt.count(len(rows), 'section')}",
             (" · spans: " + ", ".join(notes) if notes else "", "yellow"),
             ("\nShowing: Jaeger's critical path (last-finishing child walk, self time of each span)", "italic"),
             ("  (m: happens-before path)  Enter: go to the span", "dim")))

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
 from raceway_tui import format as fmt
+from raceway_tui.literal import visible
 from raceway_tui.panes.base import Pane, PaneScroll
 from raceway_tui.widgets.table import Column, VirtualTable
+
+if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
+    import pyarrow as pa
 
 COLUMNS = [
     Column("from", "from", None),
     Column("to", "to", None),
     Column("calls", "calls", 7, align="right", sort_key=lambda r: -r["calls"]),
+
     Column("mean_ms", "mean ms", 9, align="right", text=lambda r: fmt.ms(r["mean_ms"]),
-           sort_key=lambda r: -(r["mean_ms"] or 0)),
+           sort_key=lambda r: -(r["mean_ms"] or 0), priority=2),
     Column("p95_ms", "p95 ms", 9, align="right", text=lambda r: fmt.ms(r["p95_ms"]),
-           sort_key=lambda r: -(r["p95_ms"] or 0)),
+           sort_key=lambda r: -(r["p95_ms"] or 0), priority=1),
 ]
 
 
@@ -40,7 +46,7 @@ def graph(rows: list[dict]) -> Text:
         for i, r in enumerate(kids):
             last = i == len(kids) - 1
             out.append(prefix + ("└─▶ " if last else "├─▶ "), style="grey62")
-            out.append(r["to"], style="bold")
+            out.append(visible(r["to"]), style="bold")
             out.append(f"  {r['calls']:,} call{'s' if r['calls'] != 1 else ''} · mean {fmt.ms(r['mean_ms'])} ms"
                        f" · p95 {fmt.ms(r['p95_ms'])} ms", style="dodger_blue1")
             if r["to"] in path:
@@ -50,7 +56,7 @@ def graph(rows: list[dict]) -> Text:
             walk(r["to"], prefix + ("    " if last else "│   "), path | {r["to"]})
 
     for root in sorted(roots):
-        out.append(root + "\n", style="bold")
+        out.append(visible(root) + "\n", style="bold")
         walk(root, "", {root})
     return out
 

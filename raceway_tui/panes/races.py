@@ -4,8 +4,8 @@ vector clocks, lock sets and the engine's explanation of why they are concurrent
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -17,10 +17,14 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from raceway_core.browse import group_pairs
 from raceway_tui import format as fmt
+from raceway_tui.literal import literal
 from raceway_tui.panes.base import Pane, PaneScroll
 from raceway_tui.widgets.table import Column, VirtualTable
+
+if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
+    import pyarrow as pa
+
 
 PAIR_LIMIT = 200
 
@@ -46,8 +50,8 @@ def _race_text(r):
 COLUMNS = [
     Column("c0", "", 3, text=_c0),
     Column("severity", "severity", 8, text=lambda r: r["severity"] if r["type"] == "group" else "",
-           style=lambda r: fmt.SEVERITY_STYLE.get(r.get("severity"))),
-    Column("kind", "kind", 11, text=lambda r: r["kind"] if r["type"] == "group" else (f"#{r['n']}" if r["type"] == "pair" else "")),
+           style=lambda r: fmt.SEVERITY_STYLE.get(r.get("severity")), priority=1),
+    Column("kind", "kind", 11, priority=2, text=lambda r: r["kind"] if r["type"] == "group" else (f"#{r['n']}" if r["type"] == "pair" else "")),
     Column("race", "variable · locations / pair", None, text=_race_text,
            style=lambda r: "dim" if r["type"] == "more" else None),
     Column("count", "pairs", 8, align="right", text=lambda r: f"{r['count']:,}" if r["type"] == "group" else ""),
@@ -67,26 +71,26 @@ def side_panel(title: str, rec: dict, style: str, other: dict) -> Group:
     t.add_column(style="bold grey70", no_wrap=True)
     t.add_column(overflow="fold")
     access = rec.get("access") or "?"
-    t.add_row("event", Text(rec["id"], style="bold"))
-    t.add_row("trace", fmt.short_id(rec.get("trace_id"), 13))
-    t.add_row("context", fmt.context_label(rec.get("service"), rec.get("thread_id")))
+    t.add_row("event", literal(rec["id"], style="bold"))
+    t.add_row("trace", literal(fmt.short_id(rec.get("trace_id"), 13)))
+    t.add_row("context", literal(fmt.context_label(rec.get("service"), rec.get("thread_id"))))
     change = (f"{fmt.value(rec.get('old_value'))} → {fmt.value(rec.get('new_value'))}" if access in fmt.WRITES
               else fmt.value(rec.get("new_value") if rec.get("new_value") is not None else rec.get("old_value")))
-    t.add_row("access", Text(f"{access} {rec.get('variable')}  {change}", style=fmt.RACING_STYLE))
-    t.add_row("location", fmt.location(rec.get("location"), 3) or "-")
-    t.add_row("time", fmt.timestamp(rec.get("timestamp")))
+    t.add_row("access", literal(f"{access} {rec.get('variable')}  {change}", style=fmt.RACING_STYLE))
+    t.add_row("location", literal(fmt.location(rec.get("location"), 3) or "-"))
+    t.add_row("time", literal(fmt.timestamp(rec.get("timestamp"))))
     # its own context and the partner's first: how far each knows the other is the point
     focus = [fmt.context_label(r.get("service"), r.get("context")) for r in (rec, other)]
-    t.add_row("clock", fmt.clock_text(rec.get("vector_clock"), focus, limit=6))
+    t.add_row("clock", literal(fmt.clock_text(rec.get("vector_clock"), focus, limit=6)))
     locks = rec.get("held_locks")
-    t.add_row("locks", ", ".join(locks) if locks else "∅ (no lock held)")
+    t.add_row("locks", literal(", ".join(locks) if locks else "∅ (no lock held)"))
     return Group(Text(title, style=style), t)
 
 
 def explanation(why) -> Group:
-    parts = [Text("Why they race: ", style="bold") + Text(why.text)]
+    parts = [Text("Why they race: ", style="bold") + literal(why.text)]
     for s in why.steps:
-        parts.append(Text(f"  • {s['text']}", style="grey70"))
+        parts.append(literal(f"  • {s['text']}", style="grey70"))
     return Group(*parts)
 
 
@@ -163,10 +167,10 @@ class RacesPane(Pane):
         scope = "all traces" if data.trace_id is None else f"trace {fmt.short_id(data.trace_id)}"
         crit = sum(g["count"] for g in data.groups if g["severity"] == "critical")
         self.query_one("#races-summary", Static).update(Text.assemble(
-            (f"{data.pair_count:,} racing pairs in {len(data.groups):,} groups",
+            (f"{fmt.count(data.pair_count, 'racing pair')} in {fmt.count(len(data.groups), 'group')}",
              "bold dark_orange" if data.pair_count else "bold green"),
-            f" ({crit:,} write-write, critical) · scope: ", (scope, "bold"),
-            " · variables: ", (data.variable_scope, "bold")))
+            f" ({crit:,} write-write, critical) · scope: ", literal(scope, "bold"),
+            " · variables: ", literal(data.variable_scope, "bold")))
         self._rebuild(cursor=0, empty="No races in this scope." if data.trace_id else "No races found.")
         if not self.groups:
             self._show_pair(None)
@@ -175,6 +179,8 @@ class RacesPane(Pane):
             self._fetch_pairs(self.app.session, self._key, reopen, self.scope_trace(), "keep", None)
 
     def view_table(self) -> pa.Table | None:
+        import pyarrow as pa
+
         return pa.Table.from_pylist(self.groups) if self.groups else None
 
     def main_table(self):
@@ -196,7 +202,7 @@ class RacesPane(Pane):
                     rows.append({"type": "pair", "g": gi, "p": pi, "n": pi + 1, **p})
                 if g["count"] > len(pairs):
                     rows.append({"type": "more", "g": gi, "p": len(pairs),
-                                 "text": f"… {g['count'] - len(pairs):,} more pairs (stored pairs shown: "
+                                 "text": f"… {fmt.count(g['count'] - len(pairs), 'more pair')} (stored pairs shown: "
                                          f"{len(pairs):,}; export for the list)"})
         self.table.set_rows(rows, cursor=cursor, empty=empty)
 
@@ -212,6 +218,8 @@ class RacesPane(Pane):
 
     @work(thread=True, exclusive=True, group="pairs", exit_on_error=False)
     def _fetch_pairs(self, session, key, groups: dict[int, dict], trace_id, then, focus) -> None:
+        from raceway_core.browse import group_pairs
+
         try:
             pairs = {g: group_pairs(session, grp, trace_id, PAIR_LIMIT).to_pylist() for g, grp in groups.items()}
             error = None
@@ -225,7 +233,7 @@ class RacesPane(Pane):
         if msg.key != self._key:
             return
         if msg.error:
-            self.app.notify(f"Races: {msg.error}", severity="error")
+            self.app.notify(f"Races: {msg.error}", severity="error", markup=False)
             return
         cur = self.table.row()
         self.expanded.update(msg.pairs)
@@ -373,10 +381,10 @@ class RacesPane(Pane):
         if msg.ids != self.pair:
             return
         if msg.error:
-            self.query_one("#race-why", Static).update(Text(msg.error, style="red"))
+            self.query_one("#race-why", Static).update(literal(msg.error, style="red"))
             return
-        self.query_one("#race-a", Static).update(side_panel("FIRST", msg.a, "bold", msg.b))
-        self.query_one("#race-b", Static).update(side_panel("SECOND", msg.b, "bold", msg.a))
+        self.query_one("#race-a", Static).update(side_panel("A · first access", msg.a, "bold", msg.b))
+        self.query_one("#race-b", Static).update(side_panel("B · second access", msg.b, "bold", msg.a))
         self.query_one("#race-why", Static).update(explanation(msg.why))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -9,9 +11,13 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from raceway_core.browse import SearchResult
+from raceway_tui import format as fmt
+from raceway_tui.literal import visible
 from raceway_tui.panes.base import Pane
 from raceway_tui.widgets.timeline import TimelineModel, TimelineView, legend
+
+if TYPE_CHECKING:
+    from raceway_core.browse import SearchResult
 
 
 class TimelinePane(Pane):
@@ -32,6 +38,8 @@ class TimelinePane(Pane):
         self.pending_search: tuple[str, bool] | None = None  # or search then
         self.last_search: str = ""
         self.last_result: SearchResult | None = None
+        self.searching: float | None = None  # time.monotonic() when the running search started
+        self._search_timer = None
 
     def compose(self) -> ComposeResult:
         yield Static(classes="placeholder")
@@ -66,7 +74,7 @@ class TimelinePane(Pane):
         if self.pending_search is not None:
             text, backwards = self.pending_search
             self.pending_search = None
-            self._search(model, text, view.cursor, backwards)
+            self._start_search(model, text, view.cursor, backwards)
         elif self.pending is not None:
             event_id, hl = self.pending
             self.pending = None
@@ -77,6 +85,10 @@ class TimelinePane(Pane):
 
     def view_table(self):
         return None  # the timeline exports through a worker (see the app's export)
+
+    def current_event(self):
+        row = self.view.row()
+        return (row["id"], row) if row is not None else None
 
     # -- going to an event -----------------------------------------------------------------
     def goto_event(self, event_id: str, highlight=frozenset()) -> None:
@@ -101,17 +113,48 @@ class TimelinePane(Pane):
         """Move to the next (previous) match, in the timeline of the current scope: when that
         is still loading, once it is shown."""
         self.last_search = text
+        self.last_result = None  # the old count is not this search's
         if not self.ready or self.view.model is None:
             self.pending_search = (text, backwards)
+            self._status()
             return
-        self._search(self.view.model, text, self.view.cursor, backwards)
+        self._start_search(self.view.model, text, self.view.cursor, backwards)
+
+    def _start_search(self, model: TimelineModel, text: str, after: int, backwards: bool) -> None:
+        """A search replaces the one running (its result is dropped); the status line counts
+        the seconds, Esc cancels."""
+        import time
+
+        self.searching = time.monotonic()
+        if self._search_timer is None:
+            self._search_timer = self.set_interval(0.5, self._status)
+        self._status()
+        self._search(model, text, after, backwards)
+
+    def cancel_search(self) -> bool:
+        """Esc while a search runs: stop waiting for it (True when one was running)."""
+        if self.searching is None:
+            return False
+        self.workers.cancel_group(self, "locate")
+        self._search_done()
+        self.app.notify(f"Search for {self.last_search!r} cancelled.", timeout=3)
+        return True
+
+    def _search_done(self) -> None:
+        self.searching = None
+        if self._search_timer is not None:
+            self._search_timer.stop()
+            self._search_timer = None
+        self._status()
 
     @work(thread=True, exclusive=True, group="locate", exit_on_error=False)
     def _search(self, model: TimelineModel, text: str, after: int, backwards: bool) -> None:
         try:
             res = model.timeline.search(text, after, backwards)
         except Exception as exc:
-            self.app.call_from_thread(self.app.notify, f"Search failed: {exc}", severity="error")
+            if not get_current_worker().is_cancelled:
+                self.app.call_from_thread(self.app.notify, f"Search failed: {exc}", severity="error")
+                self.app.call_from_thread(self._search_done)
             return
         if not get_current_worker().is_cancelled:
             self.post_message(self.Located(model.gen, res.row, "", frozenset(), search=res, query=text))
@@ -123,6 +166,8 @@ class TimelinePane(Pane):
             return
         if msg.search is not None:
             self.last_result = msg.search
+            self.searching = None
+            self._search_done()
             if msg.row is None:
                 where = (f" in trace {self.app.scope[:8]} (t, then All traces, searches everywhere)"
                          if self.app.scope else "")
@@ -142,9 +187,14 @@ class TimelinePane(Pane):
         t = Text()
         r = self.last_result
         if self.last_search:
-            t.append(f"/{self.last_search}", style="bold")
-            if r is not None:
-                t.append(f"  {r.matches:,} match{'es' if r.matches != 1 else ''}"
+            t.append(f"/{visible(self.last_search)}", style="bold")
+            if self.searching is not None:
+                import time
+
+                secs = time.monotonic() - self.searching
+                t.append(f"  searching… {secs:.0f} s (Esc cancels)", style="yellow")
+            elif r is not None:
+                t.append(f"  {fmt.count(r.matches, 'match')}"
                          + (" (event id)" if r.by == "id" and r.matches else ""), style="dim")
             t.append("   n next · N previous", style="dim")
         else:

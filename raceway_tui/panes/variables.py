@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -13,13 +14,18 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from raceway_tui import format as fmt
+from raceway_tui.literal import literal
 from raceway_tui.panes.base import Pane
 from raceway_tui.widgets.table import Column, VirtualTable
 
+if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
+    import pyarrow as pa
+
 VAR_COLUMNS = [
     Column("variable", "variable", None),
-    Column("accesses", "acc", 4, align="right", sort_key=lambda r: -r["accesses"]),
-    Column("writes", "W", 3, align="right", sort_key=lambda r: -r["writes"]),
+    Column("accesses", "acc", 4, align="right", sort_key=lambda r: -r["accesses"], priority=1),
+    Column("writes", "W", 3, align="right", sort_key=lambda r: -r["writes"], priority=2),
+
     Column("races", "races", 5, align="right", style=lambda r: fmt.RACING_STYLE if r["races"] else None,
            sort_key=lambda r: -r["races"]),
 ]
@@ -39,11 +45,11 @@ def _change(r: dict) -> str:
 
 
 AUDIT_COLUMNS = [  # the location and the values in full are in the detail panel
-    Column("step", "#", 3, align="right"),
+    Column("step", "#", 3, align="right", priority=2),
     Column("access", "R/W", 3, text=lambda r: fmt.access_letter(r["access"]),
            style=lambda r: "bold" if fmt.access_letter(r["access"]) == "W" else None),
     Column("change", "old → new", 16, text=_change),
-    Column("link", "after prev.", 12, text=_link,
+    Column("link", "after prev.", 12, text=_link, priority=1,
            style=lambda r: "red" if r["after_previous"] is False else ("green" if r["after_previous"] else "dim")),
     Column("racing", "race", 4, text=lambda r: "RACE" if r["racing"] else "",
            style=lambda r: fmt.RACING_STYLE if r["racing"] else None),
@@ -90,6 +96,10 @@ class VariablesPane(Pane):
     def main_table(self):
         return self.variables
 
+    def current_event(self):
+        row = self.trail.row() if self.audit is not None else None
+        return (row["event_id"], None) if row is not None else None
+
     def row_key(self, row: dict):
         return row.get("variable")
 
@@ -109,7 +119,7 @@ class VariablesPane(Pane):
         if event.table is self.variables:
             if event.row is not None and event.row["variable"] != self.variable:
                 self.variable = event.row["variable"]
-                self.query_one("#audit-title", Static).update(Text(f"Audit trail of {self.variable}: loading…", style="dim"))
+                self.query_one("#audit-title", Static).update(literal(f"Audit trail of {self.variable}: loading…", style="dim"))
                 self._fetch_audit(self.app.session, self._key, self.variable, self.app.scope)
         elif event.row is not None:
             self.app.event_focused(event.row["event_id"], None)
@@ -138,13 +148,15 @@ class VariablesPane(Pane):
             self.app.notify(f"Audit trail: {msg.error}", severity="error")
             return
         t = msg.table
+        import pyarrow as pa
+
         t = t.append_column("step", pa.array(range(1, t.num_rows + 1), pa.int64()))
         self.audit = t
         races = sum(1 for x in t["racing"].to_pylist() if x)
         conc = sum(1 for x in t["after_previous"].to_pylist() if x is False)
         self.query_one("#audit-title", Static).update(Text.assemble(
-            ("Audit trail of ", "bold"), (msg.variable, "bold yellow"),
-            f"  {t.num_rows:,} accesses in causal order · {conc:,} not ordered after the previous one · ",
+            ("Audit trail of ", "bold"), literal(msg.variable, "bold yellow"),
+            f"  {fmt.count(t.num_rows, 'access')} in causal order · {conc:,} not ordered after the previous one · ",
             (f"{races:,} racing", fmt.RACING_STYLE if races else "")))
         self.trail.set_rows(t, cursor=0)
 

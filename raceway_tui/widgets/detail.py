@@ -8,15 +8,16 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 from textual import work
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from raceway_core.browse import event_record
 from raceway_core.errors import RacewayError
 from raceway_tui import format as fmt
+from raceway_tui.literal import literal, visible
 
 FIELDS = ("id", "trace_id", "parent_id", "timestamp", "thread_id", "service", "instance_id", "span_id",
           "upstream_span_id", "duration_ns", "kind", "variable", "access", "old_value", "new_value", "location",
@@ -33,17 +34,18 @@ def event_fields(rec: dict) -> Table:
             continue
         if k == "timestamp":
             v = fmt.timestamp(v)
-        style = fmt.kind_style(v) if k == "kind" else ""
-        t.add_row(k, Text(str(v), style=style))
+        style = fmt.event_style(rec) if k in ("kind", "http_status") else ""
+        t.add_row(k, literal(v, style=style))
     return t
 
 
 def render_event(rec: dict) -> Group:
     head = Text()
-    head.append(f"{rec.get('kind')} ", style=fmt.kind_style(rec.get("kind")))
-    head.append(rec.get("id") or "", style="bold")
+    head.append(f"{visible(rec.get('kind'))} ", style=fmt.event_style(rec))
+    head.append(visible(rec.get("id")), style="bold")
     if rec.get("context"):
-        head.append(f"  {fmt.context_label(rec.get('service'), rec.get('context'))} #{rec.get('pos')}", style="grey70")
+        head.append(f"  {visible(fmt.context_label(rec.get('service'), rec.get('context')))} #{rec.get('pos')}",
+                    style="grey70")
     locks = rec.get("held_locks")
     causal = Table.grid(padding=(0, 2))
     causal.add_column(style="bold grey70", no_wrap=True, min_width=12)
@@ -53,21 +55,21 @@ def render_event(rec: dict) -> Group:
         causal.add_row("vector clock", Text("after the analysis", style="dim"))
     else:
         own = fmt.context_label(rec.get("service"), rec.get("context"))
-        causal.add_row("vector clock", Text(fmt.clock_text(clock, [own], limit=12), style="cyan"))
+        causal.add_row("vector clock", literal(fmt.clock_text(clock, [own], limit=12), style="cyan"))
     given = rec.get("clock")
     if given:
-        causal.add_row("given clock", Text(fmt.clock_text({c["c"]: c["n"] for c in given}, limit=12), style="grey70"))
+        causal.add_row("given clock", literal(fmt.clock_text({c["c"]: c["n"] for c in given}, limit=12), style="grey70"))
     if "held_locks" not in rec:
         causal.add_row("lock set", Text("after the analysis", style="dim"))
     else:
-        causal.add_row("lock set", ", ".join(locks) if locks else "∅ (no lock held)")
+        causal.add_row("lock set", literal(", ".join(locks) if locks else "∅ (no lock held)"))
     if rec.get("ord") is not None:
         causal.add_row("causal rank", str(rec["ord"]))
     raw = rec.get("raw")
     try:
         pretty = orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode() if raw else ""
     except orjson.JSONDecodeError:
-        pretty = str(raw)
+        pretty = visible(raw, multiline=True)
     return Group(head, causal, event_fields(rec), Text("raw JSON", style="bold grey70"),
                  Syntax(pretty, "json", theme="ansi_dark", word_wrap=True, background_color="default"))
 
@@ -76,6 +78,16 @@ class EventDetail(VerticalScroll):
     """Shows one event; fetches it in a worker a moment after the selection settles."""
 
     DEBOUNCE = 0.06
+    BINDINGS = [  # once focused (D): scroll; Esc gives the focus back to the pane
+        Binding("j", "scroll_down", "Down", show=False),
+        Binding("k", "scroll_up", "Up", show=False),
+        Binding("g", "scroll_home", "Top", show=False),
+        Binding("G", "scroll_end", "Bottom", show=False),
+        Binding("escape", "leave", "Back", show=False),
+    ]
+
+    def action_leave(self) -> None:
+        self.app.pane().focus_main()
 
     class Loaded(Message):
         def __init__(self, event_id: str, record: dict | None, error: str | None = None) -> None:
@@ -105,8 +117,8 @@ class EventDetail(VerticalScroll):
             body.update(Text("No event selected.", style="dim"))
             return
         if preview is not None:
-            body.update(Group(Text(f"{preview.get('kind')} {event_id}", style="bold"),
-                              Text(fmt.summary(preview)), Text("loading…", style="dim")))
+            body.update(Group(literal(f"{preview.get('kind')} {event_id}", style="bold"),
+                              literal(fmt.summary(preview)), Text("loading…", style="dim")))
         if self._timer is not None:
             self._timer.stop()
         self.waiting = True
@@ -125,6 +137,8 @@ class EventDetail(VerticalScroll):
 
     @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def _fetch(self, session, event_id: str) -> None:
+        from raceway_core.browse import event_record
+
         try:
             rec = session.event(event_id) if session.analysed else event_record(session.store, event_id)
             error = None
@@ -141,7 +155,7 @@ class EventDetail(VerticalScroll):
             return
         body = self.query_one("#detail-body", Static)
         if msg.record is None:
-            body.update(Text(msg.error or f"No event {msg.event_id}.", style="red"))
+            body.update(literal(msg.error or f"No event {msg.event_id}.", style="red"))
             return
         self.record = msg.record
         body.update(render_event(msg.record))

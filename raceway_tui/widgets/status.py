@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual.widgets import Static
 
+from raceway_tui.format import count
+from raceway_tui.literal import visible
+
 
 @dataclass
 class StatusInfo:
@@ -30,27 +33,27 @@ STATE_STYLE = {"ready": "bold green", "error": "bold red", "loading": "bold yell
 def status_text(s: StatusInfo) -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(" raceway-tui ", style="bold reverse")
-    t.append(f" ● {s.state}" + (f": {s.detail}" if s.detail else "") + " ", style=STATE_STYLE.get(s.state, ""))
+    t.append(f" ● {s.state}" + (f": {visible(s.detail)}" if s.detail else "") + " ", style=STATE_STYLE.get(s.state, ""))
     if s.live:  # first: the connection matters most and the line is cut at the right
         t.append("│ ")
-        t.append(s.connection, style={True: "green", False: "bold red"}.get(s.connected, "yellow"))
+        t.append(visible(s.connection), style={True: "green", False: "bold red"}.get(s.connected, "yellow"))
         t.append(" │ ")
         t.append("Auto: " + ("ON" if s.auto_refresh else "OFF"), style="bold green" if s.auto_refresh else "dim")
-        t.append(f" │ {s.synced} ")
+        t.append(f" │ {visible(s.synced)} ")
     t.append("│ ")
-    t.append("trace " + s.scope[:8] if s.scope else "all traces", style="bold cyan")
+    t.append("trace " + visible(s.scope[:8]) if s.scope else "all traces", style="bold cyan")
     c = s.counts
     if c:
         races, anomalies = c.get("races"), c.get("anomalies")
-        t.append(f" │ {c.get('traces', 0):,} traces · {c.get('events', 0):,} events · ")
-        t.append(f"{races:,} races" if races is not None else "… races", style="bold dark_orange" if races else "")
+        t.append(f" │ {count(c.get('traces', 0), 'trace')} · {count(c.get('events', 0), 'event')} · ")
+        t.append(count(races, "race") if races is not None else "… races", style="bold dark_orange" if races else "")
         t.append(" · ")
-        t.append(f"{anomalies:,} anomalies" if anomalies is not None else "… anomalies",
+        t.append(count(anomalies, "anomaly") if anomalies is not None else "… anomalies",
                  style="bold yellow" if anomalies else "")
         t.append(f" · {c.get('rejected', 0):,} rejected", style="red" if c.get("rejected") else "")
     if not s.live and s.auto_refresh:  # off is the normal state with files: no need to say so
         t.append(" │ auto-refresh on", style="green")
-    t.append(f" │ {s.source}", style="dim")
+    t.append(f" │ {visible(s.source)}", style="dim")
     return t
 
 

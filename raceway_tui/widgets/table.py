@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
@@ -21,7 +20,12 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from raceway_tui.literal import visible
 from raceway_tui.widgets.cursor import MOVE_BINDINGS, CursorKeys
+
+if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
+    import pyarrow as pa
+
 
 CHUNK = 256
 
@@ -37,6 +41,10 @@ class Column:
     sort_key: Callable[[dict], Any] | None = None  # default: row[key]
     sortable: bool = True
     keep_end: bool = False  # too long: cut the start, not the end (ids, paths, thread names)
+    priority: int = 0  # when the table is too narrow, columns with the highest priority go first; 0 stays
+
+
+MIN_FLEX = 10  # a shared-width column narrower than this makes droppable columns give way
 
 
 @dataclass
@@ -104,6 +112,8 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
         self._rows = _Rows()
         self._source: pa.Table | list[dict] | None = None
         self.cursor = 0
+        self._layout_key: tuple | None = None
+        self._layout_cached: list[tuple[Column, int]] = []
 
     # -- data ------------------------------------------------------------------------------
     @property
@@ -255,7 +265,7 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
 
     def _column_at(self, x: int) -> Column | None:
         pos = 0
-        for col, w in zip(self.columns, self._widths(self.size.width)):
+        for col, w in self._layout(self.text_width):
             if pos <= x < pos + w + 1:
                 return col
             pos += w + 1
@@ -271,21 +281,39 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
     def on_blur(self) -> None:
         self._refresh_row(self.cursor)
 
-    def _widths(self, width: int) -> list[int]:
-        fixed = sum(c.width for c in self.columns if c.width is not None) + len(self.columns) - 1
-        flex = [c for c in self.columns if c.width is None]
-        share = max(4, (width - fixed) // len(flex)) if flex else 0
-        return [c.width if c.width is not None else share for c in self.columns]
+    def shown_columns(self, width: int | None = None) -> list[Column]:
+        return [c for c, _ in self._layout(self.text_width if width is None else width)]
 
-    def _cells(self, row: dict | None, widths: list[int], base: Style, header: bool) -> list[Segment]:
+    def _layout(self, width: int) -> list[tuple[Column, int]]:
+        """The columns that fit in ``width`` and their widths: droppable columns give way,
+        highest priority first, until the shared-width ones have MIN_FLEX cells each."""
+        key = (width, id(self.columns))
+        if self._layout_key == key:
+            return self._layout_cached
+        cols = list(self.columns)
+
+        def need(cs: list[Column]) -> int:
+            return sum(c.width if c.width is not None else MIN_FLEX for c in cs) + len(cs) - 1
+
+        for drop in sorted((c for c in self.columns if c.priority), key=lambda c: -c.priority):
+            if need(cols) <= width:
+                break
+            cols.remove(drop)
+        fixed = sum(c.width for c in cols if c.width is not None) + len(cols) - 1
+        flex = [c for c in cols if c.width is None]
+        share = max(4, (width - fixed) // len(flex)) if flex else 0
+        self._layout_key, self._layout_cached = key, [(c, c.width if c.width is not None else share) for c in cols]
+        return self._layout_cached
+
+    def _cells(self, row: dict | None, layout: list[tuple[Column, int]], base: Style, header: bool) -> list[Segment]:
         segs: list[Segment] = []
-        for i, (col, w) in enumerate(zip(self.columns, widths)):
+        for i, (col, w) in enumerate(layout):
             if header:
                 txt = col.label + ((" ▲" if self.sort_reverse else " ▼") if col.key == self.sort_column else "")
                 style = None
             else:
                 raw = col.text(row) if col.text else row.get(col.key)
-                txt = "" if raw is None else str(raw)
+                txt = visible(raw)
                 style = col.style(row) if col.style else None
             if cell_len(txt) > w:
                 if col.keep_end and w > 1:
@@ -297,14 +325,19 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
             pad = w - cell_len(txt)
             txt = (" " * pad + txt) if col.align == "right" else (txt + " " * pad)
             segs.append(Segment(txt, base + Style.parse(style) if style else base))
-            if i < len(self.columns) - 1:
+            if i < len(layout) - 1:
                 segs.append(Segment(" ", base))
         return segs
 
+    @property
+    def text_width(self) -> int:
+        """The width rows are drawn in: less the vertical scrollbar when there is one."""
+        return self.scrollable_content_region.width
+
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self.text_width
         base = self.rich_style
-        widths = self._widths(width)
+        widths = self._layout(width)
         if y == 0:
             style = base + self.get_component_rich_style("vtable--header")
             return Strip(self._cells(None, widths, style, header=True)).adjust_cell_length(width, style)

@@ -8,6 +8,7 @@ drawn again when they arrive. Nothing here blocks on the database.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from itertools import count as _counter
 
@@ -24,8 +25,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import get_current_worker
 
-from raceway_core.browse import Timeline
 from raceway_tui import format as fmt
+from raceway_tui.literal import visible
 from raceway_tui.widgets.cursor import MOVE_BINDINGS, CursorKeys
 
 PAGE = 128
@@ -55,19 +56,24 @@ class TimelineModel:
 
     @classmethod
     def build(cls, session, trace_id: str | None) -> "TimelineModel":
+        from raceway_core.browse import Timeline
+
         tl = Timeline(session, trace_id)
         return cls(tl, tl.count(), tl.lanes().to_pylist(), tl.start_ns())
 
 
 def rel_time(ns: int | None, start: int | None) -> str:
+    """Time since the first event; an hour or more later (old and new traces of a live
+    server mixed), the wall-clock time (UTC) instead."""
     if ns is None or start is None:
         return ""
     d = (ns - start) / 1e6
+    if abs(d) >= 3_600_000:
+        t = dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc)
+        return t.strftime("%H:%M:%S.%f")[:12] if abs(d) < 86_400_000 else t.strftime("%m-%d %H:%M")
     if d < 1000:
         return f"+{d:.3f}ms"
-    if d < 1_000_000:
-        return f"+{d / 1000:.3f}s"
-    return f"+{d / 1000:.0f}s"
+    return f"+{d / 1000:.3f}s"
 
 
 class TimelineView(CursorKeys, ScrollView, can_focus=True):
@@ -290,11 +296,12 @@ class TimelineView(CursorKeys, ScrollView, can_focus=True):
         n = len(self.model.lanes) if self.model and self.model.lanes else 0
         if self.model and self.model.trace_id is None:
             n = max(n, 1)
-        room = max(1, (width - 48) // LANE_W)
+        # narrow: the event's text matters more than lanes (one lane still shows edges' arrows)
+        room = max(1, (width - (48 if width >= 90 else 66)) // LANE_W)
         return min(n, room)
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self.scrollable_content_region.width  # less the scrollbar
         base = self.rich_style
         m = self.model
         index = round(self.scroll_y) + y
@@ -323,21 +330,22 @@ class TimelineView(CursorKeys, ScrollView, can_focus=True):
         segs = [Segment("▶" if marked else " ", style + Style.parse(fmt.RACING_STYLE) if marked else style),
                 Segment(f"{index:>{digits}} ", dim)]
         if m.trace_id is None:
-            segs.append(Segment(fmt.short_id(row["trace_id"]) + " ", dim))
+            segs.append(Segment(visible(fmt.short_id(row["trace_id"])) + " ", dim))
         segs.extend(self._lane_segments(row, index, width, style, dim))
         kind = row.get("kind") or "?"
-        kstyle = style + Style.parse(fmt.kind_style(kind, row.get("racing")))
-        segs.append(Segment(f" {rel_time(row.get('ts_ns'), m.start_ns):>11} ", dim))
-        segs.append(Segment(f"{fmt.KIND_SHORT.get(kind, kind)[:9]:<9} ", kstyle))
+        kstyle = style + Style.parse(fmt.event_style(row))
+        segs.append(Segment(f" {rel_time(row.get('ts_ns'), m.start_ns):>12} ", dim))
+        segs.append(Segment(f"{visible(fmt.KIND_SHORT.get(kind, kind)[:9]):<9} ", kstyle))
         text = fmt.summary(row)
         if row.get("racing"):
             segs.append(Segment("RACE ", style + Style.parse(fmt.RACING_STYLE)))
-        segs.append(Segment(text, style))
+        failed = kind == "HttpResponse" and fmt.http_failed(row.get("http_status"))
+        segs.append(Segment(visible(text), style + Style.parse(fmt.event_style(row)) if failed else style))
         loc = fmt.location(row.get("location"), 1)
         if loc:
-            segs.append(Segment(f"  {loc}", dim))
+            segs.append(Segment(f"  {visible(loc)}", dim))
         for e in row.get("edges_in") or ():
-            segs.append(Segment(f"  ⇠ {self._edge_note(e, row)}", style + Style.parse(EDGE_STYLE.get(e["kind"], "grey62"))))
+            segs.append(Segment(f"  ⇠ {visible(self._edge_note(e, row))}", style + Style.parse(EDGE_STYLE.get(e["kind"], "grey62"))))
         return segs
 
     def _edge_note(self, e: dict, row: dict) -> str:
@@ -385,7 +393,7 @@ class TimelineView(CursorKeys, ScrollView, can_focus=True):
             styles[s * LANE_W] = estyle
             break  # one connector per row; the note lists every edge
         chars[d * LANE_W] = "◆" if row.get("racing") else ("+" if over else "●")
-        styles[d * LANE_W] = style + Style.parse(fmt.kind_style(row.get("kind"), row.get("racing")))
+        styles[d * LANE_W] = style + Style.parse(fmt.event_style(row))
         out: list[Segment] = []
         for ch, st in zip(chars, styles):
             if out and out[-1].style == st:
@@ -412,12 +420,12 @@ def legend(model: TimelineModel | None, width: int) -> Text:
         return Text("Loading…", style="dim")
     order = "causal order" if model.causal else "time order (causal order after the analysis)"
     t = Text()
-    t.append(f"{model.count:,} events · {order}", style="bold")
+    t.append(f"{fmt.count(model.count, 'event')} · {order}", style="bold")
     if model.trace_id is None:
         t.append(" · all traces (lanes: contexts within each trace)", style="dim")
         return t
     for ln in model.lanes:
-        piece = f"  L{ln['lane']} {short_label(ln['label'])} ({ln['events']})"
+        piece = f"  L{ln['lane']} {visible(short_label(ln['label']))} ({ln['events']})"
         if cell_len(t.plain) + cell_len(piece) > width * 2 - 12:
             t.append(f"  +{len(model.lanes) - ln['lane']} more lanes", style="dim")
             break

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -12,17 +13,24 @@ from textual.widgets import Input
 from raceway_tui import format as fmt
 from raceway_tui.widgets.table import Column, VirtualTable
 
+if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
+    import pyarrow as pa
+
 ALL = {"trace_id": None, "label": "All", "events": None, "services": None, "duration_ms": None,
-       "races": None, "anomalies": None, "start": None}
+       "races": None, "anomalies": None, "failures": None, "start": None}
+
 
 
 def _marks(r: dict) -> str:
+    """✗ a failed request (HTTP 4xx / 5xx, an error), ! a race, ▲ an anomaly."""
     if r["trace_id"] is None:
         return "∗"
-    return ("!" if r.get("races") else " ") + ("▲" if r.get("anomalies") else " ")
+    return ("✗" if r.get("failures") else " ") + ("!" if r.get("races") else " ") + ("▲" if r.get("anomalies") else " ")
 
 
 def _mark_style(r: dict) -> str | None:
+    if r.get("failures"):
+        return "bold red"
     if r.get("races"):
         return fmt.RACING_STYLE
     return "yellow" if r.get("anomalies") else None
@@ -35,18 +43,19 @@ def _services(r: dict) -> str:
 
 
 COLUMNS = [
-    Column("marks", "", 2, text=_marks, style=_mark_style, sortable=False),
+    Column("marks", "", 3, text=_marks, style=_mark_style, sortable=False),
     Column("label", "trace", 8, text=lambda r: r["label"] if r["trace_id"] is None else fmt.short_id(r["trace_id"]),
            style=lambda r: "bold" if r["trace_id"] is None else None, sort_key=lambda r: r["trace_id"] or ""),
     Column("events", "events", 6, align="right", text=lambda r: "" if r["events"] is None else f"{r['events']:,}",
-           sort_key=lambda r: -(r["events"] or 0)),
+           sort_key=lambda r: -(r["events"] or 0), priority=1),
     Column("duration_ms", "ms", 7, align="right",
            text=lambda r: "" if r["duration_ms"] is None else fmt.ms(r["duration_ms"], 1),
-           sort_key=lambda r: -(r["duration_ms"] or 0.0)),
+           sort_key=lambda r: -(r["duration_ms"] or 0.0), priority=3),
     Column("races", "races", 5, align="right", text=lambda r: "" if r.get("races") is None else f"{r['races']:,}",
-           style=lambda r: fmt.RACING_STYLE if r.get("races") else None, sort_key=lambda r: -(r.get("races") or 0)),
+           style=lambda r: fmt.RACING_STYLE if r.get("races") else None, sort_key=lambda r: -(r.get("races") or 0),
+           priority=4),  # the marks say it too
     Column("services", "services", None, text=_services, style=lambda r: "dim" if r["trace_id"] is None else None,
-           sort_key=lambda r: ",".join(r["services"] or [])),
+           sort_key=lambda r: ",".join(r["services"] or []), priority=2),
 ]
 
 
@@ -69,7 +78,7 @@ class TraceList(Vertical):
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: id, service…", id="trace-filter")
         yield VirtualTable(COLUMNS, sortable=True, pinned=lambda r: r["trace_id"] is None,
-                           empty="No traces loaded.", id="trace-table")
+                           empty="Loading…", id="trace-table")  # the list shows "All" once loaded
 
     @property
     def table(self) -> VirtualTable:

@@ -1,0 +1,164 @@
+"""What fits on screen: columns, small terminals, the detail panel (issues 16.4, 16.5, 16.10, 16.11)."""
+
+from __future__ import annotations
+
+import pytest
+from test_causality_rules import Trace, sc
+from tui_support import settle, write
+
+from raceway_tui.app import create_app
+
+
+def many_races(path):
+    """Thirty variables racing once each, and `hot` written 40 times by each of two threads
+    (1,600 racing pairs): more groups than the table has rows, so it needs a scrollbar."""
+    t = Trace()
+    for i in range(30):
+        t.ev(f"a{i}", "A", sc(f"v{i:02d}", "Write", "a.py:1", 0, 1))
+        t.ev(f"b{i}", "B", sc(f"v{i:02d}", "Write", "b.py:1", 0, 2))
+    for i in range(40):
+        t.ev(f"ha{i}", "A", sc("hot", "Write", "h.py:1", i, i + 1))
+        t.ev(f"hb{i}", "B", sc("hot", "Write", "h.py:2", i, i + 2))
+    return write(path, t)
+
+
+def screen_lines(app) -> list[str]:
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+async def test_races_pairs_column_is_whole_beside_the_scrollbar(tmp_path):
+    app = create_app([many_races(tmp_path / "r.jsonl")])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        table = app.pane("races").table
+        assert table.row_count > 30 and table.show_vertical_scrollbar
+        lines = screen_lines(app)
+        header = next(line for line in lines if "severity" in line and "kind" in line)
+        assert header.split()[-1] == "pairs"
+        # hot's 40 x 40 racing pairs, in two groups (which write came first); each count whole
+        hot = [line for line in lines if " hot " in line and "↔" in line]
+        assert len(hot) == 2 and sum(int(line.split()[-1].replace(",", "")) for line in hot) == 1600
+
+
+def slow_traces(path):
+    """Twelve requests: start(), work() of 10-60 ms, end(). The 60 ms work() is an anomaly;
+    each trace's critical path starts at start(), not at the anomaly."""
+    from test_causality_rules import call
+
+    t = Trace()
+    for i, ms in enumerate([10, 11, 12] * 3 + [17, 22, 60]):
+        t.ev(f"s{i}", "main", call("start"), trace=f"req-{i}", dur=1_000_000)
+        t.ev(f"w{i}", "main", call("work"), trace=f"req-{i}", dur=ms * 1_000_000)
+        t.ev(f"e{i}", "main", call("end"), trace=f"req-{i}", dur=1_000_000)
+    return write(path, t)
+
+
+async def test_the_detail_panel_follows_the_pane_shown(tmp_path):
+    """5, Enter, 2, 1: back in the timeline, the panel shows the timeline's event, not the
+    Critical pane's."""
+    from raceway_tui.widgets.detail import EventDetail
+
+    app = create_app([slow_traces(tmp_path / "s.jsonl")])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        for key in ("5", "enter", "2", "1"):
+            await pilot.press(key)
+            await settle(pilot)
+            detail = app.query_one(EventDetail)
+            if key == "enter":
+                assert app.pane("timeline").view.row()["id"] == "w11" and detail.record["id"] == "w11"
+            if key == "2":
+                assert app.pane("critical").table.row()["id"] == "s11" and detail.record["id"] == "s11"
+        assert app.active_pane == "timeline" and app.pane("timeline").view.row()["id"] == "w11"
+        assert detail.record["id"] == "w11"
+
+
+SAMPLE = "distributed-orders.jsonl"
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_small_terminals_keep_every_pane_usable(size):
+    from tui_support import ROOT
+
+    w, h = size
+    app = create_app([ROOT / "sample_traces" / SAMPLE])
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        traces = app.query_one("#traces")
+        # under 100 columns the list narrows; under 70 it hides by itself, T brings it back
+        assert traces.display == (w >= 70) and (not traces.display or traces.size.width <= 26)
+        lines = screen_lines(app)
+        tabbar = next(line for line in lines if "1 Time" in line)
+        assert all(f"{i} {label}" in tabbar for i, label in enumerate(["Time", "Crit", "Race", "Vars", "Anom",
+                                                                         "Deps"], 1))
+        view = app.pane("timeline").view
+        assert view.size.height >= (8 if h >= 24 else 5)  # timeline rows on screen
+        await pilot.press("t", "j", "enter")  # t shows a hidden list to choose from
+        await settle(pilot)
+        assert traces.display and app.scope is not None
+        await pilot.press("T")
+        await settle(pilot)
+        assert not traces.display
+        await pilot.press("T")
+        await settle(pilot)
+        assert traces.display
+        await pilot.press("T", "3")
+        await settle(pilot)
+        table = app.pane("races").table
+        # narrow: the severity / kind columns give way, the pairs count stays whole
+        shown = [c.key for c in table.shown_columns()]
+        assert "count" in shown and "race" in shown
+        group = next(line for line in screen_lines(app) if "stock.widget" in line)
+        assert group.split()[-1].replace(",", "").isdigit()
+        for key in "12456":  # every pane draws without an error at this size
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.pane().ready and app.state == "ready"
+
+
+async def test_a_key_scrolls_the_detail_panel():
+    from tui_support import ROOT
+
+    from raceway_tui.widgets.detail import EventDetail
+
+    app = create_app([ROOT / "sample_traces" / SAMPLE])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        detail = app.query_one(EventDetail)
+        assert detail.max_scroll_y > 0  # the raw JSON is below the panel's edge
+        await pilot.press("D")
+        assert app.focused is detail
+        await pilot.press("j", "j", "j")
+        await pilot.pause(0.2)
+        assert detail.scroll_y >= 3
+        await pilot.press("G")
+        await pilot.pause(0.2)
+        assert detail.scroll_y == detail.max_scroll_y
+        await pilot.press("escape")
+        assert app.focused is app.pane("timeline").view
+
+
+def test_the_explorer_module_loads_without_the_database_and_arrow():
+    """The first frame must not wait for DuckDB, Arrow, NumPy or httpx (16.8): they load
+    on a worker thread, after the first frame."""
+    import subprocess
+    import sys
+
+    code = ("import sys, raceway_tui.cli, raceway_tui.app\n"
+            "print(sorted(m for m in ('duckdb', 'pyarrow', 'numpy', 'httpx', 'raceway_core.session') "
+            "if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+async def test_the_first_frame_says_loading():
+    from tui_support import ROOT
+
+    app = create_app([ROOT / "sample_traces" / SAMPLE])
+    async with app.run_test(size=(120, 36)) as pilot:
+        first = "\n".join(screen_lines(app))
+        assert "Loading…" in first and "No traces loaded" not in first
+        await settle(pilot)
+        assert "No traces loaded" not in "\n".join(screen_lines(app))
