@@ -66,6 +66,7 @@ class RacewayApp(App):
     TAB_SHORT = {"timeline": "Time", "critical": "Crit", "races": "Race", "variables": "Vars", "anomalies": "Anom",
                  "dependencies": "Deps", "deadlocks": "Lock"}  # under 100 columns
     NARROW, TINY, SHORT = 100, 70, 30  # columns: narrower trace list / hidden trace list; rows: smaller detail
+    LIST_WIDTH = {False: 40, True: 26}  # the trace list's width, wide / narrow (app.tcss #traces)
     NO_DETAIL = {"races", "dependencies", "deadlocks"}  # panes that show their own details
     BINDINGS = [
         *[Binding(str(i + 1), f"pane('{pid}')", title, show=False) for i, (pid, title) in enumerate(PANES)],
@@ -192,17 +193,20 @@ class RacewayApp(App):
         self._fit()
 
     def _fit(self) -> None:
-        """Under 100 columns the trace list narrows and tabs abbreviate; under 70 the list
-        hides (T shows it); under 30 rows the detail panel is smaller (see app.tcss)."""
+        """Under 100 columns the trace list narrows; under 70 it hides (T shows it); tabs
+        abbreviate when their full labels do not fit; under 30 rows the detail panel is
+        smaller (see app.tcss)."""
         w, h = self.size
         self.set_class(w < self.NARROW, "narrow")
         self.set_class(h < self.SHORT, "short")
         hidden = not self.traces_shown if self.traces_shown is not None else w < self.TINY
         self.set_class(hidden, "hide-traces")
         tabs = self.query_one("#panes", TabbedContent)
-        for i, (pid, title) in enumerate(self.PANES):
-            label = self.TAB_LABELS.get(pid, title) if w >= self.NARROW else self.TAB_SHORT[pid]
-            tabs.get_tab(pid).label = f"{i + 1} {label}"
+        full = [f"{i + 1} {self.TAB_LABELS.get(pid, title)}" for i, (pid, title) in enumerate(self.PANES)]
+        list_width = 0 if hidden else self.LIST_WIDTH[w < self.NARROW]
+        fits = sum(len(label) + 2 for label in full) <= w - list_width - 1  # a tab pads its label by 1 each side
+        for i, (pid, _) in enumerate(self.PANES):
+            tabs.get_tab(pid).label = full[i] if fits else f"{i + 1} {self.TAB_SHORT[pid]}"
         if hidden and self.query_one(TraceList).has_focus_within:
             self.pane().focus_main()
 
