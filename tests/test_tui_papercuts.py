@@ -103,7 +103,7 @@ async def test_an_empty_anomalies_pane_in_one_trace_points_to_the_others(tmp_pat
     from test_causality_rules import Trace
 
     t = Trace()
-    for i, ms in enumerate([10, 11, 12] * 3 + [17, 22, 60]):  # anomalies in req-9..11
+    for i, ms in enumerate([10, 11, 12] * 3 + [18, 22, 60]):  # anomalies in req-9..11 (each >= 1.5x the 11.5 median)
         t.ev(f"c{i}", "w", call("work"), trace=f"req-{i}", dur=ms * 1_000_000)
     app = create_app([write(tmp_path / "s.jsonl", t)])
     async with app.run_test(size=(140, 40)) as pilot:
