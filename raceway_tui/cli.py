@@ -173,14 +173,26 @@ def open_(
     scope: ScopeOpt = Scope.auto,
 ) -> None:
     """Open the explorer on trace files, a --db store, a --server, or a shared --store database."""
-    from raceway_tui.app import create_app
-
     options = import_options(fmt, regex, delimiter, settings, max_record)
     missing = [str(f) for f in files or [] if not f.exists()]
     if files and len(missing) == len(files) and not db and not server and not store:
         raise _fail("cannot read " + ", ".join(missing) + ": file not found")
     if server is not None:
         server = server_url(server)
+    tui = explorer(files=list(files or []), db=db, server=server, store=store, options=options,
+                   variable_scope=scope.value)
+    try:
+        _run(tui)
+    finally:
+        if store:
+            tui.session.close()
+
+
+def explorer(store: str | None = None, db: Path | None = None, **kw):
+    """The explorer `open` runs (tests drive this same one): with ``store``, the shared
+    database's events are first pulled into the local store (``db``, else memory)."""
+    from raceway_tui.app import create_app
+
     session = None
     if store:
         from raceway_core.session import TraceSession
@@ -188,10 +200,7 @@ def open_(
         local = _open_store(db)
         _pull(local, store, err)
         session = TraceSession(local)
-    _run(create_app(files=list(files or []), db=db, server=server, options=options, session=session,
-                    variable_scope=scope.value))
-    if session is not None:
-        session.close()
+    return create_app(db=db, session=session, **kw)
 
 
 def _run(tui) -> None:

@@ -24,3 +24,21 @@ async def test_explorer_on_server_1_shows_a_trace_posted_to_server_3(pg_url):
     finally:
         for s in servers:
             s.stop()
+
+
+async def test_open_store_shows_the_shared_database_s_traces(pg_url):
+    """`raceway-tui open --store URL`: the explorer the command builds, on what a server
+    stored in the database (the server is stopped first: the database alone suffices)."""
+    from raceway_tui.cli import explorer
+
+    with ServerProcess(extra=("--store", pg_url), mode="one-process") as s:
+        post(s.url, [ev(i, "shared-a", i) for i in range(1, 4)] + [ev(i, "shared-b", 10 + i) for i in range(1, 3)])
+    app = explorer(store=pg_url)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.state == "ready", "the analysis")
+            await settle(pilot)
+            assert trace_ids(app) == ["shared-a", "shared-b"]
+            assert events_shown(app) == 5
+    finally:
+        app.session.close()
