@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -107,6 +108,7 @@ def requests(draw):
     return events
 
 
+@pytest.mark.slow  # ~60 s; test_counts_above_the_cap_hand_checked and the random programs cover it quickly
 @SETTINGS
 @given(events=requests())
 def test_counts_of_many_requests_match_the_reference(tmp_path_factory, events):
@@ -176,6 +178,7 @@ def test_counts_when_the_causal_order_is_not_the_time_order(tmp_path):
     assert want["pairs"] == {("c60", "q70"), ("q70", "p90")} and want["cross"] == 2
 
 
+@pytest.mark.slow  # ~70 s
 @SETTINGS
 @given(events=requests())
 def test_counts_in_small_blocks_match_the_reference(tmp_path_factory, events):

@@ -82,7 +82,7 @@ def service_dependencies(session: TraceSession, name: str) -> dict:
     def side(where: str, other: str) -> list[dict]:
         return _rows(session, f"""
             SELECT {other} AS "to", count(*) AS total_calls, count(DISTINCT trace_id) AS trace_count,
-                   avg(ms) AS mean_ms, quantile_cont(ms, 0.95) AS p95_ms
+                   {_deps.LATENCY}
             FROM ({_calls(session)}) WHERE {where} = $n
             GROUP BY {other} ORDER BY total_calls DESC, "to" """, {"n": name})
 
@@ -94,7 +94,7 @@ def distributed_edges(session: TraceSession) -> dict:
     Ours besides: mean_ms and p95_ms, the callee's latency."""
     edges = _rows(session, f"""
         SELECT caller AS from_service, callee AS to_service, link_type, count(*) AS call_count,
-               avg(ms) AS mean_ms, quantile_cont(ms, 0.95) AS p95_ms
+               {_deps.LATENCY}
         FROM ({_calls(session)}) GROUP BY ALL ORDER BY call_count DESC, from_service, to_service, link_type""")
     return {"total_edges": len(edges), "edges": edges}
 
