@@ -358,6 +358,8 @@ class RacewayApp(App):
             self._tick()
 
     def _tick(self) -> None:
+        if not self.query("#status"):  # shutting down: the 1 s timer can fire after the screen's widgets went
+            return
         if self.state == "analysing":
             secs = int(time.monotonic() - self._stage_started)
             self.status.set(detail=f"{self._stage} {secs}s" if self._stage else f"{secs}s")

@@ -95,16 +95,16 @@ def deadlock_table(dl: dict):
     """Potential deadlocks: per lock cycle, each context's held lock, wanted lock and sites."""
     if not dl["groups"]:
         return Text(f"Potential deadlocks: none ({len(dl['suppressed']):,} lock cycles ruled out)", style="green")
-    t = Table(title=f"Potential deadlocks: {dl['count']:,} lock cycles", title_justify="left", header_style="bold")
+    t = Table(title=f"Potential deadlocks: {count(dl['count'], 'lock cycle')}", title_justify="left", header_style="bold")
     for col in ("severity", "locks", "context", "holds", "at", "wants", "at "):
         t.add_column(col, overflow="fold")
     for g in dl["groups"][:MAX_ROWS]:
         style = "red" if g["severity"] == "critical" else "yellow"
         for i, e in enumerate(g["example"]):
-            t.add_row(Text(g["severity"] if i == 0 else "", style=style),
-                      Text(" -> ".join(g["locks"]) if i == 0 else ""), Text(e["context"]), Text(e["holding"]),
-                      Text(short_location(e["holding_location"])), Text(e["acquiring"]),
-                      Text(short_location(e["acquiring_location"])))
+            t.add_row(literal(g["severity"] if i == 0 else "", style=style),
+                      literal(" -> ".join(g["locks"]) if i == 0 else ""), literal(e["context"]), literal(e["holding"]),
+                      literal(short_location(e["holding_location"])), literal(e["acquiring"]),
+                      literal(short_location(e["acquiring_location"])))
     if len(dl["groups"]) > MAX_ROWS:
         t.caption = f"... {len(dl['groups']) - MAX_ROWS:,} more (use --json for all)"
     return t

@@ -151,7 +151,7 @@ def test_sample_program_inversion_reported_and_gated_pair_not(tmp_path):
         [("examples/deadlock.py:53", "examples/deadlock.py:56", 6)]] * 2
     assert [(x["locks"], x["reasons"]) for x in d["suppressed"]] == [
         (["account:carol", "account:dave"], ["lock 'branch' held across the acquisitions (a gate)"])]
-    assert "Potential deadlocks: 1 lock cycles" in cli("analyze", "sample_traces/deadlock-transfers.jsonl",
+    assert "Potential deadlocks: 1 lock cycle" in cli("analyze", "sample_traces/deadlock-transfers.jsonl",
                                                       columns=200).stdout
 
 

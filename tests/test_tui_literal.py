@@ -268,3 +268,22 @@ def test_a_crash_of_the_explorer_exits_1_with_one_line_and_a_log_file(tmp_path):
     logs = list((tmp_path / "state" / "raceway-tui").glob("crash-*.log"))
     assert len(logs) == 1 and str(logs[0]) in line.replace("\r", "")
     assert "boom [/]" in logs[0].read_text() and "Traceback" in logs[0].read_text()
+
+
+def test_the_deadlock_report_prints_lock_names_and_contexts_literally():
+    """The readable deadlock table (analyze without --json): lock ids and contexts from the
+    trace, with markup and control characters, come out as written, escapes visible."""
+    from rich.console import Console
+
+    from raceway_tui.report_view import deadlock_table
+
+    lock_a, lock_b, ctx = "[bold]A[/]", "B\x1b[31m", "t/[link=x]c:skull:"
+    example = [{"context": ctx, "holding": lock_a, "holding_location": "x.py:1", "acquiring": lock_b,
+                "acquiring_location": "x.py:2"}]
+    doc = {"count": 1, "suppressed": [], "groups": [{"severity": "critical", "locks": [lock_a, lock_b],
+                                                      "example": example}]}
+    console = Console(width=300, record=True, force_terminal=False)
+    console.print(deadlock_table(doc))
+    text = console.export_text()
+    assert lock_a in text and "B\\x1b[31m" in text and ctx in text and "\x1b" not in text
+    assert "Potential deadlocks: 1 lock cycle" in [line.strip() for line in text.splitlines()]
