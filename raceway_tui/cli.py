@@ -99,8 +99,7 @@ def _pull(store, url: str | None, console: Console) -> None:
     from raceway_core.pgstore.pool import redact
     from raceway_core.pgstore.pull import pull
 
-    if not url.startswith(("postgresql://", "postgres://")):
-        raise _fail(f"invalid --store {url!r}: expected a PostgreSQL URL, postgresql://USER@HOST/DB")
+    _check_store_url(url)
     try:
         n = pull(url, store)
     except RacewayError as exc:
@@ -449,8 +448,8 @@ def serve(
     if cors_origin:  # the flag overrides the file's origins
         options["cors_origins"] = tuple(cors_origin)
 
-    if store and not store.startswith(("postgresql://", "postgres://")):
-        raise _fail(f"invalid --store {store!r}: expected a PostgreSQL URL, postgresql://USER@HOST/DB")
+    if store:
+        _check_store_url(store)
     db = db or (":memory:" if store else DEFAULT_SERVE_DB)
     keep = None
     if retain is not None:
@@ -480,6 +479,12 @@ def serve(
         raise _fail(str(exc)) from exc
     err.print("raceway-tui serve: stopped; every acknowledged event is committed and the database closed",
               highlight=False, soft_wrap=True)
+
+
+def _check_store_url(url: str) -> None:
+    """--store takes a PostgreSQL URL; the error shows it without its password."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise _fail(f"invalid --store {_redact(url)!r}: expected a PostgreSQL URL, postgresql://USER@HOST/DB")
 
 
 def _redact(url: str) -> str:
