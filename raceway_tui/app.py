@@ -59,17 +59,18 @@ class RacewayApp(App):
     TITLE = "raceway-tui"
     CSS_PATH = "styles/app.tcss"
     COMMANDS = App.COMMANDS | {RacewayCommands}
-    PANES = [("timeline", "Timeline"), ("critical", "Critical path"), ("races", "Races"),
-             ("variables", "Variables"), ("anomalies", "Anomalies"), ("dependencies", "Dependencies"),
-             ("deadlocks", "Deadlocks")]
+    # (id, title, key): the key shows the pane and starts its tab's label
+    PANES = [("timeline", "Timeline", "1"), ("critical", "Critical path", "2"), ("races", "Races", "3"),
+             ("variables", "Variables", "4"), ("anomalies", "Anomalies", "5"), ("dependencies", "Dependencies", "6"),
+             ("deadlocks", "Deadlocks", "7")]
     TAB_LABELS = {"critical": "Critical"}
     TAB_SHORT = {"timeline": "Time", "critical": "Crit", "races": "Race", "variables": "Vars", "anomalies": "Anom",
-                 "dependencies": "Deps", "deadlocks": "Lock"}  # under 100 columns
+                 "dependencies": "Deps", "deadlocks": "Lock"}  # when the full labels do not fit
     NARROW, TINY, SHORT = 100, 70, 30  # columns: narrower trace list / hidden trace list; rows: smaller detail
     LIST_WIDTH = {False: 40, True: 26}  # the trace list's width, wide / narrow (app.tcss #traces)
     NO_DETAIL = {"races", "dependencies", "deadlocks"}  # panes that show their own details
     BINDINGS = [
-        *[Binding(str(i + 1), f"pane('{pid}')", title, show=False) for i, (pid, title) in enumerate(PANES)],
+        *[Binding(key, f"pane('{pid}')", title, show=False) for pid, title, key in PANES],
         Binding("tab", "next_pane", "Next pane", show=False, priority=True),
         Binding("shift+tab", "prev_pane", "Previous pane", show=False, priority=True),
         Binding("slash", "search", "Search"),
@@ -155,8 +156,8 @@ class RacewayApp(App):
             yield TraceList(id="traces")
             with Vertical(id="main"):
                 with TabbedContent(id="panes", initial="timeline"):
-                    for i, (pid, title) in enumerate(self.PANES):
-                        with TabPane(f"{i + 1} {self.TAB_LABELS.get(pid, title)}", id=pid):
+                    for pid, title, key in self.PANES:
+                        with TabPane(f"{key} {self.TAB_LABELS.get(pid, title)}", id=pid):
                             yield self._make_pane(pid)
                 yield Input(placeholder="search: event id prefix, kind, variable, location or any text "
                                         "(id: kind: var: loc:)", id="search")
@@ -202,13 +203,21 @@ class RacewayApp(App):
         hidden = not self.traces_shown if self.traces_shown is not None else w < self.TINY
         self.set_class(hidden, "hide-traces")
         tabs = self.query_one("#panes", TabbedContent)
-        full = [f"{i + 1} {self.TAB_LABELS.get(pid, title)}" for i, (pid, title) in enumerate(self.PANES)]
-        list_width = 0 if hidden else self.LIST_WIDTH[w < self.NARROW]
-        fits = sum(len(label) + 2 for label in full) <= w - list_width - 1  # a tab pads its label by 1 each side
-        for i, (pid, _) in enumerate(self.PANES):
-            tabs.get_tab(pid).label = full[i] if fits else f"{i + 1} {self.TAB_SHORT[pid]}"
+        room = w - (0 if hidden else self.LIST_WIDTH[w < self.NARROW]) - 1
+        active = tabs.active
+        for labels in self._tab_labels(active):  # full, short, then keys only (the active tab short)
+            if sum(len(label) + 2 for label in labels.values()) <= room:  # a tab pads its label by 1 each side
+                break
+        for pid, label in labels.items():
+            tabs.get_tab(pid).label = label
         if hidden and self.query_one(TraceList).has_focus_within:
             self.pane().focus_main()
+
+    def _tab_labels(self, active: str | None) -> list[dict[str, str]]:
+        full = {pid: f"{key} {self.TAB_LABELS.get(pid, title)}" for pid, title, key in self.PANES}
+        short = {pid: f"{key} {self.TAB_SHORT[pid]}" for pid, _, key in self.PANES}
+        keys = {pid: short[pid] if pid == active else key for pid, _, key in self.PANES}
+        return [full, short, keys]
 
     def action_toggle_traces(self) -> None:
         self.traces_shown = self.has_class("hide-traces")
@@ -476,6 +485,7 @@ class RacewayApp(App):
             self._pane_shown(pid)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._fit()  # with keys-only tabs, the active one shows its name
         self._pane_shown(event.pane.id)
 
     def _pane_shown(self, pid: str) -> None:
@@ -493,7 +503,7 @@ class RacewayApp(App):
             pane.focus_main()
 
     def _cycle(self, step: int) -> None:
-        ids = [p for p, _ in self.PANES]
+        ids = [p for p, _, _ in self.PANES]
         self.action_pane(ids[(ids.index(self.active_pane) + step) % len(ids)])
 
     def action_next_pane(self) -> None:

@@ -16,8 +16,8 @@ MAX_TRACES = 2000
 class RacewayCommands(Provider):
     def _commands(self) -> list[tuple[str, object, str]]:
         app = self.app
-        cmds = [(f"Pane: {title}", partial(app.action_pane, pane_id), f"key {i + 1}")
-                for i, (pane_id, title) in enumerate(app.PANES)]
+        cmds = [(f"Pane: {title}", partial(app.action_pane, pane_id), f"key {key}")
+                for pane_id, title, key in app.PANES]
         cmds += [
             ("Export view as JSON", partial(app.action_export, "json"), "write the current view to a .json file"),
             ("Export view as Parquet", partial(app.action_export, "parquet"), "write the current view to a .parquet file"),
