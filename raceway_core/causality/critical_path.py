@@ -9,6 +9,10 @@ prefix sums, so only receiving events need a step in Python.
 Ties are broken deterministically: the program-order predecessor wins, then the
 source earliest in causal order; the path ends at its trace's event with the
 largest total, the latest such event in causal order.
+
+The loop stays Python: compiled with numba it took 0.03 s instead of 0.45 s CPU at 1M
+events, but importing numba (0.9 s) and loading the cached compiled code (0.6 s) cost a
+CLI run more than that (measured under load 6-11).
 """
 
 from __future__ import annotations
