@@ -10,7 +10,8 @@
 
 3. --cli N...: the user's path on N synthetic events, each in a fresh process: DuckDB
    read_json (baseline), `raceway-tui load FILE`, `raceway-tui analyze FILE --json
-   --max-pairs 0` (load + analysis + document); wall time, peak RSS, ratios, load average.
+   --max-pairs 0` (load + analysis + document); wall time, CPU time (user + system), peak
+   RSS, ratios, load average.
    Targets (issue 18): analysis of 1M within 1x read_json, load + analysis <= 1 KB/event.
 
     python bench/analyze.py [--events N] [--skip-big]
@@ -124,21 +125,45 @@ def hot(accesses: int, contexts: int, brute_sizes: list[int], ref_size: int) -> 
     s.close()
 
 
+# as common.child_run, and the child's CPU time (user + system, all its threads): on a
+# shared 2-core machine whose load average moves from 2 to 20, wall-time ratios of runs a
+# minute apart swing 3x; CPU seconds compare code, wall seconds compare experiences
+_WRAP_CPU = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], stdout=sys.stdout); "
+             "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+             "sys.stderr.write(f'\\nRSS_KB={u.ru_maxrss} CPU_S={u.ru_utime + u.ru_stime}\\n'); sys.exit(r.returncode)")
+
+
+def child_run_cpu(args: list[str]) -> tuple[float, float, float, str]:
+    """(wall s, peak RSS MB, CPU s, stdout) of a command run in a fresh child."""
+    import subprocess
+
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", _WRAP_CPU, *args], capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if r.returncode not in (0, 1):
+        sys.stderr.write(r.stderr)
+        raise SystemExit(f"{args[0]} failed with exit {r.returncode}")
+    tail = r.stderr.rsplit("RSS_KB=", 1)[1].split()
+    return wall, int(tail[0]) / 1024, float(tail[1].split("=", 1)[1]), r.stdout
+
+
 def cli(sizes: list[int]) -> None:
     import os
 
-    from common import child_run, cli_exe, read_json_code
+    from common import cli_exe, read_json_code
 
     for n in sizes:
         path = synthetic_ndjson(n, traces_hint=n // 100)
-        rj, rj_rss, _ = child_run([sys.executable, "-c", read_json_code(), str(path)])
-        load, load_rss, _ = child_run([cli_exe(), "load", str(path)])
-        full, rss, out = child_run([cli_exe(), "analyze", str(path), "--json", "--max-pairs", "0"])
+        rj, rj_rss, rj_cpu, _ = child_run_cpu([sys.executable, "-c", read_json_code(), str(path)])
+        load, load_rss, load_cpu, _ = child_run_cpu([cli_exe(), "load", str(path)])
+        full, rss, cpu, out = child_run_cpu([cli_exe(), "analyze", str(path), "--json", "--max-pairs", "0"])
         pairs = json.loads(out)["races"]["pair_count"]
-        print(f"{n:>10,} events: read_json {rj:6.2f} s ({rj_rss:5.0f} MB) | load {load:6.2f} s ({load / rj:4.2f}x, "
-              f"{load_rss:5.0f} MB) | analyze --json {full:6.2f} s, minus load {full - load:6.2f} s "
-              f"({(full - load) / rj:4.2f}x read_json), peak RSS {rss:6.0f} MB ({rss * 2**20 / n:5.0f} B/event) | "
-              f"{pairs:,} racing pairs | load average {os.getloadavg()[0]:.2f}", flush=True)
+        print(f"{n:>10,} events: read_json {rj:6.2f} s ({rj_cpu:6.2f} s CPU, {rj_rss:5.0f} MB) | load {load:6.2f} s "
+              f"({load / rj:4.2f}x; {load_cpu:6.2f} s CPU, {load_rss:5.0f} MB) | analyze --json {full:6.2f} s "
+              f"({cpu:6.2f} s CPU), minus load {full - load:6.2f} s ({(full - load) / rj:4.2f}x read_json; "
+              f"{cpu - load_cpu:6.2f} s CPU, {(cpu - load_cpu) / rj_cpu:4.2f}x read_json's CPU), peak RSS {rss:6.0f} MB "
+              f"({rss * 2**20 / n:5.0f} B/event) | {pairs:,} racing pairs | load average {os.getloadavg()[0]:.2f}",
+              flush=True)
 
 
 def main() -> None:

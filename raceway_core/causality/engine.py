@@ -350,15 +350,13 @@ class Engine:
 
     # -- result tables ----------------------------------------------------------------
     def _tables(self, cur) -> None:
+        """hb.ev's ord and tord when the causal order is not the time order build_order assumed."""
+        if np.array_equal(self.rank, self.idx):
+            return
         tbl = pa.table({"seq": pa.array(self.seq), "ord": pa.array(self.rank)})
         cur.register("_ord", tbl)
-        # ord: position in the causal order; tord: the same inside the trace (for paging a trace)
         cur.execute("""CREATE OR REPLACE TABLE hb.ev AS
-            SELECT e.*, o.ord, CAST(row_number() OVER (PARTITION BY e.trace_id ORDER BY o.ord) - 1 AS BIGINT) AS tord
+            SELECT e.* EXCLUDE (ord, tord), o.ord,
+                   CAST(row_number() OVER (PARTITION BY e.trace_id ORDER BY o.ord) - 1 AS BIGINT) AS tord
             FROM hb.ev e JOIN _ord o USING (seq) ORDER BY o.ord""").fetchall()
         cur.unregister("_ord")
-        # lane: the context's column in its trace's timeline, by first event
-        cur.execute("""CREATE OR REPLACE TABLE hb.ctx AS
-            SELECT c.*, CAST(row_number() OVER (PARTITION BY c.trace_id ORDER BY c.first_idx) - 1 AS INTEGER) AS lane,
-                   coalesce(c.service || '/', '') || c.thread_id AS label
-            FROM hb.ctx c""").fetchall()

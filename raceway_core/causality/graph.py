@@ -35,17 +35,26 @@ CREATE OR REPLACE TEMP TABLE _ctx_ids AS
 SELECT trace_id, thread_id, CAST(row_number() OVER (ORDER BY min(idx)) - 1 AS INTEGER) AS ctx
 FROM _ranked GROUP BY trace_id, thread_id;
 
+-- ord (position in the causal order) and tord (the same inside the trace, for paging a
+-- trace) as the time order: the usual causal order; the engine rewrites them when not.
 CREATE OR REPLACE TABLE hb.ev AS
 SELECT r.seq, r.trace_id, r.thread_id, r.ts_ns, r.idx, c.ctx,
-       CAST(row_number() OVER (PARTITION BY c.ctx ORDER BY r.idx) AS INTEGER) AS pos
-FROM _ranked r JOIN _ctx_ids c USING (trace_id, thread_id);
+       CAST(row_number() OVER (PARTITION BY c.ctx ORDER BY r.idx) AS INTEGER) AS pos,
+       r.idx AS ord, CAST(row_number() OVER (PARTITION BY r.trace_id ORDER BY r.idx) - 1 AS BIGINT) AS tord
+FROM _ranked r JOIN _ctx_ids c USING (trace_id, thread_id) ORDER BY r.idx;
 
+-- lane: the context's column in its trace's timeline, by first event
 CREATE OR REPLACE TABLE hb.ctx AS
-SELECT e.ctx, any_value(e.trace_id) AS trace_id, any_value(e.thread_id) AS thread_id,
-       count(*) AS events, min(e.idx) AS first_idx, max(e.idx) AS last_idx,
-       mode(v.service) AS service
-FROM hb.ev e JOIN events v USING (seq)
-GROUP BY e.ctx;
+SELECT c.*, CAST(row_number() OVER (PARTITION BY c.trace_id ORDER BY c.first_idx) - 1 AS INTEGER) AS lane,
+       coalesce(c.service || '/', '') || c.thread_id AS label
+FROM (SELECT e.ctx, any_value(e.trace_id) AS trace_id, any_value(e.thread_id) AS thread_id,
+             count(*) AS events, min(e.idx) AS first_idx, max(e.idx) AS last_idx,
+             mode(v.service) AS service
+      FROM hb.ev e JOIN events v USING (seq)
+      GROUP BY e.ctx) c;
+
+DROP TABLE _ranked;
+DROP TABLE _ctx_ids;
 """
 
 # Rule 2: parent -> event, when the parent is known and in another context (inside a
@@ -221,3 +230,5 @@ def build_edges(cur: duckdb.DuckDBPyConnection, clock_edges_sql: str | None = No
         FROM ({union}) u JOIN hb.ev s ON s.seq = u.src JOIN hb.ev d ON d.seq = u.dst
         WHERE u.src <> u.dst
     """).fetchall()
+    for t in ("_spans", "_calls", "_cv", "_own", "_cand", "_refs"):  # the trust stage's too: memory
+        cur.execute(f"DROP TABLE IF EXISTS {t}").fetchall()
