@@ -228,7 +228,7 @@ _COLUMNS = f"""
     CASE WHEN x.lock_set IS NOT NULL THEN
         TRY(CAST(json_transform(x.lock_set, '["VARCHAR"]') AS VARCHAR[])) END AS lock_set,
     CASE WHEN suffix(text, chr(13) || chr(10)) THEN left(text, -2)
-         WHEN suffix(text, chr(10)) THEN left(text, -1) ELSE text END AS raw,
+         WHEN suffix(text, chr(10)) OR suffix(text, chr(13)) THEN left(text, -1) ELSE text END AS raw,
     CAST(? AS VARCHAR) AS source,
     line,
     rec"""
