@@ -61,7 +61,7 @@ def _prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
         raise failure[0]
 
 
-COMPACT_ROWS = 200_000  # events an in-memory load adds between checkpoints
+COMPACT_ROWS = 200_000  # events an in-memory load holds at its first checkpoint
 
 
 def _checkpoint(conn: duckdb.DuckDBPyConnection) -> bool:
@@ -81,8 +81,8 @@ def load_file(conn: duckdb.DuckDBPyConnection, path: Path, load_id: int, line_ba
 
     Chunks commit one by one (big transactions hold everything in memory twice);
     if loading fails half-way, what this load added is removed again. ``compact``
-    (an in-memory store, chunks committed one by one): checkpoint every
-    COMPACT_ROWS events, which is when DuckDB compresses the rows in memory.
+    (an in-memory store, chunks committed one by one): checkpoint at COMPACT_ROWS
+    events and each time the count doubles, which is when DuckDB compresses the rows in memory.
     """
     started = time.perf_counter()
     src = Source(Path(path), name or display_name(Path(path)), options=options)
@@ -91,7 +91,9 @@ def load_file(conn: duckdb.DuckDBPyConnection, path: Path, load_id: int, line_ba
     try:
         for chunk in _prefetch(src.chunks()):
             ing.chunk(chunk.table, chunk.expand, chunk.records)
-            if compact and ing.counts.records - compacted >= COMPACT_ROWS:
+            # at 200k, 400k, 800k ... events: a checkpoint costs as much as all rows held
+            # (every 200k made a 3M-event load 2.7x slower), so doubling keeps the sum linear
+            if compact and ing.counts.records >= max(COMPACT_ROWS, 2 * compacted):
                 compacted = ing.counts.records
                 compact = _checkpoint(conn)
         if src.fatal:
