@@ -52,7 +52,11 @@ samples: install
 	$(BIN)/python examples/slow_api.py --out sample_traces/slow-api.jsonl
 	$(BIN)/python examples/deadlock.py --out sample_traces/deadlock-transfers.jsonl
 
+# The first table is issue 18's: the CLI's load and engine at 100k-3M events with the baselines
+# (read_json, orjson, wc -l) measured in the same run; BENCH_SIZES changes its sizes.
+BENCH_SIZES ?= 100000,300000,1000000,3000000
 bench: install-test
+	$(BIN)/python bench/summary.py --sizes $(BENCH_SIZES)
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/analyze.py --cli 100000 300000 1000000

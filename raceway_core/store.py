@@ -106,7 +106,8 @@ class Store:
                         cur.execute("BEGIN TRANSACTION").fetchall()
                     try:
                         load_id, line_base = self._next_ids(cur)
-                        summary, used = load_file(cur, Path(p), load_id, line_base, name=str(p), options=options)
+                        summary, used = load_file(cur, Path(p), load_id, line_base, name=str(p), options=options,
+                                                  compact=not whole)
                         self._record(cur, load_id, Path(p), summary, line_base + used)
                     except BaseException:
                         if whole:

@@ -188,3 +188,25 @@ def test_nothing_lost_between_bad_records(store, tmp_path):
             lines.append("garbage")
     s = _load_one(store, write_lines(tmp_path / "g.jsonl", lines))
     assert (s.loaded, s.rejected) == (100, 10)
+
+
+def test_bad_records_in_many_chunks_each_checked_against_their_own_chunk(store, tmp_path, monkeypatch):
+    """A file read in many blocks, a few bad lines in several of them (and in the last line
+    of a block): every good event loads once, each bad line is a reject at its line, and no
+    good record of a chunk is taken for a duplicate (the careful path compares each chunk's
+    records with the rows of that chunk only)."""
+    from raceway_core.loading import reading
+
+    monkeypatch.setattr(reading, "BLOCK", 2048)  # ~6 events a block
+    lines, bad = [], set()
+    for i in range(1, 201):
+        if i % 17 == 0 or i % 29 == 0:
+            lines.append(json.dumps({**event(i), "trace_id": 42}))
+            bad.add(i)
+        else:
+            lines.append(json.dumps(event(i)))
+    s = _load_one(store, write_lines(tmp_path / "bad.jsonl", lines))
+    assert (s.records, s.loaded, s.rejected, s.duplicates) == (200, 200 - len(bad), len(bad), 0)
+    assert [r[0] for r in _rejects(store)] == sorted(bad)
+    stored = [(r["line"], r["id"]) for r in rows(store, "SELECT line, id FROM events ORDER BY seq")]
+    assert stored == [(i, event(i)["id"]) for i in range(1, 201) if i not in bad]

@@ -61,19 +61,41 @@ def _prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
         raise failure[0]
 
 
+COMPACT_ROWS = 200_000  # events an in-memory load holds at its first checkpoint
+
+
+def _checkpoint(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Compress what the store holds so far (1M events: 1.04 GB -> 0.48 GB in memory,
+    +30% load CPU); False when another transaction keeps DuckDB from it: the
+    rest of this load then stays as it is."""
+    try:
+        conn.execute("CHECKPOINT").fetchall()
+    except duckdb.TransactionException:
+        return False
+    return True
+
+
 def load_file(conn: duckdb.DuckDBPyConnection, path: Path, load_id: int, line_base: int,
-              name: str | None = None, options=None) -> tuple[LoadSummary, int]:
+              name: str | None = None, options=None, compact: bool = False) -> tuple[LoadSummary, int]:
     """Load one file on ``conn``; returns its summary and the number of lines it used.
 
     Chunks commit one by one (big transactions hold everything in memory twice);
-    if loading fails half-way, what this load added is removed again.
+    if loading fails half-way, what this load added is removed again. ``compact``
+    (an in-memory store, chunks committed one by one): checkpoint at COMPACT_ROWS
+    events and each time the count doubles, which is when DuckDB compresses the rows in memory.
     """
     started = time.perf_counter()
     src = Source(Path(path), name or display_name(Path(path)), options=options)
     ing = Ingestor(conn, load_id, src.name, line_base)
+    compacted = 0
     try:
         for chunk in _prefetch(src.chunks()):
             ing.chunk(chunk.table, chunk.expand, chunk.records)
+            # at 200k, 400k, 800k ... events: a checkpoint costs as much as all rows held
+            # (every 200k made a 3M-event load 2.7x slower), so doubling keeps the sum linear
+            if compact and ing.counts.records >= max(COMPACT_ROWS, 2 * compacted):
+                compacted = ing.counts.records
+                compact = _checkpoint(conn)
         if src.fatal:
             return LoadSummary(src.name, "", 0, 0, 0, 0, fatal=src.fatal,
                                seconds=time.perf_counter() - started, bytes=src.bytes_read), 0

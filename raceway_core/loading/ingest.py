@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from raceway_core.loading.fields import (
     ACCESS_TYPES, ARR, ID, INDEX, INT, KIND, KNOWN_VARIANTS, NUM, OBJ, PATHS, STR, TOP_FIELDS,
@@ -228,7 +229,7 @@ _COLUMNS = f"""
     CASE WHEN x.lock_set IS NOT NULL THEN
         TRY(CAST(json_transform(x.lock_set, '["VARCHAR"]') AS VARCHAR[])) END AS lock_set,
     CASE WHEN suffix(text, chr(13) || chr(10)) THEN left(text, -2)
-         WHEN suffix(text, chr(10)) THEN left(text, -1) ELSE text END AS raw,
+         WHEN suffix(text, chr(10)) OR suffix(text, chr(13)) THEN left(text, -1) ELSE text END AS raw,
     CAST(? AS VARCHAR) AS source,
     line,
     rec"""
@@ -317,7 +318,8 @@ WITH __RECS__ SELECT count(*) FROM recs
 
 # The records the fast path did not take, with exact reasons.
 _NOT_LOADED = """
-        ANTI JOIN (SELECT line, rec FROM events WHERE source = $source AND seq >= $first_seq) done
+        ANTI JOIN (SELECT line, rec FROM events
+                   WHERE source = $source AND seq >= $first_seq AND seq >= $seq_lo AND seq < $seq_hi) done
         ON recs.line = done.line AND recs.rec IS NOT DISTINCT FROM done.rec"""
 SLOW_PARSE = f"""
 CREATE OR REPLACE TEMP TABLE _slow AS
@@ -388,16 +390,22 @@ class Ingestor:
             self.counts.records += total
             self.counts.loaded += inserted
             if inserted < total:
-                self._slow(expand)
+                lo, hi = (v.as_py() for v in pc.min_max(table.column("line")).values())
+                self._slow(expand, lo, hi)
         finally:
             conn.unregister("_chunk")
         while self._salvaged:
             self.chunk(self._salvaged.pop(), expand=False)
 
-    def _slow(self, expand: bool) -> None:
+    def _slow(self, expand: bool, lo: int, hi: int) -> None:
+        """Exact reasons for the records of the chunk (lines lo..hi) the fast path left out."""
         conn = self.conn
+        # only this chunk's seq range is compared (zone maps skip the rest): the
+        # whole source's rows made each chunk with a bad record cost more than the last
+        seq_lo, seq_hi = (self.line_base + lo) << REC_BITS, (self.line_base + hi + 1) << REC_BITS
         conn.execute(with_recs(SLOW_PARSE, expand),
-                     {"source": self.source, "first_seq": self.first_seq, "line_base": self.line_base}).fetchall()
+                     {"source": self.source, "first_seq": self.first_seq, "line_base": self.line_base,
+                      "seq_lo": seq_lo, "seq_hi": seq_hi}).fetchall()
         loaded = conn.execute("INSERT INTO events BY NAME SELECT * EXCLUDE (reason) FROM _slow "
                               "WHERE reason IS NULL").fetchall()[0][0]
         rejected = conn.execute(

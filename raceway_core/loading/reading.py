@@ -204,7 +204,7 @@ class Source:
                     skipped, head, carry = len(carry), carry[:_RAW_KEPT], b""
                 continue
             carry = data[cut:]
-            chunk, n = self._split(data[:cut], line_no)
+            chunk, n = self._split(data, line_no, cut)  # the first cut bytes: no copy
             line_no += n
             if chunk is not None:
                 yield chunk
@@ -224,9 +224,9 @@ class Source:
         self.problems.append(Problem(line, None, _too_big(size, self.max_record),
                                      head.decode("utf-8", "replace") + " …"))
 
-    def _split(self, data: bytes, line_no: int) -> tuple[Chunk | None, int]:
-        """Records of ``data`` (ends with a newline) whose first line is line_no + 1."""
-        arr = np.frombuffer(data, dtype=np.uint8)
+    def _split(self, data: bytes, line_no: int, end: int | None = None) -> tuple[Chunk | None, int]:
+        """Records of ``data[:end]`` (ends with a newline) whose first line is line_no + 1."""
+        arr = np.frombuffer(data, dtype=np.uint8, count=-1 if end is None else end)
         ends = np.flatnonzero(arr == 10) + 1
         n = len(ends)
         offsets = np.empty(n + 1, dtype=np.int32)
@@ -237,7 +237,9 @@ class Source:
         binary = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), buf])
         records = None
         try:
-            text = binary.cast(pa.string())
+            # each line without its newline (a copy in C++): the text is then the raw
+            # column as it is, where SQL cut it per row (unicode-aware, 0.7 s a million)
+            text = pc.binary_slice(binary, 0, -1).cast(pa.string())
             records = _non_blank(data, arr, offsets)
         except pa.ArrowInvalid:
             lines, text = self._decode_slowly(binary, line_no)
@@ -254,7 +256,7 @@ class Source:
             table = self._reject_non_finite(table, data, offsets, bad, line_no)
             records = None
         # batch lines ({"events": [...]}, arrays) need SQL to count and expand them
-        batches = data.find(b'"events"') >= 0 or bool(np.any(arr[offsets[:-1]] == ord("[")))
+        batches = data.find(b'"events"', 0, len(arr)) >= 0 or bool(np.any(arr[offsets[:-1]] == ord("[")))
         if batches or records is None:
             return Chunk(_batched(table), expand=True), n
         return Chunk(_batched(table), expand=False, records=records), n
