@@ -205,10 +205,24 @@ def test_tail_appends_are_incremental(tmp_path, shape, scope):
     assert reasons == [None, None]
 
 
-def test_an_append_before_analysed_events_falls_back(tmp_path):
+def test_an_append_among_analysed_events_is_incremental(tmp_path):
+    """Events that arrive late, after their own contexts' but before other contexts'
+    analysed events: the later events move one place each (idx, ord, tord, edges)."""
     base, t = _base()
-    late = [_ev(len(base), "T1", "a", 5, _access("y", "Write"))]  # stamped before most of the trace
-    assert _check(tmp_path, [base, late], "auto") == ["new events before the latest analysed one"]
+    i = len(base)
+    late = [_ev(i, "T1", "b", 25, _access("y", "Write", "late.py:1")),  # after T1/b's 24, before T2's 30
+            _ev(i + 1, "T1", "b", 26, _access("x", "Read", "late.py:2")),
+            _ev(i + 2, "T2", "a", 36, _call("g"), duration=7000)]
+    assert _check(tmp_path, [base, late], "auto") == [None]
+
+
+@pytest.mark.parametrize("late, reason", [
+    (_ev(99, "T1", "a", 5, _access("y", "Write")), "a new event before an analysed one of its own context"),
+    (_ev(99, "T1", "b", 25, _lock("LockRelease")), "a new release comes before an analysed acquire of its lock"),
+    (_ev(99, "T1", "z", 25, _call()), "a new context starts before an analysed one"),
+])
+def test_an_append_that_reorders_analysed_events_falls_back(tmp_path, late, reason):
+    assert _check(tmp_path, [_base()[0], [late]], "auto") == [reason]
 
 
 def test_a_late_parent_falls_back(tmp_path):

@@ -147,9 +147,17 @@ class _Update:
         if old.n == 0 or new.num_rows > MAX_SHARE * old.n:
             raise Fallback(f"{new.num_rows} new events against {old.n} analysed")
         self.hi = int(pa.compute.max(new["seq"]).as_py())
+        # (timestamp, seq) numbering of old and new together: a new event has a larger seq
+        # than every old one, so it goes after the old events of its timestamp
         ts = new["ts_ns"].to_numpy()
-        if int(ts.min()) < int(old.ts.max()):
-            raise Fallback("new events before the latest analysed one")
+        old_ts = old.ts[old.topo_rows]  # old rows in idx order (rank == idx)
+        self.new_idx = np.searchsorted(old_ts, ts, side="right") + np.arange(len(ts))
+        k0 = int(np.searchsorted(old_ts, ts.min(), side="right"))
+        moved = old.topo_rows[k0:]  # old rows after the first new event: their idx grows
+        self.moved = moved
+        self.moved_idx = old.idx[moved] + np.searchsorted(ts, old.ts[moved], side="left")
+        if len(moved) > max(10_000, MAX_SHARE * old.n):
+            raise Fallback(f"new events before {len(moved)} analysed ones")
         self.new = new
 
     # -- hb.ev / hb.ctx rows of the new events, and the touched traces' rows --------------
@@ -172,7 +180,18 @@ class _Update:
             ctx.append(c)
             pos.append(counts[c])
         self.n_ctx = old.n_ctx + len(self.new_ctx_keys)
-        self.new_idx = np.arange(old.n, old.n + m, dtype=np.int64)
+        ts = new["ts_ns"].to_numpy()
+        olds = np.flatnonzero(np.array(ctx) < old.n_ctx)
+        if len(olds):
+            c = np.array(ctx)[olds]
+            last = old.ctx_rows[old.ctx_start[c + 1] - 1]
+            if bool(np.any(ts[olds] < old.ts[last])):
+                raise Fallback("a new event before an analysed one of its own context")
+        if self.new_ctx_keys and old.n_ctx:
+            first_new = int(np.flatnonzero(np.array(ctx) >= old.n_ctx)[0])
+            started = old.ctx_rows[old.ctx_start[old.n_ctx - 1]]  # the last old context's first event
+            if ts[first_new] < old.ts[started]:
+                raise Fallback("a new context starts before an analysed one")
         self.new_ctx = np.array(ctx, dtype=np.int64)
         self.new_pos = np.array(pos, dtype=np.int64)
         self.ctx_counts = np.array(counts, dtype=np.int64)
@@ -185,16 +204,24 @@ class _Update:
         cur.register("_it", pa.table({"trace_id": pa.array(self.touched_traces, pa.string())}))
         self.x("CREATE OR REPLACE TEMP TABLE _ie AS SELECT * FROM events "
                "WHERE seq <= $hi AND trace_id IN (SELECT trace_id FROM _it)", {"hi": self.hi})
+        if len(self.moved):  # old events after the first new one: one place later per new event before them
+            cur.register("_ishift", pa.table({"seq": pa.array(old.seq[self.moved]), "idx": pa.array(self.moved_idx)}))
+            self.x("UPDATE hb.ev SET idx = s.idx, ord = s.idx FROM _ishift s WHERE hb.ev.seq = s.seq")
+            self.x("UPDATE hb.edges SET src_idx = s.idx FROM _ishift s WHERE hb.edges.src = s.seq")
+            self.x("UPDATE hb.edges SET dst_idx = s.idx FROM _ishift s WHERE hb.edges.dst = s.seq")
+            self.x("""UPDATE hb.ctx SET first_idx = m.f, last_idx = m.l FROM (
+                          SELECT ctx, min(idx) AS f, max(idx) AS l FROM hb.ev
+                          WHERE ctx IN (SELECT DISTINCT e.ctx FROM hb.ev e JOIN _ishift USING (seq)) GROUP BY ctx) m
+                      WHERE hb.ctx.ctx = m.ctx""")
+            cur.unregister("_ishift")
         self.x("""CREATE OR REPLACE TEMP TABLE _iev AS
-                  SELECT seq, trace_id, thread_id, ts_ns, idx, ctx, pos, ord, tord FROM hb.ev
-                  WHERE trace_id IN (SELECT trace_id FROM _it)
-                  UNION ALL
-                  SELECT n.seq, n.trace_id, n.thread_id, n.ts_ns, n.idx, n.ctx, n.pos, n.idx AS ord,
-                         CAST(coalesce(o.k, 0) + row_number() OVER (PARTITION BY n.trace_id ORDER BY n.idx) - 1 AS BIGINT)
-                  FROM _inew n LEFT JOIN (SELECT trace_id, count(*) AS k FROM hb.ev
-                                          WHERE trace_id IN (SELECT trace_id FROM _it) GROUP BY trace_id) o
-                  USING (trace_id)""")
-        self.x("INSERT INTO hb.ev SELECT * FROM _iev WHERE seq > $t ORDER BY idx", {"t": self.top})
+                  SELECT *, CAST(row_number() OVER (PARTITION BY trace_id ORDER BY ord) - 1 AS BIGINT) AS tord FROM (
+                      SELECT seq, trace_id, thread_id, ts_ns, idx, ctx, pos, ord FROM hb.ev
+                      WHERE trace_id IN (SELECT trace_id FROM _it)
+                      UNION ALL
+                      SELECT seq, trace_id, thread_id, ts_ns, idx, ctx, pos, idx AS ord FROM _inew)""")
+        self.x("DELETE FROM hb.ev WHERE trace_id IN (SELECT trace_id FROM _it)")
+        self.x("INSERT INTO hb.ev SELECT * FROM _iev ORDER BY idx")
         self.x("""CREATE OR REPLACE TEMP TABLE _ictx AS
                   SELECT c.*, CAST(row_number() OVER (PARTITION BY c.trace_id ORDER BY c.first_idx) - 1 AS INTEGER) AS lane,
                          coalesce(c.service || '/', '') || c.thread_id AS label
@@ -271,6 +298,15 @@ class _Update:
             FROM acq a ASOF JOIN rel r ON a.lock_id = r.lock_id AND a.idx >= r.idx
             WHERE r.ctx <> a.ctx""", {"t": top, "hi": self.hi})
         add = pa.concat_tables([add, lock.cast(add.schema)])
+        # an analysed acquire after a new release of its lock would take its hand-off from it
+        handed = self.q("""
+            SELECT count(*) AS n FROM (SELECT e.lock_id, n.idx FROM _iev n JOIN _ie e USING (seq)
+                                       WHERE n.seq > $t AND e.kind = 'LockRelease' AND e.lock_id IS NOT NULL) r
+            JOIN (SELECT e.lock_id, o.idx FROM events e JOIN hb.ev o USING (seq)
+                  WHERE e.seq <= $t AND o.idx > $k AND e.kind = 'LockAcquire' AND e.lock_id IS NOT NULL) a
+            ON a.lock_id = r.lock_id AND a.idx >= r.idx""", {"t": top, "k": int(self.new_idx.min())})
+        if handed["n"][0].as_py():
+            raise Fallback("a new release comes before an analysed acquire of its lock")
         if add.num_rows and not bool(np.all(add["src_idx"].to_numpy() < add["dst_idx"].to_numpy())):
             raise Fallback("a new edge points back in time")
         self.added = add
@@ -288,6 +324,7 @@ class _Update:
         eng.seq = np.concatenate([old.seq, nseq[order]])
         eng.ts = np.concatenate([old.ts, self.new["ts_ns"].to_numpy()[order]])
         eng.idx = np.concatenate([old.idx, self.new_idx[order]])
+        eng.idx[self.moved] = self.moved_idx
         eng.ctx = np.concatenate([old.ctx, self.new_ctx[order]])
         eng.pos = np.concatenate([old.pos, self.new_pos[order]])
         eng.n = n
@@ -324,7 +361,8 @@ class _Update:
                                                                        dtype=old.trace_of_ctx.dtype)])
         self.t_codes = np.array(sorted(code[t] for t in self.touched_traces), dtype=np.int64)
         eng.rank = eng.idx.copy()
-        eng.topo_rows = np.concatenate([old.topo_rows, new_row])
+        eng.topo_rows = np.empty(n, dtype=np.int64)
+        eng.topo_rows[eng.rank] = np.arange(n)
         # edges
         add = self.added
         k0 = len(old.e_src)
@@ -640,13 +678,18 @@ class _Update:
         """Scope auto: an instance's lifetime that grew over another's start changes which
         old pairs race (any variable): the whole engine then."""
         bad = self.q("""
-            WITH new AS (SELECT service, instance_id, max(ts_ns) AS e FROM _ie WHERE seq > $t AND instance_id IS NOT NULL
-                         GROUP BY ALL),
-                 was AS (SELECT service, instance_id, min(ts_ns) AS s, max(ts_ns) AS e FROM events
+            WITH was AS (SELECT service, instance_id, min(ts_ns) AS s, max(ts_ns) AS e FROM events
                          WHERE seq <= $t AND instance_id IS NOT NULL GROUP BY ALL),
-                 grew AS (SELECT w.service, w.instance_id, w.e AS old_e, n.e AS new_e FROM was w JOIN new n
-                          ON n.service IS NOT DISTINCT FROM w.service AND n.instance_id = w.instance_id WHERE n.e > w.e)
-            SELECT count(*) AS n FROM grew g JOIN was o ON o.s > g.old_e AND o.s <= g.new_e""", {"t": self.top})
+                 new AS (SELECT service, instance_id, min(ts_ns) AS s, max(ts_ns) AS e FROM _ie
+                         WHERE seq > $t AND instance_id IS NOT NULL GROUP BY ALL),
+                 now AS (SELECT w.service, w.instance_id, w.s AS ws, w.e AS we,
+                                least(w.s, coalesce(n.s, w.s)) AS s, greatest(w.e, coalesce(n.e, w.e)) AS e
+                         FROM was w LEFT JOIN new n
+                         ON n.service IS NOT DISTINCT FROM w.service AND n.instance_id = w.instance_id)
+            SELECT count(*) AS n FROM now i JOIN now j
+            ON NOT (i.service IS NOT DISTINCT FROM j.service AND i.instance_id = j.instance_id)
+            WHERE (i.s <> i.ws OR i.e <> i.we)
+              AND ((i.we < j.ws OR j.we < i.ws) <> (i.e < j.s OR j.e < i.s))""", {"t": self.top})
         if bad["n"][0].as_py():
             raise Fallback("a process instance's lifetime now overlaps another's (variable scope auto)")
 
