@@ -264,9 +264,12 @@ class _Update:
         dst = got["dst"].to_numpy()
         fresh = dst > top
         old_part = got.filter(pa.array(~fresh))
-        if set(zip(*(old_part[c].to_pylist() for c in ("src", "dst", "kind", "detail")))) != \
-                set(zip(*(was[c].to_pylist() for c in ("src", "dst", "kind", "detail")))):
-            raise Fallback("an edge into an analysed event changed (a late parent, a grown join or span)")
+        now_set = set(zip(*(old_part[c].to_pylist() for c in ("src", "dst", "kind", "detail"))))
+        was_set = set(zip(*(was[c].to_pylist() for c in ("src", "dst", "kind", "detail"))))
+        if now_set != was_set:
+            kinds = sorted({e[2] for e in now_set ^ was_set})
+            raise Fallback(f"an edge into an analysed event changed ({', '.join(kinds)}: "
+                           "a late parent, a grown join or span)")
         add = got.filter(pa.array(fresh))
         if pa.compute.any(add["cross_trace"]).as_py():
             raise Fallback("a new parent or join link between traces")
