@@ -2,10 +2,12 @@
 only what the new events can change, with the results of a full run.
 
 Works on top of the engine's outputs (its arrays, its ``HappensBefore`` and the hb
-tables). Handled here: a **tail append**, the shape of a live feed - every new event
-is at or after the latest analysed one in (timestamp, appearance) order, every new
-edge points forward into a new event, and the previous causal order was the time
-order (no cycle dropped). Then nothing about the old events' order changes:
+tables). Handled here: the appends of a live feed - every new event comes after the
+analysed events of its own context (events of other contexts may be later: the late
+arrivals of a busy server; those move one place up per new event before them), new
+contexts start after the analysed ones, every new edge points forward into a new event,
+and the previous causal order was the time order (no cycle dropped). Then nothing about
+the old events' causal order changes:
 
 - hb.ev / hb.ctx: rows added, the touched contexts' counts and service updated;
 - trust, edges (rules 2, 3, 5), lock sets and critical paths: recomputed with the
@@ -20,8 +22,10 @@ order (no cycle dropped). Then nothing about the old events' order changes:
   anomaly baselines are SQL over all events, so an append that moves a baseline
   is seen at once).
 
-Anything else returns ``None`` and the caller runs the whole engine (``update``'s
-``reason`` says why): a new event before an analysed one, an edge into an old event
+Anything else returns ``None`` and the caller runs the whole engine (``last_reason``
+says why): a new event before an analysed one of its context, a new context starting
+before an analysed one, a new release before an analysed acquire or release of its
+lock, more than ``MAX_SHARE`` of the events moved, an edge into an old event
 (a late parent, a join whose spawned context grew, a return whose span grew), any
 cross-trace parent or join link touching the appended traces, a trusted vector clock
 in them, a lock chain that starts crossing traces, a chain count that changes the
@@ -308,8 +312,15 @@ class _Update:
             JOIN (SELECT e.lock_id, o.idx FROM events e JOIN hb.ev o USING (seq)
                   WHERE e.seq <= $t AND o.idx > $k AND e.kind = 'LockAcquire' AND e.lock_id IS NOT NULL) a
             ON a.lock_id = r.lock_id AND a.idx >= r.idx""", {"t": top, "k": int(self.new_idx.min())})
+        if not handed["n"][0].as_py():  # ... or take its place in the lock's chain of releases
+            handed = self.q("""
+                SELECT count(*) AS n FROM (SELECT e.lock_id, n.idx FROM _iev n JOIN _ie e USING (seq)
+                                           WHERE n.seq > $t AND e.kind = 'LockRelease' AND e.lock_id IS NOT NULL) r
+                JOIN (SELECT e.lock_id, o.idx FROM events e JOIN hb.ev o USING (seq)
+                      WHERE e.seq <= $t AND o.idx > $k AND e.kind = 'LockRelease' AND e.lock_id IS NOT NULL) a
+                ON a.lock_id = r.lock_id AND a.idx > r.idx""", {"t": top, "k": int(self.new_idx.min())})
         if handed["n"][0].as_py():
-            raise Fallback("a new release comes before an analysed acquire of its lock")
+            raise Fallback("a new release comes before an analysed acquire or release of its lock")
         if add.num_rows and not bool(np.all(add["src_idx"].to_numpy() < add["dst_idx"].to_numpy())):
             raise Fallback("a new edge points back in time")
         self.added = add
@@ -392,9 +403,12 @@ class _Update:
         self.new_rel_locks = rel["lock_id"].to_pylist()
         old_rows, old_locks = old._releases
         if len(self.new_rel_rows):
+            # by (lock, idx), as the engine reads them; a new release before an analysed one of
+            # its lock would change how the analysed ones chain: checked in _edges
             locks = list(old_locks) + self.new_rel_locks
             rows = np.concatenate([old_rows, self.new_rel_rows])
-            o = sorted(range(len(locks)), key=lambda i: (locks[i], i))  # stable: old first within a lock
+            idx = eng.idx[rows].tolist()
+            o = sorted(range(len(locks)), key=lambda i: (locks[i], idx[i]))
             eng._releases = (rows[np.array(o, dtype=np.int64)], [locks[i] for i in o])
         self._clocks(eng, new_e)
         self._explain_index(eng, new_e)
