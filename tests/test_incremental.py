@@ -232,3 +232,15 @@ def test_a_late_parent_falls_back(tmp_path):
     late[0]["id"] = "late"
     reasons = _check(tmp_path, [base, late], "auto")
     assert reasons[0] is not None and "edge into an analysed event" in reasons[0]
+
+
+def test_a_new_hand_off_from_an_analysed_release_into_another_trace_falls_back(tmp_path):
+    """A lock used inside one trace is program order there (no chain); when a new trace
+    takes it from an analysed release, that release starts a chain every event after it
+    knows: the analysed events' clocks change, so the whole engine runs (found by the
+    property test: before() disagreed)."""
+    base, t = _base()
+    i = len(base)
+    base += [_ev(i, "T1", "a", t, _lock("LockAcquire", "K")), _ev(i + 1, "T1", "a", t + 1, _lock("LockRelease", "K"))]
+    late = [_ev(i + 2, "T9", "a", t + 5, _lock("LockAcquire", "K")), _ev(i + 3, "T9", "a", t + 6, _access("y", "Read"))]
+    assert _check(tmp_path, [base, late], "auto") == ["an analysed lock chain starts crossing traces"]

@@ -478,9 +478,13 @@ class _Update:
     def _chains(self, eng: Engine, chains):
         """Chains of the locks with new releases, matched to the old ones by first release:
         {row: [(chain, index)]} for the new releases and the labels of new chains."""
-        if not len(self.new_rel_rows):
+        # the locks of new releases, and of new hand-offs (from an analysed release into
+        # another trace: its chain starts crossing, a full run)
+        added = self.added
+        locks = set(self.new_rel_locks) | {d for k, d in zip(added["kind"].to_pylist(), added["detail"].to_pylist())
+                                           if k == "lock"}
+        if not locks:
             return {}, []
-        locks = set(self.new_rel_locks)
         rows_all, locks_all = eng._releases
         pick = np.array([lk in locks for lk in locks_all], dtype=bool)
         rr = rows_all[pick]
