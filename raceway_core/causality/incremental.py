@@ -729,15 +729,19 @@ class _Update:
             take = min(left, int(b["n"]))
             plan.append((b["variable"], b["kind"], take))
             left -= take
-        need = {(v, k): take for v, k, take in plan if v in keys}
+        stored = {}
+        for v, k, take in plan:
+            stored[(v, k)] = self.q("SELECT * FROM hb.race_pairs WHERE variable = $v AND kind = $k ORDER BY o LIMIT $n",
+                                    {"v": v, "k": k, "n": take})
+        # the sweep lists a variable's pairs by their later access in causal order: with no
+        # analysed event moved, a touched variable's new pairs all come after its old ones,
+        # so a stored part long enough is still its beginning; else its pairs are listed
+        need = {(v, k): take for v, k, take in plan
+                if v in keys and (len(self.moved) or stored[(v, k)].num_rows < take)}
         listed = self._listed(ri, need) if need else {}
         parts = []
         for v, k, take in plan:
-            if v in keys:
-                t = listed.get((v, k))
-            else:
-                t = self.q("SELECT * FROM hb.race_pairs WHERE variable = $v AND kind = $k ORDER BY o LIMIT $n",
-                           {"v": v, "k": k, "n": take})
+            t = listed.get((v, k)) if (v, k) in need else stored[(v, k)]
             if t is None or t.num_rows != take:
                 raise Fallback("the stored pair listing does not hold what it should")
             parts.append(t.select(["first_seq", "second_seq", "variable", "kind", "severity", "cross_trace"]))
