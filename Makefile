@@ -62,6 +62,7 @@ bench: install-test
 	$(BIN)/python bench/analyze.py --cli 100000 300000 1000000
 	$(BIN)/python bench/races.py
 	$(BIN)/python bench/sdk.py
+	$(BIN)/python bench/incremental.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/hardening.py
 	$(BIN)/python bench/tui.py --startup

@@ -15,6 +15,7 @@ every method is safe to call from worker threads (each uses its own cursor).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -33,6 +34,8 @@ from raceway_core.causality.engine import Engine, EngineOptions
 from raceway_core.dbutil import query_arrow
 from raceway_core.errors import AnalysisError
 from raceway_core.store import Store
+
+log = logging.getLogger("raceway.session")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,18 @@ class CriticalPath:
     trace_span_ms: float  # latest event end - earliest event start (raceway_core.intervals)
     sum_ms: float  # sum of all durations in the trace
     percentage: float | None  # duration_ms / trace_span_ms * 100
+
+
+def _incremental(old: Engine, store: Store) -> Engine | None:
+    """incremental.update, or None (a full run) when it cannot take this append or fails."""
+    from raceway_core.causality import incremental
+
+    try:
+        return incremental.update(old, store)
+    except Exception:  # a bug there must not cost the analysis: the full run is always right
+        log.exception("incremental analysis failed; running the whole engine")
+        incremental.last_reason = "failed (logged)"
+        return None
 
 
 class TraceSession:
@@ -121,6 +136,11 @@ class TraceSession:
         with self._lock:
             if self._engine is None or self._engine.version != self.store.version:
                 engine = None
+                if self._engine is not None:  # events were added: only what they change (else None)
+                    engine = _incremental(self._engine, self.store)
+                    if engine is not None:
+                        self._engine = engine
+                        return engine
                 if self._engine is None and self.store.path is not None:
                     engine = Engine.restore(self.store, self.options)  # a --db store analysed before
                 if engine is None:

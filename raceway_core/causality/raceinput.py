@@ -34,14 +34,17 @@ class RaceInput:
         self.checks = 0
 
     @classmethod
-    def fetch(cls, eng, cur, trace_id: str | None = None, variable: str | None = None) -> "RaceInput":
+    def fetch(cls, eng, cur, trace_id: str | None = None, variable: str | None = None,
+              variables: list[str] | None = None) -> "RaceInput":
         scope = eng.options.variable_scope
         if scope not in _KEY:
             raise ValueError(f"unknown variable scope {scope!r} (one of {', '.join(SCOPES)})")
         cls_sql = " ".join(f"WHEN '{a}' THEN {c}" for a, c in CLASS_OF.items())
         flt = ("AND e.trace_id = $t" if trace_id is not None else "") + (
-            f" AND {_KEY[scope]} = $v" if variable is not None else "")
-        params = ({"t": trace_id} if trace_id is not None else {}) | ({"v": variable} if variable is not None else {})
+            f" AND {_KEY[scope]} = $v" if variable is not None else "") + (
+            f" AND list_contains($vs, {_KEY[scope]})" if variables is not None else "")  # several (incremental.py)
+        params = ({"t": trace_id} if trace_id is not None else {}) | ({"v": variable} if variable is not None else {}) \
+            | ({"vs": list(variables)} if variables is not None else {})
         auto = scope == "auto"
         inst_sql = """SELECT service, instance_id, min(ts_ns) AS s, max(ts_ns) AS e,
                              CAST(row_number() OVER (ORDER BY service, instance_id) - 1 AS BIGINT) AS inst

@@ -63,13 +63,19 @@ class Busy(Exception):
 
 
 class _Snapshot:
-    def __init__(self, version: int, store: Store, options: dict) -> None:
+    def __init__(self, version: int, store: Store, options: dict, analyses: Analyses | None = None) -> None:
         self.version = version
         self.store = store
-        self.analyses = Analyses(store, **options)
+        self.analyses = analyses or Analyses(store, **options)
         self.results: OrderedDict = OrderedDict()
         self.users = 0
         self.retired = False
+        self.copied = (0, -1)  # (events, largest seq) copied: what a later snapshot appends to
+
+
+def _copied(store: Store) -> tuple[int, int]:
+    n, top = store.conn.execute("SELECT count(*), coalesce(max(seq), -1) FROM events").fetchall()[0]
+    return int(n), int(top)
 
 
 class Snapshots:
@@ -83,6 +89,7 @@ class Snapshots:
         self._current: _Snapshot | None = None
         self.last_build_seconds = 1.0
         self.builds = 0
+        self.grown = 0  # of the builds, those that appended to the last snapshot (incremental)
         self._pool = ThreadPoolExecutor(max_running, thread_name_prefix="raceway-analysis", initializer=_lower_priority)
 
     def submit(self, key: tuple, fn, *args) -> Future:
@@ -167,9 +174,17 @@ class Snapshots:
             snap.store.close()
 
     def _take(self) -> _Snapshot:
-        """Copy the events into a new in-memory store and analyse them there."""
+        """Copy the events into a new in-memory store and analyse them there; or, when the
+        last snapshot is idle, append the new events to it and analyse incrementally."""
         started = time.perf_counter()
         version = self.store.version  # before the copy: the copy holds at least this much
+        snap = self._grow(version)
+        if snap is not None:
+            self.last_build_seconds = time.perf_counter() - started
+            self.builds += 1
+            self.grown += 1
+            log.info("analysis snapshot of version %d grown in %.2f s", version, self.last_build_seconds)
+            return snap
         copy = Store()
         try:
             copy.set_threads(1)  # the other cores are for ingest: the front and the commits
@@ -181,6 +196,7 @@ class Snapshots:
             finally:
                 cur.close()
             snap = _Snapshot(version, copy, self.options)
+            snap.copied = _copied(copy)
             snap.analyses.session.analyze()
         except BaseException:
             copy.close()
@@ -189,6 +205,40 @@ class Snapshots:
         self.builds += 1
         log.info("analysis snapshot of version %d taken in %.2f s", version, self.last_build_seconds)
         return snap
+
+    def _grow(self, version: int) -> _Snapshot | None:
+        """The current snapshot's store with the events added since, analysed again (the
+        session analyses only what they change: causality/incremental.py), when no request
+        is using it; None otherwise, or when events it holds were removed since (retention)."""
+        with self._lock:
+            old = self._current
+            if old is None or old.users or old.retired:
+                return None
+            self._current = None  # no request attaches to it while it grows
+            old.retired = True
+        try:
+            n, top = old.copied
+            cur = self.store.cursor()
+            try:
+                if cur.execute("SELECT count(*) FROM events WHERE seq <= ?", [top]).fetchall()[0][0] != n:
+                    raise LookupError("events were removed since the snapshot")
+                reader = cur.sql(f"SELECT * FROM events WHERE seq > {int(top)}").to_arrow_reader(COPY_ROWS)
+                added = 0
+                for batch in reader:  # noqa: B007 - read by name in the SQL below
+                    old.store.conn.execute("INSERT INTO events SELECT * FROM batch").fetchall()
+                    added += batch.num_rows
+            finally:
+                cur.close()
+            if added:
+                old.store.bump()
+            snap = _Snapshot(version, old.store, self.options, analyses=old.analyses)
+            snap.copied = _copied(old.store)
+            snap.analyses.session.analyze()
+            return snap
+        except Exception as exc:
+            log.info("analysis snapshot taken afresh: %s", exc)
+            old.store.close()
+            return None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
