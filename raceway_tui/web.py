@@ -1,0 +1,507 @@
+"""`raceway-tui web`: the explorer in a browser.
+
+Each browser tab gets its own app process running the very command a terminal user runs
+(`raceway-tui open ...`, through textual-serve's AppService and Textual's web driver), so
+keys, panes and live mode are the explorer's own. Around it, what a web service needs:
+an API key presented once (login page, then an HttpOnly SameSite=Strict cookie), a
+Host/Origin check (another site's page, or a DNS-rebinding name, gets nothing), a cap on
+sessions, a page saying so when the data source is down, and the app process ended when
+its tab closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from aiohttp import WSMsgType, web
+from textual_serve.app_service import AppService
+from textual_serve.download_manager import DownloadManager
+
+from raceway_tui import web_pages
+
+log = logging.getLogger("raceway-tui.web")
+
+STATIC = Path(__import__("textual_serve").__file__).parent / "static"
+COOKIE = "raceway_web"
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+TICKET_TTL = 60.0  # seconds a loaded page may take to open its websocket
+ENDED_TTL = 600.0  # how long why a session ended is kept for its page
+STDERR_KEEP = 16_384  # bytes of an app process's stderr kept (the end: the error is there)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
+
+
+@dataclass
+class WebConfig:
+    args: list[str]  # `raceway-tui open` arguments, without --db (see db)
+    db: Path | None = None  # a DuckDB store: each session opens a copy (DuckDB locks a file to one process)
+    server: str | None = None
+    store: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    max_sessions: int = 8
+    title: str = "raceway-tui"
+    grace: float = 5.0  # seconds an app process has to quit when its tab closed, then SIGTERM
+    python: str = sys.executable
+
+
+@dataclass
+class Session:
+    ticket: str
+    started: float
+    process: "AppProcess | None" = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    workdir: str | None = None
+
+
+class AppProcess(AppService):
+    """textual-serve's AppService, plus: the environment we choose (the key never on a
+    command line), the app's stderr and exit code kept for its page (not printed), and an
+    end that does not wait forever for an app that does not quit."""
+
+    def __init__(self, command: str, env: dict[str, str], **kw) -> None:
+        super().__init__(command, **kw)
+        self._env = env
+        self.stderr = bytearray()
+        self.returncode: int | None = None
+        self.started = asyncio.Event()  # the app said it is a Textual app (its prelude)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
+        env = super()._build_environment(width, height)
+        env.pop("RACEWAY_API_KEY", None)
+        env.update(self._env)
+        return env
+
+    async def run(self) -> None:  # textual-serve's loop, keeping stderr instead of printing it
+        process = self._process
+        assert process is not None and process.stdout is not None and process.stderr is not None
+        stdout, stderr = process.stdout, process.stderr
+
+        async def read_stderr() -> None:
+            while data := await stderr.read(4096):
+                self.stderr += data
+                del self.stderr[:-STDERR_KEEP]
+
+        errors = asyncio.create_task(read_stderr())
+        try:
+            for _ in range(10):  # the prelude: anything else first is not the app (an error, say)
+                line = await stdout.readline()
+                if not line:
+                    break
+                if line == b"__GANGLION__\n":
+                    self.started.set()
+                    break
+            while True:
+                kind = await stdout.readexactly(1)
+                size = int.from_bytes(await stdout.readexactly(4), "big")
+                payload = await stdout.readexactly(size)
+                if kind == b"D":
+                    await self.on_data(payload)
+                elif kind == b"M":
+                    await self.on_meta(payload)
+                elif kind == b"P":
+                    await self.on_packed(payload)
+        except (asyncio.IncompleteReadError, ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.returncode = await process.wait()
+            await asyncio.wait_for(errors, 5.0)
+
+    async def end(self, grace: float) -> None:
+        """Ask the app to quit (as textual-serve does), then SIGTERM, then SIGKILL."""
+        process = self._process
+        if process is None:
+            return
+        if process.returncode is None:
+            await self._download_manager.cancel_app_downloads(app_service_id=self.app_service_id)
+            await self.send_meta({"type": "quit"})
+            for signal_it in (None, process.terminate, process.kill):
+                if signal_it is not None:
+                    try:
+                        signal_it()
+                    except ProcessLookupError:
+                        break
+                try:
+                    await asyncio.wait_for(asyncio.shield(process.wait()), grace)
+                    break
+                except asyncio.TimeoutError:
+                    log.warning("session app pid %s did not quit in %.0f s", process.pid, grace)
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    def reason(self) -> tuple[str, str]:
+        """Why the app ended, for its page: a title and the end of its error output, literally."""
+        text = _ANSI.sub("", self.stderr.decode("utf-8", "replace")).strip()
+        if self.returncode == 0:
+            return "The explorer was closed.", text
+        return f"The explorer stopped (exit code {self.returncode}).", text or "(no error output)"
+
+
+class WebService:
+    def __init__(self, config: WebConfig, probe: Callable[[], "asyncio.Future[str | None]"] | None = None) -> None:
+        self.config = config
+        self.key = config.api_key.encode() if config.api_key else None
+        self._tokens: set[bytes] = set()  # sha256 of the cookies handed out
+        self._tickets: dict[str, float] = {}  # pages served, not yet connected: ticket -> deadline
+        self.sessions: dict[str, Session] = {}
+        self._ended: dict[str, tuple[float, str, str]] = {}
+        self._probe_at = 0.0
+        self._probe_result: str | None = None
+        self._probe_lock = asyncio.Lock()
+        self._probe = probe or self._probe_source
+        self.downloads = DownloadManager()
+        self.served = 0
+
+    # -- the aiohttp application ---------------------------------------------------------
+    def make_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._guard])
+        app.add_routes([
+            web.get("/", self.index),
+            web.get("/login", self.login_form),
+            web.post("/login", self.login),
+            web.get("/logout", self.logout),
+            web.get("/ws/{ticket}", self.websocket),
+            web.get("/ended/{ticket}", self.ended),
+            web.get("/download/{key}", self.download),
+            web.static("/static", STATIC, show_index=False),
+        ])
+        app.on_shutdown.append(self._shutdown)
+        return app
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler):
+        """Only our own pages: a Host that is not loopback, when we listen on loopback, is a
+        DNS-rebinding page; an Origin other than ours is another site's page (websockets
+        and form posts are not held back by the same-origin policy)."""
+        if self.config.host in LOOPBACK and _hostname(request.host) not in LOOPBACK:
+            return _html(web_pages.message_page("Refused", "This server only answers to a loopback address "
+                                                "(127.0.0.1, localhost, [::1])."), 403)
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != f"{request.scheme}://{request.host}":
+            return _html(web_pages.message_page("Refused", "A request from another site's page."), 403)
+        response = await handler(request)
+        if isinstance(response, web.Response):
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Referrer-Policy", "no-referrer")
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    def _authorised(self, request: web.Request) -> bool:
+        if self.key is None:
+            return True
+        token = request.cookies.get(COOKIE)
+        return bool(token) and hashlib.sha256(token.encode()).digest() in self._tokens
+
+    # -- pages ---------------------------------------------------------------------------
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorised(request):
+            raise web.HTTPSeeOther("/login")
+        down = await self.source_problem()
+        if down:
+            return _html(web_pages.message_page(
+                "The data source is not reachable",
+                "The explorer cannot start until it is. This page tries again every 5 seconds.",
+                down, refresh=5), 503)
+        self._expire()
+        if len(self.sessions) + len(self._tickets) >= self.config.max_sessions:
+            return _html(web_pages.message_page(
+                "Too many sessions",
+                f"This server runs at most {self.config.max_sessions} explorer session(s) at once "
+                "(--max-sessions). Close another tab of it, then reload this page.", refresh=10), 503)
+        ticket = secrets.token_urlsafe(24)
+        self._tickets[ticket] = time.monotonic() + TICKET_TTL
+        font = _to_int(request.query.get("fontsize", "16"), 16)
+        return _html(web_pages.terminal_page(self.config.title, f"/ws/{ticket}", f"/ended/{ticket}", font))
+
+    async def login_form(self, request: web.Request) -> web.Response:
+        if self.key is None or self._authorised(request):
+            raise web.HTTPSeeOther("/")
+        return _html(web_pages.login_page())
+
+    async def login(self, request: web.Request) -> web.Response:
+        if self.key is None:
+            raise web.HTTPSeeOther("/")
+        form = await request.post()
+        given = form.get("key")
+        given = given.encode() if isinstance(given, str) else b""
+        if not hmac.compare_digest(given, self.key):
+            await asyncio.sleep(0.3)  # slows guessing down; the key itself is never logged
+            log.info("login refused from %s", request.remote)
+            return _html(web_pages.login_page("That key was not accepted."), 401)
+        token = secrets.token_urlsafe(32)
+        self._tokens.add(hashlib.sha256(token.encode()).digest())
+        response = web.HTTPSeeOther("/")
+        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
+                            secure=request.scheme == "https")
+        raise response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        token = request.cookies.get(COOKIE)
+        if token:
+            self._tokens.discard(hashlib.sha256(token.encode()).digest())
+        response = web.HTTPSeeOther("/login" if self.key else "/")
+        response.del_cookie(COOKIE, path="/")
+        raise response
+
+    async def ended(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.json_response({"title": "Not signed in."}, status=403)
+        ticket = request.match_info["ticket"]
+        session = self.sessions.get(ticket)
+        if session is not None:  # the page saw its socket close before the app was reaped
+            try:
+                await asyncio.wait_for(session.done.wait(), self.config.grace + 5)
+            except asyncio.TimeoutError:
+                pass
+        _, title, reason = self._ended.get(ticket, (0, "Session ended.", ""))
+        return web.json_response({"title": title, "reason": reason})
+
+    async def download(self, request: web.Request) -> web.StreamResponse:  # files the app delivers
+        if not self._authorised(request):
+            return _html(web_pages.message_page("Not signed in", "Sign in first."), 403)
+        key = request.match_info["key"]
+        try:
+            meta = await self.downloads.get_download_metadata(key)
+        except KeyError:
+            raise web.HTTPNotFound(text="no such download") from None
+        response = web.StreamResponse()
+        response.headers["Content-Type"] = meta.mime_type + (f"; charset={meta.encoding}" if meta.encoding else "")
+        disposition = "inline" if meta.open_method == "browser" else "attachment"
+        response.headers["Content-Disposition"] = f'{disposition}; filename="{_header_safe(meta.file_name)}"'
+        await response.prepare(request)
+        async for chunk in self.downloads.download(key):
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+    # -- sessions ------------------------------------------------------------------------
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        ticket = request.match_info["ticket"]
+        if not self._authorised(request):
+            return _html(web_pages.message_page("Not signed in", "Sign in first."), 403)
+        deadline = self._tickets.pop(ticket, None)
+        if deadline is None or deadline < time.monotonic():
+            return _html(web_pages.message_page("Expired", "Reload the page to start a session."), 403)
+        ws = web.WebSocketResponse(heartbeat=15)  # a vanished browser is noticed within ~30 s
+        await ws.prepare(request)
+        width = _to_int(request.query.get("width", "80"), 80)
+        height = _to_int(request.query.get("height", "24"), 24)
+        session = Session(ticket, time.monotonic())
+        self.sessions[ticket] = session
+        self.served += 1
+        reader = None
+        try:
+            db = None
+            if self.config.db is not None:
+                session.workdir = tempfile.mkdtemp(prefix="raceway-web-")
+                db = await asyncio.to_thread(_copy_store, self.config.db, Path(session.workdir))
+            proc = session.process = AppProcess(
+                self._command(db), self._environment(), write_bytes=ws.send_bytes, write_str=ws.send_str,
+                close=ws.close, download_manager=self.downloads)
+            await proc.start(width, height)
+            log.info("session %d: app pid %s (%d running)", self.served, proc.pid, len(self.sessions))
+            reader = asyncio.create_task(_relay(ws, proc))
+            await asyncio.wait({reader, proc._task}, return_when=asyncio.FIRST_COMPLETED)
+        except Exception as exc:  # noqa: BLE001 - the page says what happened
+            log.exception("session failed")
+            self._ended[ticket] = (time.monotonic(), "The session could not start.", f"{type(exc).__name__}: {exc}")
+        finally:
+            if reader is not None:
+                reader.cancel()
+            if session.process is not None:
+                await session.process.end(self.config.grace)
+                title, reason = session.process.reason()
+                self._ended[ticket] = (time.monotonic(), title, reason)
+                log.info("session app pid %s ended (exit code %s)", session.process.pid, session.process.returncode)
+            await ws.close()
+            if session.workdir:
+                shutil.rmtree(session.workdir, ignore_errors=True)
+            del self.sessions[ticket]
+            session.done.set()
+        return ws
+
+    def _command(self, db: Path | None) -> str:
+        args = [self.config.python, "-m", "raceway_tui.cli", "open", *self.config.args]
+        if db is not None:
+            args += ["--db", str(db)]
+        return "exec " + shlex.join(args)  # exec: the app is the shell's process (its pid, its RSS)
+
+    def _environment(self) -> dict[str, str]:
+        env = {"RACEWAY_WEB": "1"}
+        if self.config.server and self.config.api_key:
+            env["RACEWAY_API_KEY"] = self.config.api_key  # to the server; never on a command line
+        return env
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for t in [t for t, deadline in self._tickets.items() if deadline < now]:
+            del self._tickets[t]
+        for t in [t for t, (at, *_) in self._ended.items() if at + ENDED_TTL < now]:
+            del self._ended[t]
+
+    async def _shutdown(self, app: web.Application) -> None:
+        for session in list(self.sessions.values()):
+            if session.process is not None:
+                await session.process.end(self.config.grace)
+
+    # -- the data source -------------------------------------------------------------------
+    async def source_problem(self) -> str | None:
+        """Why the data source cannot be read (None: it can), asked at most every 2 s."""
+        async with self._probe_lock:
+            if time.monotonic() - self._probe_at > 2.0:
+                self._probe_result = await self._probe()
+                self._probe_at = time.monotonic()
+            return self._probe_result
+
+    async def _probe_source(self) -> str | None:
+        if self.config.server:
+            return await probe_server(self.config.server, self.config.api_key)
+        if self.config.store:
+            return await asyncio.to_thread(probe_store, self.config.store)
+        return None
+
+
+async def _relay(ws: web.WebSocketResponse, proc: AppProcess) -> None:
+    """The browser's keys, mouse and size to the app (textual-serve's protocol)."""
+    async for message in ws:
+        if message.type != WSMsgType.TEXT:
+            continue
+        try:
+            kind, data = json.loads(message.data)
+        except (ValueError, TypeError):
+            continue
+        if kind == "stdin" and isinstance(data, str):
+            await proc.send_bytes(data.encode("utf-8"))
+        elif kind == "resize" and isinstance(data, dict):
+            await proc.set_terminal_size(_to_int(str(data.get("width")), 80), _to_int(str(data.get("height")), 24))
+        elif kind == "ping":
+            await ws.send_json(["pong", data])
+        elif kind == "blur":
+            await proc.blur()
+        elif kind == "focus":
+            await proc.focus()
+
+
+async def probe_server(url: str, api_key: str | None) -> str | None:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        async with httpx.AsyncClient(timeout=3.0, headers=headers) as client:
+            r = await client.get(url.rstrip("/") + "/status")
+    except httpx.ConnectError as exc:
+        return f"cannot connect to {url}: {_reason(exc)}"
+    except httpx.TimeoutException:
+        return f"{url} did not answer within 3 s"
+    except httpx.HTTPError as exc:
+        return f"request to {url} failed: {_reason(exc)}"
+    if r.status_code in (401, 403):
+        return (f"{url} refused the API key (HTTP {r.status_code})" if api_key
+                else f"{url} needs an API key (HTTP {r.status_code}): start `raceway-tui web` with --api-key")
+    if r.status_code >= 500:
+        return f"{url} answered HTTP {r.status_code}"
+    return None
+
+
+def probe_store(url: str) -> str | None:
+    from raceway_core.pgstore.pool import redact
+
+    try:
+        import psycopg
+    except ImportError:
+        return "--store needs psycopg: pip install 'raceway-tui[pg]'"
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        return f"cannot connect to {redact(url)}: {str(exc).strip().replace(url, redact(url))}"
+    return None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    if "Connection refused" in text or "ConnectionRefused" in text or "Errno 111" in text:
+        return "connection refused (is the server running?)"
+    return text or type(exc).__name__
+
+
+def _copy_store(db: Path, workdir: Path) -> Path:
+    """A private copy of a DuckDB store for one session (with its write-ahead log)."""
+    target = workdir / db.name
+    shutil.copyfile(db, target)
+    wal = db.with_name(db.name + ".wal")
+    if wal.exists():
+        shutil.copyfile(wal, target.with_name(target.name + ".wal"))
+    return target
+
+
+def _html(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
+
+
+def _to_int(value: str, default: int) -> int:
+    try:
+        return max(1, min(int(value), 1000))
+    except (TypeError, ValueError):
+        return default
+
+
+def _hostname(host: str | None) -> str:
+    host = host or ""
+    if host.startswith("["):
+        return host.split("]")[0] + "]"
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _header_safe(name: str) -> str:
+    return "".join(c if c.isprintable() and c not in '"\\' else "_" for c in name)
+
+
+async def _serve(service: WebService, announce: Callable[[str], None], stop: asyncio.Event) -> None:
+    runner = web.AppRunner(service.make_app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, service.config.host, service.config.port)
+    await site.start()
+    sock = site._server.sockets[0]  # the real port when --port 0
+    host = service.config.host
+    shown = f"[{host}]" if ":" in host else host
+    announce(f"http://{shown}:{sock.getsockname()[1]}")
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def run(config: WebConfig, announce: Callable[[str], None]) -> None:
+    """Serve until SIGINT/SIGTERM; the sessions' apps are ended on the way out."""
+    import signal
+
+    logging.basicConfig(level=logging.INFO, format="raceway-tui web: %(message)s", stream=sys.stderr)
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await _serve(WebService(config), announce, stop)
+
+    asyncio.run(main())
