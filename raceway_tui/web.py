@@ -201,7 +201,7 @@ class WebService:
         response = await handler(request)
         if isinstance(response, web.Response):
             response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault("Referrer-Policy", "no-referrer")
+            response.headers.setdefault("Referrer-Policy", "same-origin")  # no-referrer would make a form post's Origin "null"
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
@@ -412,7 +412,7 @@ async def probe_server(url: str, api_key: str | None) -> str | None:
         return f"cannot connect to {url}: {_reason(exc)}"
     except httpx.TimeoutException:
         return f"{url} did not answer within 3 s"
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, UnicodeError) as exc:  # UnicodeError: a key that is not ASCII
         return f"request to {url} failed: {_reason(exc)}"
     if r.status_code in (401, 403):
         return (f"{url} refused the API key (HTTP {r.status_code})" if api_key
@@ -438,8 +438,8 @@ def probe_store(url: str) -> str | None:
 
 def _reason(exc: Exception) -> str:
     text = str(exc).strip()
-    if "Connection refused" in text or "ConnectionRefused" in text or "Errno 111" in text:
-        return "connection refused (is the server running?)"
+    if any(s in text for s in ("Connection refused", "ConnectionRefused", "Errno 111", "All connection attempts")):
+        return "nothing answers there (is the server running?)"
     return text or type(exc).__name__
 
 

@@ -1,0 +1,214 @@
+"""`raceway-tui web` in a real browser: headless Chromium (the system's package) driven by
+Playwright against the real command. What a page shows is read back with tests/web_support.Screen."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+from tests.web_support import ROOT, SAMPLES, Screen, WebProcess, alive, launch, missing_browser, wait_gone
+
+BANKING = str(SAMPLES / "banking-unsafe.jsonl")
+PAINTED = r"ready[\s\S]*banking"  # the status bar says ready; the trace list shows the banking service
+KEY = "s3cret-web-key-\u00e9"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = missing_browser()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 800})
+    yield context.new_page()
+    context.close()
+
+
+def _only_loopback(urls: list[str]) -> list[str]:
+    return [u for u in urls if urlparse(u).hostname not in ("127.0.0.1", "localhost", "::1")]
+
+
+def test_explorer_paints_and_races_key_shows_the_critical_race(page, tmp_path):
+    """The page loads, the explorer paints, `3` then `]` shows the critical alice.balance race,
+    and nothing is fetched from anywhere but this server (textual-serve's own page asks
+    Google for its font)."""
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    with WebProcess(BANKING) as web:
+        screen = Screen(page)
+        assert page.goto(web.url).status == 200
+        screen.wait_for(PAINTED)
+        screen.press("3")
+        screen.wait_for(r"racing pairs")
+        screen.press("]")
+        shown = screen.wait_for(r"A · first access[\s\S]*Write alice\.balance")
+        assert "critical write-write alice.balance" in " ".join(shown.split())
+        shot = tmp_path / "races.png"
+        page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 10_000
+        if os.environ.get("RACEWAY_WEB_SCREENSHOT"):
+            shutil.copyfile(shot, os.environ["RACEWAY_WEB_SCREENSHOT"])
+    assert requests and not _only_loopback(requests), _only_loopback(requests)
+    assert any("/static/fonts/" in u for u in requests)  # the font, served here
+
+
+def test_closing_the_tab_ends_its_app_process(page):
+    with WebProcess(BANKING) as web:
+        screen = Screen(page)
+        page.goto(web.url)
+        screen.wait_for(PAINTED)
+        apps = web.children()
+        assert len(apps) == 1 and alive(apps[0])
+        page.close()
+        assert wait_gone(apps[0], 20), "the app process outlived its tab"
+        assert web.children() == []
+        assert "ended (exit code 0)" in "".join(web.output)
+
+
+def test_api_key_login_page_then_cookie_wrong_key_refused(browser):
+    with WebProcess(BANKING, env={"RACEWAY_API_KEY": KEY}) as web:
+        # without the cookie: no explorer, no session
+        r = httpx.get(web.url, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+        assert httpx.get(web.url + "/ws/anything").status_code == 403
+
+        context = browser.new_context(viewport={"width": 1400, "height": 800})
+        page = context.new_page()
+        page.goto(web.url)
+        assert page.url.endswith("/login")
+        page.fill("#key", KEY + "x")
+        with page.expect_navigation() as nav:
+            page.click("#submit")
+        assert nav.value.status == 401
+        assert "not accepted" in page.inner_text("#error")
+        assert context.cookies() == [] and web.children() == []
+
+        screen = Screen(page)
+        page.fill("#key", KEY)
+        page.click("#submit")
+        screen.wait_for(PAINTED)
+        (cookie,) = context.cookies()
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"] != KEY
+        assert KEY not in page.url and len(web.children()) == 1
+        context.close()
+    assert KEY not in "".join(web.output)  # never logged, not even a refused attempt's
+
+
+def test_session_cap_page_then_a_slot_frees_when_a_tab_closes(browser):
+    with WebProcess(BANKING, "--max-sessions", "1") as web:
+        first = browser.new_page(viewport={"width": 1200, "height": 700})
+        screen = Screen(first)
+        first.goto(web.url)
+        screen.wait_for(PAINTED)
+        (app,) = web.children()
+
+        second = browser.new_page(viewport={"width": 1200, "height": 700})
+        response = second.goto(web.url)
+        assert response.status == 503
+        assert second.inner_text("#title") == "Too many sessions"
+        assert len(web.children()) == 1
+
+        first.close()
+        assert wait_gone(app, 20)
+        screen = Screen(second)
+        second.goto(web.url)
+        screen.wait_for(PAINTED)
+        second.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_data_source_down_page_then_live_explorer_once_the_server_is_up(browser, tmp_path):
+    """--server URL --api-key: the key signs the browser in and is sent to the server; while the
+    server is down the page says so; once it is up the explorer follows it (live mode)."""
+    from tests.server_proc import ServerProcess
+
+    port = _free_port()
+    key = "server-key-1"  # it goes in an HTTP header: ASCII
+    with WebProcess("--server", f"http://127.0.0.1:{port}", "--api-key", key) as web:
+        page = browser.new_page(viewport={"width": 1400, "height": 800})
+        page.goto(web.url + "/login")
+        page.fill("#key", key)
+        with page.expect_navigation() as nav:
+            page.click("#submit")
+        assert nav.value.status == 503
+        assert page.inner_text("#title") == "The data source is not reachable"
+        assert f"cannot connect to http://127.0.0.1:{port}: nothing answers there (is the server running?)" in page.inner_text("#detail")
+        assert web.children() == []
+
+        server = ServerProcess(tmp_path / "s.duckdb", api_keys=(key,), port=port).start()
+        try:
+            events = [json.loads(line) for line in (SAMPLES / "banking-unsafe.jsonl").read_text().splitlines()]
+            httpx.post(server.url + "/events", json={"events": events}, headers={"Authorization": f"Bearer {key}"},
+                       timeout=20).raise_for_status()
+            screen = Screen(page)
+            page.wait_for_timeout(2100)  # past the cached probe
+            page.reload()
+            screen.wait_for(r"21 events[\s\S]*banking", timeout=40)
+        finally:
+            server.stop()
+        page.close()
+
+
+def test_host_and_origin_of_another_site_refused():
+    """Pages of other sites (a DNS-rebinding name, a cross-site websocket) get nothing."""
+    with WebProcess(BANKING) as web:
+        port = urlparse(web.url).port
+        assert httpx.get(web.url).status_code == 200
+        assert httpx.get(web.url, headers={"Host": f"evil.example:{port}"}).status_code == 403
+        assert httpx.get(f"http://localhost:{port}/").status_code == 200
+        r = httpx.get(web.url + "/ws/x", headers={"Origin": "http://evil.example"})
+        assert r.status_code == 403 and "another site" in r.text
+        assert web.children() == []
+
+
+def test_every_tab_on_one_db_gets_its_own_copy(browser, tmp_path):
+    """DuckDB lets one process open a file: each session reads a copy, so two tabs both paint."""
+    db = tmp_path / "store.duckdb"
+    subprocess.run([sys.executable, "-m", "raceway_tui.cli", "load", BANKING, "--db", str(db)], cwd=ROOT,
+                   check=True, capture_output=True)
+    before = db.read_bytes()
+    with WebProcess("--db", str(db)) as web:
+        pages = [browser.new_page(viewport={"width": 1200, "height": 700}) for _ in range(2)]
+        screens = [Screen(p) for p in pages]
+        for p in pages:
+            p.goto(web.url)
+        for s in screens:
+            s.wait_for(PAINTED, timeout=40)
+        assert len(web.children()) == 2
+        for p in pages:
+            p.close()
+    assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["/nonexistent/trace.jsonl"], "file not found"),
+    ([], "nothing to serve"),
+    (["--db", "/nonexistent.duckdb"], "file not found"),
+    (["--server", "localhost:80"], "invalid server URL"),
+])
+def test_web_command_errors(args, message):
+    r = subprocess.run([sys.executable, "-m", "raceway_tui.cli", "web", *args], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and message in r.stderr
