@@ -142,6 +142,7 @@ class Screen:
         self.screen = pyte.Screen(80, 24)
         self.stream = pyte.ByteStream(self.screen)
         self.sockets = 0
+        self.first_frame: float | None = None  # time.perf_counter() of the app's first bytes (benchmark)
         page.on("websocket", self._socket)
 
     def _socket(self, ws) -> None:
@@ -153,6 +154,8 @@ class Screen:
 
     def _received(self, payload) -> None:
         if isinstance(payload, bytes):
+            if self.first_frame is None:
+                self.first_frame = time.perf_counter()
             self.stream.feed(payload)
 
     def _sent(self, payload) -> None:
