@@ -346,7 +346,7 @@ class WebService:
         return "exec " + shlex.join(args)  # exec: the app is the shell's process (its pid, its RSS)
 
     def _environment(self) -> dict[str, str]:
-        env = {"RACEWAY_WEB": "1"}
+        env = {}
         if self.config.server and self.config.api_key:
             env["RACEWAY_API_KEY"] = self.config.api_key  # to the server; never on a command line
         return env

@@ -81,6 +81,28 @@ def test_closing_the_tab_ends_its_app_process(page):
         assert web.children() == []
         assert "ended (exit code 0)" in "".join(web.output)
 
+        # a tab still open when the server stops: its app ends with the server
+        other = page.context.new_page()
+        screen = Screen(other)
+        other.goto(web.url)
+        screen.wait_for(PAINTED)
+        (app,) = web.children()
+        web.stop()
+        assert web.proc.returncode == 0 and wait_gone(app, 10)
+
+
+def test_quitting_the_explorer_ends_the_session_and_the_page_says_so(page):
+    with WebProcess(BANKING) as web:
+        screen = Screen(page)
+        page.goto(web.url)
+        screen.wait_for(PAINTED)
+        (app,) = web.children()
+        screen.press("q")
+        page.wait_for_selector("body.-closed")
+        page.wait_for_function("document.getElementById('ended').textContent !== 'Session ended.'")
+        assert page.inner_text("#ended") == "The explorer was closed."
+        assert wait_gone(app, 10)
+
 
 def test_api_key_login_page_then_cookie_wrong_key_refused(browser):
     with WebProcess(BANKING, env={"RACEWAY_API_KEY": KEY}) as web:
@@ -169,6 +191,15 @@ def test_data_source_down_page_then_live_explorer_once_the_server_is_up(browser,
         finally:
             server.stop()
         page.close()
+
+
+def test_store_down_page_names_the_database_without_its_password():
+    port = _free_port()
+    with WebProcess("--store", f"postgresql://raceway:hunter2@127.0.0.1:{port}/traces") as web:
+        r = httpx.get(web.url, timeout=30)
+        assert r.status_code == 503 and "The data source is not reachable" in r.text
+        assert f"cannot connect to postgresql://raceway:***@127.0.0.1:{port}/traces" in r.text
+        assert "hunter2" not in r.text and web.children() == []
 
 
 def test_host_and_origin_of_another_site_refused():
