@@ -41,6 +41,10 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 TICKET_TTL = 60.0  # seconds a loaded page may take to open its websocket
 ENDED_TTL = 600.0  # how long why a session ended is kept for its page
 STDERR_KEEP = 16_384  # bytes of an app process's stderr kept (the end: the error is there)
+# the browser itself keeps every request here (textual.js fetches a `?ping=` URL it is given)
+CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
 
 
@@ -203,6 +207,7 @@ class WebService:
             response.headers.setdefault("X-Frame-Options", "DENY")
             response.headers.setdefault("Referrer-Policy", "same-origin")  # no-referrer would make a form post's Origin "null"
             response.headers.setdefault("Cache-Control", "no-store")
+            response.headers.setdefault("Content-Security-Policy", CSP)
         return response
 
     def _authorised(self, request: web.Request) -> bool:
