@@ -9,15 +9,18 @@ temp folder, RACEWAY_BENCH_OUT overrides). For each, N browser tabs (default 3) 
 after another in the system's Chromium (Playwright, /usr/bin/chromium); per tab:
 
 - page: the HTML page answered (page request -> response);
+- socket: the page opened its websocket (its script loaded; the server starts the app);
 - first bytes: the tab received the app's first output (its process started, Textual loaded);
 - first paint: the tab shows the explorer (its header, read back from the terminal bytes
   the page received);
 - ready: the explorer's status says ready (loaded and analysed);
 - RSS: the tab's app process (one `raceway-tui open` per tab), once ready, with all tabs open.
 
-The baseline measured in the same run is the web server's own RSS (no session) and the first
-tab's times (later tabs show what a running session costs the next one). The load average is
-printed: the machine is shared.
+Baselines measured in the same run: for the sample traces, the same command in a terminal
+(`raceway-tui FILES` in a pseudo-terminal, bench/tui.py's startup measure, one run before each
+tab): first frame and `● ready`, and the web/terminal ratio; the web server's own RSS (no
+session); the first tab's times (later tabs show what a running session costs the next one).
+The load average is printed: the machine is shared.
 """
 
 from __future__ import annotations
@@ -61,14 +64,19 @@ def synthetic_db(n: int) -> Path:
     return path
 
 
-def run(label: str, args: list[str], sessions: int, browser) -> None:
+def run(label: str, args: list[str], sessions: int, browser, terminal: list[Path] | None = None) -> None:
+    """``terminal``: these files are also opened in a pseudo-terminal before each tab (the baseline)."""
     from tests.web_support import Screen, WebProcess
+    from tui import startup_once
 
+    base_runs = []
     with WebProcess(*args, "--max-sessions", str(sessions)) as web:
         time.sleep(0.5)
         base = rss_mb(web.proc.pid)
         pages, rows = [], []
         for i in range(sessions):
+            if terminal:
+                base_runs.append(startup_once(terminal))
             page = browser.new_page(viewport={"width": 1400, "height": 800})
             screen = Screen(page)
             t0 = time.perf_counter()
@@ -79,19 +87,25 @@ def run(label: str, args: list[str], sessions: int, browser) -> None:
             screen.wait_for(READY, timeout=600)
             t_ready = time.perf_counter() - t0
             pages.append(page)
-            rows.append((t_page, screen.first_frame - t0, t_paint, t_ready))
+            rows.append((t_page, screen.opened - t0, screen.first_frame - t0, t_paint, t_ready))
         apps = web.children()
         rss = [rss_mb(pid) for pid in apps]
         server = rss_mb(web.proc.pid)
         for page in pages:
             page.close()
     print(f"\n{label}: {sessions} tabs, one after another")
-    print(f"  {'tab':>4} {'page ms':>9} {'first bytes ms':>15} {'first paint ms':>15} {'ready ms':>10}")
-    for i, (a, b, c, d) in enumerate(rows, 1):
-        print(f"  {i:>4} {a * 1000:>9.0f} {b * 1000:>15.0f} {c * 1000:>15.0f} {d * 1000:>10.0f}")
-    paint = [r[2] for r in rows]
+    print(f"  {'tab':>4} {'page ms':>9} {'socket ms':>10} {'first bytes ms':>15} {'first paint ms':>15} {'ready ms':>10}")
+    for i, (a, b, c, d, e) in enumerate(rows, 1):
+        print(f"  {i:>4} {a * 1000:>9.0f} {b * 1000:>10.0f} {c * 1000:>15.0f} {d * 1000:>15.0f} {e * 1000:>10.0f}")
+    paint = [r[3] for r in rows]
     print(f"  first paint: first tab {paint[0] * 1000:.0f} ms, median {statistics.median(paint) * 1000:.0f} ms; "
           f"later tabs / first: {statistics.median(paint[1:] or paint) / paint[0]:.2f}x")
+    if base_runs:
+        frame = statistics.median(r["first_frame_s"] for r in base_runs)
+        ready = statistics.median(r["ready_s"] for r in base_runs)
+        print(f"  baseline, the same files in a terminal: first frame {frame * 1000:.0f} ms, ready {ready * 1000:.0f} ms "
+              f"(median of {len(base_runs)}); web / terminal: first paint {statistics.median(paint) / frame:.2f}x, "
+              f"ready {statistics.median(r[4] for r in rows) / ready:.2f}x")
     print(f"  RSS per session (app process): {', '.join(f'{r:.0f}' for r in rss)} MB "
           f"(median {statistics.median(rss):.0f} MB); web server {base:.0f} MB before, {server:.0f} MB with "
           f"{len(apps)} sessions")
@@ -122,8 +136,8 @@ def main() -> None:
     with sync_playwright() as p:
         browser = launch(p)
         try:
-            for label, args in inputs:
-                run(label, args, opts.sessions, browser)
+            for i, (label, args) in enumerate(inputs):
+                run(label, args, opts.sessions, browser, [Path(a) for a in args] if i == 0 else None)
         finally:
             browser.close()
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -161,7 +161,7 @@ class AppProcess(AppService):
 
 
 class WebService:
-    def __init__(self, config: WebConfig, probe: Callable[[], "asyncio.Future[str | None]"] | None = None) -> None:
+    def __init__(self, config: WebConfig) -> None:
         self.config = config
         self.key = config.api_key.encode() if config.api_key else None
         self._tokens: set[bytes] = set()  # sha256 of the cookies handed out
@@ -171,7 +171,6 @@ class WebService:
         self._probe_at = 0.0
         self._probe_result: str | None = None
         self._probe_lock = asyncio.Lock()
-        self._probe = probe or self._probe_source
         self.downloads = DownloadManager()
         self.served = 0
 
@@ -373,7 +372,7 @@ class WebService:
         """Why the data source cannot be read (None: it can), asked at most every 2 s."""
         async with self._probe_lock:
             if time.monotonic() - self._probe_at > 2.0:
-                self._probe_result = await self._probe()
+                self._probe_result = await self._probe_source()
                 self._probe_at = time.monotonic()
             return self._probe_result
 

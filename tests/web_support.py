@@ -142,11 +142,13 @@ class Screen:
         self.screen = pyte.Screen(80, 24)
         self.stream = pyte.ByteStream(self.screen)
         self.sockets = 0
-        self.first_frame: float | None = None  # time.perf_counter() of the app's first bytes (benchmark)
+        self.opened: float | None = None  # time.perf_counter() of the websocket's opening (benchmark)
+        self.first_frame: float | None = None  # and of the app's first bytes
         page.on("websocket", self._socket)
 
     def _socket(self, ws) -> None:
         self.sockets += 1
+        self.opened = time.perf_counter()
         q = parse_qs(urlparse(ws.url).query)
         self.screen.resize(int(q.get("height", ["24"])[0]), int(q.get("width", ["80"])[0]))
         ws.on("framereceived", self._received)
