@@ -533,7 +533,8 @@ def connect(
 @app.command()
 def web(
     files: FilesArg = None,
-    db: DbOpt = None,
+    db: Annotated[Optional[Path], typer.Option("--db", show_default=False, help=(
+        "A DuckDB store (e.g. made by `raceway-tui load --db`); each session opens its own copy."))] = None,
     server: Annotated[Optional[str], typer.Option("--server", help="Follow a Raceway server (live mode).",
                                                   show_default=False)] = None,
     store: StoreOpt = None,

@@ -173,6 +173,11 @@ class WebService:
         self._probe_lock = asyncio.Lock()
         self.downloads = DownloadManager()
         self.served = 0
+        self._analysis: asyncio.subprocess.Process | None = None
+        self._analysis_task: asyncio.Task | None = None
+        self._master: Path | None = None  # the analysed copy of --db, once it is
+        self._master_dir: str | None = None
+        self._master_stat: tuple | None = None
 
     # -- the aiohttp application ---------------------------------------------------------
     def make_app(self) -> web.Application:
@@ -187,6 +192,7 @@ class WebService:
             web.get("/download/{key}", self.download),
             web.static("/static", STATIC, show_index=False),
         ])
+        app.on_startup.append(self._start_analysis)
         app.on_shutdown.append(self._shutdown)
         return app
 
@@ -317,7 +323,7 @@ class WebService:
             db = None
             if self.config.db is not None:
                 session.workdir = tempfile.mkdtemp(prefix="raceway-web-")
-                db = await asyncio.to_thread(_copy_store, self.config.db, Path(session.workdir))
+                db = await asyncio.to_thread(_copy_store, self._store_to_copy(), Path(session.workdir))
             proc = session.process = AppProcess(
                 self._command(db), self._environment(), write_bytes=ws.send_bytes, write_str=ws.send_str,
                 close=ws.close, download_manager=self.downloads)
@@ -363,9 +369,48 @@ class WebService:
             del self._ended[t]
 
     async def _shutdown(self, app: web.Application) -> None:
+        if self._analysis is not None and self._analysis.returncode is None:
+            self._analysis.kill()
+            await self._analysis.wait()
         for session in list(self.sessions.values()):
             if session.process is not None:
                 await session.process.end(self.config.grace)
+        if self._master_dir:
+            shutil.rmtree(self._master_dir, ignore_errors=True)
+
+    # -- a --db store, analysed once for every session -------------------------------------
+    async def _start_analysis(self, app: web.Application) -> None:
+        """Sessions on a --db store copy it; a copy analysed once here (in the background: the
+        first sessions copy the store as it is) opens analysed in every session after."""
+        if self.config.db is None:
+            return
+        self._master_dir = tempfile.mkdtemp(prefix="raceway-web-store-")
+        self._master_stat = _stat(self.config.db)
+        master = await asyncio.to_thread(_copy_store, self.config.db, Path(self._master_dir))
+        self._analysis = await asyncio.create_subprocess_exec(
+            self.config.python, "-m", "raceway_tui.cli", "analyze", "--db", str(master), *self._scope_args(),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        self._analysis_task = asyncio.create_task(self._analysed(master))
+
+    async def _analysed(self, master: Path) -> None:
+        started = time.monotonic()
+        _, stderr = await self._analysis.communicate()
+        if self._analysis.returncode == 0:
+            self._master = master
+            log.info("the --db store is analysed once for the sessions (%.1f s)", time.monotonic() - started)
+        else:
+            log.warning("analysing a copy of the --db store failed (exit code %s): sessions analyse it themselves",
+                        self._analysis.returncode)
+
+    def _store_to_copy(self) -> Path:
+        if self._master is not None and _stat(self.config.db) == self._master_stat:
+            return self._master
+        return self.config.db  # not analysed yet, or the store changed since
+
+    def _scope_args(self) -> list[str]:
+        args = self.config.args
+        i = args.index("--scope-variables") if "--scope-variables" in args else -1
+        return args[i:i + 2] if i >= 0 else []
 
     # -- the data source -------------------------------------------------------------------
     async def source_problem(self) -> str | None:
@@ -455,6 +500,11 @@ def _copy_store(db: Path, workdir: Path) -> Path:
     if wal.exists():
         shutil.copyfile(wal, target.with_name(target.name + ".wal"))
     return target
+
+
+def _stat(path: Path) -> tuple:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
 
 
 def _html(text: str, status: int = 200) -> web.Response:

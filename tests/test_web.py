@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from urllib.parse import urlparse
 
 import httpx
@@ -235,6 +236,10 @@ def test_every_tab_on_one_db_gets_its_own_copy(browser, tmp_path):
                    check=True, capture_output=True)
     before = db.read_bytes()
     with WebProcess("--db", str(db)) as web:
+        deadline = time.monotonic() + 60  # a copy is analysed once; sessions then copy that copy
+        while "analysed once" not in "".join(web.output) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "the --db store is analysed once for the sessions" in "".join(web.output)
         pages = [browser.new_page(viewport={"width": 1200, "height": 700}) for _ in range(2)]
         screens = [Screen(p) for p in pages]
         for p in pages:
