@@ -123,6 +123,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000, help="synthetic events in the --db input (default 100,000)")
     ap.add_argument("--samples-only", action="store_true", help="only the bundled sample traces")
     opts = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows when piped to a file
 
     from tests.web_support import SAMPLES, launch, missing_browser
 

@@ -37,6 +37,7 @@ log = logging.getLogger("raceway-tui.web")
 
 STATIC = Path(__import__("textual_serve").__file__).parent / "static"
 COOKIE = "raceway_web"
+CLIENT = "raceway_client"  # which browser: its reloaded tab may replace its session at the cap
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 TICKET_TTL = 60.0  # seconds a loaded page may take to open its websocket
 ENDED_TTL = 600.0  # how long why a session ended is kept for its page
@@ -67,6 +68,7 @@ class WebConfig:
 class Session:
     ticket: str
     started: float
+    client: str = ""  # the browser (its raceway_client cookie)
     process: "AppProcess | None" = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     workdir: str | None = None
@@ -125,6 +127,8 @@ class AppProcess(AppService):
                     await self.on_packed(payload)
         except (asyncio.IncompleteReadError, ConnectionResetError, asyncio.CancelledError):
             pass
+        except Exception:  # noqa: BLE001 - the browser's end of it failed: the session ends
+            log.exception("session app pid %s: relaying its output failed", process.pid)
         finally:
             self.returncode = await process.wait()
             await asyncio.wait_for(errors, 5.0)
@@ -165,7 +169,7 @@ class WebService:
         self.config = config
         self.key = config.api_key.encode() if config.api_key else None
         self._tokens: set[bytes] = set()  # sha256 of the cookies handed out
-        self._tickets: dict[str, float] = {}  # pages served, not yet connected: ticket -> deadline
+        self._tickets: dict[str, tuple[float, str]] = {}  # pages served, not yet connected: ticket -> (deadline, client)
         self.sessions: dict[str, Session] = {}
         self._ended: dict[str, tuple[float, str, str]] = {}
         self._probe_at = 0.0
@@ -232,15 +236,22 @@ class WebService:
                 "The explorer cannot start until it is. This page tries again every 5 seconds.",
                 down, refresh=5), 503)
         self._expire()
-        if len(self.sessions) + len(self._tickets) >= self.config.max_sessions:
+        client = request.cookies.get(CLIENT) or secrets.token_urlsafe(16)
+        # At the cap, a browser that has a session may still load the page: a reloaded tab's
+        # socket closes only once its new page arrived (the socket then waits for the slot).
+        if (len(self.sessions) + len(self._tickets) >= self.config.max_sessions
+                and not any(s.client == client for s in self.sessions.values())):
             return _html(web_pages.message_page(
                 "Too many sessions",
                 f"This server runs at most {self.config.max_sessions} explorer session(s) at once "
                 "(--max-sessions). Close another tab of it, then reload this page.", refresh=10), 503)
         ticket = secrets.token_urlsafe(24)
-        self._tickets[ticket] = time.monotonic() + TICKET_TTL
+        self._tickets[ticket] = (time.monotonic() + TICKET_TTL, client)
         font = _to_int(request.query.get("fontsize", "16"), 16)
-        return _html(web_pages.terminal_page(self.config.title, f"/ws/{ticket}", f"/ended/{ticket}", font))
+        response = _html(web_pages.terminal_page(self.config.title, f"/ws/{ticket}", f"/ended/{ticket}", font))
+        response.set_cookie(CLIENT, client, httponly=True, samesite="Strict", path="/",
+                            secure=request.scheme == "https")
+        return response
 
     async def login_form(self, request: web.Request) -> web.Response:
         if self.key is None or self._authorised(request):
@@ -308,14 +319,23 @@ class WebService:
         ticket = request.match_info["ticket"]
         if not self._authorised(request):
             return _html(web_pages.message_page("Not signed in", "Sign in first."), 403)
-        deadline = self._tickets.pop(ticket, None)
-        if deadline is None or deadline < time.monotonic():
+        deadline, client = self._tickets.pop(ticket, (0.0, ""))
+        if deadline < time.monotonic():
             return _html(web_pages.message_page("Expired", "Reload the page to start a session."), 403)
         ws = web.WebSocketResponse(heartbeat=15)  # a vanished browser is noticed within ~30 s
         await ws.prepare(request)
+        wait_until = time.monotonic() + self.config.grace + 5  # for the session a reloaded tab left
+        while len(self.sessions) >= self.config.max_sessions and time.monotonic() < wait_until:
+            await asyncio.sleep(0.1)
+        if len(self.sessions) >= self.config.max_sessions:
+            self._ended[ticket] = (time.monotonic(), "Too many sessions",
+                                   f"This server runs at most {self.config.max_sessions} explorer session(s) at "
+                                   "once (--max-sessions). Close another tab of it, then start a new session.")
+            await ws.close()
+            return ws
         width = _to_int(request.query.get("width", "80"), 80)
         height = _to_int(request.query.get("height", "24"), 24)
-        session = Session(ticket, time.monotonic())
+        session = Session(ticket, time.monotonic(), client)
         self.sessions[ticket] = session
         self.served += 1
         reader = None
@@ -337,16 +357,19 @@ class WebService:
         finally:
             if reader is not None:
                 reader.cancel()
-            if session.process is not None:
-                await session.process.end(self.config.grace)
-                title, reason = session.process.reason()
-                self._ended[ticket] = (time.monotonic(), title, reason)
-                log.info("session app pid %s ended (exit code %s)", session.process.pid, session.process.returncode)
-            await ws.close()
-            if session.workdir:
-                shutil.rmtree(session.workdir, ignore_errors=True)
-            del self.sessions[ticket]
-            session.done.set()
+            try:
+                if session.process is not None:
+                    await session.process.end(self.config.grace)
+                    title, reason = session.process.reason()
+                    self._ended[ticket] = (time.monotonic(), title, reason)
+                    log.info("session app pid %s ended (exit code %s)", session.process.pid,
+                             session.process.returncode)
+                await ws.close()
+            finally:
+                if session.workdir:
+                    shutil.rmtree(session.workdir, ignore_errors=True)
+                del self.sessions[ticket]
+                session.done.set()
         return ws
 
     def _command(self, db: Path | None) -> str:
@@ -363,7 +386,7 @@ class WebService:
 
     def _expire(self) -> None:
         now = time.monotonic()
-        for t in [t for t, deadline in self._tickets.items() if deadline < now]:
+        for t in [t for t, (deadline, _) in self._tickets.items() if deadline < now]:
             del self._tickets[t]
         for t in [t for t, (at, *_) in self._ended.items() if at + ENDED_TTL < now]:
             del self._ended[t]
