@@ -271,3 +271,27 @@ def test_web_command_errors(args, message):
     r = subprocess.run([sys.executable, "-m", "raceway_tui.cli", "web", *args], cwd=ROOT, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and message in r.stderr
+
+
+async def test_an_app_that_fails_to_start_reports_its_error_output():
+    """What the page shows when a session's explorer stops on its own: its exit code and the
+    end of its error output, escape sequences removed (the page shows it as text)."""
+    import asyncio
+
+    from textual_serve.download_manager import DownloadManager
+
+    from raceway_tui.web import AppProcess
+
+    sent: list[bytes] = []
+
+    async def write(data) -> None:
+        sent.append(data)
+
+    script = "import sys; sys.stderr.write('\\x1b[31merror:\\x1b[0m cannot open <store> & more\\n'); sys.exit(2)"
+    proc = AppProcess(f"exec {sys.executable} -c \"{script}\"", {}, write_bytes=write, write_str=write,
+                      close=lambda: asyncio.sleep(0), download_manager=DownloadManager())
+    await proc.start(80, 24)
+    await asyncio.wait_for(proc._task, 20)
+    await proc.end(grace=1)
+    assert proc.returncode == 2 and not proc.started.is_set() and sent == []
+    assert proc.reason() == ("The explorer stopped (exit code 2).", "error: cannot open <store> & more")
