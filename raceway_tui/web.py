@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import secrets
 import shlex
 import shutil
@@ -28,10 +27,10 @@ from pathlib import Path
 from typing import Callable
 
 from aiohttp import WSMsgType, web
-from textual_serve.app_service import AppService
 from textual_serve.download_manager import DownloadManager
 
 from raceway_tui import web_pages
+from raceway_tui.web_session import AppProcess
 
 log = logging.getLogger("raceway-tui.web")
 
@@ -41,12 +40,10 @@ CLIENT = "raceway_client"  # which browser: its reloaded tab may replace its ses
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 TICKET_TTL = 60.0  # seconds a loaded page may take to open its websocket
 ENDED_TTL = 600.0  # how long why a session ended is kept for its page
-STDERR_KEEP = 16_384  # bytes of an app process's stderr kept (the end: the error is there)
 # the browser itself keeps every request here (textual.js fetches a `?ping=` URL it is given)
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]")
 
 
 @dataclass
@@ -69,99 +66,9 @@ class Session:
     ticket: str
     started: float
     client: str = ""  # the browser (its raceway_client cookie)
-    process: "AppProcess | None" = None
+    process: AppProcess | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     workdir: str | None = None
-
-
-class AppProcess(AppService):
-    """textual-serve's AppService, plus: the environment we choose (the key never on a
-    command line), the app's stderr and exit code kept for its page (not printed), and an
-    end that does not wait forever for an app that does not quit."""
-
-    def __init__(self, command: str, env: dict[str, str], **kw) -> None:
-        super().__init__(command, **kw)
-        self._env = env
-        self.stderr = bytearray()
-        self.returncode: int | None = None
-        self.started = asyncio.Event()  # the app said it is a Textual app (its prelude)
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
-    def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
-        env = super()._build_environment(width, height)
-        env.pop("RACEWAY_API_KEY", None)
-        env.update(self._env)
-        return env
-
-    async def run(self) -> None:  # textual-serve's loop, keeping stderr instead of printing it
-        process = self._process
-        assert process is not None and process.stdout is not None and process.stderr is not None
-        stdout, stderr = process.stdout, process.stderr
-
-        async def read_stderr() -> None:
-            while data := await stderr.read(4096):
-                self.stderr += data
-                del self.stderr[:-STDERR_KEEP]
-
-        errors = asyncio.create_task(read_stderr())
-        try:
-            for _ in range(10):  # the prelude: anything else first is not the app (an error, say)
-                line = await stdout.readline()
-                if not line:
-                    break
-                if line == b"__GANGLION__\n":
-                    self.started.set()
-                    break
-            while True:
-                kind = await stdout.readexactly(1)
-                size = int.from_bytes(await stdout.readexactly(4), "big")
-                payload = await stdout.readexactly(size)
-                if kind == b"D":
-                    await self.on_data(payload)
-                elif kind == b"M":
-                    await self.on_meta(payload)
-                elif kind == b"P":
-                    await self.on_packed(payload)
-        except (asyncio.IncompleteReadError, ConnectionResetError, asyncio.CancelledError):
-            pass
-        except Exception:  # noqa: BLE001 - the browser's end of it failed: the session ends
-            log.exception("session app pid %s: relaying its output failed", process.pid)
-        finally:
-            self.returncode = await process.wait()
-            await asyncio.wait_for(errors, 5.0)
-
-    async def end(self, grace: float) -> None:
-        """Ask the app to quit (as textual-serve does), then SIGTERM, then SIGKILL."""
-        process = self._process
-        if process is None:
-            return
-        if process.returncode is None:
-            await self._download_manager.cancel_app_downloads(app_service_id=self.app_service_id)
-            await self.send_meta({"type": "quit"})
-            for signal_it in (None, process.terminate, process.kill):
-                if signal_it is not None:
-                    try:
-                        signal_it()
-                    except ProcessLookupError:
-                        break
-                try:
-                    await asyncio.wait_for(asyncio.shield(process.wait()), grace)
-                    break
-                except asyncio.TimeoutError:
-                    log.warning("session app pid %s did not quit in %.0f s", process.pid, grace)
-        if self._task is not None:
-            await self._task
-            self._task = None
-
-    def reason(self) -> tuple[str, str]:
-        """Why the app ended, for its page: a title and the end of its error output, literally."""
-        text = _ANSI.sub("", self.stderr.decode("utf-8", "replace")).strip()
-        if self.returncode == 0:
-            return "The explorer was closed.", text
-        return f"The explorer stopped (exit code {self.returncode}).", text or "(no error output)"
 
 
 class WebService:

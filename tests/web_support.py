@@ -168,7 +168,7 @@ class Screen:
     def text(self) -> str:
         return "\n".join(line.rstrip() for line in self.screen.display)
 
-    def wait_for(self, pattern: str, timeout: float = 30.0) -> str:
+    def wait_for(self, pattern: str, timeout: float = 60.0) -> str:
         """Wait (letting Playwright deliver events) until the screen matches ``pattern``."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
