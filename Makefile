@@ -68,6 +68,7 @@ bench: install-test
 	$(BIN)/python bench/tui.py --startup
 	$(BIN)/python bench/tui.py --analysed
 	$(BIN)/python bench/deadlocks.py
+	$(BIN)/python bench/web.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -530,6 +530,67 @@ def connect(
     _run(create_app(db=db, server=url, api_key=api_key, interval=interval))
 
 
+@app.command()
+def web(
+    files: FilesArg = None,
+    db: Annotated[Optional[Path], typer.Option("--db", show_default=False, help=(
+        "A DuckDB store (e.g. made by `raceway-tui load --db`); each session opens its own copy."))] = None,
+    server: Annotated[Optional[str], typer.Option("--server", help="Follow a Raceway server (live mode).",
+                                                  show_default=False)] = None,
+    store: StoreOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = 8000,
+    api_key: Annotated[Optional[str], typer.Option(
+        "--api-key", envvar="RACEWAY_API_KEY", show_default=False,
+        help="Browsers must sign in with this key (once: then a cookie); with --server it is also the "
+             "server's key. Also RACEWAY_API_KEY (not visible in the process list).")] = None,
+    max_sessions: Annotated[int, typer.Option("--max-sessions", min=1,
+                                              help="Explorer sessions (browser tabs) at once.")] = 8,
+    fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
+    max_record: MaxRecordOpt = None,
+    scope: ScopeOpt = Scope.auto,
+) -> None:
+    """Serve the explorer to browsers: each tab runs its own `raceway-tui open` with the same
+    files, --db, --server or --store (same keys, panes and live mode)."""
+    from raceway_tui.web import WebConfig, run
+
+    import_options(fmt, regex, delimiter, settings, max_record)  # bad values fail here, not per tab
+    missing = [str(f) for f in files or [] if not f.exists()]
+    if missing:
+        raise _fail("cannot read " + ", ".join(missing) + ": file not found")
+    if db is not None and not db.is_file():
+        raise _fail(f"cannot read --db {db}: file not found (each session opens a copy of an existing store)")
+    if not files and db is None and not server and not store:
+        raise _fail("nothing to serve: name trace files, --db, --server or --store")
+    if server is not None:
+        server = server_url(server)
+    if store:
+        _check_store_url(store)
+    args = [str(f.resolve()) for f in files or []]
+    for flag, value in (("--server", server), ("--store", store), ("--format", fmt), ("--regex", regex),
+                        ("--delimiter", delimiter), ("--max-record-size", max_record)):
+        if value is not None:
+            args += [flag, value]
+    for item in settings or []:
+        args += ["--import-option", item]
+    args += ["--scope-variables", scope.value]
+    config = WebConfig(args=args, db=db.resolve() if db else None, server=server, store=store, host=host,
+                       port=port, api_key=api_key or None, max_sessions=max_sessions)
+
+    def announce(url: str) -> None:
+        out.print(literal(f"raceway-tui web: serving the explorer on {url} ("
+                          f"{'API key required' if api_key else 'no API key required'}, "
+                          f"at most {max_sessions} sessions)"), soft_wrap=True)
+        if not api_key and host not in ("127.0.0.1", "localhost", "::1"):
+            err.print("warning: reachable from other machines without an API key (use --api-key)",
+                      highlight=False, soft_wrap=True)
+
+    try:
+        run(config, announce)
+    except OSError as exc:
+        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
 def _remote_commands() -> set[str]:
     from raceway_tui import remote_cli
 
@@ -537,7 +598,7 @@ def _remote_commands() -> set[str]:
     return remote_cli.COMMANDS
 
 
-COMMANDS = {"open", "load", "sql", "analyze", "diff", "serve", "connect"} | _remote_commands()
+COMMANDS = {"open", "load", "sql", "analyze", "diff", "serve", "connect", "web"} | _remote_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
