@@ -50,7 +50,7 @@ def _idle(app) -> bool:
     view = app.query_one(TimelineView)
     if view.loading_pages:
         return False
-    if any(pane.waiting for pane in app.query(Pane)):  # work that follows the cursor, once keys stop
+    if any(getattr(pane, "waiting", False) for pane in app.query(Pane)):  # work that follows the cursor, once keys stop
         return False
     return not app.query_one(EventDetail).waiting
 
