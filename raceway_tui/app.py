@@ -43,6 +43,7 @@ from raceway_tui.panes.races import RacesPane
 from raceway_tui.panes.timeline import TimelinePane
 from raceway_tui.panes.variables import VariablesPane
 from raceway_tui.screens import ErrorScreen, HelpScreen
+from raceway_tui.warm import warm_panes
 from raceway_tui.widgets.detail import EventDetail
 from raceway_tui.widgets.status import StatusBar
 from raceway_tui.widgets.timeline import TimelineView
@@ -346,6 +347,7 @@ class RacewayApp(App):
             self._show_traces(traces, counts, keep=follow)
             self._set_state("ready")
             self.refresh_panes()
+            warm_panes(self)  # the other panes' first page, before they are visited
             self.query_one(EventDetail).reload()
         finally:
             self._busy = False
@@ -469,7 +471,7 @@ class RacewayApp(App):
         self.status.set(scope=trace_id)
         # after the current handler: a jump or a "back" may switch panes too, and only the
         # pane then shown should load (the others catch up when shown)
-        self.call_later(lambda: self.pane().sync())
+        self.call_later(lambda: (self.pane().sync(), warm_panes(self)))
 
     def on_trace_list_chosen(self, msg: TraceList.Chosen) -> None:
         self.set_scope(msg.trace_id)

@@ -36,6 +36,7 @@ def no_races(path: Path) -> Path:
 
 
 def _idle(app) -> bool:
+    from raceway_tui.panes.base import Pane
     from raceway_tui.widgets.detail import EventDetail
     from raceway_tui.widgets.timeline import TimelineView
 
@@ -48,6 +49,8 @@ def _idle(app) -> bool:
         return False
     view = app.query_one(TimelineView)
     if view.loading_pages:
+        return False
+    if any(getattr(pane, "waiting", False) for pane in app.query(Pane)):  # work that follows the cursor, once keys stop
         return False
     return not app.query_one(EventDetail).waiting
 

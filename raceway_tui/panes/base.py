@@ -1,5 +1,9 @@
 """What every main pane shares: load its data in its own exclusive worker when shown and
-stale, show a loading state meanwhile, and a placeholder when there is nothing to show."""
+stale, show a loading state meanwhile, and a placeholder when there is nothing to show.
+
+Fetched data is kept per key (scope, data generation, options): coming back to a pane
+or a scope shows it at once. ``raceway_tui.warm`` fills that store in the background
+after the analysis, so a pane's first visit need not wait for its query either."""
 
 from __future__ import annotations
 
@@ -7,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
+from textual.cache import LRUCache
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from raceway_core.errors import RacewayError
+from raceway_tui.debounce import Debounce
 from raceway_tui.literal import literal
 
 if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
@@ -26,12 +32,22 @@ class PaneScroll(VerticalScroll, can_focus=False):
     back to the pane holding it."""
 
 
+KEEP = 4  # fetched results kept per pane (scopes and generations to come back to)
+
+
 class Pane(Vertical):
     title = ""
     needs_analysis = True  # the pane shows the engine's results, not just stored events
 
     class Loaded(Message):
         """A pane's data arrived from its worker (or the error that stopped it)."""
+
+        def __init__(self, pane: "Pane", key: tuple, data: Any = None, error: str | None = None) -> None:
+            super().__init__()
+            self.pane, self.key, self.data, self.error = pane, key, data, error
+
+    class Warmed(Message):
+        """The precomputation fetched a pane's data for ``key`` (or the error that stopped it)."""
 
         def __init__(self, pane: "Pane", key: tuple, data: Any = None, error: str | None = None) -> None:
             super().__init__()
@@ -44,6 +60,20 @@ class Pane(Vertical):
         self.data: Any = None  # what the pane shows, for export
         self._shown: tuple | None = None  # the key of the data shown
         self.same_view = False  # while show_data runs: it refreshes what was shown (new events)
+        self.results: LRUCache[tuple, Any] = LRUCache(KEEP)  # key -> fetched data
+        self.warming: set[tuple] = set()  # keys the precomputation is fetching
+        self._debounces: list[Debounce] = []
+
+    def debounced(self, fn) -> Debounce:
+        """``fn`` called once the keys stop (see raceway_tui.debounce)."""
+        d = Debounce(self, fn)
+        self._debounces.append(d)
+        return d
+
+    @property
+    def waiting(self) -> bool:
+        """Work that follows the cursor waits for the keys to stop (tests wait for it)."""
+        return any(d.pending for d in self._debounces)
 
     # -- what a pane implements ------------------------------------------------------------
     def fetch(self, session, key: tuple) -> Any:
@@ -104,11 +134,35 @@ class Pane(Vertical):
             self.busy = False
             self.say(app.waiting_text())
             return
+        if not force and key in self.results:  # fetched before, or by the precomputation
+            self.busy = False
+            self._show(key, self.results.get(key))
+            return
         # The old content stays (and keeps the focus) under a loading line: covering it
         # with a LoadingIndicator would move the focus, and TabbedContent follows the focus.
         self.busy = True
         self.say(Text(f"Loading {self.title.lower()}…", style="dim italic"))
-        self._load(app.session, key)
+        if force or key not in self.warming:  # else the precomputation's result is shown when it comes
+            self._load(app.session, key)
+
+    def warm_key(self) -> tuple | None:
+        """The key whose data the precomputation should fetch now (None: nothing to do)."""
+        app = self.app
+        if app.session is None or (self.needs_analysis and not app.analysed):
+            return None
+        key = self.current_key()
+        if key in self.results or key in self.warming or (key == self._key and self.busy):
+            return None
+        return key
+
+    def fetch_quietly(self, session, key: tuple) -> Warmed:
+        """Runs in a worker thread: fetch without showing anything (the precomputation)."""
+        try:
+            return self.Warmed(self, key, self.fetch(session, key))
+        except RacewayError as exc:
+            return self.Warmed(self, key, error=str(exc))
+        except Exception as exc:  # a bug or a database failure: shown if the pane is visited
+            return self.Warmed(self, key, error=f"{type(exc).__name__}: {exc}")
 
     @work(thread=True, exclusive=True, group="pane", exit_on_error=False)
     def _load(self, session, key: tuple) -> None:
@@ -121,6 +175,25 @@ class Pane(Vertical):
         if not get_current_worker().is_cancelled:
             self.post_message(self.Loaded(self, key, data, error))
 
+    def on_pane_warmed(self, msg: Warmed) -> None:
+        if msg.pane is not self:
+            return
+        msg.stop()
+        if msg.error is not None:
+            self.warm_dropped(msg.key)  # fetched again if shown: the error is then said as usual
+            return
+        self.warming.discard(msg.key)
+        self.results[msg.key] = msg.data
+        if self.busy and msg.key == self._key:  # shown meanwhile: it waited for this result
+            self.busy = False
+            self._show(msg.key, msg.data)
+
+    def warm_dropped(self, key: tuple) -> None:
+        """The precomputation will not fetch ``key`` after all: fetch it here if it is awaited."""
+        self.warming.discard(key)
+        if self.busy and key == self._key and self.app.session is not None:
+            self._load(self.app.session, key)
+
     def on_pane_loaded(self, msg: Loaded) -> None:
         if msg.pane is not self:
             return
@@ -132,14 +205,18 @@ class Pane(Vertical):
             self.say(literal(f"Could not load {self.title}: {msg.error}", style="red"))
             self.app.notify(f"{self.title}: {msg.error}", severity="error", timeout=8)
             return
-        self.data = msg.data
+        self.results[msg.key] = msg.data
+        self._show(msg.key, msg.data)
+
+    def _show(self, key: tuple, data: Any) -> None:
+        self.data = data
         self.say(None)
         # a refresh of what is shown (same scope and options; new events or analysis: live mode)
         shown = self._shown
-        self.same_view = shown is not None and (shown[0], shown[3:]) == (msg.key[0], msg.key[3:])
+        self.same_view = shown is not None and (shown[0], shown[3:]) == (key[0], key[3:])
         keep = self._keep() if self.same_view else None
-        self.show_data(msg.data)
-        self._shown = msg.key
+        self.show_data(data)
+        self._shown = key
         if keep is not None:
             self._restore(*keep)
 

@@ -87,10 +87,12 @@ class CriticalPane(Pane):
         self.table.focus()
 
     def fetch(self, session, key: tuple):
-        trace_id = key[0]
+        trace_id, method = key[0], key[3]  # the key's method: this may run on the precomputation's thread
         if trace_id is None:
-            return ("all", session.critical_paths())
-        if self.method == "span":
+            from raceway_core.browse import critical_overview
+
+            return ("all", critical_overview(session))
+        if method == "span":
             return ("span", (session.span_critical_path(trace_id), session.critical_path(trace_id)))
         return ("trace", (session.critical_path(trace_id), session.has_spans(trace_id)))
 
@@ -111,8 +113,7 @@ class CriticalPane(Pane):
         table = self.table
         summary = self.query_one("#critical-summary", Static)
         if mode == "all":
-            rows = [{"trace_id": cp.trace_id, "duration_ms": cp.duration_ms, "trace_span_ms": cp.trace_span_ms,
-                     "percentage": cp.percentage, "steps": cp.events.num_rows} for cp in value]
+            rows = value.to_pylist()  # by trace id, then longest first (ties stay by trace id)
             rows.sort(key=lambda r: -r["duration_ms"])
             table.columns, table.sortable = PATH_COLUMNS, True
             summary.update(Text.assemble(("Critical paths of every trace", "bold"),
@@ -173,9 +174,7 @@ class CriticalPane(Pane):
             return pa.table({k: [getattr(s, k) for s in value[0].sections]
                              for k in ("span_id", "service", "operation", "start_ns", "end_ns", "event_id")})
 
-        return pa.table({"trace_id": [c.trace_id for c in value], "duration_ms": [c.duration_ms for c in value],
-                         "trace_span_ms": [c.trace_span_ms for c in value], "sum_ms": [c.sum_ms for c in value],
-                         "percentage": [c.percentage for c in value]})
+        return value.select(["trace_id", "duration_ms", "trace_span_ms", "sum_ms", "percentage"])
 
     def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
         event.stop()

@@ -81,6 +81,10 @@ def describe(doc: dict, row: dict) -> Group:
 class DeadlocksPane(Pane):
     title = "Deadlocks"
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.follow = self.debounced(self._describe)
+
     def compose(self) -> ComposeResult:
         yield Static(classes="placeholder")
         yield Static(id="deadlocks-summary")
@@ -127,8 +131,11 @@ class DeadlocksPane(Pane):
 
     def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
         event.stop()
+        self.follow(event.row)  # once the keys stop
+
+    def _describe(self, row: dict | None) -> None:
         detail = self.query_one("#deadlock-detail", Static)
-        detail.update(describe(self.data, event.row) if event.row is not None and self.data else "")
+        detail.update(describe(self.data, row) if row is not None and self.data else "")
 
     def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
         event.stop()

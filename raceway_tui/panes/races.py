@@ -125,6 +125,7 @@ class RacesPane(Pane):
         self.expanded: dict[int, list[dict]] = {}
         self.pair: tuple[str, str] | None = None
         self._restore_pair: tuple[str, str] | None = None  # the pair selected before a refresh
+        self.follow = self.debounced(self._show_pair)
 
     def compose(self) -> ComposeResult:
         yield Static(classes="placeholder")
@@ -173,6 +174,7 @@ class RacesPane(Pane):
             " · variables: ", literal(data.variable_scope, "bold")))
         self._rebuild(cursor=0, empty="No races in this scope." if data.trace_id else "No races found.")
         if not self.groups:
+            self.follow.cancel()
             self._show_pair(None)
         reopen = {gi: g for gi, g in enumerate(self.groups) if _group_key(g) in was_open}
         if reopen:
@@ -347,7 +349,7 @@ class RacesPane(Pane):
 
     def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
         event.stop()
-        self._show_pair(self._pair_of(event.row))
+        self.follow(self._pair_of(event.row))  # once the keys stop
 
     def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
         event.stop()

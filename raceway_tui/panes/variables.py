@@ -70,6 +70,7 @@ class VariablesPane(Pane):
         super().__init__(id=id)
         self.variable: str | None = None
         self.audit: pa.Table | None = None
+        self.follow = self.debounced(self._audit_of)
 
     def compose(self) -> ComposeResult:
         yield Static(classes="placeholder")
@@ -119,14 +120,20 @@ class VariablesPane(Pane):
         if event.table is self.variables:
             if event.row is not None and event.row["variable"] != self.variable:
                 self.variable = event.row["variable"]
-                self.query_one("#audit-title", Static).update(literal(f"Audit trail of {self.variable}: loading…", style="dim"))
-                self._fetch_audit(self.app.session, self._key, self.variable, self.app.scope)
+                self.follow(self.variable)  # once the keys stop
         elif event.row is not None:
             self.app.event_focused(event.row["event_id"], None)
+
+    def _audit_of(self, variable: str) -> None:
+        if variable != self.variable:
+            return
+        self.query_one("#audit-title", Static).update(literal(f"Audit trail of {variable}: loading…", style="dim"))
+        self._fetch_audit(self.app.session, self._key, variable, self.app.scope)
 
     def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
         event.stop()
         if event.table is self.variables:
+            self.follow.flush()
             self.trail.focus()
         elif event.row is not None:
             self.app.jump_to(event.row["event_id"], trace_id=self.app.scope)

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import orjson
 from rich.console import Group
-from rich.syntax import Syntax
+from rich.highlighter import JSONHighlighter
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from raceway_core.errors import RacewayError
 from raceway_tui import format as fmt
+from raceway_tui.debounce import Debounce
 from raceway_tui.literal import literal, visible
 
 FIELDS = ("id", "trace_id", "parent_id", "timestamp", "thread_id", "service", "instance_id", "span_id",
           "upstream_span_id", "duration_ns", "kind", "variable", "access", "old_value", "new_value", "location",
           "lock_id", "function_name", "task_id", "future_id", "http_method", "http_status", "source", "line")
+
+
+_JSON = JSONHighlighter()
 
 
 def event_fields(rec: dict) -> Table:
@@ -70,14 +73,14 @@ def render_event(rec: dict) -> Group:
         pretty = orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode() if raw else ""
     except orjson.JSONDecodeError:
         pretty = visible(raw, multiline=True)
+    # a regex highlighter, not Syntax (Pygments): half of the panel's drawing time went there
     return Group(head, causal, event_fields(rec), Text("raw JSON", style="bold grey70"),
-                 Syntax(pretty, "json", theme="ansi_dark", word_wrap=True, background_color="default"))
+                 _JSON(Text(pretty, style="grey85")))
 
 
 class EventDetail(VerticalScroll):
     """Shows one event; fetches it in a worker a moment after the selection settles."""
 
-    DEBOUNCE = 0.06
     BINDINGS = [  # once focused (D): scroll; Esc gives the focus back to the pane
         Binding("j", "scroll_down", "Down", show=False),
         Binding("k", "scroll_up", "Up", show=False),
@@ -98,7 +101,7 @@ class EventDetail(VerticalScroll):
         super().__init__(id=id)
         self.event_id: str | None = None
         self.record: dict | None = None
-        self._timer: Timer | None = None
+        self._settle = Debounce(self, self._settled)
         self.waiting = False  # a fetch is due when the selection settles
         self._session = None
 
@@ -107,22 +110,27 @@ class EventDetail(VerticalScroll):
                      id="detail-body")
 
     def show(self, session, event_id: str | None, preview: dict | None = None) -> None:
-        if event_id == self.event_id and self.record is not None:
+        """Show an event once the selection settles: nothing is drawn here while keys
+        move the cursor (a tall panel's layout costs more than the cursor's move)."""
+        if event_id == self.event_id and (self.record is not None or self.waiting):
             return
         self.event_id = event_id
         self.record = None
         self._session = session
-        body = self.query_one("#detail-body", Static)
         if event_id is None:
-            body.update(Text("No event selected.", style="dim"))
+            self._settle.cancel()
+            self.waiting = False
+            self.query_one("#detail-body", Static).update(Text("No event selected.", style="dim"))
             return
-        if preview is not None:
-            body.update(Group(literal(f"{preview.get('kind')} {event_id}", style="bold"),
-                              literal(fmt.summary(preview)), Text("loading…", style="dim")))
-        if self._timer is not None:
-            self._timer.stop()
         self.waiting = True
-        self._timer = self.set_timer(self.DEBOUNCE, lambda: self._start_fetch(session, event_id))
+        self._settle(session, event_id, preview)
+
+    def _settled(self, session, event_id: str, preview: dict | None) -> None:
+        if preview is not None:
+            self.query_one("#detail-body", Static).update(
+                Group(literal(f"{preview.get('kind')} {event_id}", style="bold"), literal(fmt.summary(preview)),
+                      Text("loading…", style="dim")))
+        self._start_fetch(session, event_id)
 
     def reload(self) -> None:
         """Fetch the shown event again (the analysis finished: its clock and lock set are known)."""

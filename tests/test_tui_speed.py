@@ -1,0 +1,133 @@
+"""What makes the explorer quick on big stores, checked for what it must not change:
+panes precomputed in the background show what the session answers (the store closed
+before the visit: a visit that still needed a query would fail), Critical's all-traces
+view in one query has every path's figures, work that follows the cursor runs once the
+keys stop. Speed itself is measured in bench/tui.py, never asserted here."""
+
+from __future__ import annotations
+
+import pytest
+from textual.app import App
+from tui_support import ROOT, SIZE, settle
+
+from raceway_core import TraceSession
+from raceway_core.browse import critical_overview
+from raceway_core.report import deadlock_document
+from raceway_tui.app import create_app
+from raceway_tui.debounce import Debounce
+from raceway_tui.widgets.detail import EventDetail
+
+
+SAMPLES = [ROOT / "sample_traces" / f for f in ("banking-unsafe.jsonl", "distributed-orders.jsonl", "slow-api.jsonl")]
+
+
+def test_critical_overview_has_the_figures_of_every_critical_path():
+    with TraceSession.open(SAMPLES) as s:
+        got = critical_overview(s).to_pylist()
+        want = [{"trace_id": cp.trace_id, "duration_ms": cp.duration_ms, "trace_span_ms": cp.trace_span_ms,
+                 "sum_ms": cp.sum_ms, "percentage": cp.percentage, "steps": cp.events.num_rows}
+                for cp in s.critical_paths()]
+    assert len(got) > 2 and got == want
+
+
+def expected(s: TraceSession, trace_id: str | None) -> dict:
+    """What each pane's main table should hold, from the session."""
+    return {"critical": len(s.critical_paths()) if trace_id is None else s.critical_path(trace_id).events.num_rows,
+            "races": s.races(trace_id, max_pairs=0).groups.num_rows,  # groups, collapsed
+            "variables": s.variables(trace_id).num_rows, "anomalies": s.anomalies(trace_id).num_rows,
+            "dependencies": s.dependencies(trace_id).num_rows}
+
+
+def shown_rows(app, pid: str) -> int:
+    pane = app.pane(pid)
+    return (pane.variables if pid == "variables" else pane.table).row_count
+
+
+async def visit_every_pane_with_the_store_closed(app, pilot, want: dict, doc: dict) -> None:
+    """Close the database, then visit each pane: it must show its data without a query."""
+    app.session.store.close()
+    for i, (pid, _) in enumerate(app.PANES):
+        if pid == "timeline":
+            continue
+        await pilot.press(str(i + 1))
+        await settle(pilot)
+        pane = app.pane(pid)
+        assert app.active_pane == pid and pane.ready, pid
+        assert not pane.placeholder.display, f"{pid}: {pane.placeholder.content}"  # no 'Could not load'
+        if pid in want:
+            assert shown_rows(app, pid) == want[pid], pid
+    assert app.pane("deadlocks").data == doc
+
+
+@pytest.mark.asyncio
+async def test_panes_are_precomputed_after_the_analysis_with_the_sessions_results():
+    with TraceSession.open(SAMPLES) as s:
+        want, doc = expected(s, None), deadlock_document(s.deadlocks())
+    assert want["races"] and want["anomalies"] and want["dependencies"]  # the samples exercise each pane
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)  # no pane but the timeline visited yet
+        await visit_every_pane_with_the_store_closed(app, pilot, want, doc)
+
+
+@pytest.mark.asyncio
+async def test_a_chosen_trace_is_precomputed_with_the_sessions_results_for_it():
+    with TraceSession.open(SAMPLES) as s:
+        deps = s.sql("SELECT DISTINCT trace_id FROM events WHERE service = 'orders'")["trace_id"].to_pylist()
+        trace_id = next(t for t in sorted(deps) if s.dependencies(t).num_rows)  # a trace that calls another service
+        want, doc = expected(s, trace_id), deadlock_document(s.deadlocks())
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")  # a pane seen for all traces first: its all-traces rows must not stay
+        await settle(pilot)
+        app.choose_trace(trace_id)
+        await settle(pilot)
+        await pilot.press("1")
+        await settle(pilot)
+        await visit_every_pane_with_the_store_closed(app, pilot, want, doc)
+
+
+class DebounceApp(App):
+    def on_mount(self) -> None:
+        self.calls: list[tuple] = []
+        self.later = Debounce(self, lambda *a: self.calls.append(a), delay=0.05)
+
+
+async def until_done(pilot, d: Debounce) -> None:
+    for _ in range(500):
+        if not d.pending:
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("the debounced call never ran")
+
+
+@pytest.mark.asyncio
+async def test_work_following_the_cursor_runs_once_with_the_last_call():
+    app = DebounceApp()
+    async with app.run_test() as pilot:
+        app.later(1)
+        app.later(2)
+        app.later(3)
+        assert app.later.pending and app.calls == []  # nothing while the keys come
+        await until_done(pilot, app.later)
+        assert app.calls == [(3,)]
+        app.later(4)
+        app.later.flush()  # Enter: now
+        assert app.calls == [(3,), (4,)] and not app.later.pending
+        app.later(5)
+        app.later.cancel()
+        await pilot.pause(0.2)
+        assert app.calls == [(3,), (4,)]
+
+
+@pytest.mark.asyncio
+async def test_the_detail_panel_shows_the_event_under_the_cursor_once_the_keys_stop():
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press(*"jjjjjjk")
+        await settle(pilot)
+        view = app.pane("timeline").view
+        detail = app.query_one(EventDetail)
+        assert view.cursor == 5 and detail.record is not None and detail.record["id"] == view.row()["id"]
