@@ -27,6 +27,8 @@ from raceway_core.analysis import anomalies as _anomalies
 from raceway_core.analysis import deadlocks as _deadlocks
 from raceway_core.analysis import audit as _audit
 from raceway_core.analysis import dependencies as _deps
+from raceway_core.analysis import hotspots as _hotspots
+from raceway_core.analysis import service_stats as _service_stats
 from raceway_core.analysis.span_critical_path import SpanCriticalPath, has_spans, span_critical_path
 from raceway_core.causality import explain as _explain
 from raceway_core.causality.engine import Engine, EngineOptions
@@ -60,6 +62,14 @@ class CriticalPath:
     trace_span_ms: float  # latest event end - earliest event start (raceway_core.intervals)
     sum_ms: float  # sum of all durations in the trace
     percentage: float | None  # duration_ms / trace_span_ms * 100
+
+
+@dataclass(frozen=True)
+class Hotspots:
+    variables: pa.Table  # variable, name, accesses, writes, races
+    functions: pa.Table  # function, calls, total_ms, mean_ms, max_ms
+    services: pa.Table  # service, events, traces, contexts
+    locks: pa.Table  # lock_id, acquisitions, contexts, handoffs, max_hold_ms, total_hold_ms
 
 
 class TraceSession:
@@ -364,6 +374,43 @@ class TraceSession:
     def dependencies(self, trace_id: str | None = None) -> pa.Table:
         self.engine
         return self._q(_deps.sql("AND trace_id = $t" if trace_id else ""), {"t": trace_id} if trace_id else None)
+
+    def services(self, trace_id: str | None = None) -> pa.Table:
+        """Per service: traces, events, failures, span latency (p50/p95/max) and self time,
+        races touching it (exact), callers and callees (analysis.service_stats)."""
+        return self._with_cursor(_service_stats.summary, self.engine, trace_id)
+
+    def service_traces(self, service: str, trace_id: str | None = None) -> pa.Table:
+        """The traces a service took part in, its slowest span first."""
+        self.engine
+        return self._with_cursor(_service_stats.traces_of, service, trace_id)
+
+    def hotspots(self, trace_id: str | None = None, top: int = _hotspots.TOP) -> "Hotspots":
+        """Busiest variables, functions, services and locks (analysis.hotspots)."""
+        eng = self.engine
+        cur = self.store.cursor()
+        try:
+            return Hotspots(_hotspots.variables(cur, eng, trace_id, top), _hotspots.functions(cur, trace_id, top),
+                            _hotspots.services(cur, trace_id, top), _hotspots.locks(cur, trace_id, top))
+        finally:
+            cur.close()
+
+    def lock_events(self, lock_id: str, trace_id: str | None = None, limit: int = _hotspots.LISTED) -> pa.Table:
+        """A lock's acquisitions and releases in time order, with hold times and hand-offs."""
+        self.engine
+        return self._with_cursor(_hotspots.lock_events, lock_id, trace_id, limit)
+
+    def function_calls(self, function: str, trace_id: str | None = None, limit: int = _hotspots.LISTED) -> pa.Table:
+        """A function's calls, slowest first."""
+        self.engine
+        return self._with_cursor(_hotspots.function_calls, function, trace_id, limit)
+
+    def _with_cursor(self, fn, *args):
+        cur = self.store.cursor()
+        try:
+            return fn(cur, *args)
+        finally:
+            cur.close()
 
     def deadlocks(self) -> "_deadlocks.DeadlockReport":
         """Potential deadlocks: lock-order cycles no happens-before (without locks) rules out."""

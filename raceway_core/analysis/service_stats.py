@@ -1,0 +1,153 @@
+"""Per-service statistics for the explorer's Services view: traces, events, errors,
+the latency of the service's spans, the races touching it, its callers and callees.
+
+A span of a service is its events of one trace with one span id (``distributed_span_id``;
+events without one: their context), as ``dependencies`` takes a callee's span. Its
+latency is its wall-clock time (``raceway_core.intervals``: earliest start to latest
+end); its self time is that less the latency of the spans it called (the spans of other
+services naming it as their upstream span), at least 0: where a service spends its own
+time rather than waiting for others. Percentiles interpolate (``quantile_cont``).
+
+A failure is an HTTP response of status 400 or more, or an Error event (as
+``TraceSession.traces`` counts them).
+
+Races touching a service: the racing pairs with at least one access in it, counted
+exactly. A race group (variable, both locations) holds exact counts; when each of its
+two locations is accessed by a single service, its count belongs to those services.
+Otherwise (one location in several services) that variable's pairs are listed and
+counted one by one.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from raceway_core.analysis import dependencies as _deps
+from raceway_core.causality.raceinput import _KEY as _VAR_KEY
+from raceway_core.dbutil import query_arrow
+from raceway_core.intervals import span_ns, start_ns
+
+FAILURE = "(e.http_status >= 400 OR e.kind = 'Error')"
+
+
+def _flt(trace_id: str | None, alias: str = "e") -> str:
+    return f"AND {alias}.trace_id = $t" if trace_id is not None else ""
+
+
+def spans_sql(trace_id: str | None = None) -> str:
+    """One row per span: trace_id, service, span (its id, or 'ctx:<n>'), span_id,
+    upstream (its upstream span id), first_seq, start_ns, ns (latency), self_ns."""
+    return f"""
+    WITH s AS (
+        SELECT e.trace_id, e.service, coalesce(e.span_id, 'ctx:' || CAST(o.ctx AS VARCHAR)) AS span,
+               any_value(e.span_id) AS span_id, min(e.upstream_span_id) AS upstream, min(e.seq) AS first_seq,
+               min({start_ns('e')}) AS start_ns, {span_ns('e')} AS ns
+        FROM events e JOIN hb.ev o USING (seq)
+        WHERE e.service IS NOT NULL {_flt(trace_id)}
+        GROUP BY e.trace_id, e.service, coalesce(e.span_id, 'ctx:' || CAST(o.ctx AS VARCHAR))
+    ), kids AS (  -- the spans each span called: other services' spans naming it upstream
+        SELECT p.trace_id, p.service, p.span, sum(c.ns) AS ns
+        FROM s p JOIN s c ON c.trace_id = p.trace_id AND c.upstream = p.span_id AND c.service <> p.service
+        GROUP BY p.trace_id, p.service, p.span
+    )
+    SELECT s.*, greatest(s.ns - coalesce(k.ns, 0), 0) AS self_ns
+    FROM s LEFT JOIN kids k USING (trace_id, service, span)
+    """
+
+
+def summary(cur, eng, trace_id: str | None = None) -> pa.Table:
+    """One row per service (in scope), slowest median self time first: service, traces,
+    events, failures, spans, p50_ms, p95_ms, max_ms (span latency), self_p50_ms,
+    races (exact), callers and callees (service names, busiest call first)."""
+    params = {"t": trace_id} if trace_id is not None else None
+    deps = _deps.sql("AND trace_id = $t" if trace_id is not None else "")
+    t = query_arrow(cur, f"""
+        WITH ev AS (
+            SELECT e.service, count(DISTINCT e.trace_id) AS traces, count(*) AS events,
+                   count(*) FILTER (WHERE {FAILURE}) AS failures
+            FROM events e WHERE e.service IS NOT NULL {_flt(trace_id)} GROUP BY e.service
+        ), sp AS (
+            SELECT service, count(*) AS spans, quantile_cont(ns, 0.5) / 1e6 AS p50_ms,
+                   quantile_cont(ns, 0.95) / 1e6 AS p95_ms, max(ns) / 1e6 AS max_ms,
+                   quantile_cont(self_ns, 0.5) / 1e6 AS self_p50_ms
+            FROM ({spans_sql(trace_id)}) GROUP BY service
+        ), d AS ({deps}
+        ), callers AS (SELECT "to" AS service, list("from" ORDER BY calls DESC, "from") AS callers FROM d GROUP BY 1
+        ), callees AS (SELECT "from" AS service, list("to" ORDER BY calls DESC, "to") AS callees FROM d GROUP BY 1)
+        SELECT ev.service, ev.traces, ev.events, ev.failures, sp.spans, sp.p50_ms, sp.p95_ms, sp.max_ms,
+               sp.self_p50_ms, coalesce(callers.callers, []) AS callers, coalesce(callees.callees, []) AS callees
+        FROM ev LEFT JOIN sp USING (service) LEFT JOIN callers USING (service) LEFT JOIN callees USING (service)
+        ORDER BY sp.self_p50_ms DESC NULLS LAST, ev.service""", params)
+    races = races_by_service(cur, eng, trace_id)
+    return t.append_column("races", pa.array([races.get(s, 0) for s in t["service"].to_pylist()], pa.int64()))
+
+
+def traces_of(cur, service: str, trace_id: str | None = None) -> pa.Table:
+    """The traces a service took part in, slowest span first: trace_id, start (the
+    trace's first event), events and failures (the service's), spans, max_ms (its
+    slowest span there), self_ms (that span's self time)."""
+    params = {"s": service} | ({"t": trace_id} if trace_id is not None else {})
+    return query_arrow(cur, f"""
+        WITH ev AS (
+            SELECT e.trace_id, count(*) AS events, count(*) FILTER (WHERE {FAILURE}) AS failures
+            FROM events e WHERE e.service = $s {_flt(trace_id)} GROUP BY e.trace_id
+        ), sp AS (
+            SELECT trace_id, count(*) AS spans, max(ns) / 1e6 AS max_ms, arg_max(self_ns, ns) / 1e6 AS self_ms
+            FROM ({spans_sql(trace_id)}) WHERE service = $s GROUP BY trace_id
+        ), st AS (
+            SELECT trace_id, min(timestamp) AS start FROM events WHERE trace_id IN (SELECT trace_id FROM ev)
+            GROUP BY trace_id
+        )
+        SELECT ev.trace_id, st.start, ev.events, ev.failures, sp.spans, sp.max_ms, sp.self_ms
+        FROM ev JOIN st USING (trace_id) LEFT JOIN sp USING (trace_id)
+        ORDER BY sp.max_ms DESC NULLS LAST, st.start, ev.trace_id""", params)
+
+
+def races_by_service(cur, eng, trace_id: str | None = None) -> dict[str | None, int]:
+    """Service -> racing pairs with at least one access in it (exact; see the module doc).
+    With trace_id: the pairs inside that trace (as ``TraceSession.races``)."""
+    key = _VAR_KEY[eng.options.variable_scope]
+    groups = "hb.race_trace_groups WHERE trace_id = $t" if trace_id is not None else "hb.race_groups"
+    params = {"t": trace_id} if trace_id is not None else None
+    rows = query_arrow(cur, f"""
+        WITH g AS (SELECT variable, first_location, second_location, count FROM {groups}),
+        loc AS (
+            SELECT var, location, max(service) AS service,
+                   count(DISTINCT service) + CAST(bool_or(service IS NULL) AS INTEGER) AS n
+            FROM (SELECT {key} AS var, e.location, e.service FROM events e
+                  WHERE e.kind = 'StateChange' AND e.variable IS NOT NULL {_flt(trace_id)}
+                    AND {key} IN (SELECT variable FROM g))
+            GROUP BY var, location
+        )
+        SELECT g.variable, g.count, f.service AS first_service, f.n AS first_n,
+               s.service AS second_service, s.n AS second_n
+        FROM g LEFT JOIN loc f ON f.var = g.variable AND f.location IS NOT DISTINCT FROM g.first_location
+               LEFT JOIN loc s ON s.var = g.variable AND s.location IS NOT DISTINCT FROM g.second_location""",
+                       params).to_pylist()
+    out: dict[str | None, int] = {}
+    listed = set()
+    for r in rows:
+        if r["first_n"] != 1 or r["second_n"] != 1:
+            listed.add(r["variable"])
+    for r in rows:
+        if r["variable"] in listed:
+            continue
+        for s in {r["first_service"], r["second_service"]} - {None}:
+            out[s] = out.get(s, 0) + int(r["count"])
+    for var in sorted(listed):
+        for batch in eng.iter_race_pairs(trace_id, variable=var):
+            cur.register("_rp", batch)
+            try:
+                counts = query_arrow(cur, """
+                    SELECT s, count(*) AS n FROM (
+                        SELECT a.service AS s FROM _rp p JOIN events a ON a.seq = p.first_seq
+                        UNION ALL
+                        SELECT b.service FROM _rp p JOIN events a ON a.seq = p.first_seq
+                                                  JOIN events b ON b.seq = p.second_seq
+                        WHERE b.service IS DISTINCT FROM a.service)
+                    WHERE s IS NOT NULL GROUP BY s""").to_pylist()
+            finally:
+                cur.unregister("_rp")
+            for c in counts:
+                out[c["s"]] = out.get(c["s"], 0) + int(c["n"])
+    return out
