@@ -73,7 +73,7 @@ async def test_services_pane_on_distributed_orders():
         await settle(pilot)
         rows = {table.row(i)["service"]: table.row(i) for i in range(table.row_count)}
         assert rows["payments"]["spans"] == 2 and rows["inventory"]["races"] == 5  # all 5 races are in T1
-        assert "scope: trace 3fd52b05" in plain(app, "#services-summary")
+        assert "5 services · trace 3fd52b05" in plain(app, "#services-summary")
 
 
 async def test_hotspots_pane_tables_focus_and_jumps():

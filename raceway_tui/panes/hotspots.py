@@ -41,7 +41,7 @@ VARIABLE_COLUMNS = [
 FUNCTION_COLUMNS = [
     Column("function", "function", None),
     Column("calls", "calls", 6, align="right", sort_key=_desc("calls")),
-    Column("total_ms", "total ms", 10, align="right", text=lambda r: fmt.ms(r["total_ms"], 1),
+    Column("total_ms", "total ms", 9, align="right", text=lambda r: fmt.ms(r["total_ms"], 1),
            sort_key=_desc("total_ms")),
     Column("max_ms", "max ms", 9, align="right", text=lambda r: fmt.ms(r["max_ms"], 1), sort_key=_desc("max_ms"),
            priority=1),
@@ -54,11 +54,11 @@ SERVICE_COLUMNS = [
 ]
 LOCK_COLUMNS = [
     Column("lock_id", "lock", None),
-    Column("handoffs", "hand-offs", 9, align="right", sort_key=_desc("handoffs")),
+    Column("handoffs", "handoff", 7, align="right", sort_key=_desc("handoffs")),
     Column("max_hold_ms", "max hold", 9, align="right", text=lambda r: fmt.ms(r["max_hold_ms"], 3),
            sort_key=_desc("max_hold_ms")),
     Column("acquisitions", "acq", 5, align="right", sort_key=_desc("acquisitions"), priority=2),
-    Column("total_hold_ms", "held ms", 9, align="right", text=lambda r: fmt.ms(r["total_hold_ms"], 1),
+    Column("total_hold_ms", "held ms", 8, align="right", text=lambda r: fmt.ms(r["total_hold_ms"], 1),
            sort_key=_desc("total_hold_ms"), priority=1),
 ]
 
@@ -101,6 +101,7 @@ class HotspotsPane(Pane):
     HotspotsPane .hot-row { height: 1fr; }
     HotspotsPane .hot-box { width: 1fr; }
     HotspotsPane .hot-box.left { border-right: vkey $panel-lighten-2; }
+    HotspotsPane .hot-box:focus-within .hot-title { background: $accent 30%; }
     HotspotsPane .hot-box VirtualTable { height: 1fr; min-height: 3; }
     HotspotsPane #hot-list-title { border-top: hkey $panel-lighten-2; }
     HotspotsPane #hot-list { height: 1fr; min-height: 4; }
@@ -157,9 +158,8 @@ class HotspotsPane(Pane):
     def show_data(self, data) -> None:
         scope = self.app.scope
         self.query_one("#hotspots-summary", Static).update(Text.assemble(
-            ("Hotspots", "bold"), " · scope: ", ("all traces" if scope is None else f"trace {fmt.short_id(scope)}",
-                                                 "bold"),
-            ("  ] / [ next / previous table · s sort · Enter opens", "dim")))
+            ("Hotspots", "bold"), " · ", ("all traces" if scope is None else f"trace {fmt.short_id(scope)}", "bold"),
+            ("  ] / [ table · s sort · Enter opens", "dim")))
         for name, _, _ in TABLES:
             self.table(name).set_rows(getattr(data, name), cursor=0 if not self.same_view else None,
                                       empty=f"No {name} in this scope.")

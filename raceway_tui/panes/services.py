@@ -127,9 +127,9 @@ class ServicesPane(Pane):
     def show_data(self, data: pa.Table) -> None:
         scope = self.app.scope
         self.query_one("#services-summary", Static).update(Text.assemble(
-            (fmt.count(data.num_rows, "service"), "bold"), " · scope: ",
+            (fmt.count(data.num_rows, "service"), "bold"), " · ",
             ("all traces" if scope is None else f"trace {fmt.short_id(scope)}", "bold"),
-            " · latency: a span's first start to last end; self: less the spans it called", style=""))
+            (" · latency of spans (start to end); self: less the spans they call", "dim")))
         self.table.set_rows(data, cursor=0, empty="No service names in this scope.")
         if not self.same_view or self.service not in set(data["service"].to_pylist()):
             self.service = None
