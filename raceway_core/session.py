@@ -79,6 +79,7 @@ class TraceSession:
         self.summaries: list = []
         self._engine: Engine | None = None
         self._deadlock_cache = None  # (engine, DeadlockReport)
+        self._service_races: tuple = (None, {})  # (engine, {trace_id: races by service})
         self._lock = threading.RLock()
 
     @classmethod
@@ -375,10 +376,27 @@ class TraceSession:
         self.engine
         return self._q(_deps.sql("AND trace_id = $t" if trace_id else ""), {"t": trace_id} if trace_id else None)
 
-    def services(self, trace_id: str | None = None) -> pa.Table:
+    def services(self, trace_id: str | None = None, races: bool = True) -> pa.Table:
         """Per service: traces, events, failures, span latency (p50/p95/max) and self time,
-        races touching it (exact), callers and callees (analysis.service_stats)."""
-        return self._with_cursor(_service_stats.summary, self.engine, trace_id)
+        callers and callees, and (``races``) the races touching it, exact
+        (analysis.service_stats). Without ``races`` the column holds what was counted
+        before for this analysis, else nulls: counting takes seconds on a million events."""
+        eng = self.engine
+        cached_eng, cached = self._service_races
+        known = self.service_races(trace_id) if races else (cached.get(trace_id) if cached_eng is eng else None)
+        return self._with_cursor(_service_stats.summary, trace_id, known)
+
+    def service_races(self, trace_id: str | None = None) -> dict[str, int]:
+        """Service -> racing pairs with an access in it (exact; kept for this analysis)."""
+        eng = self.engine
+        cached_eng, cached = self._service_races
+        got = cached.get(trace_id) if cached_eng is eng else None
+        if got is None:
+            got = self._with_cursor(_service_stats.races_by_service, eng, trace_id)
+            with self._lock:
+                cached_eng, cached = self._service_races
+                self._service_races = (eng, (cached if cached_eng is eng else {}) | {trace_id: got})
+        return got
 
     def service_traces(self, service: str, trace_id: str | None = None) -> pa.Table:
         """The traces a service took part in, its slowest span first."""

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from raceway_core import TraceSession, synth
+from raceway_core.analysis import service_stats as _service_stats
 from raceway_core.causality.engine import EngineOptions
 from reference import Reference, field, kind_of
 from test_causality_rules import Trace, sc
@@ -86,6 +87,15 @@ def _check(session: TraceSession, events: list[dict], trace: str | None) -> None
             assert g[k] == w[k], (s, k)
         for k in ("p50_ms", "p95_ms", "max_ms", "self_p50_ms"):
             assert g[k] == pytest.approx(w[k], abs=1e-6), (s, k)
+    # both ways of counting races by service are exact on their own (the pane uses whichever applies)
+    cur = session.store.cursor()
+    try:
+        want_races = {s: w["races"] for s, w in want.items() if w["races"]}
+        assert _service_stats._by_counting(cur, session.engine, trace) == want_races
+        by_groups = _service_stats._by_groups(cur, session.engine, trace)
+        assert by_groups is None or by_groups == want_races
+    finally:
+        cur.close()
     # callers and callees are the dependency edges of the scope
     deps = session.dependencies(trace).to_pylist()
     for s, g in got.items():
@@ -124,9 +134,11 @@ def test_races_when_one_location_is_in_two_services(tmp_path):
     t.ev("e", "te", sc("y", "Write", "e.py:1"), parent=None, svc="E")
     s = t.session(tmp_path, variable_scope="global")
     assert s.counts()["races"] == 4
+    assert s.services(races=False)["races"].null_count == 5  # not counted yet for this analysis
     got = {r["service"]: r["races"] for r in s.services().to_pylist()}
     assert got == {"A": 2, "B": 2, "C": 2, "D": 1, "E": 1}
     assert {r["service"]: r["races"] for r in s.services("T").to_pylist()} == got
+    assert {r["service"]: r["races"] for r in s.services(races=False).to_pylist()} == got  # kept
 
 
 def test_spans_fall_back_to_contexts_and_self_time_subtracts_called_spans(tmp_path):

@@ -14,16 +14,18 @@ A failure is an HTTP response of status 400 or more, or an Error event (as
 Races touching a service: the racing pairs with at least one access in it, counted
 exactly. A race group (variable, both locations) holds exact counts; when each of its
 two locations is accessed by a single service, its count belongs to those services.
-Otherwise (one location in several services) that variable's pairs are listed and
-counted one by one.
+Otherwise (one location in several services) the engine's race counting runs again with
+each access's service where its location was, which counts by service directly.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 from raceway_core.analysis import dependencies as _deps
 from raceway_core.causality.raceinput import _KEY as _VAR_KEY
+from raceway_core.causality.raceinput import codes as _codes
 from raceway_core.dbutil import query_arrow
 from raceway_core.intervals import span_ns, start_ns
 
@@ -55,10 +57,11 @@ def spans_sql(trace_id: str | None = None) -> str:
     """
 
 
-def summary(cur, eng, trace_id: str | None = None) -> pa.Table:
+def summary(cur, trace_id: str | None = None, races: dict[str, int] | None = None) -> pa.Table:
     """One row per service (in scope), slowest median self time first: service, traces,
     events, failures, spans, p50_ms, p95_ms, max_ms (span latency), self_p50_ms,
-    races (exact), callers and callees (service names, busiest call first)."""
+    callers and callees (service names, busiest call first), races (from ``races``, as
+    ``races_by_service`` counts them; null without)."""
     params = {"t": trace_id} if trace_id is not None else None
     deps = _deps.sql("AND trace_id = $t" if trace_id is not None else "")
     t = query_arrow(cur, f"""
@@ -78,8 +81,15 @@ def summary(cur, eng, trace_id: str | None = None) -> pa.Table:
                sp.self_p50_ms, coalesce(callers.callers, []) AS callers, coalesce(callees.callees, []) AS callees
         FROM ev LEFT JOIN sp USING (service) LEFT JOIN callers USING (service) LEFT JOIN callees USING (service)
         ORDER BY sp.self_p50_ms DESC NULLS LAST, ev.service""", params)
-    races = races_by_service(cur, eng, trace_id)
-    return t.append_column("races", pa.array([races.get(s, 0) for s in t["service"].to_pylist()], pa.int64()))
+    return with_races(t, races)
+
+
+def with_races(t: pa.Table, races: dict[str, int] | None) -> pa.Table:
+    """The summary with its races column from ``races`` (null where unknown)."""
+    col = [None if races is None else races.get(s, 0) for s in t["service"].to_pylist()]
+    if "races" in t.column_names:
+        t = t.drop_columns(["races"])
+    return t.append_column("races", pa.array(col, pa.int64()))
 
 
 def traces_of(cur, service: str, trace_id: str | None = None) -> pa.Table:
@@ -103,12 +113,18 @@ def traces_of(cur, service: str, trace_id: str | None = None) -> pa.Table:
         ORDER BY sp.max_ms DESC NULLS LAST, st.start, ev.trace_id""", params)
 
 
-def races_by_service(cur, eng, trace_id: str | None = None) -> dict[str | None, int]:
+def races_by_service(cur, eng, trace_id: str | None = None) -> dict[str, int]:
     """Service -> racing pairs with at least one access in it (exact; see the module doc).
     With trace_id: the pairs inside that trace (as ``TraceSession.races``)."""
+    by_groups = _by_groups(cur, eng, trace_id)
+    return by_groups if by_groups is not None else _by_counting(cur, eng, trace_id)
+
+
+def _by_groups(cur, eng, trace_id: str | None) -> dict[str, int] | None:
+    """From the race groups, when each group's two locations are each in one service
+    (else None)."""
     key = _VAR_KEY[eng.options.variable_scope]
     groups = "hb.race_trace_groups WHERE trace_id = $t" if trace_id is not None else "hb.race_groups"
-    params = {"t": trace_id} if trace_id is not None else None
     rows = query_arrow(cur, f"""
         WITH g AS (SELECT variable, first_location, second_location, count FROM {groups}),
         loc AS (
@@ -119,35 +135,44 @@ def races_by_service(cur, eng, trace_id: str | None = None) -> dict[str | None, 
                     AND {key} IN (SELECT variable FROM g))
             GROUP BY var, location
         )
-        SELECT g.variable, g.count, f.service AS first_service, f.n AS first_n,
-               s.service AS second_service, s.n AS second_n
+        SELECT g.count, f.service AS first_service, f.n AS first_n, s.service AS second_service, s.n AS second_n
         FROM g LEFT JOIN loc f ON f.var = g.variable AND f.location IS NOT DISTINCT FROM g.first_location
                LEFT JOIN loc s ON s.var = g.variable AND s.location IS NOT DISTINCT FROM g.second_location""",
-                       params).to_pylist()
-    out: dict[str | None, int] = {}
-    listed = set()
+                       {"t": trace_id} if trace_id is not None else None).to_pylist()
+    if any(r["first_n"] != 1 or r["second_n"] != 1 for r in rows):
+        return None
+    out: dict[str, int] = {}
     for r in rows:
-        if r["first_n"] != 1 or r["second_n"] != 1:
-            listed.add(r["variable"])
-    for r in rows:
-        if r["variable"] in listed:
-            continue
         for s in {r["first_service"], r["second_service"]} - {None}:
             out[s] = out.get(s, 0) + int(r["count"])
-    for var in sorted(listed):
-        for batch in eng.iter_race_pairs(trace_id, variable=var):
-            cur.register("_rp", batch)
-            try:
-                counts = query_arrow(cur, """
-                    SELECT s, count(*) AS n FROM (
-                        SELECT a.service AS s FROM _rp p JOIN events a ON a.seq = p.first_seq
-                        UNION ALL
-                        SELECT b.service FROM _rp p JOIN events a ON a.seq = p.first_seq
-                                                  JOIN events b ON b.seq = p.second_seq
-                        WHERE b.service IS DISTINCT FROM a.service)
-                    WHERE s IS NOT NULL GROUP BY s""").to_pylist()
-            finally:
-                cur.unregister("_rp")
-            for c in counts:
-                out[c["s"]] = out.get(c["s"], 0) + int(c["n"])
+    return out
+
+
+def _by_counting(cur, eng, trace_id: str | None) -> dict[str, int]:
+    """The engine's own race counting (never listing a pair) over its accesses with each
+    access's service in place of its location: the counts come keyed by the services of
+    both accesses."""
+    ri = eng.race_input(cur, trace_id)
+    if not ri.m:
+        return {}
+    cur.register("_acc", pa.table({"seq": pa.array(ri.seq)}))
+    try:
+        svc = query_arrow(cur, "SELECT a.seq, e.service FROM _acc a JOIN events e USING (seq) ORDER BY a.seq")
+    finally:
+        cur.unregister("_acc")
+    codes, names = _codes(svc["service"])
+    at = np.searchsorted(svc["seq"].to_numpy(), ri.seq)
+    ri.loc, ri.loc_names = codes[at], names  # the counts' "location" columns now hold services
+    counts = ri.same_trace_counts()
+    if trace_id is None:  # pairs joining two traces, as the engine counts them (Engine._races)
+        cross = ri.cross_counts() if np.array_equal(eng.rank, eng.idx) else ri.listed_counts(cross_only=True)
+        counts = list(counts.items()) + list(cross.items())
+    else:
+        counts = list(counts.items())
+    out: dict[str, int] = {}
+    service_names = names.to_pylist()
+    for (_, _, _, first, second), (n, _, _) in counts:
+        for c in {first, second} - {-1}:
+            s = service_names[c]
+            out[s] = out.get(s, 0) + int(n)
     return out

@@ -42,6 +42,7 @@ COLUMNS = [
     Column("self_p50_ms", "self p50", 9, align="right", text=lambda r: fmt.ms(r["self_p50_ms"]),
            sort_key=_desc("self_p50_ms")),
     Column("races", "races", 6, align="right", sort_key=_desc("races"),
+           text=lambda r: "…" if r["races"] is None else f"{r['races']:,}",
            style=lambda r: fmt.RACING_STYLE if r["races"] else None),
 ]
 
@@ -84,6 +85,11 @@ class ServicesPane(Pane):
     ServicesPane #service-traces-table { height: 1fr; min-height: 4; }
     """
 
+    class RacesCounted(Message):
+        def __init__(self, key: tuple, races: dict | None, error: str | None = None) -> None:
+            super().__init__()
+            self.key, self.races, self.error = key, races, error
+
     class TracesLoaded(Message):
         def __init__(self, key: tuple, service: str, table: pa.Table | None, error: str | None = None) -> None:
             super().__init__()
@@ -122,7 +128,8 @@ class ServicesPane(Pane):
         return row.get("service")
 
     def fetch(self, session, key: tuple) -> pa.Table:
-        return session.services(trace_id=key[0])
+        # the races column follows (counting them takes seconds on a million events)
+        return session.services(trace_id=key[0], races=False)
 
     def show_data(self, data: pa.Table) -> None:
         scope = self.app.scope
@@ -139,6 +146,35 @@ class ServicesPane(Pane):
         elif self.service is not None:
             self._load_traces(self.service)
         self._select_wanted()
+        if data.num_rows and data["races"].null_count:
+            self._count_races(self.app.session, self._key)
+
+    @work(thread=True, exclusive=True, group="service-races", exit_on_error=False)
+    def _count_races(self, session, key: tuple) -> None:
+        try:
+            races, error = session.service_races(key[0]), None
+        except Exception as exc:
+            races, error = None, f"{type(exc).__name__}: {exc}"
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.RacesCounted(key, races, error))
+
+    def on_services_pane_races_counted(self, msg: RacesCounted) -> None:
+        msg.stop()
+        if msg.key != self._key or self.data is None:
+            return
+        if msg.error:
+            self.app.notify(f"Races by service: {msg.error}", severity="error")
+            return
+        from raceway_core.analysis.service_stats import with_races
+
+        self.data = with_races(self.data, msg.races)
+        table = self.table
+        row = table.row()
+        table.set_rows(self.data, cursor=None)
+        if row is not None:  # the cursor stays on its service whatever the sort
+            i = table.find(lambda r: r["service"] == row["service"])
+            if i is not None:
+                table.move_to(i)
 
     def view_table(self):
         return self.trace_rows if self.trace_rows is not None and self.traces.has_focus else self.data
