@@ -104,7 +104,7 @@ def locks(cur, trace_id: str | None = None, top: int = TOP) -> pa.Table:
             WHERE e.kind = 'LockAcquire' AND e.lock_id IS NOT NULL {_flt(trace_id)} GROUP BY 1
         ), h AS (
             SELECT g.detail AS lock_id, count(*) AS handoffs
-            FROM hb.edges g JOIN events d ON d.seq = g.dst
+            FROM hb.edges g {"JOIN hb.ev d ON d.seq = g.dst" if trace_id is not None else ""}
             WHERE g.kind = 'lock' AND NOT g.dropped AND g.src_ctx <> g.dst_ctx {_flt(trace_id, 'd')}
             GROUP BY 1
         ), hold AS (

@@ -40,13 +40,19 @@ def spans_sql(trace_id: str | None = None) -> str:
     """One row per span: trace_id, service, span (its id, or 'ctx:<n>'), span_id,
     upstream (its upstream span id), first_seq, start_ns, ns (latency), self_ns."""
     return f"""
-    WITH s AS (
-        SELECT e.trace_id, e.service, coalesce(e.span_id, 'ctx:' || CAST(o.ctx AS VARCHAR)) AS span,
-               any_value(e.span_id) AS span_id, min(e.upstream_span_id) AS upstream, min(e.seq) AS first_seq,
-               min({start_ns('e')}) AS start_ns, {span_ns('e')} AS ns
+    WITH by_span AS (
+        SELECT e.trace_id, e.service, e.span_id AS span, e.span_id, min(e.upstream_span_id) AS upstream,
+               min(e.seq) AS first_seq, min({start_ns('e')}) AS start_ns, {span_ns('e')} AS ns
+        FROM events e WHERE e.service IS NOT NULL AND e.span_id IS NOT NULL {_flt(trace_id)}
+        GROUP BY e.trace_id, e.service, e.span_id
+    ), by_ctx AS (  -- events without a span id: their context's
+        SELECT e.trace_id, e.service, 'ctx:' || CAST(o.ctx AS VARCHAR) AS span, NULL::VARCHAR AS span_id,
+               min(e.upstream_span_id) AS upstream, min(e.seq) AS first_seq, min({start_ns('e')}) AS start_ns,
+               {span_ns('e')} AS ns
         FROM events e JOIN hb.ev o USING (seq)
-        WHERE e.service IS NOT NULL {_flt(trace_id)}
-        GROUP BY e.trace_id, e.service, coalesce(e.span_id, 'ctx:' || CAST(o.ctx AS VARCHAR))
+        WHERE e.service IS NOT NULL AND e.span_id IS NULL {_flt(trace_id)}
+        GROUP BY e.trace_id, e.service, o.ctx
+    ), s AS (SELECT * FROM by_span UNION ALL SELECT * FROM by_ctx
     ), kids AS (  -- the spans each span called: other services' spans naming it upstream
         SELECT p.trace_id, p.service, p.span, sum(c.ns) AS ns
         FROM s p JOIN s c ON c.trace_id = p.trace_id AND c.upstream = p.span_id AND c.service <> p.service
