@@ -495,6 +495,8 @@ class RacewayApp(App):
             self._pane_shown(pid)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if not self.query("#panes"):  # shutting down: the tabs' widgets are gone
+            return
         self._fit()  # with keys-only tabs, the active one shows its name
         self._pane_shown(event.pane.id)
 

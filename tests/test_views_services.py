@@ -24,6 +24,15 @@ def plain(app, selector: str) -> str:
     return " ".join(console.export_text().split())
 
 
+async def until(pilot, cond, timeout: float = 20.0) -> None:
+    """Wait (after settle) until what a test reads is on screen: a pane's rows arrive in a message."""
+    for _ in range(int(timeout / 0.05)):
+        if cond():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("timed out")
+
+
 def screen_text(table) -> list[str]:
     return [table.render_line(y).text for y in range(min(table.size.height, table.row_count + 1))]
 
@@ -35,7 +44,8 @@ async def test_services_pane_on_distributed_orders():
         await pilot.press("8")
         await settle(pilot)
         pane = app.pane("services")
-        assert app.active_pane == "services" and pane.ready
+        await until(pilot, lambda: pane.ready and pane.table.row_count and pane.table.row(0)["races"] is not None)
+        assert app.active_pane == "services"
         table = pane.table
         assert table.row_count == 5
         top = table.row(0)  # slowest by self time: payments' ~300 ms bank.authorize
@@ -62,7 +72,8 @@ async def test_services_pane_on_distributed_orders():
         await pilot.press("enter")
         await settle(pilot)
         traces = pane.traces
-        assert app.focused is traces and traces.row_count == 2
+        await until(pilot, lambda: traces.row_count == 2)
+        assert app.focused is traces
         assert [r["trace_id"][:8] for r in (traces.row(0), traces.row(1))] == ["82ce583a", "3fd52b05"]
         assert round(traces.row(0)["max_ms"], 3) == 21.723  # 57.301931024 -> 57.323654360
         assert "Traces of inventory 2 traces" in plain(app, "#service-traces-title")
@@ -83,7 +94,8 @@ async def test_hotspots_pane_tables_focus_and_jumps():
         await pilot.press("9")
         await settle(pilot)
         pane = app.pane("hotspots")
-        assert app.active_pane == "hotspots" and pane.ready
+        await until(pilot, lambda: pane.ready and pane.table("locks").row_count)
+        assert app.active_pane == "hotspots"
         assert app.focused is pane.table("variables")
         assert pane.table("variables").row_count == 4  # alice, bob, carol, dave: 12 writes each
         locks = pane.table("locks")
@@ -103,6 +115,7 @@ async def test_hotspots_pane_tables_focus_and_jumps():
         await pilot.press("enter")
         await settle(pilot)
         lst = pane.list_table
+        await until(pilot, lambda: lst.row_count)
         assert lst.display and app.focused is lst
         rows = [lst.row(i) for i in range(lst.row_count)]
         assert sum(r["kind"] == "LockAcquire" for r in rows) == 16 and sum(r["handoff"] for r in rows) == 9
@@ -138,6 +151,7 @@ async def test_hotspot_service_opens_the_services_pane():
         await settle(pilot)
         pane = app.pane("hotspots")
         services = pane.table("services")
+        await until(pilot, lambda: pane.ready and services.row_count)
         assert [services.row(i)["service"] for i in range(5)] == ["gateway", "orders", "payments", "frontend",
                                                                   "inventory"]  # 27, 21, 18, 16, 12 events
         fn = pane.table("functions").row(0)
@@ -147,5 +161,41 @@ async def test_hotspot_service_opens_the_services_pane():
         await pilot.press("enter")
         await settle(pilot)
         sp = app.pane("services")
+        await until(pilot, lambda: sp.traces.row_count == 2)  # its traces listed
         assert app.active_pane == "services" and sp.table.row()["service"] == "payments"
-        assert sp.traces.row_count == 2  # its traces listed
+
+
+async def test_names_from_the_trace_are_shown_literally(tmp_path):
+    """A service named like markup with a control character, calling another: the names
+    read as typed (markup is text, ESC shown as \\x1b) in the tables and the lines."""
+    import json
+
+    from test_causality_rules import Trace, acq, rel, sc
+
+    evil, lock = "[bold red]pay[/]\x1b[31m", "[link=x]L[/link]"
+    t = Trace()
+    t.ev("a1", "w1", {"HttpRequest": {"method": "GET", "url": "/"}}, svc="front", span="s1", parent=None)
+    t.ev("b1", "w2", {"HttpRequest": {"method": "GET", "url": "/pay"}}, svc=evil, span="s2", upstream="s1")
+    t.ev("b2", "w2", acq(lock), svc=evil, span="s2")
+    t.ev("b3", "w2", sc("[i]x[/i]", "Write", "p.py:1"), svc=evil, span="s2")
+    t.ev("b4", "w2", rel(lock), svc=evil, span="s2")
+    path = tmp_path / "evil.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in t.events) + "\n")
+    app = create_app([path])
+    async with app.run_test(size=(220, 40)) as pilot:  # wide: the names are not cut
+        await settle(pilot)
+        await pilot.press("8")
+        await settle(pilot)
+        pane = app.pane("services")
+        await until(pilot, lambda: pane.ready and pane.table.row_count == 2)
+        shown = "\n".join(screen_text(pane.table))
+        assert "[bold red]pay[/]\\x1b[31m" in shown
+        pane.table.move_to(next(i for i in range(2) if pane.table.row(i)["service"] == "front"))
+        await pilot.pause()
+        assert "front called by no service · calls [bold red]pay[/]\\x1b[31m" in plain(app, "#service-line")
+        await pilot.press("9")
+        await settle(pilot)
+        hot = app.pane("hotspots")
+        await until(pilot, lambda: hot.ready and hot.table("locks").row_count and hot.table("locks").size.height > 2)
+        assert "[link=x]L[/link]" in screen_text(hot.table("locks"))[1]
+        assert "[i]x[/i]" in screen_text(hot.table("variables"))[1]
