@@ -156,3 +156,23 @@ def test_samples_hand_checked():
         assert (v["accesses"], v["writes"], v["races"]) == (6, 2, 5)
         calls = s.function_calls("bank.authorize").to_pylist()
         assert [c["duration_ms"] for c in calls] == pytest.approx([302.170147, 300.688185, 300.143782])
+
+
+@pytest.mark.parametrize("scope", ["service", "instance", "auto"])
+def test_other_variable_scopes(tmp_path, scope):
+    """Under every variable scope the tables name variables as the race analysis does, so
+    the races per variable add up to the total; under the service scope a pair never joins
+    two services, so the races per service add up to it too."""
+    events = _events(6)
+    p = tmp_path / "t.jsonl"
+    p.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    with TraceSession.open([p], options=EngineOptions(variable_scope=scope)) as s:
+        total = s.counts()["races"]
+        assert total > 0
+        h = s.hotspots(top=1000)
+        assert sum(h.variables["races"].to_pylist()) == total
+        names = {e["kind"]["StateChange"]["variable"] for e in events if "StateChange" in e["kind"]}
+        assert set(h.variables["name"].to_pylist()) == names
+        if scope == "service":
+            assert all("::" in v for v in h.variables["variable"].to_pylist())
+            assert sum(s.service_races().values()) == total
