@@ -249,7 +249,6 @@ class HotspotsPane(Pane):
         kind, name = what
         self.list_table.columns = LOCK_EVENT_COLUMNS if kind == "lock" else CALL_COLUMNS
         self._show_list(True)
-        self.listing = what
         self.query_one("#hot-list-title", Static).update(
             literal(f"{'Events of lock' if kind == 'lock' else 'Calls of'} {name}: loading…", style="dim"))
         self.list_table.focus()
