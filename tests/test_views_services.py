@@ -53,7 +53,7 @@ async def test_services_pane_on_distributed_orders():
         assert (top["traces"], top["events"], top["spans"], top["failures"], top["races"]) == (2, 18, 3, 0, 0)
         assert round(top["p50_ms"], 2) == 323.61 and round(top["self_p50_ms"], 2) == 307.78
         header, first = screen_text(table)[:2]
-        assert "p50 ms" in header and "self p50" in header
+        assert "p50 ms" in header and "self p50 ▼" in header
         assert first.startswith("payments") and "323.61" in first and "307.78" in first
         line = plain(app, "#service-line")
         assert "payments called by orders · calls inventory" in line

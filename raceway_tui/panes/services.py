@@ -39,7 +39,7 @@ COLUMNS = [
            priority=2),
     Column("max_ms", "max ms", 9, align="right", text=lambda r: fmt.ms(r["max_ms"]), sort_key=_desc("max_ms"),
            priority=1),
-    Column("self_p50_ms", "self p50", 9, align="right", text=lambda r: fmt.ms(r["self_p50_ms"]),
+    Column("self_p50_ms", "self p50", 10, align="right", text=lambda r: fmt.ms(r["self_p50_ms"]),
            sort_key=_desc("self_p50_ms")),
     Column("races", "races", 6, align="right", sort_key=_desc("races"),
            text=lambda r: "…" if r["races"] is None else f"{r['races']:,}",
@@ -137,6 +137,8 @@ class ServicesPane(Pane):
             (fmt.count(data.num_rows, "service"), "bold"), " · ",
             ("all traces" if scope is None else f"trace {fmt.short_id(scope)}", "bold"),
             (" · latency of spans (start to end); self: less the spans they call", "dim")))
+        if self.table.sort_column is None:
+            self.table.sort_column = "self_p50_ms"  # the core's order, shown as a sort the user can change
         self.table.set_rows(data, cursor=0, empty="No service names in this scope.")
         if not self.same_view or self.service not in set(data["service"].to_pylist()):
             self.service = None
