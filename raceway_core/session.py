@@ -28,6 +28,8 @@ from raceway_core.analysis import anomalies as _anomalies
 from raceway_core.analysis import deadlocks as _deadlocks
 from raceway_core.analysis import audit as _audit
 from raceway_core.analysis import dependencies as _deps
+from raceway_core.analysis import hotspots as _hotspots
+from raceway_core.analysis import service_stats as _service_stats
 from raceway_core.analysis.span_critical_path import SpanCriticalPath, has_spans, span_critical_path
 from raceway_core.causality import explain as _explain
 from raceway_core.causality.engine import Engine, EngineOptions
@@ -77,6 +79,14 @@ def _incremental(old: Engine, store: Store) -> Engine | None:
         return None
 
 
+@dataclass(frozen=True)
+class Hotspots:
+    variables: pa.Table  # variable, name, accesses, writes, races
+    functions: pa.Table  # function, calls, total_ms, mean_ms, max_ms
+    services: pa.Table  # service, events, traces, contexts
+    locks: pa.Table  # lock_id, acquisitions, contexts, handoffs, max_hold_ms, total_hold_ms
+
+
 class TraceSession:
     def __init__(self, store: Store, options: EngineOptions = EngineOptions()) -> None:
         self.store = store
@@ -84,6 +94,7 @@ class TraceSession:
         self.summaries: list = []
         self._engine: Engine | None = None
         self._deadlock_cache = None  # (engine, DeadlockReport)
+        self._service_races: tuple = (None, {})  # (engine, {trace_id: races by service})
         self._lock = threading.RLock()
 
     @classmethod
@@ -386,6 +397,60 @@ class TraceSession:
     def dependencies(self, trace_id: str | None = None) -> pa.Table:
         self.engine
         return self._q(_deps.sql("AND trace_id = $t" if trace_id else ""), {"t": trace_id} if trace_id else None)
+
+    def services(self, trace_id: str | None = None, races: bool = True) -> pa.Table:
+        """Per service: traces, events, failures, span latency (p50/p95/max) and self time,
+        callers and callees, and (``races``) the races touching it, exact
+        (analysis.service_stats). Without ``races`` the column holds what was counted
+        before for this analysis, else nulls: counting takes seconds on a million events."""
+        eng = self.engine
+        cached_eng, cached = self._service_races
+        known = self.service_races(trace_id) if races else (cached.get(trace_id) if cached_eng is eng else None)
+        return self._with_cursor(_service_stats.summary, trace_id, known)
+
+    def service_races(self, trace_id: str | None = None) -> dict[str, int]:
+        """Service -> racing pairs with an access in it (exact; kept for this analysis)."""
+        eng = self.engine
+        cached_eng, cached = self._service_races
+        got = cached.get(trace_id) if cached_eng is eng else None
+        if got is None:
+            got = self._with_cursor(_service_stats.races_by_service, eng, trace_id)
+            with self._lock:
+                cached_eng, cached = self._service_races
+                self._service_races = (eng, (cached if cached_eng is eng else {}) | {trace_id: got})
+        return got
+
+    def service_traces(self, service: str, trace_id: str | None = None) -> pa.Table:
+        """The traces a service took part in, its slowest span first."""
+        self.engine
+        return self._with_cursor(_service_stats.traces_of, service, trace_id)
+
+    def hotspots(self, trace_id: str | None = None, top: int = _hotspots.TOP) -> "Hotspots":
+        """Busiest variables, functions, services and locks (analysis.hotspots)."""
+        eng = self.engine
+        cur = self.store.cursor()
+        try:
+            return Hotspots(_hotspots.variables(cur, eng, trace_id, top), _hotspots.functions(cur, trace_id, top),
+                            _hotspots.services(cur, trace_id, top), _hotspots.locks(cur, trace_id, top))
+        finally:
+            cur.close()
+
+    def lock_events(self, lock_id: str, trace_id: str | None = None, limit: int = _hotspots.LISTED) -> pa.Table:
+        """A lock's acquisitions and releases in time order, with hold times and hand-offs."""
+        self.engine
+        return self._with_cursor(_hotspots.lock_events, lock_id, trace_id, limit)
+
+    def function_calls(self, function: str, trace_id: str | None = None, limit: int = _hotspots.LISTED) -> pa.Table:
+        """A function's calls, slowest first."""
+        self.engine
+        return self._with_cursor(_hotspots.function_calls, function, trace_id, limit)
+
+    def _with_cursor(self, fn, *args):
+        cur = self.store.cursor()
+        try:
+            return fn(cur, *args)
+        finally:
+            cur.close()
 
     def deadlocks(self) -> "_deadlocks.DeadlockReport":
         """Potential deadlocks: lock-order cycles no happens-before (without locks) rules out."""

@@ -39,7 +39,9 @@ from raceway_tui.panes.base import Pane
 from raceway_tui.panes.critical import CriticalPane
 from raceway_tui.panes.deadlocks import DeadlocksPane
 from raceway_tui.panes.dependencies import DependenciesPane
+from raceway_tui.panes.hotspots import HotspotsPane
 from raceway_tui.panes.races import RacesPane
+from raceway_tui.panes.services import ServicesPane
 from raceway_tui.panes.timeline import TimelinePane
 from raceway_tui.panes.variables import VariablesPane
 from raceway_tui.screens import ErrorScreen, HelpScreen
@@ -63,13 +65,19 @@ class RacewayApp(App):
     # (id, title, key): the key shows the pane and starts its tab's label
     PANES = [("timeline", "Timeline", "1"), ("critical", "Critical path", "2"), ("races", "Races", "3"),
              ("variables", "Variables", "4"), ("anomalies", "Anomalies", "5"), ("dependencies", "Dependencies", "6"),
-             ("deadlocks", "Deadlocks", "7")]
+             ("deadlocks", "Deadlocks", "7"),
+             ("services", "Services", "8"),
+             ("hotspots", "Hotspots", "9")]
     TAB_LABELS = {"critical": "Critical"}
     TAB_SHORT = {"timeline": "Time", "critical": "Crit", "races": "Race", "variables": "Vars", "anomalies": "Anom",
-                 "dependencies": "Deps", "deadlocks": "Lock"}  # when the full labels do not fit
+                 "dependencies": "Deps", "deadlocks": "Lock",
+                 "services": "Svcs",
+                 "hotspots": "Hots"}  # when the full labels do not fit
     NARROW, TINY, SHORT = 100, 70, 30  # columns: narrower trace list / hidden trace list; rows: smaller detail
     LIST_WIDTH = {False: 40, True: 26}  # the trace list's width, wide / narrow (app.tcss #traces)
-    NO_DETAIL = {"races", "dependencies", "deadlocks"}  # panes that show their own details
+    NO_DETAIL = {"races", "dependencies", "deadlocks",
+                 "services",
+                 "hotspots"}  # panes that show their own details
     BINDINGS = [
         *[Binding(key, f"pane('{pid}')", title, show=False) for pid, title, key in PANES],
         Binding("tab", "next_pane", "Next pane", show=False, priority=True),
@@ -168,7 +176,9 @@ class RacewayApp(App):
     def _make_pane(self, pid: str) -> Pane:
         cls = {"timeline": TimelinePane, "critical": CriticalPane, "races": RacesPane,
                "variables": VariablesPane, "anomalies": AnomaliesPane, "dependencies": DependenciesPane,
-               "deadlocks": DeadlocksPane}[pid]
+               "deadlocks": DeadlocksPane,
+               "services": ServicesPane,
+               "hotspots": HotspotsPane}[pid]
         return cls(id=f"pane-{pid}")
 
     def pane(self, pid: str | None = None) -> Pane:
@@ -487,6 +497,8 @@ class RacewayApp(App):
             self._pane_shown(pid)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if not self.query("#panes"):  # shutting down: the tabs' widgets are gone
+            return
         self._fit()  # with keys-only tabs, the active one shows its name
         self._pane_shown(event.pane.id)
 

@@ -15,6 +15,7 @@ from raceway_tui.literal import literal
 KEYS = [
     ("Everywhere", [
         ("1 … 7", "Timeline, Critical path, Races, Variables, Anomalies, Dependencies, Deadlocks"),
+        ("8 / 9", "Services, Hotspots"),
         ("Tab / Shift+Tab", "next / previous pane"),
         ("j k ↑ ↓", "move; g / G first / last; PgUp / PgDn a page"),
         ("Enter", "open: go to the event in the timeline, expand, choose"),
@@ -43,6 +44,13 @@ KEYS = [
         ("space / l", "expand or collapse a group; h collapses"),
         ("Enter", "timeline at the first event, its partner highlighted"),
         ("s", "scope: the chosen trace or all traces"),
+    ]),
+    ("Services", [
+        ("Enter", "list the service's traces; Enter on one chooses that trace; Esc back to the services"),
+    ]),
+    ("Hotspots", [
+        ("] / [", "next / previous table (variables, functions, services, locks)"),
+        ("Enter", "variable: its audit trail; service: Services; function / lock: its calls / events below"),
     ]),
     ("Tables", [
         ("s / S", "sort by the next column / reverse (or click a header)"),

@@ -71,6 +71,7 @@ class VariablesPane(Pane):
         self.variable: str | None = None
         self.audit: pa.Table | None = None
         self.follow = self.debounced(self._audit_of)
+        self.wanted: str | None = None  # a variable to open when the data arrives (from Hotspots)
 
     def compose(self) -> ComposeResult:
         yield Static(classes="placeholder")
@@ -110,6 +111,24 @@ class VariablesPane(Pane):
         if data.num_rows == 0:
             self.trail.set_rows(None, empty="No variables in this scope.")
             self.query_one("#audit-title", Static).update("")
+        self._open_wanted()
+
+    def show_variable(self, name: str) -> None:
+        """Open a variable's audit trail (now, or when the variables arrive)."""
+        self.wanted = name
+        if self.ready and self.data is not None:
+            self._open_wanted()
+
+    def _open_wanted(self) -> None:
+        name, self.wanted = self.wanted, None
+        if name is None:
+            return
+        i = self.variables.find(lambda r: r["variable"] == name)
+        if i is None:
+            self.app.notify(f"No variable {name} in this scope.", timeout=4)
+            return
+        self.variables.move_to(i)  # its audit trail loads
+        self.trail.focus()
 
     def view_table(self):
         return self.audit if self.audit is not None and self.trail.has_focus else self.data
