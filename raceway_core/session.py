@@ -26,6 +26,8 @@ from raceway_core import intervals as _intervals
 from raceway_core.analysis import anomalies as _anomalies
 from raceway_core.analysis import deadlocks as _deadlocks
 from raceway_core.analysis import audit as _audit
+from raceway_core.analysis import calltree as _calltree
+from raceway_core.analysis import replay as _replay
 from raceway_core.analysis import dependencies as _deps
 from raceway_core.analysis.span_critical_path import SpanCriticalPath, has_spans, span_critical_path
 from raceway_core.causality import explain as _explain
@@ -364,6 +366,49 @@ class TraceSession:
     def dependencies(self, trace_id: str | None = None) -> pa.Table:
         self.engine
         return self._q(_deps.sql("AND trace_id = $t" if trace_id else ""), {"t": trace_id} if trace_id else None)
+
+    def call_tree(self, trace_id: str) -> "_calltree.CallTree":
+        """The trace's events as a tree (spawns and calls under what started them), in
+        pre-order with depths, subtree sizes and spans; rows via ``call_tree_rows``."""
+        self.engine
+        cur = self.store.cursor()
+        try:
+            return _calltree.build(cur, trace_id)
+        finally:
+            cur.close()
+
+    def call_tree_rows(self, tree: "_calltree.CallTree", nodes) -> pa.Table:
+        """The event rows (the timeline's columns, plus ``node``) of these nodes of ``tree``, in that order."""
+        self.engine
+        picked = tree.nodes.take(pa.array(nodes, pa.int64()))
+        keys = pa.table({"node": pa.array(nodes, pa.int64()), "seq": picked["seq"]})
+        cur = self.store.cursor()
+        try:
+            cur.register("_nodes", keys)
+            from raceway_core.browse import ROW_COLUMNS
+
+            out = query_arrow(cur, f"""SELECT n.node, {ROW_COLUMNS}
+                                       FROM _nodes n JOIN events e ON e.seq = n.seq ORDER BY n.node""")
+            cur.unregister("_nodes")
+            return out
+        finally:
+            cur.close()
+
+    def replay(self, trace_id: str, max_pairs: int = 100_000) -> "_replay.Replay":
+        """The trace step by step in causal order (at most ``max_pairs`` of its racing pairs marked)."""
+        self.engine
+        batches, left = [], max_pairs
+        for batch in self.engine.iter_race_pairs(trace_id) if max_pairs > 0 else ():
+            batches.append(batch.slice(0, left))
+            left -= batches[-1].num_rows
+            if left <= 0:
+                break
+        pairs = pa.concat_tables(batches) if batches else None
+        cur = self.store.cursor()
+        try:
+            return _replay.build(self.store, cur, trace_id, pairs)
+        finally:
+            cur.close()
 
     def deadlocks(self) -> "_deadlocks.DeadlockReport":
         """Potential deadlocks: lock-order cycles no happens-before (without locks) rules out."""
