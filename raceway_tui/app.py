@@ -36,10 +36,12 @@ from raceway_tui.commands import RacewayCommands
 from raceway_tui.literal import visible
 from raceway_tui.panes.anomalies import AnomaliesPane
 from raceway_tui.panes.base import Pane
+from raceway_tui.panes.calltree import CallTreePane
 from raceway_tui.panes.critical import CriticalPane
 from raceway_tui.panes.deadlocks import DeadlocksPane
 from raceway_tui.panes.dependencies import DependenciesPane
 from raceway_tui.panes.races import RacesPane
+from raceway_tui.panes.replay import ReplayPane
 from raceway_tui.panes.timeline import TimelinePane
 from raceway_tui.panes.variables import VariablesPane
 from raceway_tui.screens import ErrorScreen, HelpScreen
@@ -62,13 +64,18 @@ class RacewayApp(App):
     # (id, title, key): the key shows the pane and starts its tab's label
     PANES = [("timeline", "Timeline", "1"), ("critical", "Critical path", "2"), ("races", "Races", "3"),
              ("variables", "Variables", "4"), ("anomalies", "Anomalies", "5"), ("dependencies", "Dependencies", "6"),
-             ("deadlocks", "Deadlocks", "7")]
+             ("deadlocks", "Deadlocks", "7"),
+             ("calltree", "Call tree", "c"),
+             ("replay", "Replay", "p")]
     TAB_LABELS = {"critical": "Critical"}
     TAB_SHORT = {"timeline": "Time", "critical": "Crit", "races": "Race", "variables": "Vars", "anomalies": "Anom",
-                 "dependencies": "Deps", "deadlocks": "Lock"}  # when the full labels do not fit
+                 "dependencies": "Deps", "deadlocks": "Lock",
+                 "calltree": "Tree",
+                 "replay": "Play"}  # when the full labels do not fit
     NARROW, TINY, SHORT = 100, 70, 30  # columns: narrower trace list / hidden trace list; rows: smaller detail
     LIST_WIDTH = {False: 40, True: 26}  # the trace list's width, wide / narrow (app.tcss #traces)
-    NO_DETAIL = {"races", "dependencies", "deadlocks"}  # panes that show their own details
+    NO_DETAIL = {"races", "dependencies", "deadlocks",
+                 "replay"}  # panes that show their own details
     BINDINGS = [
         *[Binding(key, f"pane('{pid}')", title, show=False) for pid, title, key in PANES],
         Binding("tab", "next_pane", "Next pane", show=False, priority=True),
@@ -167,7 +174,9 @@ class RacewayApp(App):
     def _make_pane(self, pid: str) -> Pane:
         cls = {"timeline": TimelinePane, "critical": CriticalPane, "races": RacesPane,
                "variables": VariablesPane, "anomalies": AnomaliesPane, "dependencies": DependenciesPane,
-               "deadlocks": DeadlocksPane}[pid]
+               "deadlocks": DeadlocksPane,
+               "calltree": CallTreePane,
+               "replay": ReplayPane}[pid]
         return cls(id=f"pane-{pid}")
 
     def pane(self, pid: str | None = None) -> Pane:
