@@ -152,8 +152,7 @@ class ReplayPane(Pane):
         event.stop()
         if event.table.id != "replay-steps" or event.row is None or self.replay is None:
             return
-        self._at(event.index)
-        self.app.event_focused(event.row["id"], event.row)
+        self._at(event.index)  # (no detail panel here: the current event is shown above)
 
     def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
         event.stop()
