@@ -15,6 +15,7 @@ from raceway_tui.literal import literal
 KEYS = [
     ("Everywhere", [
         ("1 … 7", "Timeline, Critical path, Races, Variables, Anomalies, Dependencies, Deadlocks"),
+        ("c / p", "Call tree, Replay (of the chosen trace)"),
         ("Tab / Shift+Tab", "next / previous pane"),
         ("j k ↑ ↓", "move; g / G first / last; PgUp / PgDn a page"),
         ("Enter", "open: go to the event in the timeline, expand, choose"),
@@ -43,6 +44,14 @@ KEYS = [
         ("space / l", "expand or collapse a group; h collapses"),
         ("Enter", "timeline at the first event, its partner highlighted"),
         ("s", "scope: the chosen trace or all traces"),
+    ]),
+    ("Call tree (c)", [
+        ("← / → / space", "collapse / expand a node (← on a leaf: to its parent)"),
+        ("Enter", "go to the event in the timeline"),
+    ]),
+    ("Replay (p)", [
+        ("space", "play / pause; ← / → step; + / - speed; Home / End first / last step"),
+        ("Enter", "go to the current event in the timeline"),
     ]),
     ("Tables", [
         ("s / S", "sort by the next column / reverse (or click a header)"),
