@@ -19,6 +19,7 @@ subtree is the ``size`` rows after it. Intervals follow ``raceway_core.intervals
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -57,8 +58,16 @@ class CallTree:
     def count(self) -> int:
         return self.nodes.num_rows
 
+    @cached_property
+    def _columns(self) -> dict[str, np.ndarray]:
+        return {}
+
     def column(self, name: str) -> np.ndarray:
-        return self.nodes[name].to_numpy()
+        """A column as numpy (converted once: the view asks for it per drawn row)."""
+        cols = self._columns
+        if name not in cols:
+            cols[name] = self.nodes[name].to_numpy()
+        return cols[name]
 
     def visible(self, collapsed=()) -> np.ndarray:
         """Node indices shown when the nodes in ``collapsed`` hide their subtrees, in order."""
