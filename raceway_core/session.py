@@ -387,8 +387,12 @@ class TraceSession:
             cur.register("_nodes", keys)
             from raceway_core.browse import ROW_COLUMNS
 
+            seqs = picked["seq"].to_numpy()
+            lo, hi = (int(seqs.min()), int(seqs.max())) if len(seqs) else (0, -1)
+            # the seq range lets the scan skip the row groups of other traces
             out = query_arrow(cur, f"""SELECT n.node, {ROW_COLUMNS}
-                                       FROM _nodes n JOIN events e ON e.seq = n.seq ORDER BY n.node""")
+                                       FROM _nodes n JOIN (SELECT * FROM events WHERE seq BETWEEN {lo} AND {hi}) e
+                                       ON e.seq = n.seq ORDER BY n.node""")
             cur.unregister("_nodes")
             return out
         finally:
@@ -397,18 +401,34 @@ class TraceSession:
     def replay(self, trace_id: str, max_pairs: int = 100_000) -> "_replay.Replay":
         """The trace step by step in causal order (at most ``max_pairs`` of its racing pairs marked)."""
         self.engine
-        batches, left = [], max_pairs
-        for batch in self.engine.iter_race_pairs(trace_id) if max_pairs > 0 else ():
-            batches.append(batch.slice(0, left))
-            left -= batches[-1].num_rows
-            if left <= 0:
-                break
-        pairs = pa.concat_tables(batches) if batches else None
+        pairs = self._trace_pairs(trace_id, max_pairs)
         cur = self.store.cursor()
         try:
             return _replay.build(self.store, cur, trace_id, pairs)
         finally:
             cur.close()
+
+    def _trace_pairs(self, trace_id: str, limit: int) -> pa.Table | None:
+        """The racing pairs with both events in the trace (first_seq, second_seq, variable, kind,
+        severity), at most ``limit``: the stored ones when they are all of them (listing a
+        trace's pairs from the engine reads every access of the trace's variables)."""
+        total = self._q("SELECT coalesce(sum(count), 0) AS n FROM hb.race_trace_groups WHERE trace_id = $t",
+                        {"t": trace_id})["n"][0].as_py()
+        if not total or limit <= 0:
+            return None
+        stored = self._q("""
+            SELECT p.first_seq, p.second_seq, p.variable, p.kind, p.severity FROM hb.race_pairs p
+            JOIN hb.ev a ON a.seq = p.first_seq JOIN hb.ev b ON b.seq = p.second_seq
+            WHERE a.trace_id = $t AND b.trace_id = $t ORDER BY p.o""", {"t": trace_id})
+        if stored.num_rows >= total:
+            return stored.slice(0, limit)
+        batches, left = [], limit
+        for batch in self.engine.iter_race_pairs(trace_id):
+            batches.append(batch.slice(0, left))
+            left -= batches[-1].num_rows
+            if left <= 0:
+                break
+        return pa.concat_tables(batches) if batches else None
 
     def deadlocks(self) -> "_deadlocks.DeadlockReport":
         """Potential deadlocks: lock-order cycles no happens-before (without locks) rules out."""

@@ -71,7 +71,8 @@ def test_every_step_of_the_samples_matches_a_brute_force_walk(name):
             assert check_every_step(s, trace_id) > 0
 
 
-def test_every_step_of_a_hand_made_trace_with_locks_atomics_and_two_races(tmp_path):
+@pytest.mark.parametrize("stored_pairs", [10_000, 1])  # 1: the pairs come from the engine, not the stored ones
+def test_every_step_of_a_hand_made_trace_with_locks_atomics_and_two_races(tmp_path, stored_pairs):
     t = Trace()
     t.ev("m1", "main", sc("x", "Write", "a.py:1", None, 1))
     sp = t.ev("sp", "main", {"AsyncSpawn": {"task_id": "k", "spawned_by": "main"}})
@@ -85,7 +86,7 @@ def test_every_step_of_a_hand_made_trace_with_locks_atomics_and_two_races(tmp_pa
     t.ev("m4", "main", sc("y", "AtomicRead", "a.py:6", None, 7))
     t.ev("m5", "main", rel("L"))
     t.ev("m6", "main", call("end"))
-    with t.session(tmp_path) as s:
+    with t.session(tmp_path, stored_pairs=stored_pairs) as s:
         assert check_every_step(s, "T") == 12
         rep = s.replay("T")
         order = rep.page(0, rep.steps)["id"].to_pylist()

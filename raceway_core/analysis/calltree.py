@@ -41,7 +41,7 @@ inc AS (
 )
 SELECT ev.seq, ev.tord, ev.ctx, ev.pos, inc.src AS link_src, inc.via,
        {start_ns('e')} AS start_ns, {end_ns('e')} AS end_ns
-FROM ev JOIN events e USING (seq) LEFT JOIN inc USING (seq)
+FROM ev JOIN (SELECT * FROM events WHERE trace_id = $t) e USING (seq) LEFT JOIN inc USING (seq)
 ORDER BY ev.tord
 """
 

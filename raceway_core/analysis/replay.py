@@ -154,9 +154,11 @@ class Replay:
         cur = self.store.cursor()
         try:
             cur.register("_steps", seqs)
+            lo, hi = (int(self.seq[start:stop].min()), int(self.seq[start:stop].max())) if stop > start else (0, -1)
             rows = query_arrow(cur, f"""
                 SELECT s.step, c.label AS context, {ROW_COLUMNS}
-                FROM _steps s JOIN events e ON e.seq = s.seq JOIN hb.ev o ON o.seq = s.seq
+                FROM _steps s JOIN (SELECT * FROM events WHERE seq BETWEEN {lo} AND {hi}) e ON e.seq = s.seq
+                JOIN (SELECT seq, ctx FROM hb.ev WHERE seq BETWEEN {lo} AND {hi}) o ON o.seq = s.seq
                 JOIN hb.ctx c ON c.ctx = o.ctx ORDER BY s.step""")
             cur.unregister("_steps")
         finally:
@@ -172,8 +174,9 @@ class Replay:
 def build(store, cur, trace_id: str, pairs: pa.Table | None = None) -> Replay:
     """The replay of a trace (no steps for an unknown one); ``pairs``: its racing pairs
     (first_seq, second_seq, variable, kind, severity), e.g. from the engine. Needs the hb tables."""
+    # (events filtered by trace too: its scan then skips what a join would read of a million rows)
     ev = query_arrow(cur, """SELECT o.seq, o.tord, o.ctx, e.id FROM hb.ev o JOIN events e USING (seq)
-                             WHERE o.trace_id = $t ORDER BY o.tord""", {"t": trace_id})
+                             WHERE o.trace_id = $t AND e.trace_id = $t ORDER BY o.tord""", {"t": trace_id})
     n = ev.num_rows
     seq = ev["seq"].to_numpy()
     if n and not np.array_equal(ev["tord"].to_numpy(), np.arange(n)):
@@ -194,7 +197,7 @@ def build(store, cur, trace_id: str, pairs: pa.Table | None = None) -> Replay:
                e.access, e.access IN ({_WRITES_SQL}) AS is_write, CAST(e.new_value AS VARCHAR) AS new_value,
                c.label AS context
         FROM events e JOIN hb.ev o USING (seq) JOIN hb.ctx c ON c.ctx = o.ctx
-        WHERE o.trace_id = $t AND e.kind = 'StateChange' AND e.variable IS NOT NULL
+        WHERE o.trace_id = $t AND e.trace_id = $t AND e.kind = 'StateChange' AND e.variable IS NOT NULL
         ORDER BY e.variable, o.tord""", {"t": trace_id})
     var_names = pc.unique(acc["variable"].combine_chunks()) if acc.num_rows else pa.array([], pa.string())
     ids = ev["id"]
