@@ -157,9 +157,10 @@ class Replay:
             lo, hi = (int(self.seq[start:stop].min()), int(self.seq[start:stop].max())) if stop > start else (0, -1)
             rows = query_arrow(cur, f"""
                 SELECT s.step, c.label AS context, {ROW_COLUMNS}
-                FROM _steps s JOIN (SELECT * FROM events WHERE seq BETWEEN {lo} AND {hi}) e ON e.seq = s.seq
-                JOIN (SELECT seq, ctx FROM hb.ev WHERE seq BETWEEN {lo} AND {hi}) o ON o.seq = s.seq
-                JOIN hb.ctx c ON c.ctx = o.ctx ORDER BY s.step""")
+                FROM _steps s JOIN (SELECT * FROM events WHERE seq BETWEEN {lo} AND {hi} AND trace_id = $t) e
+                ON e.seq = s.seq
+                JOIN (SELECT seq, ctx FROM hb.ev WHERE seq BETWEEN {lo} AND {hi} AND trace_id = $t) o ON o.seq = s.seq
+                JOIN hb.ctx c ON c.ctx = o.ctx ORDER BY s.step""", {"t": self.trace_id})
             cur.unregister("_steps")
         finally:
             cur.close()
