@@ -420,8 +420,8 @@ class TraceSession:
             return None
         stored = self._q("""
             SELECT p.first_seq, p.second_seq, p.variable, p.kind, p.severity FROM hb.race_pairs p
-            JOIN hb.ev a ON a.seq = p.first_seq JOIN hb.ev b ON b.seq = p.second_seq
-            WHERE a.trace_id = $t AND b.trace_id = $t ORDER BY p.o""", {"t": trace_id})
+            SEMI JOIN (SELECT seq FROM hb.ev WHERE trace_id = $t) a ON a.seq = p.first_seq
+            WHERE NOT p.cross_trace ORDER BY p.o""", {"t": trace_id})
         if stored.num_rows >= total:
             return stored.slice(0, limit)
         batches, left = [], limit

@@ -192,3 +192,13 @@ def test_a_context_serving_two_calls_is_cut_where_each_call_enters(tmp_path):
     with t.session(tmp_path) as s:
         assert shape(s, "T") == [(0, "a1", "root"), (1, "in1", "call"), (2, "p1", "context"),
                                  (0, "b1", "root"), (1, "in2", "call"), (2, "p2", "context")]
+
+
+def test_a_link_from_another_trace_leaves_a_root(tmp_path):
+    t = Trace()
+    t.ev("a1", "A", call("producer"), trace="T1")
+    t.ev("b1", "B", call("consumer"), trace="T2", parent="a1")  # caused by T1, but T2's tree is T2's own
+    t.ev("b2", "B", call("more"), trace="T2")
+    with t.session(tmp_path) as s:
+        assert shape(s, "T2") == [(0, "b1", "root"), (1, "b2", "context")]
+        assert shape(s, "T1") == [(0, "a1", "root")]

@@ -35,8 +35,7 @@ inc AS (
     SELECT g.dst AS seq, arg_max(g.src, (g.kind = 'parent', g.src_idx)) AS src,
            arg_max(g.kind, (g.kind = 'parent', g.src_idx)) AS via
     FROM hb.edges g SEMI JOIN ev ON ev.seq = g.dst
-    JOIN hb.ev s ON s.seq = g.src
-    WHERE NOT g.dropped AND g.kind IN ('parent', 'call') AND g.src_ctx <> g.dst_ctx AND s.trace_id = $t
+    WHERE NOT g.dropped AND g.kind IN ('parent', 'call') AND g.src_ctx <> g.dst_ctx AND NOT g.cross_trace
     GROUP BY g.dst
 )
 SELECT ev.seq, ev.tord, ev.ctx, ev.pos, inc.src AS link_src, inc.via,
