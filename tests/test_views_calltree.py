@@ -111,3 +111,31 @@ async def test_trace_strings_are_shown_literally(tmp_path):
         line = app.pane("calltree").table.render_line(1).text
         assert "[bold red]x[/] :skull: \\x1b" in line and "[svc]" in line  # escape visible, no markup
         assert "Call tree T" in plain(app.query_one("#calltree-summary", Static).content)
+
+
+async def test_new_events_keep_the_folded_nodes_and_the_cursor(tmp_path):
+    import json
+
+    path = tmp_path / "orders.jsonl"
+    path.write_text(ORDERS.read_text())
+    app = create_app([path])
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_tree(pilot)
+        table = pane.table
+        await pilot.press("j", "j", "left")  # fold the first task's request (27 events below it)
+        await pilot.press("j", "j")  # the second task's request
+        await settle(pilot)
+        folded, here = table.row(2)["id"], table.row()["id"]
+        assert table.row_count == 62 - 27 and here.startswith("6ae0")
+        # a new event of the checkout's own context, before everything else under the root:
+        # every node after it moves one place down
+        extra = json.loads(ORDERS.read_text().splitlines()[0])
+        extra.update(id="late-1", parent_id=extra["id"], timestamp="2026-11-27T04:22:56.516800000+00:00")
+        extra["kind"] = {"Custom": {"name": "late", "data": None}}
+        with path.open("a") as f:
+            f.write(json.dumps(extra) + "\n")
+        await pilot.press("r")
+        await settle(pilot)
+        assert pane.call_tree.count == 63 and table.row(1)["id"] == "late-1"
+        assert table.row_count == 63 - 27 and table.row(3)["id"] == folded and "▸" in table.row(3)["tree"]
+        assert table.row()["id"] == here

@@ -104,16 +104,26 @@ class CallTreePane(Pane):
         return data
 
     def show_data(self, data: TreeData) -> None:
+        import numpy as np
+
         summary = self.query_one("#calltree-summary", Static)
-        keep = self._node_at_cursor() if self.same_view else None
+        # a refresh (new events) keeps the event under the cursor and the folded ones, by seq:
+        # node numbers change when events join the tree
+        old = self.call_tree if self.same_view else None
+        at = self._node_at_cursor() if old is not None else None
+        keep_seq = int(old.column("seq")[at]) if at is not None else None
+        folded_seqs = old.column("seq")[sorted(self.collapsed)] if old is not None and self.collapsed else []
         if data.trace_id is None:
             self.call_tree, self.shown_nodes = None, None
             summary.update(Text("Choose a trace (t): the call tree is per trace.", style="yellow"))
             self.table.set_rows([], empty="Choose a trace (t) to see its call tree.")
             return
         tree = data.tree
-        if not (self.same_view and self.call_tree is not None and self.call_tree.trace_id == tree.trace_id):
-            self.collapsed = set()
+        same = old is not None and old.trace_id == tree.trace_id
+        seqs = tree.column("seq")
+        self.collapsed = set(np.flatnonzero(np.isin(seqs, folded_seqs)).tolist()) if same else set()
+        found = np.flatnonzero(seqs == keep_seq) if same and keep_seq is not None else []
+        keep = int(found[0]) if len(found) else None
         self.call_tree = tree
         n = tree.nodes
         self._arrays = {k: n[k].to_numpy() for k in ("parent", "size", "last", "depth", "root", "start_ns",
