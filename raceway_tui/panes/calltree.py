@@ -76,6 +76,7 @@ class CallTreePane(Pane):
         self.collapsed: set[int] = set()
         self.shown_nodes = None  # node index of each shown row (numpy)
         self._arrays: dict = {}
+        self._row_cache: dict[int, dict] = {}  # node -> its event row, for the tree shown
 
     def compose(self) -> ComposeResult:
         yield Static(classes="placeholder")
@@ -125,6 +126,7 @@ class CallTreePane(Pane):
         found = np.flatnonzero(seqs == keep_seq) if same and keep_seq is not None else []
         keep = int(found[0]) if len(found) else None
         self.call_tree = tree
+        self._row_cache = {}
         n = tree.nodes
         self._arrays = {k: n[k].to_numpy() for k in ("parent", "size", "last", "depth", "root", "start_ns",
                                                       "end_ns", "span_start_ns", "span_end_ns")}
@@ -144,7 +146,9 @@ class CallTreePane(Pane):
     def _show(self, first: list[dict] | None = None, node: int = 0) -> None:
         tree = self.call_tree
         self.shown_nodes = tree.visible(self.collapsed)
-        rows = LazyRows(len(self.shown_nodes), self._rows, self._decorate(first, 0) if first and not self.collapsed else None)
+        if first:
+            self._row_cache = {r["node"]: r for r in first}
+        rows = LazyRows(len(self.shown_nodes), self._rows)
         import numpy as np
 
         at = int(np.searchsorted(self.shown_nodes, node)) if len(self.shown_nodes) else 0
@@ -154,9 +158,16 @@ class CallTreePane(Pane):
         self.table.set_rows(rows, cursor=at, empty="The trace has no events.")
 
     def _rows(self, start: int, count: int) -> list[dict]:
+        """Rows of shown nodes; events read before (a fold redraws the same nodes) are not read again."""
         nodes = self.shown_nodes[start:start + count].tolist()
-        rows = self.app.session.call_tree_rows(self.call_tree, nodes).to_pylist()
-        return self._decorate(rows, start)
+        cache = self._row_cache
+        missing = [n for n in nodes if n not in cache]
+        if missing:
+            if len(cache) > 50_000:
+                cache.clear()
+            for r in self.app.session.call_tree_rows(self.call_tree, missing).to_pylist():
+                cache[r["node"]] = r
+        return self._decorate([dict(cache[n]) for n in nodes], start)
 
     def _decorate(self, rows: list[dict], start: int) -> list[dict]:
         a = self._arrays
