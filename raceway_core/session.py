@@ -400,37 +400,37 @@ class TraceSession:
         finally:
             cur.close()
 
-    def replay(self, trace_id: str, max_pairs: int = 100_000) -> "_replay.Replay":
+    def replay(self, trace_id: str, max_pairs: int = 50_000) -> "_replay.Replay":
         """The trace step by step in causal order (at most ``max_pairs`` of its racing pairs marked)."""
         self.engine
-        pairs = self._trace_pairs(trace_id, max_pairs)
+        pairs, total = self._trace_pairs(trace_id, max_pairs)
         cur = self.store.cursor()
         try:
-            return _replay.build(self.store, cur, trace_id, pairs)
+            return _replay.build(self.store, cur, trace_id, pairs, total)
         finally:
             cur.close()
 
-    def _trace_pairs(self, trace_id: str, limit: int) -> pa.Table | None:
+    def _trace_pairs(self, trace_id: str, limit: int) -> tuple[pa.Table | None, int]:
         """The racing pairs with both events in the trace (first_seq, second_seq, variable, kind,
-        severity), at most ``limit``: the stored ones when they are all of them (listing a
+        severity), at most ``limit``, and how many there are: the stored ones when they are all of them (listing a
         trace's pairs from the engine reads every access of the trace's variables)."""
         total = self._q("SELECT coalesce(sum(count), 0) AS n FROM hb.race_trace_groups WHERE trace_id = $t",
                         {"t": trace_id})["n"][0].as_py()
         if not total or limit <= 0:
-            return None
+            return None, int(total)
         stored = self._q("""
             SELECT p.first_seq, p.second_seq, p.variable, p.kind, p.severity FROM hb.race_pairs p
             SEMI JOIN (SELECT seq FROM hb.ev WHERE trace_id = $t) a ON a.seq = p.first_seq
             WHERE NOT p.cross_trace ORDER BY p.o""", {"t": trace_id})
         if stored.num_rows >= total:
-            return stored.slice(0, limit)
+            return stored.slice(0, limit), int(total)
         batches, left = [], limit
         for batch in self.engine.iter_race_pairs(trace_id):
             batches.append(batch.slice(0, left))
             left -= batches[-1].num_rows
             if left <= 0:
                 break
-        return pa.concat_tables(batches) if batches else None
+        return (pa.concat_tables(batches) if batches else None), int(total)
 
     def deadlocks(self) -> "_deadlocks.DeadlockReport":
         """Potential deadlocks: lock-order cycles no happens-before (without locks) rules out."""

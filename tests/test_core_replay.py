@@ -122,3 +122,15 @@ def test_banking_sample_hand_checked():
         assert rep.racing_steps.tolist() == [5, 8, 9, 13]
         with pytest.raises(IndexError):
             rep.state(21)
+
+
+def test_a_capped_listing_marks_the_first_pairs_and_says_how_many_there_are(tmp_path):
+    t = Trace()
+    for i in range(4):  # four writers of x in four contexts, nothing ordering them: 6 write-write pairs
+        t.ev(f"w{i}", f"c{i}", sc("x", "Write", "a.py:1", None, i))
+    with t.session(tmp_path) as s:
+        full, capped = s.replay("T"), s.replay("T", max_pairs=2)
+        assert (full.pairs_marked, full.pairs_total) == (6, 6)
+        assert (capped.pairs_marked, capped.pairs_total) == (2, 6)
+        assert sum(len(capped.state(i).races) for i in range(4)) == 2 * 2
+        assert sum(len(full.state(i).races) for i in range(4)) == 6 * 2

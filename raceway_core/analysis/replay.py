@@ -65,7 +65,9 @@ class Replay:
         self._w_rows = np.flatnonzero(is_w)
         self._w_key = self._acc_key[self._w_rows]
         self._var_base = np.arange(len(var_names), dtype=np.int64) * n1
-        self._pairs = pairs  # first_step, second_step, variable, kind, severity (numpy / lists)
+        self._pairs = pairs  # first_step, second_step (numpy), variable, kind, severity (Arrow), id_of
+        self.pairs_marked = len(pairs["first_step"])  # racing pairs marked; of pairs_total in the trace
+        self.pairs_total = self.pairs_marked
         fs, ss = pairs["first_step"], pairs["second_step"]
         self.racing_steps = np.unique(np.r_[fs, ss]).astype(np.int64)
         both = np.r_[fs, ss]
@@ -137,9 +139,9 @@ class Replay:
             "partner_step": pa.array(partner, pa.int64()),
             "partner_id": p["id_of"](partner),
             "partner_context": self.contexts["label"].take(pa.array(self.ctx_of[partner], pa.int64())),
-            "variable": pa.array([p["variable"][i] for i in idx.tolist()], pa.string()),
-            "kind": pa.array([p["kind"][i] for i in idx.tolist()], pa.string()),
-            "severity": pa.array([p["severity"][i] for i in idx.tolist()], pa.string()),
+            "variable": p["variable"].take(pa.array(idx, pa.int64())),
+            "kind": p["kind"].take(pa.array(idx, pa.int64())),
+            "severity": p["severity"].take(pa.array(idx, pa.int64())),
             "partner_first": pa.array(partner < step, pa.bool_()),
         })
 
@@ -172,9 +174,10 @@ class Replay:
         return rows.append_column("racing", pa.array(racing, pa.bool_()))
 
 
-def build(store, cur, trace_id: str, pairs: pa.Table | None = None) -> Replay:
+def build(store, cur, trace_id: str, pairs: pa.Table | None = None, pairs_total: int | None = None) -> Replay:
     """The replay of a trace (no steps for an unknown one); ``pairs``: its racing pairs
-    (first_seq, second_seq, variable, kind, severity), e.g. from the engine. Needs the hb tables."""
+    (first_seq, second_seq, variable, kind, severity), e.g. from the engine, of
+    ``pairs_total`` in all (when the listing was capped). Needs the hb tables."""
     # (events filtered by trace too: its scan then skips what a join would read of a million rows)
     ev = query_arrow(cur, """SELECT o.seq, o.tord, o.ctx, e.id FROM hb.ev o JOIN events e USING (seq)
                              WHERE o.trace_id = $t AND e.trace_id = $t ORDER BY o.tord""", {"t": trace_id})
@@ -202,19 +205,30 @@ def build(store, cur, trace_id: str, pairs: pa.Table | None = None) -> Replay:
         ORDER BY e.variable, o.tord""", {"t": trace_id})
     var_names = pc.unique(acc["variable"].combine_chunks()) if acc.num_rows else pa.array([], pa.string())
     ids = ev["id"]
-    steps_of = dict(zip(seq.tolist(), range(n)))
-    fs, ss, var, kind, sev = [], [], [], [], []
-    if pairs is not None:
-        for f, s, v, k, sv in zip(pairs["first_seq"].to_pylist(), pairs["second_seq"].to_pylist(),
-                                  pairs["variable"].to_pylist(), pairs["kind"].to_pylist(),
-                                  pairs["severity"].to_pylist()):
-            if f in steps_of and s in steps_of:
-                fs.append(steps_of[f])
-                ss.append(steps_of[s])
-                var.append(v)
-                kind.append(k)
-                sev.append(sv)
-    pair_data = {"first_step": np.array(fs, dtype=np.int64), "second_step": np.array(ss, dtype=np.int64),
-                 "variable": var, "kind": kind, "severity": sev,
+    by_seq = np.argsort(seq, kind="stable")
+    sorted_seq = seq[by_seq]
+
+    def steps_of(seqs: np.ndarray) -> np.ndarray:
+        """The step of each seq, -1 outside the trace."""
+        if not n:
+            return np.full(len(seqs), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(sorted_seq, seqs), n - 1)
+        return np.where(sorted_seq[at] == seqs, by_seq[at], -1)
+
+    if pairs is None or not pairs.num_rows:
+        pairs = pa.table({"first_seq": pa.array([], pa.int64()), "second_seq": pa.array([], pa.int64()),
+                          "variable": pa.array([], pa.string()), "kind": pa.array([], pa.string()),
+                          "severity": pa.array([], pa.string())})
+    fs = steps_of(pairs["first_seq"].to_numpy().astype(np.int64))
+    ss = steps_of(pairs["second_seq"].to_numpy().astype(np.int64))
+    inside = pa.array((fs >= 0) & (ss >= 0))
+    kept = pairs.filter(inside)
+    keep = inside.to_numpy(zero_copy_only=False)
+    pair_data = {"first_step": fs[keep], "second_step": ss[keep],
+                 "variable": kept["variable"].combine_chunks(), "kind": kept["kind"].combine_chunks(),
+                 "severity": kept["severity"].combine_chunks(),
                  "id_of": lambda steps: ids.take(pa.array(steps, pa.int64())).combine_chunks()}
-    return Replay(store, trace_id, seq, ctx_of, ctx.drop_columns(["ctx"]), acc, var_names, pair_data)
+    rep = Replay(store, trace_id, seq, ctx_of, ctx.drop_columns(["ctx"]), acc, var_names, pair_data)
+    rep.pairs_marked = int(len(pair_data["first_step"]))
+    rep.pairs_total = rep.pairs_marked if pairs_total is None else int(pairs_total)
+    return rep

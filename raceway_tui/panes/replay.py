@@ -191,6 +191,8 @@ class ReplayPane(Pane):
             ("▶ playing" if self.playing else "⏸ paused", "bold green" if self.playing else "bold"),
             f" · {SPEEDS[self.speed]} steps/s  ",
             ("█" * filled + "░" * (width - filled), "cyan"),
+            (f"  ◆ the first {rep.pairs_marked:,} of {rep.pairs_total:,} racing pairs marked"
+             if rep.pairs_marked < rep.pairs_total else "", "yellow"),
             ("\nspace play/pause · ←/→ step · +/- speed · home/end · Enter: timeline", "dim")))
 
     def _show_current(self, st) -> None:
