@@ -100,3 +100,25 @@ async def test_play_pause_and_speed():
         await pilot.press("minus", "minus", "minus", "minus", "minus", "minus")
         await pilot.press("space")  # at the end: from the start again
         assert pane.playing and pane.step < 20
+
+
+async def test_new_events_keep_the_replay_playing_at_its_step(tmp_path):
+    import json
+
+    path = tmp_path / "bank.jsonl"
+    path.write_text(BANKING.read_text())
+    app = create_app([path])
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_replay(pilot)
+        await pilot.press("minus", "minus", "minus", "right", "right", "right", "space")  # 1 step/s from step 3
+        assert pane.playing and pane.step >= 3
+        extra = json.loads(BANKING.read_text().splitlines()[-1])
+        extra.update(id="late-1", timestamp="2026-11-27T04:22:53.903602809+00:00")  # after every event
+        with path.open("a") as f:
+            f.write(json.dumps(extra) + "\n")
+        before = pane.step
+        await pilot.press("r")
+        await settle(pilot)
+        assert pane.replay.steps == 22 and pane.playing and pane.step >= before
+        await pilot.press("space")
+        assert not pane.playing

@@ -125,9 +125,10 @@ class ReplayPane(Pane):
         return ReplayData(trace_id, rep, rep.page(0, CHUNK).to_pylist() if rep.steps else None)
 
     def show_data(self, data: ReplayData) -> None:
-        self.pause()
         same = self.same_view and self.replay is not None and data.replay is not None \
             and self.replay.trace_id == data.replay.trace_id
+        resume = same and self.playing  # new events (live mode) do not stop a replay
+        self.pause()
         self.replay = data.replay
         if data.trace_id is None or not data.replay.steps:
             self.current_state, self.partners = None, set()
@@ -143,6 +144,8 @@ class ReplayPane(Pane):
         step = min(self.step, rep.steps - 1) if same else 0
         self.steps_table.set_rows(LazyRows(rep.steps, self._page, data.first), cursor=step)
         self._at(step)
+        if resume:
+            self.action_play()
 
     def _page(self, start: int, count: int) -> list[dict]:
         return self.replay.page(start, count).to_pylist()
