@@ -36,12 +36,14 @@ from raceway_tui.commands import RacewayCommands
 from raceway_tui.literal import visible
 from raceway_tui.panes.anomalies import AnomaliesPane
 from raceway_tui.panes.base import Pane
+from raceway_tui.panes.calltree import CallTreePane
 from raceway_tui.panes.critical import CriticalPane
 from raceway_tui.panes.deadlocks import DeadlocksPane
 from raceway_tui.panes.dependencies import DependenciesPane
 from raceway_tui.panes.hotspots import HotspotsPane
 from raceway_tui.panes.races import RacesPane
 from raceway_tui.panes.services import ServicesPane
+from raceway_tui.panes.replay import ReplayPane
 from raceway_tui.panes.timeline import TimelinePane
 from raceway_tui.panes.variables import VariablesPane
 from raceway_tui.screens import ErrorScreen, HelpScreen
@@ -67,17 +69,22 @@ class RacewayApp(App):
              ("variables", "Variables", "4"), ("anomalies", "Anomalies", "5"), ("dependencies", "Dependencies", "6"),
              ("deadlocks", "Deadlocks", "7"),
              ("services", "Services", "8"),
-             ("hotspots", "Hotspots", "9")]
+             ("hotspots", "Hotspots", "9"),
+             ("calltree", "Call tree", "c"),
+             ("replay", "Replay", "p")]
     TAB_LABELS = {"critical": "Critical"}
     TAB_SHORT = {"timeline": "Time", "critical": "Crit", "races": "Race", "variables": "Vars", "anomalies": "Anom",
                  "dependencies": "Deps", "deadlocks": "Lock",
                  "services": "Svcs",
-                 "hotspots": "Hots"}  # when the full labels do not fit
+                 "hotspots": "Hots",
+                 "calltree": "Tree",
+                 "replay": "Play"}  # when the full labels do not fit
     NARROW, TINY, SHORT = 100, 70, 30  # columns: narrower trace list / hidden trace list; rows: smaller detail
     LIST_WIDTH = {False: 40, True: 26}  # the trace list's width, wide / narrow (app.tcss #traces)
     NO_DETAIL = {"races", "dependencies", "deadlocks",
                  "services",
-                 "hotspots"}  # panes that show their own details
+                 "hotspots",
+                 "replay"}  # panes that show their own details
     BINDINGS = [
         *[Binding(key, f"pane('{pid}')", title, show=False) for pid, title, key in PANES],
         Binding("tab", "next_pane", "Next pane", show=False, priority=True),
@@ -178,7 +185,9 @@ class RacewayApp(App):
                "variables": VariablesPane, "anomalies": AnomaliesPane, "dependencies": DependenciesPane,
                "deadlocks": DeadlocksPane,
                "services": ServicesPane,
-               "hotspots": HotspotsPane}[pid]
+               "hotspots": HotspotsPane,
+               "calltree": CallTreePane,
+               "replay": ReplayPane}[pid]
         return cls(id=f"pane-{pid}")
 
     def pane(self, pid: str | None = None) -> Pane:

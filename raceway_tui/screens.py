@@ -16,6 +16,7 @@ KEYS = [
     ("Everywhere", [
         ("1 … 7", "Timeline, Critical path, Races, Variables, Anomalies, Dependencies, Deadlocks"),
         ("8 / 9", "Services, Hotspots"),
+        ("c / p", "Call tree, Replay (of the chosen trace)"),
         ("Tab / Shift+Tab", "next / previous pane"),
         ("j k ↑ ↓", "move; g / G first / last; PgUp / PgDn a page"),
         ("Enter", "open: go to the event in the timeline, expand, choose"),
@@ -51,6 +52,14 @@ KEYS = [
     ("Hotspots", [
         ("] / [", "next / previous table (variables, functions, services, locks)"),
         ("Enter", "variable: its audit trail; service: Services; function / lock: its calls / events below"),
+    ]),
+    ("Call tree (c)", [
+        ("← / → / space", "collapse / expand a node (← on a leaf: to its parent)"),
+        ("Enter", "go to the event in the timeline"),
+    ]),
+    ("Replay (p)", [
+        ("space", "play / pause; ← / → step; + / - speed; Home / End first / last step"),
+        ("Enter", "go to the current event in the timeline"),
     ]),
     ("Tables", [
         ("s / S", "sort by the next column / reverse (or click a header)"),
