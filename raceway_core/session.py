@@ -26,6 +26,7 @@ from raceway_core import intervals as _intervals
 from raceway_core.analysis import anomalies as _anomalies
 from raceway_core.analysis import deadlocks as _deadlocks
 from raceway_core.analysis import audit as _audit
+from raceway_core.analysis import dashboard as _dashboard
 from raceway_core.analysis import dependencies as _deps
 from raceway_core.analysis.span_critical_path import SpanCriticalPath, has_spans, span_critical_path
 from raceway_core.causality import explain as _explain
@@ -364,6 +365,12 @@ class TraceSession:
     def dependencies(self, trace_id: str | None = None) -> pa.Table:
         self.engine
         return self._q(_deps.sql("AND trace_id = $t" if trace_id else ""), {"t": trace_id} if trace_id else None)
+
+    def dashboard(self, trace_id: str | None = None, top: int = 5, analysed: bool = True) -> "_dashboard.Dashboard":
+        """Totals, the worst races, the slowest traces (of a trace: operations), the top
+        anomalies, a request latency histogram and events over time (analysis/dashboard.py);
+        ``analysed`` False: without the analysis (nor starting it)."""
+        return _dashboard.dashboard(self, trace_id, top, analysed)
 
     def deadlocks(self) -> "_deadlocks.DeadlockReport":
         """Potential deadlocks: lock-order cycles no happens-before (without locks) rules out."""
