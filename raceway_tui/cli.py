@@ -580,8 +580,12 @@ def export_(
                 sys.stdout.buffer.flush()
             else:
                 path = Path(output)
-                with open(path, "wb") as f:
-                    n = export(session, what.value, fmt, f, trace)
+                try:
+                    with open(path, "wb") as f:
+                        n = export(session, what.value, fmt, f, trace)
+                except RacewayError:
+                    path.unlink(missing_ok=True)  # no half-written file
+                    raise
         except OSError as exc:
             raise _fail(f"cannot write {output}: {exc.strerror or exc}") from exc
         except RacewayError as exc:
