@@ -147,6 +147,7 @@ COLUMNS = [
 class DashboardPane(Pane):
     title = "Dashboard"
     needs_analysis = False  # totals and plots from the stored events at once; races and anomalies when analysed
+    data_shown = None  # the Dashboard on screen
 
     def compose(self) -> ComposeResult:
         yield Static(classes="placeholder")
@@ -173,10 +174,16 @@ class DashboardPane(Pane):
         return (row["type"], row.get("id") or row.get("trace_id") or row.get("event_id") or row.get("variable"),
                 row.get("first_location"), row.get("second_location"))
 
+    def _keep(self):
+        """A refresh keeps the cursor's row, but when the analysis first arrives it starts on the worst race."""
+        shown = self.data_shown
+        return super()._keep() if shown is not None and shown.races is not None else None
+
     def fetch(self, session, key: tuple):
         return session.dashboard(key[0], analysed=key[2])
 
     def show_data(self, d) -> None:
+        self.data_shown = d
         self._show_totals(d)
         a = d.activity
         spark = self.query_one("#dash-sparkline", Sparkline)
