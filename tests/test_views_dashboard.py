@@ -170,3 +170,24 @@ async def test_palette_exports_the_current_scope(tmp_path):
         await palette(pilot, "export events as csv")
         [ev] = tmp_path.glob("raceway-events-3fd52b05-*.csv")
         assert len(ev.read_text().splitlines()) == 63  # a header and the trace's 62 events
+
+
+async def test_the_readme_overview_of_make_run():
+    """README, "Finding them in the explorer": what `make run` opens on."""
+    files = [ROOT / "sample_traces" / n for n in ("banking-unsafe.jsonl", "distributed-orders.jsonl", "slow-api.jsonl")]
+    app = explorer(files)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        text = screen(app)
+        assert "15 traces · 319 events" in text and "8 racing pairs (2 critical) · 0 errors · 2 anomalies" in text
+        assert "Request latency · 26 requests" in text
+        [line] = [x for x in text.splitlines() if " 200–500 ms " in x]
+        assert line.split()[-1] == "13"
+        table = app.pane("dashboard").table
+        rows = [table.row(i) for i in range(table.row_count)]
+        races = [r for r in rows if r["type"] == "race"]
+        assert [(r["variable"], r["severity"]) for r in races[:2]] == [("alice.balance", "critical"),
+                                                                      ("stock.widget", "critical")]
+        slowest = [(r["trace_id"][:8], round(r["duration_ms"])) for r in rows if r["type"] == "trace"][:3]
+        assert slowest == [("4e139a2f", 423), ("3fd52b05", 419), ("650d9ebf", 417)]
+        assert [r["key"] for r in rows if r["type"] == "anomaly"] == ["FunctionCall(recommendations.fetch)"] * 2

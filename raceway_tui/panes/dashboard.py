@@ -109,7 +109,7 @@ def _text(r: dict) -> str:
         if key.startswith("FunctionCall(") and key.endswith(")"):
             key = key[len("FunctionCall("):-1] + "()"
         z = "" if r["z"] is None else f"  z {r['z']:.1f}"
-        return f"{key}  in trace {fmt.short_id(r['trace_id'])}  (expected {fmt.ms(r['expected_ms'], 1)} ms{z})"
+        return f"{key}  trace {fmt.short_id(r['trace_id'])}{z}  (median {fmt.ms(r['expected_ms'], 1)} ms)"
     return r["text"]
 
 
@@ -120,7 +120,8 @@ def _value(r: dict) -> str:
     if t in ("trace", "operation"):
         return f"{fmt.ms(r['duration_ms'], 1)} ms"
     if t == "anomaly":
-        return f"{fmt.ms(r['actual_ms'], 1)} ms"
+        ratio = f" ×{r['actual_ms'] / r['expected_ms']:.0f}" if r["expected_ms"] else ""
+        return f"{fmt.ms(r['actual_ms'], 1)} ms{ratio}"
     return ""
 
 
@@ -140,7 +141,7 @@ COLUMNS = [
     Column("mark", "", 9, text=_mark, style=lambda r: fmt.SEVERITY_STYLE.get(r.get("severity")), sortable=False,
            priority=1),
     Column("what", "races · traces · anomalies (Enter: go there)", None, text=_text, style=_style, sortable=False),
-    Column("value", "", 13, align="right", text=_value, sortable=False),
+    Column("value", "", 14, align="right", text=_value, sortable=False),
 ]
 
 
