@@ -71,3 +71,34 @@ def test_open_pane_names():
     assert pane_id("0") == "dashboard" and pane_id("critical path") == "critical"
     r = cli("open", ORDERS, "--pane", "nope")
     assert r.returncode == 2 and "unknown --pane 'nope'" in r.stderr and "dashboard, timeline" in r.stderr
+
+
+def test_export_from_a_server_and_the_originals_form(tmp_path):
+    """--what with --server pulls the server's events first; without --what and local data
+    it stays the original's `export` (the server's answer, unchanged)."""
+    import os
+
+    import httpx
+    from server_proc import ServerProcess
+
+    with ServerProcess(mode="one-process", api_keys=("k1",)) as s:
+        events = [json.loads(line) for line in ORDERS.read_text().splitlines() if line.strip()]
+        r = httpx.post(s.url + "/events", content=json.dumps({"events": events}), timeout=60,
+                       headers={"Authorization": "Bearer k1", "Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        env = {k: v for k, v in os.environ.items() if k not in ("RACEWAY_API_KEY", "RACEWAY_SERVER")}
+        env["RACEWAY_API_KEY"] = "k1"
+
+        def run(*args):
+            return subprocess.run([sys.executable, "-m", "raceway_tui.cli", *map(str, args)], capture_output=True,
+                                  text=True, timeout=120, env=env)
+
+        r = run("export", "--server", s.url, "--what", "events", "-t", "3fd52b05", "-o", "-")
+        assert r.returncode == 0, r.stderr
+        rows = list(csv.DictReader(io.StringIO(r.stdout)))
+        assert [row["id"] for row in rows] == [e["id"] for e in events if e["trace_id"] == T1]
+        out = tmp_path / "answer.json"
+        r = run("export", "--server", s.url, "-t", T1, "-o", out)
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(out.read_text())
+        assert doc["success"] is True and len(doc["data"]["events"]) == 62

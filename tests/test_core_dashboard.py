@@ -87,6 +87,22 @@ def test_edges_cover_the_range():
     assert edges_125(12 * MS, 419 * MS) == [10 * MS, 20 * MS, 50 * MS, 100 * MS, 200 * MS, 500 * MS]
     assert edges_125(0, 0) == [0, 1_000]  # under 1 µs: the bucket from 0
     assert edges_125(5 * MS, 5 * MS) == [5 * MS, 10 * MS]  # an edge belongs to the bucket it starts
+    assert edges_125(10, 2 ** 62)[:2] == [0, 1_000] and edges_125(10, 2 ** 62)[-2:] == [5 * 10 ** 17, 2 ** 63 - 1]
+
+
+def test_a_garbage_duration_lands_in_an_open_bucket(tmp_path):
+    """A request with a call claiming 50 years (the loader takes up to 100): counted in the last,
+    open-ended bucket, past 5e17 ns."""
+    events = [ev("a1", "A", 0, "HttpRequest", req(), span="s1"),
+              ev("a2", "A", 5, "HttpResponse", resp(200, 5), span="s1", dur_ns=5 * MS),
+              ev("b1", "B", 0, "HttpRequest", req(), span="s2"),
+              ev("b2", "B", 9, "FunctionCall", {"function_name": "f"}, span="s2", dur_ns=50 * 365 * 86_400 * 10 ** 9)]
+    path = tmp_path / "g.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    with TraceSession.open([path]) as s:
+        h = s.dashboard(analysed=False).latency
+    assert h.requests == 2 and sum(h.counts) == 2 and h.counts[0] == 1 and h.counts[-1] == 1
+    assert h.edges[0] == 5 * MS and h.edges[-1] == 2 ** 63 - 1
 
 
 def test_without_the_analysis_nothing_is_analysed(small):

@@ -21,6 +21,8 @@ from raceway_core import intervals as _intervals
 from raceway_core.analysis import anomalies as _anomalies
 
 TOP = 5  # rows per list
+SERIES = [0] + [m * 10 ** k for k in range(3, 18) for m in (1, 2, 5)]  # latency buckets: 0, 1 µs ... 5e17 ns
+INT64_MAX = 2 ** 63 - 1
 ACTIVITY_BUCKETS = 120  # events over time: the Sparkline widget fits them to its width
 FAILED = "(http_status >= 400 OR kind = 'Error')"  # as the trace list's failures
 
@@ -81,19 +83,12 @@ class Dashboard:
 
 
 def edges_125(lo_ns: int, hi_ns: int) -> list[int]:
-    """Bucket edges 1, 2, 5, 10, 20, 50 ... ns (from 1 µs up), covering [lo_ns, hi_ns]: the first
-    edge is <= lo_ns (or 0 for a latency under 1 µs), the last > hi_ns."""
-    series, base = [], 1_000
-    while True:
-        for m in (1, 2, 5):
-            series.append(m * base)
-        if series[-1] > hi_ns:
-            break
-        base *= 10
-    start = [0] + series
-    first = max(i for i, e in enumerate(start) if e <= max(lo_ns, 0))
-    last = next(i for i, e in enumerate(start) if e > hi_ns)
-    return start[first:last + 1]
+    """Bucket edges of SERIES (0, 1 µs, 2, 5, 10, 20, 50 ... ns) covering [lo_ns, hi_ns]: the
+    first edge is <= lo_ns, the last > hi_ns (INT64_MAX past SERIES: a garbage duration)."""
+    edges = SERIES + [INT64_MAX]
+    first = max(i for i, e in enumerate(edges) if e <= max(lo_ns, 0))
+    last = next((i for i, e in enumerate(edges) if e > hi_ns), len(edges) - 1)
+    return edges[first:last + 1]
 
 
 def dashboard(session, trace_id: str | None = None, top: int = TOP, analysed: bool = True) -> Dashboard:
@@ -161,36 +156,44 @@ def requests_sql(trace_filter: str = "") -> str:
         GROUP BY trace_id, service, {span} HAVING bool_or(kind = 'HttpRequest')"""
 
 
+
+
 def latency(session, trace_id: str | None = None) -> Histogram:
+    """One pass over the requests: their figures and their count per bucket of SERIES,
+    then only the buckets from the fastest request's to the slowest's are kept."""
     flt = "AND trace_id = $t" if trace_id else ""
     t = {"t": trace_id} if trace_id else None
-    s = session._q(f"""SELECT count(*) AS n, min(ns) AS lo, max(ns) AS hi, quantile_cont(ns, 0.5) / 1e6 AS p50,
-                              quantile_cont(ns, 0.95) / 1e6 AS p95
-                       FROM ({requests_sql(flt)})""", t).to_pylist()[0]
-    if not s["n"]:
+    case = " ".join(f"WHEN ns < {e} THEN {i}" for i, e in enumerate(SERIES[1:]))
+    rows = session._q(f"""
+        WITH r AS ({requests_sql(flt)}),
+        s AS (SELECT count(*) AS total, min(ns) AS lo, max(ns) AS hi, quantile_cont(ns, 0.5) / 1e6 AS p50,
+                     quantile_cont(ns, 0.95) / 1e6 AS p95 FROM r),
+        h AS (SELECT CASE {case} ELSE {len(SERIES) - 1} END AS b, count(*) AS n FROM r GROUP BY b)
+        SELECT s.*, h.b, h.n FROM s LEFT JOIN h ON true ORDER BY h.b""", t).to_pylist()
+    s = rows[0]
+    if not s["total"]:
         return Histogram((), (), 0, None, None, None)
     edges = edges_125(int(s["lo"]), int(s["hi"]))
-    case = " ".join(f"WHEN ns < {e} THEN {i}" for i, e in enumerate(edges[1:]))
-    rows = session._q(f"SELECT CASE {case} END AS b, count(*) AS n FROM ({requests_sql(flt)}) GROUP BY b",
-                      t).to_pylist()
+    first = SERIES.index(edges[0])
     counts = [0] * (len(edges) - 1)
     for r in rows:
-        counts[r["b"]] = r["n"]
-    return Histogram(tuple(edges), tuple(counts), s["n"], s["p50"], s["p95"], s["hi"] / 1e6)
+        counts[r["b"] - first] = r["n"]
+    return Histogram(tuple(edges), tuple(counts), s["total"], s["p50"], s["p95"], s["hi"] / 1e6)
 
 
 def activity(session, trace_id: str | None = None, buckets: int = ACTIVITY_BUCKETS) -> Activity:
     where = "WHERE trace_id = $t" if trace_id else ""
     t = {"t": trace_id} if trace_id else None
-    r = session._q(f"SELECT min(ts_ns) AS lo, max(ts_ns) AS hi FROM events {where}", t).to_pylist()[0]
-    if r["lo"] is None:
+    # the bucket width is a double: a span of years times the buckets overflows BIGINT
+    rows = session._q(f"""
+        WITH m AS (SELECT min(ts_ns) AS lo, max(ts_ns) AS hi FROM events {where})
+        SELECT m.lo, m.hi,
+               least({buckets - 1}, CAST(floor((e.ts_ns - m.lo) / (CAST(m.hi - m.lo + 1 AS DOUBLE) / {buckets}))
+                                         AS BIGINT)) AS b, count(*) AS n
+        FROM (SELECT ts_ns FROM events {where}) e, m GROUP BY ALL""", t).to_pylist()
+    if not rows:
         return Activity(None, None, ())
-    lo, hi = r["lo"], r["hi"]
-    width = (hi - lo + 1) / buckets  # a double: a span of years times the buckets overflows BIGINT
-    rows = session._q(f"""SELECT least({buckets - 1}, CAST(floor((ts_ns - {lo}) / {width!r}) AS BIGINT)) AS b,
-                                 count(*) AS n
-                          FROM events {where} GROUP BY b""", t).to_pylist()
     counts = [0] * buckets
     for row in rows:
         counts[row["b"]] = row["n"]
-    return Activity(lo, hi, tuple(counts))
+    return Activity(rows[0]["lo"], rows[0]["hi"], tuple(counts))

@@ -35,6 +35,9 @@ def bucket_labels(edges: tuple[int, ...]) -> list[str]:
     """'10–20 ms', '500 ms–1 s': the unit once when both ends share it."""
     out = []
     for lo, hi in zip(edges, edges[1:]):
+        if hi >= 2 ** 62:  # past the series (a garbage duration): open-ended
+            out.append(f"≥ {duration(lo)}")
+            continue
         a, b = duration(lo), duration(hi)
         ua, ub = a.rpartition(" ")[2], b.rpartition(" ")[2]
         out.append(f"{a.rpartition(' ')[0]}–{b}" if ua == ub and " " in a else f"{a}–{b}")
@@ -172,8 +175,11 @@ class DashboardPane(Pane):
         return self.table
 
     def row_key(self, row: dict):
-        return (row["type"], row.get("id") or row.get("trace_id") or row.get("event_id") or row.get("variable"),
-                row.get("first_location"), row.get("second_location"))
+        t = row["type"]
+        if t == "race":
+            return t, row["variable"], row["kind"], row["first_location"], row["second_location"]
+        ident = {"trace": "trace_id", "operation": "id", "anomaly": "event_id"}.get(t)
+        return (t, row[ident]) if ident else None
 
     def _keep(self):
         """A refresh keeps the cursor's row, but when the analysis first arrives it starts on the worst race."""
