@@ -62,13 +62,13 @@ class RacewayCommands(Provider):
         cmds += [
             ("Export view as JSON", partial(app.action_export, "json"), "write the current view to a .json file"),
             ("Export view as Parquet", partial(app.action_export, "parquet"), "write the current view to a .parquet file"),
-            *[(name, partial(export_data, app, what), help_text) for name, what, help_text in EXPORTS],
             ("All traces", partial(app.choose_trace, None), "cross-trace views"),
             ("Reload", app.action_reload, "re-read the files, or sync now (live mode); key r"),
             ("Toggle auto-refresh", app.action_toggle_auto, "key a"),
             ("Toggle detail panel", app.action_toggle_detail, "key d"),
             ("Search the timeline", app.action_search, "key /"),
             ("Help: keys and panes", app.action_help, "key ?"),
+            *[(name, partial(export_data, app, what), help_text) for name, what, help_text in EXPORTS],
         ]
         for r in (app.trace_rows or [])[:MAX_TRACES]:
             services = ", ".join(r.get("services") or [])  # names made visible: offsets of matches hold
