@@ -47,7 +47,7 @@ def bucket_labels(edges: tuple[int, ...]) -> list[str]:
 class LatencyHistogram(Widget):
     """A text bar chart of request latencies, one labelled line per bucket."""
 
-    DEFAULT_CSS = "LatencyHistogram { height: auto; }"
+    DEFAULT_CSS = "LatencyHistogram { height: auto; text-wrap: nowrap; text-overflow: ellipsis; }"
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
