@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from raceway_core import intervals as _intervals
-from raceway_core.analysis import anomalies as _anomalies
 
 TOP = 5  # rows per list
 SERIES = [0] + [m * 10 ** k for k in range(3, 18) for m in (1, 2, 5)]  # latency buckets: 0, 1 µs ... 5e17 ns
