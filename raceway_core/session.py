@@ -29,6 +29,7 @@ from raceway_core.analysis import deadlocks as _deadlocks
 from raceway_core.analysis import audit as _audit
 from raceway_core.analysis import calltree as _calltree
 from raceway_core.analysis import replay as _replay
+from raceway_core.analysis import dashboard as _dashboard
 from raceway_core.analysis import dependencies as _deps
 from raceway_core.analysis import hotspots as _hotspots
 from raceway_core.analysis import service_stats as _service_stats
@@ -518,6 +519,11 @@ class TraceSession:
             if left <= 0:
                 break
         return (pa.concat_tables(batches) if batches else None), int(total)
+    def dashboard(self, trace_id: str | None = None, top: int = 5, analysed: bool = True) -> "_dashboard.Dashboard":
+        """Totals, the worst races, the slowest traces (of a trace: operations), the top
+        anomalies, a request latency histogram and events over time (analysis/dashboard.py);
+        ``analysed`` False: without the analysis (nor starting it)."""
+        return _dashboard.dashboard(self, trace_id, top, analysed)
 
     def deadlocks(self) -> "_deadlocks.DeadlockReport":
         """Potential deadlocks: lock-order cycles no happens-before (without locks) rules out."""

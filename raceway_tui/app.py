@@ -38,6 +38,7 @@ from raceway_tui.panes.anomalies import AnomaliesPane
 from raceway_tui.panes.base import Pane
 from raceway_tui.panes.calltree import CallTreePane
 from raceway_tui.panes.critical import CriticalPane
+from raceway_tui.panes.dashboard import DashboardPane
 from raceway_tui.panes.deadlocks import DeadlocksPane
 from raceway_tui.panes.dependencies import DependenciesPane
 from raceway_tui.panes.hotspots import HotspotsPane
@@ -65,7 +66,8 @@ class RacewayApp(App):
     CSS_PATH = "styles/app.tcss"
     COMMANDS = App.COMMANDS | {RacewayCommands}
     # (id, title, key): the key shows the pane and starts its tab's label
-    PANES = [("timeline", "Timeline", "1"), ("critical", "Critical path", "2"), ("races", "Races", "3"),
+    PANES = [("dashboard", "Dashboard", "0"),
+             ("timeline", "Timeline", "1"), ("critical", "Critical path", "2"), ("races", "Races", "3"),
              ("variables", "Variables", "4"), ("anomalies", "Anomalies", "5"), ("dependencies", "Dependencies", "6"),
              ("deadlocks", "Deadlocks", "7"),
              ("services", "Services", "8"),
@@ -73,7 +75,8 @@ class RacewayApp(App):
              ("calltree", "Call tree", "c"),
              ("replay", "Replay", "p")]
     TAB_LABELS = {"critical": "Critical"}
-    TAB_SHORT = {"timeline": "Time", "critical": "Crit", "races": "Race", "variables": "Vars", "anomalies": "Anom",
+    TAB_SHORT = {"dashboard": "Dash",
+                 "timeline": "Time", "critical": "Crit", "races": "Race", "variables": "Vars", "anomalies": "Anom",
                  "dependencies": "Deps", "deadlocks": "Lock",
                  "services": "Svcs",
                  "hotspots": "Hots",
@@ -82,6 +85,7 @@ class RacewayApp(App):
     NARROW, TINY, SHORT = 100, 70, 30  # columns: narrower trace list / hidden trace list; rows: smaller detail
     LIST_WIDTH = {False: 40, True: 26}  # the trace list's width, wide / narrow (app.tcss #traces)
     NO_DETAIL = {"races", "dependencies", "deadlocks",
+                 "dashboard",
                  "services",
                  "hotspots",
                  "replay"}  # panes that show their own details
@@ -112,8 +116,11 @@ class RacewayApp(App):
 
     def __init__(self, files: list[Path], db: Path | None = None, server: str | None = None,
                  session: TraceSession | None = None, options=None, api_key: str | None = None,
-                 interval: float = 2.0, variable_scope: str | None = None) -> None:
+                 interval: float = 2.0, variable_scope: str | None = None, pane: str = "dashboard") -> None:
         super().__init__()
+        if pane not in {p for p, _, _ in self.PANES}:
+            raise ValueError(f"unknown pane {pane!r} (one of {', '.join(p for p, _, _ in self.PANES)})")
+        self.initial_pane = pane  # shown first
         self.files = files
         self.variable_scope = variable_scope  # the engine's variable scope (None: the session's)
         self.options = options  # raceway_core.formats.ImportOptions for the files, or None
@@ -171,7 +178,7 @@ class RacewayApp(App):
         with Horizontal(id="body"):
             yield TraceList(id="traces")
             with Vertical(id="main"):
-                with TabbedContent(id="panes", initial="timeline"):
+                with TabbedContent(id="panes", initial=self.initial_pane):
                     for pid, title, key in self.PANES:
                         with TabPane(f"{key} {self.TAB_LABELS.get(pid, title)}", id=pid):
                             yield self._make_pane(pid)
@@ -181,7 +188,8 @@ class RacewayApp(App):
         yield Footer()
 
     def _make_pane(self, pid: str) -> Pane:
-        cls = {"timeline": TimelinePane, "critical": CriticalPane, "races": RacesPane,
+        cls = {"dashboard": DashboardPane,
+               "timeline": TimelinePane, "critical": CriticalPane, "races": RacesPane,
                "variables": VariablesPane, "anomalies": AnomaliesPane, "dependencies": DependenciesPane,
                "deadlocks": DeadlocksPane,
                "services": ServicesPane,
@@ -195,7 +203,7 @@ class RacewayApp(App):
 
     @property
     def active_pane(self) -> str:
-        return self.query_one("#panes", TabbedContent).active or "timeline"
+        return self.query_one("#panes", TabbedContent).active or self.initial_pane
 
     @property
     def status(self) -> StatusBar:
@@ -256,7 +264,7 @@ class RacewayApp(App):
         self.query_one("#search", Input).display = False
         self.status.set(source=self.source_label(), state="starting", live=self.server is not None,
                         auto_refresh=self.live_refresh, connection="connecting…", synced="not synced yet")
-        self.pane("timeline").focus_main()
+        self.pane(self.initial_pane).focus_main()
         self.set_interval(1.0, self._tick)
         self.call_after_refresh(self._start)  # the first frame before DuckDB and Arrow load
 
@@ -727,9 +735,9 @@ def _stored_traces(session):
 
 def create_app(files: list[Path] | None = None, db: Path | None = None, server: str | None = None,
                options=None, session: TraceSession | None = None, api_key: str | None = None,
-               interval: float = 2.0, variable_scope: str | None = None) -> RacewayApp:
+               interval: float = 2.0, variable_scope: str | None = None, pane: str = "dashboard") -> RacewayApp:
     """The explorer on trace files (read with import ``options``), a --db store, a --server
     (live mode: pulls every ``interval`` seconds, sends ``api_key`` or RACEWAY_API_KEY), or an
-    already open session."""
+    already open session; ``pane``: the pane shown first (an id of RacewayApp.PANES)."""
     return RacewayApp([Path(f) for f in files or []], db=db, server=server, session=session, options=options,
-                      api_key=api_key, interval=interval, variable_scope=variable_scope)
+                      api_key=api_key, interval=interval, variable_scope=variable_scope, pane=pane)

@@ -156,6 +156,22 @@ class Scope(str, Enum):
     instance = "instance"
 
 
+PaneOpt = Annotated[str, typer.Option(
+    "--pane", metavar="NAME", help="The pane shown first: dashboard, timeline, critical, races, variables, "
+    "anomalies, dependencies, deadlocks, ... (a pane's id, title or key).")]
+
+
+def pane_id(name: str) -> str:
+    """A pane named by its id, title or key (e.g. races, Races, 3); unknown ends the command."""
+    from raceway_tui.app import RacewayApp
+
+    want = name.strip().lower()
+    for pid, title, key in RacewayApp.PANES:
+        if want in (pid, title.lower(), key):
+            return pid
+    raise _fail(f"unknown --pane {name!r} (one of {', '.join(p for p, _, _ in RacewayApp.PANES)})")
+
+
 ScopeOpt = Annotated[Scope, typer.Option("--scope-variables", help=(
     "auto: as global, but process instances whose lifetimes do not overlap never race; global: a name is "
     "one variable everywhere; service: per service; instance: per service instance."))]
@@ -170,8 +186,10 @@ def open_(
     fmt: FormatOpt = None, regex: RegexOpt = None, delimiter: DelimiterOpt = None, settings: ImportOpt = None,
     max_record: MaxRecordOpt = None,
     scope: ScopeOpt = Scope.auto,
+    pane: PaneOpt = "dashboard",
 ) -> None:
     """Open the explorer on trace files, a --db store, a --server, or a shared --store database."""
+    pane = pane_id(pane)
     options = import_options(fmt, regex, delimiter, settings, max_record)
     missing = [str(f) for f in files or [] if not f.exists()]
     if files and len(missing) == len(files) and not db and not server and not store:
@@ -179,7 +197,7 @@ def open_(
     if server is not None:
         server = server_url(server)
     tui = explorer(files=list(files or []), db=db, server=server, store=store, options=options,
-                   variable_scope=scope.value)
+                   variable_scope=scope.value, pane=pane)
     try:
         _run(tui)
     finally:
@@ -187,9 +205,10 @@ def open_(
             tui.session.close()
 
 
-def explorer(store: str | None = None, db: Path | None = None, **kw):
+def explorer(store: str | None = None, db: Path | None = None, pane: str = "dashboard", **kw):
     """The explorer `open` runs (tests drive this same one): with ``store``, the shared
-    database's events are first pulled into the local store (``db``, else memory)."""
+    database's events are first pulled into the local store (``db``, else memory); it
+    opens on ``pane`` (an id of RacewayApp.PANES)."""
     from raceway_tui.app import create_app
 
     session = None
@@ -199,7 +218,7 @@ def explorer(store: str | None = None, db: Path | None = None, **kw):
         local = _open_store(db)
         _pull(local, store, err)
         session = TraceSession(local)
-    return create_app(db=db, session=session, **kw)
+    return create_app(db=db, session=session, pane=pane, **kw)
 
 
 def _run(tui) -> None:
@@ -481,6 +500,105 @@ def serve(
               highlight=False, soft_wrap=True)
 
 
+class ExportWhat(str, Enum):
+    trace = "trace"
+    events = "events"
+    critical = "critical"
+    anomalies = "anomalies"
+
+
+@app.command("export")
+def export_(
+    files: FilesArg = None,
+    what: Annotated[Optional[ExportWhat], typer.Option(
+        "--what", "-w", help="trace: its events as wire-format JSON (raceway-tui load reads it back); events: "
+        "as CSV or JSON; critical: the critical path; anomalies: as Markdown, CSV or JSON. Default: trace; "
+        "with only --server (or none), the server's whole answer for the trace, as the original's export.",
+        show_default=False)] = None,
+    output: Annotated[str, typer.Option("--output", "-o", metavar="PATH",
+                                        help="The file to write ('-': standard output).")] = ...,
+    trace_id: Annotated[Optional[str], typer.Option(
+        "--trace", "--trace-id", "-t", help="The trace (an id or an unambiguous prefix); default: every trace "
+        "(the critical path needs one).", show_default=False)] = None,
+    out_fmt: Annotated[Optional[str], typer.Option(
+        "--format", "-f", help="json, csv or md (Markdown). Default: trace json, events csv, critical and "
+        "anomalies md.", show_default=False)] = None,
+    db: DbOpt = None,
+    server: Annotated[Optional[str], typer.Option(
+        "--server", help="Pull the events of a Raceway server first (http://HOST:PORT).", show_default=False)] = None,
+    api_key: Annotated[Optional[str], typer.Option(
+        "--api-key", help="With --server: the API key (default: RACEWAY_API_KEY when set).", show_default=False)] = None,
+    store: StoreOpt = None,
+    in_fmt: Annotated[Optional[str], typer.Option(
+        "--input-format", help="Read the files as this format instead of detecting it.", show_default=False)] = None,
+    scope: ScopeOpt = Scope.auto,
+) -> None:
+    """Export what the web UI of the original exports: a trace as JSON, events as CSV, the
+    critical path or the anomalies as Markdown (of one trace, or of all).
+
+    Without --what and without local data (files, --db, --store), as the original's
+    `raceway export`: the server's answer for the trace (GET /api/traces/ID), unchanged."""
+    from raceway_core.causality.engine import EngineOptions
+    from raceway_core.export import check_export, export, resolve_trace
+    from raceway_core.session import TraceSession
+
+    if what is None and not files and db is None and not store:
+        from raceway_tui import remote_cli
+
+        if trace_id is None:
+            raise _fail("name the trace to export (--trace ID), or choose what to export (--what)")
+        return remote_cli.export(trace_id, Path(output), server, api_key)
+    what = what or ExportWhat.trace
+
+    try:
+        fmt = check_export(what.value, out_fmt)
+    except RacewayError as exc:
+        raise _fail(str(exc)) from exc
+    if what is ExportWhat.critical and trace_id is None:
+        raise _fail("the critical path is a trace's: name it with --trace ID")
+    options = import_options(in_fmt)
+    local = _open_store(db)
+    session = TraceSession(local, EngineOptions(variable_scope=scope.value))
+    try:
+        _pull(local, store, err)
+        if server is not None:
+            from raceway_core.client import RacewayClient
+
+            try:
+                with RacewayClient(server_url(server), local, api_key=api_key) as client:
+                    got = client.sync()
+            except RacewayError as exc:
+                raise _fail(str(exc)) from exc
+            err.print(f"{server}: {got.loaded} new events", highlight=False, soft_wrap=True, markup=False)
+        if files and not _load(local, files, err, options):
+            raise typer.Exit(2)
+        try:
+            trace = resolve_trace(session, trace_id) if trace_id is not None else None
+            if output == "-":
+                sys.stdout.flush()
+                n = export(session, what.value, fmt, sys.stdout.buffer, trace)
+                sys.stdout.buffer.flush()
+            else:
+                path = Path(output)
+                try:
+                    with open(path, "wb") as f:
+                        n = export(session, what.value, fmt, f, trace)
+                except RacewayError:
+                    path.unlink(missing_ok=True)  # no half-written file
+                    raise
+        except OSError as exc:
+            raise _fail(f"cannot write {output}: {exc.strerror or exc}") from exc
+        except RacewayError as exc:
+            raise _fail(str(exc)) from exc
+    finally:
+        local.close()
+    if output != "-":
+        from raceway_tui.format import count
+
+        noun = {"trace": "event", "events": "event", "critical": "step", "anomalies": "anomaly"}[what.value]
+        err.print(literal(f"wrote {count(n, noun)} to {output}"), soft_wrap=True)
+
+
 def _check_store_url(url: str) -> None:
     """--store takes a PostgreSQL URL; the error shows it without its password."""
     if not url.startswith(("postgresql://", "postgres://")):
@@ -519,6 +637,7 @@ def connect(
         "--api-key", help="API key to send (default: RACEWAY_API_KEY when set).", show_default=False)] = None,
     interval: Annotated[float, typer.Option(
         "--interval", min=0.1, help="Seconds between syncs while auto-refresh is on (key a).")] = 2.0,
+    pane: PaneOpt = "dashboard",
 ) -> None:
     """Open the explorer on a live server: it pulls new events every few seconds.
 
@@ -527,7 +646,7 @@ def connect(
     from raceway_tui.app import create_app
 
     url = server_url(url)
-    _run(create_app(db=db, server=url, api_key=api_key, interval=interval))
+    _run(create_app(db=db, server=url, api_key=api_key, interval=interval, pane=pane_id(pane)))
 
 
 @app.command()
@@ -598,7 +717,7 @@ def _remote_commands() -> set[str]:
     return remote_cli.COMMANDS
 
 
-COMMANDS = {"open", "load", "sql", "analyze", "diff", "serve", "connect", "web"} | _remote_commands()
+COMMANDS = {"open", "load", "sql", "analyze", "diff", "serve", "connect", "web", "export"} | _remote_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

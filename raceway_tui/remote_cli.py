@@ -23,8 +23,8 @@ from raceway_core.remote_api import ApiError, RemoteApi, segment
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-COMMANDS = {"traces", "trace", "services", "service", "races", "hotspots", "health", "performance", "edges",
-            "export"}
+COMMANDS = {"traces", "trace", "services", "service", "races", "hotspots", "health", "performance", "edges"}
+# `export` is cli.export_: without --what and local data, it runs ``export`` below
 
 ServerOpt = Annotated[Optional[str], typer.Option(
     "--server", help="Server URL (default: RACEWAY_SERVER, else http://127.0.0.1:8080).", show_default=False)]
@@ -278,6 +278,6 @@ def analyze_remote(server: str | None, trace_id: str | None, api_key: str | None
 
 
 def register(app: typer.Typer) -> None:
-    for fn in (traces, trace, services, races, hotspots, health, performance, edges, export):
+    for fn in (traces, trace, services, races, hotspots, health, performance, edges):
         app.command(fn.__name__)(fn)
     app.add_typer(service_app, name="service")

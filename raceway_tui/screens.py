@@ -14,6 +14,7 @@ from raceway_tui.literal import literal
 
 KEYS = [
     ("Everywhere", [
+        ("0", "Dashboard: totals, worst races, slowest traces, anomalies, latency and activity plots"),
         ("1 … 7", "Timeline, Critical path, Races, Variables, Anomalies, Dependencies, Deadlocks"),
         ("8 / 9", "Services, Hotspots"),
         ("c / p", "Call tree, Replay (of the chosen trace)"),
@@ -28,8 +29,13 @@ KEYS = [
         ("d", "show / hide the event detail panel"),
         ("r", "reload the files, or sync now in live mode (the analysis reruns)"),
         ("a", "auto-refresh on / off: follow new events as they arrive (live mode)"),
-        ("ctrl+p", "command palette: panes, traces, export JSON / Parquet"),
+        ("ctrl+p", "command palette: panes, traces, export JSON / Parquet; the scope's trace (JSON),"),
+        ("", "events (CSV), critical path and anomalies (Markdown)"),
         ("? / q", "this help / quit"),
+    ]),
+    ("Dashboard", [
+        ("Enter", "a race: its first event in the timeline; a trace: its timeline; an anomaly: its event"),
+        ("", "with a trace chosen: that trace's totals, critical path and slowest operations"),
     ]),
     ("Timeline", [
         ("lanes", "one column per context; ● event, ◆ racing access, ▶ / ◀ an edge from another lane"),

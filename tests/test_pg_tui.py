@@ -7,7 +7,7 @@ from server_proc import ServerProcess
 from test_tui_live import FAST, ev, events_shown, post, trace_ids, until
 from tui_support import SIZE, settle
 
-from raceway_tui.app import create_app
+from tui_support import create_app  # opens on the timeline, as these tests expect
 
 
 async def test_explorer_on_server_1_shows_a_trace_posted_to_server_3(pg_url):
@@ -29,7 +29,7 @@ async def test_explorer_on_server_1_shows_a_trace_posted_to_server_3(pg_url):
 async def test_open_store_shows_the_shared_database_s_traces(pg_url):
     """`raceway-tui open --store URL`: the explorer the command builds, on what a server
     stored in the database (the server is stopped first: the database alone suffices)."""
-    from raceway_tui.cli import explorer
+    from tui_support import explorer
 
     with ServerProcess(extra=("--store", pg_url), mode="one-process") as s:
         post(s.url, [ev(i, "shared-a", i) for i in range(1, 4)] + [ev(i, "shared-b", 10 + i) for i in range(1, 3)])

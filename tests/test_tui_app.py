@@ -10,7 +10,7 @@ from textual.widgets import Static
 from tui_support import ROOT, SIZE, banking, no_races, settle, slow_calls
 
 from raceway_core import TraceSession
-from raceway_tui.app import create_app
+from tui_support import create_app  # opens on the timeline, as these tests expect
 from raceway_tui.screens import ErrorScreen, HelpScreen
 from raceway_tui.widgets.detail import EventDetail
 from raceway_tui.widgets.status import StatusBar

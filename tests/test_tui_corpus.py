@@ -11,7 +11,7 @@ from tui_support import SIZE, settle
 
 from raceway_core import TraceSession
 from raceway_core.formats import ImportOptions
-from raceway_tui.app import create_app
+from tui_support import create_app  # opens on the timeline, as these tests expect
 from raceway_tui.screens import ErrorScreen
 from raceway_tui.widgets.status import StatusBar
 

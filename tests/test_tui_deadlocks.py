@@ -8,7 +8,7 @@ from test_deadlocks import acq, nested
 from test_tui_app import plain, text_of
 from tui_support import SIZE, settle, write
 
-from raceway_tui.app import create_app
+from tui_support import create_app  # opens on the timeline, as these tests expect
 
 pytestmark = pytest.mark.asyncio
 

@@ -6,7 +6,7 @@ import pytest
 from test_causality_rules import Trace, sc
 from tui_support import settle, write
 
-from raceway_tui.app import create_app
+from tui_support import create_app  # opens on the timeline, as these tests expect
 
 
 def many_races(path):

@@ -97,9 +97,7 @@ def assert_clean(screen: str) -> None:
 
 @pytest.mark.asyncio
 async def test_every_pane_shows_hostile_strings_literally(hostile):
-    from tui_support import settle
-
-    from raceway_tui.app import create_app
+    from tui_support import create_app, settle  # create_app opens on the timeline, as this test expects
 
     wanted = stored_strings(hostile)
     seen: list[str] = []
@@ -129,7 +127,9 @@ async def test_every_pane_shows_hostile_strings_literally(hostile):
         await look("enter", "j")
         await look("5")
         await look("6")
+        await look("0")  # the dashboard of the hostile trace
         await look("t", "k", "k", "enter", "5")  # all traces: the anomaly of the slow call
+        await look("0")
         await look("ctrl+p")
         await look("T", "[")
         await look("escape")

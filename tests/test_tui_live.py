@@ -13,7 +13,7 @@ from server_proc import ServerProcess
 from test_server_client import FakeRaceway, serve_in_thread
 from tui_support import SIZE, settle
 
-from raceway_tui.app import create_app
+from tui_support import create_app  # opens on the timeline, as these tests expect
 from raceway_tui.live import LiveLink, backoff
 from raceway_tui.widgets.status import status_text
 from raceway_tui.widgets.traces import TraceList

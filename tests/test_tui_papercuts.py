@@ -6,7 +6,7 @@ import pytest
 from test_causality_rules import Trace, acq, call, rel
 from tui_support import settle, write
 
-from raceway_tui.app import create_app
+from tui_support import create_app  # opens on the timeline, as these tests expect
 
 pytestmark = pytest.mark.asyncio
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from tui_support import ROOT, SIZE, settle
 
-from raceway_tui.app import create_app
+from tui_support import create_app  # opens on the timeline, as these tests expect
 
 
 @pytest.fixture(autouse=True)

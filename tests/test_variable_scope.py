@@ -82,7 +82,7 @@ async def test_races_pane_key_switches_the_variable_scope_and_shows_it(tmp_path)
     from test_tui_app import text_of
     from tui_support import SIZE, settle
 
-    from raceway_tui.app import create_app
+    from tui_support import create_app  # opens on the timeline, as these tests expect
 
     events = [_ev(1, "t1", "a", "i1", "Write", 0), _ev(2, "t2", "b", "i2", "Write", 5),
               _ev(3, "t1", "a", "i1", "Write", 10), _ev(4, "t3", "c", "i3", "Write", 100),

@@ -11,6 +11,21 @@ SIZE = (120, 36)
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def create_app(*args, pane: str = "timeline", **kw):
+    """The explorer as the tests before the dashboard saw it: open on the timeline
+    (the dashboard's own tests pass pane="dashboard" or use raceway_tui.app's)."""
+    from raceway_tui.app import create_app as make
+
+    return make(*args, pane=pane, **kw)
+
+
+def explorer(*args, pane: str = "timeline", **kw):
+    """cli.explorer, opening on the timeline (see create_app)."""
+    from raceway_tui.cli import explorer as make
+
+    return make(*args, pane=pane, **kw)
+
+
 def write(path: Path, t: Trace) -> Path:
     path.write_text("\n".join(json.dumps(e) for e in t.events) + "\n")
     return path
