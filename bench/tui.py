@@ -141,7 +141,7 @@ async def measure(db: Path, analysed: bool, think: float, timeout: float) -> dic
 
     out: dict = {"load_start": os.getloadavg()[0]}
     t0 = time.perf_counter()
-    app = create_app(db=db)
+    app = create_app(db=db, pane="timeline")  # its first paint is the timeline's page
     probe = Probe(app)
 
     def painted() -> bool:  # a page of the timeline and the trace list are on screen
@@ -162,17 +162,15 @@ async def measure(db: Path, analysed: bool, think: float, timeout: float) -> dic
             await asyncio.sleep(think)
             warmer = getattr(app, "_warmer", None)
             out["warm_busy_at_visits"] = bool(warmer and warmer.busy)
-        pids = [pid for pid, _ in app.PANES] if analysed else ["timeline"]
+        keys = {pid: key for pid, _, key in app.PANES}
+        pids = [pid for pid, _, _ in app.PANES] if analysed else ["timeline"]
         out["panes"] = {}
         for i, pid in enumerate(pids):
             res = out["panes"][pid] = {}
             if analysed:
                 probe.arm(lambda pid=pid: app.active_pane == pid and _shown(app, pid))
                 t = time.perf_counter()
-                if i < 9:
-                    await pilot.press(str(i + 1))
-                else:
-                    app.action_pane(pid)
+                await pilot.press(keys[pid])
                 res["visit_s"] = await probe.wait(t, timeout=120)
             widget = app.focused
             res["widget"] = type(widget).__name__ if widget is not None else None

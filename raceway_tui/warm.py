@@ -41,7 +41,7 @@ class Warmer:
             return
         shown = app.active_pane
         jobs = []
-        for pid, _ in app.PANES:
+        for pid, _, _ in app.PANES:
             pane = app.pane(pid)
             key = pane.warm_key() if pid != shown else None
             if key is not None:

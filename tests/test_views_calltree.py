@@ -8,7 +8,7 @@ from textual.widgets import Static
 from test_tui_app import plain, text_of
 from tui_support import ROOT, SIZE, settle
 
-from raceway_tui.app import create_app
+from tui_support import create_app
 from raceway_tui.widgets.detail import EventDetail
 
 pytestmark = pytest.mark.asyncio

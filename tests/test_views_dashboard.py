@@ -40,7 +40,10 @@ async def test_the_explorer_opens_on_the_dashboard():
             assert app.active_pane == "dashboard" and app.scope is None
             assert app.focused is app.pane("dashboard").table
             tabs = screen(app).splitlines()[1]
-            assert tabs.index("0 Dash") < tabs.index("1 Time")  # the first tab
+            start = tabs.index("0 Dash")  # the first tab; the others follow in order (names or keys only)
+            keys = [key for pid, _, key in app.PANES if pid != "dashboard"]
+            at = [tabs.index(key, start + 6) for key in keys]
+            assert at == sorted(at), tabs
 
 
 async def test_open_pane_option_opens_elsewhere():

@@ -9,7 +9,7 @@ import pytest
 from test_tui_app import text_of
 from tui_support import ROOT, SIZE, settle
 
-from raceway_tui.app import create_app
+from tui_support import create_app
 
 pytestmark = pytest.mark.asyncio
 BANKING = ROOT / "sample_traces" / "banking-unsafe.jsonl"

@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import Static
 from tui_support import ROOT, SIZE, settle
 
-from raceway_tui.app import create_app
+from tui_support import create_app
 
 pytestmark = pytest.mark.asyncio
 ORDERS = ROOT / "sample_traces" / "distributed-orders.jsonl"

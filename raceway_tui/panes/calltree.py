@@ -141,9 +141,9 @@ class CallTreePane(Pane):
             ("\nspawned tasks and called services under what started them; bars: time within the root's span",
              "italic"),
             ("  ←/→ collapse/expand · space toggle · Enter: timeline", "dim")))
-        self._show(first=data.first, node=keep if keep is not None else 0)
+        self._draw_tree(first=data.first, node=keep if keep is not None else 0)
 
-    def _show(self, first: list[dict] | None = None, node: int = 0) -> None:
+    def _draw_tree(self, first: list[dict] | None = None, node: int = 0) -> None:
         tree = self.call_tree
         self.shown_nodes = tree.visible(self.collapsed)
         if first:
@@ -212,7 +212,7 @@ class CallTreePane(Pane):
         if node is None or not self._arrays["size"][node]:
             return
         self.collapsed ^= {node}
-        self._show(node=node)
+        self._draw_tree(node=node)
 
     def action_collapse(self) -> None:
         node = self._node_at_cursor()
@@ -220,7 +220,7 @@ class CallTreePane(Pane):
             return
         if self._arrays["size"][node] and node not in self.collapsed:
             self.collapsed.add(node)
-            self._show(node=node)
+            self._draw_tree(node=node)
         elif self._arrays["parent"][node] >= 0:
             self._go(int(self._arrays["parent"][node]))
 
@@ -230,7 +230,7 @@ class CallTreePane(Pane):
             return
         if node in self.collapsed:
             self.collapsed.discard(node)
-            self._show(node=node)
+            self._draw_tree(node=node)
         else:
             self._go(node + 1)  # pre-order: the first child follows
 
