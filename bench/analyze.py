@@ -125,32 +125,10 @@ def hot(accesses: int, contexts: int, brute_sizes: list[int], ref_size: int) -> 
     s.close()
 
 
-# as common.child_run, and the child's CPU time (user + system, all its threads): on a
-# shared 2-core machine whose load average moves from 2 to 20, wall-time ratios of runs a
-# minute apart swing 3x; CPU seconds compare code, wall seconds compare experiences
-_WRAP_CPU = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], stdout=sys.stdout); "
-             "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
-             "sys.stderr.write(f'\\nRSS_KB={u.ru_maxrss} CPU_S={u.ru_utime + u.ru_stime}\\n'); sys.exit(r.returncode)")
-
-
-def child_run_cpu(args: list[str]) -> tuple[float, float, float, str]:
-    """(wall s, peak RSS MB, CPU s, stdout) of a command run in a fresh child."""
-    import subprocess
-
-    t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", _WRAP_CPU, *args], capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    if r.returncode not in (0, 1):
-        sys.stderr.write(r.stderr)
-        raise SystemExit(f"{args[0]} failed with exit {r.returncode}")
-    tail = r.stderr.rsplit("RSS_KB=", 1)[1].split()
-    return wall, int(tail[0]) / 1024, float(tail[1].split("=", 1)[1]), r.stdout
-
-
 def cli(sizes: list[int]) -> None:
     import os
 
-    from common import cli_exe, read_json_code
+    from common import child_run_cpu, cli_exe, read_json_code
 
     for n in sizes:
         path = synthetic_ndjson(n, traces_hint=n // 100)

@@ -69,12 +69,15 @@ def env_line() -> str:
 
 
 _WRAP = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], stdout=sys.stdout); "
-         "sys.stderr.write(f'\\nRSS_KB={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n'); sys.exit(r.returncode)")
+         "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+         "sys.stderr.write(f'\\nRSS_KB={u.ru_maxrss} CPU_S={u.ru_utime + u.ru_stime}\\n'); sys.exit(r.returncode)")
 
 
-def child_run(args: list[str]) -> tuple[float, float, str]:
-    """Run a command in a fresh child; (wall s, that command's peak RSS MB, stdout). Exit 1
-    (findings) is fine; anything else stops the benchmark with the child's stderr."""
+def child_run_cpu(args: list[str]) -> tuple[float, float, float, str]:
+    """Run a command in a fresh child; (wall s, that command's peak RSS MB, its CPU s: user +
+    system, all threads, stdout). Exit 1 (findings) is fine; anything else stops the
+    benchmark with the child's stderr. Under a shifting load CPU seconds compare code,
+    wall seconds compare experiences."""
     import subprocess
 
     t = time.perf_counter()
@@ -83,8 +86,14 @@ def child_run(args: list[str]) -> tuple[float, float, str]:
     if r.returncode not in (0, 1):
         sys.stderr.write(r.stderr)
         raise SystemExit(f"{args[0]} failed with exit {r.returncode}")
-    rss_kb = int(r.stderr.rsplit("RSS_KB=", 1)[1].split()[0])
-    return wall, rss_kb / 1024, r.stdout
+    tail = r.stderr.rsplit("RSS_KB=", 1)[1].split()
+    return wall, int(tail[0]) / 1024, float(tail[1].split("=", 1)[1]), r.stdout
+
+
+def child_run(args: list[str]) -> tuple[float, float, str]:
+    """child_run_cpu without the CPU time: (wall s, peak RSS MB, stdout)."""
+    wall, rss, _, out = child_run_cpu(args)
+    return wall, rss, out
 
 
 def read_json_code() -> str:
