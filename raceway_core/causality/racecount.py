@@ -100,7 +100,10 @@ def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace:
             elif m:
                 multi.setdefault(m, []).append(n)
         multi_at = {m: np.array(v, dtype=np.int64) for m, v in multi.items()}
-        wide = (int(tr.max()) + 1) * (mv + 1)
+        # (trace, release index) as one key: trace * wide + index, with every index below wide
+        # (the chain clocks are clamped to the largest index: only index <= clock is asked)
+        jmax = int(single_j.max()) if mv else 0
+        wide = jmax + 1
         # per bucket, what its members contribute (sorted keys for binary searches)
         prep = []
         for b in range(len(ub)):
@@ -135,7 +138,7 @@ def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace:
                 col = np.searchsorted(members, tq)  # earlier accesses of b
                 col -= np.searchsorted(same, trq * (mv + 1) + tq) - np.searchsorted(same, trq * (mv + 1))  # same trace
                 for kk, js, key in chains_b:  # ... of other traces that happen before (one release)
-                    g = gq[:, kk]
+                    g = np.minimum(gq[:, kk], jmax)
                     col -= np.searchsorted(js, g, side="right")
                     col += np.searchsorted(key, trq * wide + g, side="right") - np.searchsorted(key, trq * wide)
                 for m, n, per_trace in multis:  # (several releases)
