@@ -36,6 +36,7 @@ from raceway_core.analysis import service_stats as _service_stats
 from raceway_core.analysis.span_critical_path import SpanCriticalPath, has_spans, span_critical_path
 from raceway_core.causality import explain as _explain
 from raceway_core.causality.engine import Engine, EngineOptions
+from raceway_core.causality.raceinput import _KEY as _VAR_KEY
 from raceway_core.dbutil import query_arrow
 from raceway_core.errors import AnalysisError
 from raceway_core.store import Store
@@ -375,7 +376,11 @@ class TraceSession:
     def audit(self, variable: str, trace_id: str | None = None) -> pa.Table:
         """Every access of a variable in causal order, with the causal link to the previous one."""
         eng = self.engine
-        sql = _audit.sql().replace("__TRACE__", "AND e.trace_id = $t" if trace_id else "")
+        # the variable as the scope names it (variables(), races), or its plain name (the
+        # original API's audit-trail route): the same under global and auto
+        key = _VAR_KEY[eng.options.variable_scope]
+        match = "e.variable = $variable" + (f" OR {key} = $variable" if key != "e.variable" else "")
+        sql = _audit.sql(f"({match})").replace("__TRACE__", "AND e.trace_id = $t" if trace_id else "")
         params = {"variable": variable} | ({"t": trace_id} if trace_id else {})
         t = self._q(sql, params)
         rows = eng.row_of(t["seq"].to_numpy()).tolist()
@@ -383,19 +388,12 @@ class TraceSession:
         return t.append_column("after_previous", pa.array(linked, pa.bool_()))
 
     def variables(self, trace_id: str | None = None) -> pa.Table:
-        self.engine
-        flt = "AND e.trace_id = $t" if trace_id else ""
-        return self._q(f"""
-            WITH acc AS (
-                SELECT e.variable, count(*) AS accesses, count(*) FILTER (WHERE e.access IN ('Write', 'AtomicWrite', 'AtomicRMW')) AS writes,
-                       count(DISTINCT o.ctx) AS contexts, count(DISTINCT e.trace_id) AS traces
-                FROM events e JOIN hb.ev o USING (seq) WHERE e.kind = 'StateChange' {flt} GROUP BY e.variable
-            ), r AS (SELECT variable, CAST(sum(count) AS BIGINT) AS races,
-                            CAST(coalesce(sum(count) FILTER (WHERE severity = 'critical'), 0) AS BIGINT) AS critical
-                     FROM hb.race_groups GROUP BY variable)
-            SELECT acc.*, coalesce(r.races, 0) AS races, coalesce(r.critical, 0) AS critical_races
-            FROM acc LEFT JOIN r USING (variable) ORDER BY races DESC, accesses DESC, variable""",
-                       {"t": trace_id} if trace_id else None)
+        """Per variable as the race analysis names it under the variable scope (``name``: the
+        events' variable): accesses, writes, contexts, traces, races and critical_races
+        (racing pairs, exact; of a trace, the pairs with both events in it), most races first."""
+        eng = self.engine
+        return self._q(f"SELECT * FROM ({_hotspots.variable_stats(eng, trace_id, detail=True)}) "
+                       "ORDER BY races DESC, accesses DESC, variable", {"t": trace_id} if trace_id is not None else None)
 
     def dependencies(self, trace_id: str | None = None) -> pa.Table:
         self.engine

@@ -263,17 +263,48 @@ class Reference:
                 held[field(ev[j], "lock_id")] -= 1
         return frozenset(x for x, c in held.items() if c > 0)
 
-    def races(self) -> set[tuple[str, str]]:
-        """Unordered racing pairs as (id, id) sorted by (timestamp, input order)."""
+    def variable(self, i: int, scope: str = "global") -> str:
+        """The variable access i touches, named as the spec's variable scope splits it
+        (service: "service::name", instance: "service#instance::name"; auto as global)."""
+        md, name = self.events[i]["metadata"], field(self.events[i], "variable")
+        if scope == "service":
+            return f"{md.get('service_name') or ''}::{name}"
+        if scope == "instance":
+            return f"{md.get('service_name') or ''}#{md.get('instance_id') or ''}::{name}"
+        return name
+
+    def _lifetimes(self) -> dict:
+        """(service, instance) -> (first, last) timestamp over all its events (scope auto)."""
+        out: dict = {}
+        for i, e in enumerate(self.events):
+            inst = e["metadata"].get("instance_id")
+            if inst is not None:
+                k = (e["metadata"].get("service_name"), inst)
+                lo, hi = out.get(k, (self.t[i], self.t[i]))
+                out[k] = (min(lo, self.t[i]), max(hi, self.t[i]))
+        return out
+
+    def races(self, scope: str = "global") -> set[tuple[str, str]]:
+        """Unordered racing pairs as (id, id) sorted by (timestamp, input order), under a
+        variable scope (global, service, instance, auto: global, but two process
+        instances whose lifetimes do not overlap never race)."""
         ev = self.events
-        acc = [i for i, e in enumerate(ev) if kind_of(e) == "StateChange"]
+        acc = [i for i, e in enumerate(ev) if kind_of(e) == "StateChange" and field(e, "variable") is not None]
+        life = self._lifetimes() if scope == "auto" else {}
         out = set()
         for x in range(len(acc)):
             for y in range(x + 1, len(acc)):
                 a, b = acc[x], acc[y]
                 fa, fb = field(ev[a], "access_type"), field(ev[b], "access_type")
-                if field(ev[a], "variable") != field(ev[b], "variable") or self.ctx[a] == self.ctx[b]:
+                if self.variable(a, scope) != self.variable(b, scope) or self.ctx[a] == self.ctx[b]:
                     continue
+                if scope == "auto":
+                    ia = (ev[a]["metadata"].get("service_name"), ev[a]["metadata"].get("instance_id"))
+                    ib = (ev[b]["metadata"].get("service_name"), ev[b]["metadata"].get("instance_id"))
+                    if ia[1] is not None and ib[1] is not None:
+                        (s1, e1), (s2, e2) = life[ia], life[ib]
+                        if e1 < s2 or e2 < s1:
+                            continue
                 if not (fa in WRITES or fb in WRITES) or (fa in ATOMICS and fb in ATOMICS):
                     continue
                 if self.before(a, b) or self.before(b, a):

@@ -7,42 +7,45 @@ import json
 from collections import Counter
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raceway_core import TraceSession
 from raceway_core.browse import group_pairs
 from raceway_core.causality.engine import EngineOptions
+from raceway_core.causality.raceinput import SCOPES
 from reference import WRITES, Reference, field
 from test_causality_props import SETTINGS, _ts, programs
 
 CAP = 3  # pairs stored by the engine in these tests (the default is 100,000)
 
 
-def _expected(events: list[dict]) -> dict:
+def _expected(events: list[dict], scope: str = "global") -> dict:
     ref = Reference(events, trust_clocks=False)
     by_id = {e["id"]: e for e in events}
-    pairs = ref.races()
-    groups, traces, variables = Counter(), Counter(), Counter()
+    pairs = ref.races(scope)
+    groups, traces, variables, trace_variables = Counter(), Counter(), Counter(), Counter()
     cross = 0
     for a, b in pairs:
         ea, eb = by_id[a], by_id[b]
-        v = field(ea, "variable")
+        v = ref.variable(ref.id_index[a], scope)
         ww = field(ea, "access_type") in WRITES and field(eb, "access_type") in WRITES
         groups[(v, "write-write" if ww else "read-write", field(ea, "location"), field(eb, "location"))] += 1
         variables[v] += 1
         if ea["trace_id"] == eb["trace_id"]:
             traces[ea["trace_id"]] += 1
+            trace_variables[(ea["trace_id"], v)] += 1
         else:
             cross += 1
-    return {"pairs": pairs, "groups": groups, "traces": traces, "variables": variables, "cross": cross}
+    return {"pairs": pairs, "groups": groups, "traces": traces, "variables": variables, "cross": cross,
+            "trace_variables": trace_variables}
 
 
-def _check(tmp_path, events: list[dict]) -> dict:
-    want = _expected(events)
+def _check(tmp_path, events: list[dict], scope: str = "global") -> dict:
+    want = _expected(events, scope)
     path = tmp_path / "p.jsonl"
     path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
-    with TraceSession.open([path], options=EngineOptions(variable_scope="global", stored_pairs=CAP)) as s:
+    with TraceSession.open([path], options=EngineOptions(variable_scope=scope, stored_pairs=CAP)) as s:
         rep = s.races(max_pairs=0)
         assert rep.pair_count == len(want["pairs"]) == s.counts()["races"]
         got = Counter()
@@ -56,6 +59,9 @@ def _check(tmp_path, events: list[dict]) -> dict:
             assert mine.pair_count == sum(mine.groups["count"].to_pylist()) == want["traces"][t]
             assert mine.pairs.num_rows == min(1, want["traces"][t])
         assert {r["variable"]: r["races"] for r in s.variables().to_pylist() if r["races"]} == dict(want["variables"])
+        for t in {e["trace_id"] for e in events}:  # a trace's: the pairs with both events in it
+            assert {r["variable"]: r["races"] for r in s.variables(t).to_pylist() if r["races"]} == {
+                v: c for (tr, v), c in want["trace_variables"].items() if tr == t}
         # listing: capped by the caller, beyond what is stored, every pair exactly once
         assert s.sql("SELECT count(*) AS n FROM hb.race_pairs")["n"][0].as_py() == min(CAP, len(want["pairs"]))
         listed = s.races().pairs.to_pylist()
@@ -75,16 +81,37 @@ def _check(tmp_path, events: list[dict]) -> dict:
 @st.composite
 def requests(draw):
     """Many requests (traces) of one or two workers on a few shared variables; some updates
-    under one of two locks, some not; timestamps strictly increasing."""
+    under one of two locks, some not; timestamps strictly increasing. Each request runs in
+    a service and a process instance (or none); requests may all interleave or run a few
+    at a time (so some instances' lifetimes do not overlap); lock L1 may first be passed
+    around many times by a trace that touches no variable (long lock chains)."""
     events = []
     n = 0
     live = []
-    for r in range(draw(st.integers(2, 7))):
+    n_req = draw(st.integers(2, 7))
+    for r in range(n_req):
+        svc = draw(st.sampled_from(["bank", "ledger"]))
+        inst = draw(st.sampled_from([None, "1", "2", "3"]))
         for w in range(draw(st.integers(1, 2))):
-            live.append({"trace": f"req-{r}", "thread": f"w{r}.{w}", "last": None, "held": None})
+            live.append({"trace": f"req-{r}", "thread": f"w{r}.{w}", "last": None, "held": None, "req": r,
+                         "service": svc, "instance": f"{svc}-{inst}" if inst else None})
     holder = {"L1": None, "L2": None}
+    warm = {"trace": "warm-up", "thread": "warm", "last": None, "service": "bank", "instance": None}
+    for _ in range(draw(st.sampled_from([0, 0, 3, 12, 30]))):
+        for kind in ("LockAcquire", "LockRelease"):
+            n += 1
+            events.append({"id": f"e{n}", "trace_id": warm["trace"], "parent_id": warm["last"], "timestamp": _ts(n * 10),
+                           "kind": {kind: {"lock_id": "L1", "lock_type": "Mutex", "location": "l.py:0"}},
+                           "metadata": {"thread_id": warm["thread"], "service_name": "bank", "duration_ns": None},
+                           "causality_vector": [], "lock_set": []})
+            warm["last"] = f"e{n}"
+    window = draw(st.sampled_from([None, None, 1, 2]))  # None: every request at once; k: k consecutive ones
+    lo = 0
     for _ in range(draw(st.integers(6, 60))):
-        c = draw(st.sampled_from(live))
+        if window is not None and lo + window < n_req and draw(st.integers(0, 5)) == 0:
+            lo += 1
+        pool = [c for c in live if window is None or lo <= c["req"] < lo + window]
+        c = draw(st.sampled_from(pool))
         act = draw(st.sampled_from(["access", "access", "access", "lock", "unlock"]))
         if act == "lock" and c["held"] is None:
             free = [lk for lk, h in holder.items() if h is None]
@@ -102,23 +129,34 @@ def requests(draw):
                                     "access_type": draw(st.sampled_from(["Read", "Write", "Write", "AtomicRMW"]))}}
         n += 1
         events.append({"id": f"e{n}", "trace_id": c["trace"], "parent_id": c["last"], "timestamp": _ts(n * 10),
-                       "kind": kind, "metadata": {"thread_id": c["thread"], "service_name": "bank", "duration_ns": None},
+                       "kind": kind, "metadata": {"thread_id": c["thread"], "service_name": c["service"],
+                                                  "instance_id": c["instance"], "duration_ns": None},
                        "causality_vector": [], "lock_set": []})
         c["last"] = f"e{n}"
     return events
 
 
-@pytest.mark.slow  # ~60 s; test_counts_above_the_cap_hand_checked and the random programs cover it quickly
+@pytest.mark.slow  # ~60 s per scope; the quick test below and the random programs cover it
+@pytest.mark.parametrize("scope", SCOPES)
 @SETTINGS
 @given(events=requests())
-def test_counts_of_many_requests_match_the_reference(tmp_path_factory, events):
-    _check(tmp_path_factory.mktemp("r"), events)
+def test_counts_of_many_requests_match_the_reference(tmp_path_factory, scope, events):
+    _check(tmp_path_factory.mktemp("r"), events, scope)
 
 
+@pytest.mark.parametrize("scope", SCOPES)
+@settings(SETTINGS, max_examples=max(1, SETTINGS.max_examples // 3))
+@given(events=requests())
+def test_counts_of_some_requests_match_the_reference(tmp_path_factory, scope, events):
+    """Fewer examples of the above in the quick run: services, instances, long lock chains."""
+    _check(tmp_path_factory.mktemp("r"), events, scope)
+
+
+@pytest.mark.parametrize("scope", SCOPES)
 @SETTINGS
 @given(events=programs())
-def test_counts_of_random_programs_match_the_reference(tmp_path_factory, events):
-    _check(tmp_path_factory.mktemp("p"), events)
+def test_counts_of_random_programs_match_the_reference(tmp_path_factory, scope, events):
+    _check(tmp_path_factory.mktemp("p"), events, scope)
 
 
 def test_counts_above_the_cap_hand_checked(tmp_path):
@@ -178,10 +216,11 @@ def test_counts_when_the_causal_order_is_not_the_time_order(tmp_path):
     assert want["pairs"] == {("c60", "q70"), ("q70", "p90")} and want["cross"] == 2
 
 
-@pytest.mark.slow  # ~70 s
+@pytest.mark.slow  # ~70 s per scope
+@pytest.mark.parametrize("scope", SCOPES)
 @SETTINGS
 @given(events=requests())
-def test_counts_in_small_blocks_match_the_reference(tmp_path_factory, events):
+def test_counts_in_small_blocks_match_the_reference(tmp_path_factory, scope, events):
     """The later accesses are counted in blocks (bounded memory with many lock chains):
     blocks of one or two accesses give the same exact counts."""
     from raceway_core.causality import racecount
@@ -189,7 +228,7 @@ def test_counts_in_small_blocks_match_the_reference(tmp_path_factory, events):
     saved = racecount.BLOCK_CELLS, racecount.MIN_BLOCK
     racecount.BLOCK_CELLS, racecount.MIN_BLOCK = 2, 1
     try:
-        _check(tmp_path_factory.mktemp("b"), events)
+        _check(tmp_path_factory.mktemp("b"), events, scope)
     finally:
         racecount.BLOCK_CELLS, racecount.MIN_BLOCK = saved
 

@@ -103,3 +103,34 @@ async def test_races_pane_key_switches_the_variable_scope_and_shows_it(tmp_path)
         assert "9 racing pairs" in summary and "variables: global" in summary
         assert app.session.options.variable_scope == "global"
 
+
+
+def test_variables_per_scope_and_per_trace_hand_checked(tmp_path):
+    """x: t1 writes it in two contexts a, b (svc, i1) at 0 s and 1 s; t2 reads it in c (svc, i1)
+    at 2 s; t3 writes it in d (service "other", instance i9) at 3 s. Nothing is ordered.
+    Pairs: e1-e2 (in t1, write-write), e1-e3, e2-e3 (read-write), e1-e4, e2-e4 (write-write),
+    e3-e4 (read-write). A trace's races are the pairs with both events in it: t1 has 1."""
+    events = [_ev(1, "t1", "a", "i1", "Write", 0), _ev(2, "t1", "b", "i1", "Write", 1),
+              _ev(3, "t2", "c", "i1", "Read", 2), _ev(4, "t3", "d", "i9", "Write", 3, service="other")]
+    path = tmp_path / "v.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    # scope -> {variable: (accesses, races, critical races)}, the same of trace t1, audit rows per variable
+    want = {
+        "global": ({"x": (4, 6, 3)}, {"x": (2, 1, 1)}),
+        "auto": ({"x": (4, 3, 1)}, {"x": (2, 1, 1)}),  # i9 [3 s] overlaps no part of i1's life [0, 2 s]
+        "service": ({"svc::x": (3, 3, 1), "other::x": (1, 0, 0)}, {"svc::x": (2, 1, 1)}),
+        "instance": ({"svc#i1::x": (3, 3, 1), "other#i9::x": (1, 0, 0)}, {"svc#i1::x": (2, 1, 1)}),
+    }
+    for scope, (whole, t1) in want.items():
+        with TraceSession.open([path], options=EngineOptions(variable_scope=scope)) as s:
+            got = {r["variable"]: (r["accesses"], r["races"], r["critical_races"]) for r in s.variables().to_pylist()}
+            assert got == whole, scope
+            got = {r["variable"]: (r["accesses"], r["races"], r["critical_races"]) for r in s.variables("t1").to_pylist()}
+            assert got == t1, scope
+            assert {r["variable"]: r["races"] for r in s.variables("t2").to_pylist()} == {
+                v: 0 for v in t1}, scope  # t2's one access: no pair inside t2
+            for v, (accesses, _, _) in whole.items():  # the audit trail of each variable the list names
+                assert s.audit(v).num_rows == accesses, (scope, v)
+            assert s.audit("x").num_rows == 4  # the plain name: every access (the original API's route)
+            assert sum(r["races"] for r in s.variables().to_pylist()) == s.races(max_pairs=0).pair_count
+            assert {r["name"] for r in s.variables().to_pylist()} == {"x"}

@@ -43,19 +43,31 @@ def _ranked(select: str, measures: list[str], tie: str, order: str, top: int) ->
                FROM (SELECT *, {ranks} FROM ({select})) WHERE {_leaders(measures, top)} ORDER BY {order}"""
 
 
+def variable_stats(eng, trace_id: str | None = None, detail: bool = False) -> str:
+    """SQL (parameter $t: the trace, when given): per variable as the race analysis names it
+    under the variable scope, its name (the events' variable), accesses, writes, races
+    (racing pairs; of a trace, those with both events in it); with ``detail`` also
+    contexts, traces and critical_races (TraceSession.variables)."""
+    key = _VAR_KEY[eng.options.variable_scope]
+    groups = "hb.race_trace_groups WHERE trace_id = $t" if trace_id is not None else "hb.race_groups"
+    more = ", count(DISTINCT o.ctx) AS contexts, count(DISTINCT e.trace_id) AS traces" if detail else ""
+    join = "JOIN hb.ev o USING (seq)" if detail else ""
+    critical = (", CAST(coalesce(sum(count) FILTER (WHERE severity = 'critical'), 0) AS BIGINT) AS critical"
+                if detail else "")
+    return f"""
+        WITH acc AS (
+            SELECT {key} AS variable, any_value(e.variable) AS name, count(*) AS accesses,
+                   count(*) FILTER (WHERE e.access IN ('Write', 'AtomicWrite', 'AtomicRMW')) AS writes{more}
+            FROM events e {join} WHERE e.kind = 'StateChange' AND e.variable IS NOT NULL {_flt(trace_id)} GROUP BY 1
+        ), r AS (SELECT variable, CAST(sum(count) AS BIGINT) AS races{critical} FROM {groups} GROUP BY variable)
+        SELECT acc.*, coalesce(r.races, 0) AS races{", coalesce(r.critical, 0) AS critical_races" if detail else ""}
+        FROM acc LEFT JOIN r USING (variable)"""
+
+
 def variables(cur, eng, trace_id: str | None = None, top: int = TOP) -> pa.Table:
     """variable (as the race analysis names it), name (the events' variable), accesses,
     writes, races; busiest first."""
-    key = _VAR_KEY[eng.options.variable_scope]
-    groups = "hb.race_trace_groups WHERE trace_id = $t" if trace_id is not None else "hb.race_groups"
-    select = f"""
-        WITH acc AS (
-            SELECT {key} AS variable, any_value(e.variable) AS name, count(*) AS accesses,
-                   count(*) FILTER (WHERE e.access IN ('Write', 'AtomicWrite', 'AtomicRMW')) AS writes
-            FROM events e WHERE e.kind = 'StateChange' AND e.variable IS NOT NULL {_flt(trace_id)} GROUP BY 1
-        ), r AS (SELECT variable, CAST(sum(count) AS BIGINT) AS races FROM {groups} GROUP BY variable)
-        SELECT acc.*, coalesce(r.races, 0) AS races FROM acc LEFT JOIN r USING (variable)"""
-    return query_arrow(cur, _ranked(select, ["accesses", "writes", "races"], "variable",
+    return query_arrow(cur, _ranked(variable_stats(eng, trace_id), ["accesses", "writes", "races"], "variable",
                                     "accesses DESC, variable", top), _params(trace_id))
 
 

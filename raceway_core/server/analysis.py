@@ -233,7 +233,12 @@ class Analyses:
     def global_races(self) -> dict:
         """Variables the engine found racing, with the original's per-variable statistics."""
         with self.store.frozen():
-            racing = {r["variable"]: r for r in self.session.variables().to_pylist() if r["races"] and self.races_on}
+            racing: dict = {}  # per variable name (the scope may split one name into several variables)
+            for r in self.session.variables().to_pylist() if self.races_on else []:
+                if r["races"]:
+                    got = racing.setdefault(r["name"], {"races": 0, "critical_races": 0})
+                    got["races"] += r["races"]
+                    got["critical_races"] += r["critical_races"]
             stats = self._q("""
                 SELECT variable, count(DISTINCT trace_id) AS trace_count, count(*) AS access_count,
                        list(DISTINCT access ORDER BY access) AS access_types,

@@ -228,7 +228,7 @@ class HotspotsPane(Pane):
         elif table is self.table("variables"):
             self._remember()
             app.action_pane("variables", focus="audit-table")
-            app.pane("variables").show_variable(r["name"])
+            app.pane("variables").show_variable(r["variable"])  # as the scope names it, like the Variables pane
         elif table is self.table("services"):
             self._remember()
             app.action_pane("services")
