@@ -97,7 +97,7 @@ def requests(draw):
                          "service": svc, "instance": f"{svc}-{inst}" if inst else None})
     holder = {"L1": None, "L2": None}
     warm = {"trace": "warm-up", "thread": "warm", "last": None, "service": "bank", "instance": None}
-    for _ in range(draw(st.sampled_from([0, 0, 3, 12, 30]))):
+    for _ in range(draw(st.sampled_from([0, 0, 40, 150, 500]))):
         for kind in ("LockAcquire", "LockRelease"):
             n += 1
             events.append({"id": f"e{n}", "trace_id": warm["trace"], "parent_id": warm["last"], "timestamp": _ts(n * 10),
@@ -153,7 +153,7 @@ def test_counts_of_some_requests_match_the_reference(tmp_path_factory, scope, ev
 
 
 @pytest.mark.parametrize("scope", SCOPES)
-@SETTINGS
+@settings(SETTINGS, max_examples=max(1, SETTINGS.max_examples // 2))  # x 4 scopes
 @given(events=programs())
 def test_counts_of_random_programs_match_the_reference(tmp_path_factory, scope, events):
     _check(tmp_path_factory.mktemp("p"), events, scope)
