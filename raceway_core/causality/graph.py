@@ -345,7 +345,9 @@ def build_edges(cur: duckdb.DuckDBPyConnection, clock_edges_sql: str | None = No
     for stmt in CALL_EDGES.split(";\n"):
         if stmt.strip():
             cur.execute(stmt).fetchall()
-    parts = [JOIN_EDGES, LOCK_EDGES, CALL_EDGE_ROWS] + ([clock_edges_sql] if clock_edges_sql else [])
+    # rows in the order call/return, join, lock, clock, parent: an explanation takes the first
+    # edge between two events, and a callee naming its caller as parent is still a call
+    parts = [CALL_EDGE_ROWS, JOIN_EDGES, LOCK_EDGES] + ([clock_edges_sql] if clock_edges_sql else [])
     union = "\nUNION ALL\n".join(f"({p})" for p in parts)
     links = query_arrow(cur, PARENT_LINKS)
     rest = query_arrow(cur, f"SELECT src, dst, kind, detail FROM ({union}) WHERE src IS NOT NULL AND dst IS NOT NULL")
@@ -359,10 +361,10 @@ def build_edges(cur: duckdb.DuckDBPyConnection, clock_edges_sql: str | None = No
     keep = (order.ctx[ps] != order.ctx[pd]) | (order.pos[ps] > order.pos[pd])
     ps, pd = ps[keep], pd[keep]
     rs, rd = rows(rest["src"]), rows(rest["dst"])
-    src, dst = np.r_[ps, rs].astype(np.int64), np.r_[pd, rd].astype(np.int64)
-    kind = pa.concat_arrays([pa.array(["parent"] * len(ps), pa.string()),
-                             rest["kind"].combine_chunks().cast(pa.string())])
-    detail = pa.concat_arrays([pa.nulls(len(ps), pa.string()), rest["detail"].combine_chunks().cast(pa.string())])
+    src, dst = np.r_[rs, ps].astype(np.int64), np.r_[rd, pd].astype(np.int64)
+    kind = pa.concat_arrays([rest["kind"].combine_chunks().cast(pa.string()),
+                             pa.array(["parent"] * len(ps), pa.string())])
+    detail = pa.concat_arrays([rest["detail"].combine_chunks().cast(pa.string()), pa.nulls(len(ps), pa.string())])
     # DISTINCT ON (src, dst, kind), without self-loops: the first of each
     k_codes, _ = _codes(kind)
     by = np.lexsort((np.arange(len(src)), k_codes, dst, src))
