@@ -32,6 +32,9 @@ THREAD = """CASE WHEN regexp_full_match(thread_id, 'ThreadId[(][0-9]+[)]')
             ELSE coalesce(thread_id, '') END"""
 
 
+EV_BATCH = 1 << 18  # hb.ev rows built in Arrow at once
+
+
 @dataclass
 class Order:
     """What build_order computed, per event in seq order (the engine's rows) and per context."""
@@ -131,12 +134,7 @@ def build_order(cur: duckdb.DuckDBPyConnection) -> Order:
     by_trace = np.lexsort((first_idx, c_tr))
     tc = np.bincount(c_tr, minlength=len(tr_names))
     lane[by_trace] = np.arange(n_ctx) - np.repeat(np.r_[0, np.cumsum(tc)][:-1], tc)
-    take = pa.array(by_idx)
-    ev = pa.table({
-        "seq": pa.array(seq[by_idx]), "trace_id": t["trace_id"].take(take), "thread_id": t["thread_id"].take(take),
-        "ts_ns": pa.array(ts[by_idx]), "idx": pa.array(np.arange(n, dtype=np.int64)),
-        "ctx": pa.array(ctx_o.astype(np.int32)), "pos": pa.array(pos_o.astype(np.int32)),
-        "ord": pa.array(np.arange(n, dtype=np.int64)), "tord": pa.array(tord_o)})
+    del t  # the strings are the names by code from here on
     c_trace, c_thread = tr_names.take(pa.array(c_tr)), th_names.take(pa.array(c_th))
     c_service = _decode(c_sv, sv_names)
     label = pc.binary_join_element_wise(pc.coalesce(pc.binary_join_element_wise(c_service, "/", ""), ""),
@@ -146,13 +144,28 @@ def build_order(cur: duckdb.DuckDBPyConnection) -> Order:
         "events": pa.array(events.astype(np.int64)), "first_idx": pa.array(first_idx.astype(np.int64)),
         "last_idx": pa.array(last_idx.astype(np.int64)), "service": c_service,
         "lane": pa.array(lane.astype(np.int32)), "label": label})
-    for name, tbl in (("ev", ev), ("ctx", cx)):
-        cur.register("_t", tbl)
+    cur.execute("""CREATE OR REPLACE TABLE hb.ev (seq BIGINT, trace_id VARCHAR, thread_id VARCHAR, ts_ns BIGINT,
+                   idx BIGINT, ctx INTEGER, pos INTEGER, ord BIGINT, tord BIGINT)""").fetchall()
+    # in slices: the Arrow copy of a slice, not of every row, is held beside DuckDB's
+    for a in range(0, n, EV_BATCH):
+        b = min(n, a + EV_BATCH)
+        at = by_idx[a:b]
+        ev = pa.table({
+            "seq": pa.array(seq[at]), "trace_id": tr_names.take(pa.array(tr_o[a:b])),
+            "thread_id": th_names.take(pa.array(th_o[a:b])), "ts_ns": pa.array(ts[at]),
+            "idx": pa.array(np.arange(a, b, dtype=np.int64)), "ctx": pa.array(ctx_o[a:b].astype(np.int32)),
+            "pos": pa.array(pos_o[a:b].astype(np.int32)), "ord": pa.array(np.arange(a, b, dtype=np.int64)),
+            "tord": pa.array(tord_o[a:b])})
+        cur.register("_t", ev)
         try:
-            cur.execute(f"CREATE OR REPLACE TABLE hb.{name} AS SELECT * FROM _t").fetchall()
+            cur.execute("INSERT INTO hb.ev SELECT * FROM _t").fetchall()
         finally:
             cur.unregister("_t")
-    del ev
+    cur.register("_t", cx)
+    try:
+        cur.execute("CREATE OR REPLACE TABLE hb.ctx AS SELECT * FROM _t").fetchall()
+    finally:
+        cur.unregister("_t")
     rows = np.argsort(seq, kind="stable")  # the engine's rows: seq order
     rank = np.empty(n, dtype=np.int64)
     rank[by_idx] = np.arange(n)
