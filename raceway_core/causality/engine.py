@@ -79,7 +79,7 @@ class Engine:
             clock_sql = self._stage("trust", lambda: trust.judge(cur))
             edges = self._stage("edges", lambda: graph.build_edges(cur, clock_sql, order))
             self._stage("load", lambda: self._load(cur, order, edges))
-            del order, edges
+            order = edges = None  # the arrays now live in the engine
             self._stage("topo", lambda: self._topo(cur))
             locks = self._start_beside(pool, "locks", self._locksets_arrays)
             self._stage("clocks", self._clocks)
