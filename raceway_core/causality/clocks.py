@@ -160,18 +160,50 @@ class HappensBefore:
         t_l = self.trace_of_ctx[xs].tolist()
         y_l, q_l, ly_l = self.ctx[u].tolist(), self.pos[u].tolist(), self.local[self.ctx[u]].tolist()
         l_pos, l_clock, local_ops = self.l_pos, self.l_clock, self.local_ops
+        bisect_right = bisect.bisect_right
         for k in range(len(x_l)):
             x, p = x_l[k], p_l[k]
             ops = local_ops[t_l[k]]
             clock = l_clock[x][-1] if l_clock[x] else None
+            if ops.depth > 1:  # a trace of more than 32 contexts: the trie operations
+                for e in range(start[k], start[k + 1]):
+                    y, q, ly = y_l[e], q_l[e], ly_l[e]
+                    if ops.get(clock, ly) >= q:
+                        continue  # already known, and so is everything u knew
+                    i = bisect_right(l_pos[y], q) - 1
+                    clock = ops.join(clock, ops.set(l_clock[y][i], ly, q))
+                l_pos[x].append(p)
+                l_clock[x].append(ops.set(clock, lx_l[k], p))
+                continue
+            # one leaf (the usual trace): Clocks.get/set/join written out, same results and
+            # identities (the calls cost as much as the work)
             for e in range(start[k], start[k + 1]):
                 y, q, ly = y_l[e], q_l[e], ly_l[e]
-                if ops.get(clock, ly) >= q:
+                if clock is not None and clock[ly] >= q:
                     continue  # already known, and so is everything u knew
-                i = bisect.bisect_right(l_pos[y], q) - 1
-                clock = ops.join(clock, ops.set(l_clock[y][i], ly, q))
+                i = bisect_right(l_pos[y], q) - 1
+                theirs = l_clock[y][i]
+                leaf = list(theirs if theirs is not None else ops.zero_leaf)
+                if leaf[ly] != q or theirs is None:
+                    leaf[ly] = q
+                    theirs = tuple(leaf)
+                if clock is None:
+                    clock = theirs
+                elif theirs is not clock:
+                    m = tuple(map(max, clock, theirs))
+                    if m != clock:
+                        clock = theirs if m == theirs else m
+            lx = lx_l[k]
+            if clock is None:
+                leaf = list(ops.zero_leaf)
+                leaf[lx] = p
+                clock = tuple(leaf)
+            elif clock[lx] != p:
+                leaf = list(clock)
+                leaf[lx] = p
+                clock = tuple(leaf)
             l_pos[x].append(p)
-            l_clock[x].append(ops.set(clock, lx_l[k], p))
+            l_clock[x].append(clock)
 
     def _forward_global(self, topo_rows, src, dst, chains: Chains) -> None:
         step = np.zeros(self.n, dtype=bool)
@@ -184,16 +216,34 @@ class HappensBefore:
         r_l, x_l, p_l = rows.tolist(), self.ctx[rows].tolist(), self.pos[rows].tolist()
         y_l, q_l = self.ctx[u].tolist(), self.pos[u].tolist()
         g_pos, g_clock, own = self.g_pos, self.g_clock, chains.own
+        flat, zero = ops.depth == 1, ops.zero_leaf
+        bisect_right = bisect.bisect_right
         for k in range(len(r_l)):
             x, p = x_l[k], p_l[k]
             clock = g_clock[x][-1] if g_clock[x] else None
             for e in range(start[k], start[k + 1]):
                 y = y_l[e]
-                i = bisect.bisect_right(g_pos[y], q_l[e]) - 1
+                i = bisect_right(g_pos[y], q_l[e]) - 1
                 if i >= 0:
-                    clock = ops.join(clock, g_clock[y][i])
+                    other = g_clock[y][i]
+                    if not flat:
+                        clock = ops.join(clock, other)
+                    elif other is not None and other is not clock:
+                        # Clocks.join on one leaf (few chains, the usual case), written out:
+                        # the call cost as much as the join; same identities returned
+                        if clock is None:
+                            clock = other
+                        else:
+                            m = tuple(map(max, clock, other))
+                            if m != clock:
+                                clock = other if m == other else m
             for c, idx in own.get(r_l[k], ()):
-                if ops.get(clock, c) < idx:
+                if flat:
+                    if (clock[c] if clock is not None else 0) < idx:
+                        leaf = list(clock if clock is not None else zero)
+                        leaf[c] = idx
+                        clock = tuple(leaf)
+                elif ops.get(clock, c) < idx:
                     clock = ops.set(clock, c, idx)
             if g_clock[x] and clock is g_clock[x][-1]:
                 continue

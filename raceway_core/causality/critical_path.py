@@ -17,6 +17,8 @@ CLI run more than that (measured under load 6-11).
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 
 
@@ -98,3 +100,27 @@ def path_rows(end: int, best: np.ndarray, recv_of: np.ndarray, prev: np.ndarray)
             r = int(prev[r])
     out.reverse()
     return out
+
+
+def paths_rows(ends: np.ndarray, best: np.ndarray, recv_of: np.ndarray, prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The paths ending at each of ``ends`` (as path_rows), flat: rows first to last, path
+    by path, and each path's length. The walk reads one predecessor array through a
+    memoryview (numpy scalar indexing per step cost 0.3 s at 1M events)."""
+    n = len(prev)
+    pred = np.where((recv_of == np.arange(n)) & (best >= 0), best, prev).astype(np.int64)
+    step = memoryview(pred)
+    out = array("q")
+    add = out.append
+    lengths = []
+    for r in np.asarray(ends, dtype=np.int64).tolist():
+        before = len(out)
+        while r >= 0:
+            add(r)
+            r = step[r]
+        lengths.append(len(out) - before)
+    rows = np.frombuffer(out, dtype=np.int64) if len(out) else np.zeros(0, dtype=np.int64)
+    lengths = np.array(lengths, dtype=np.int64)
+    # each path was walked from its end: reverse it in place
+    start = np.repeat(np.r_[0, np.cumsum(lengths)][:-1], lengths)
+    local = np.arange(len(rows)) - start
+    return rows[start + np.repeat(lengths, lengths) - 1 - local], lengths
