@@ -685,7 +685,7 @@ class _Update:
         if not keys:
             return
         ri = RaceInput.fetch(_EngView(eng), self.cur, None, None, variables=keys)
-        same = ri.same_trace_counts()
+        same = self._same_trace(eng, ri, keys)
         cross = ri.cross_counts()
         groups, trace_groups = ri.group_tables(same, cross)
         self.cur.register("_ikeys", pa.table({"v": pa.array(keys, pa.string())}))
@@ -702,6 +702,32 @@ class _Update:
                 self.cur.unregister("_ig")
         self._pairs(eng, ri, set(keys))
         self.cur.unregister("_ikeys")
+
+    def _same_trace(self, eng: Engine, ri: RaceInput, keys: list) -> dict:
+        """ri.same_trace_counts() with the sweep only over the touched traces: a trace without
+        new events keeps its pairs (its accesses, their order, lock sets and clocks inside it
+        are as analysed), so its stored per-trace groups are taken back. Ordered as the
+        full run's (variable, then trace code): group_tables takes a group's example from
+        its first entry."""
+        same = ri.same_trace_counts(traces=self.t_codes)
+        self.cur.register("_ikv", pa.table({"v": pa.array(keys, pa.string())}))
+        try:
+            kept = self.q("""SELECT trace_id, variable, kind, first_location, second_location, count,
+                                    example_first, example_second FROM hb.race_trace_groups
+                             WHERE variable IN (SELECT v FROM _ikv) AND trace_id NOT IN (SELECT trace_id FROM _it)""")
+        finally:
+            self.cur.unregister("_ikv")
+        if not kept.num_rows:
+            return same
+        t_code = {t: i for i, t in enumerate(eng.trace_names.to_pylist())}
+        v_code = {v: i for i, v in enumerate(ri.var_names.to_pylist())}
+        l_code = {loc: i for i, loc in enumerate(ri.loc_names.to_pylist())}
+        l_code[None] = -1
+        for r in kept.to_pylist():
+            k = (t_code[r["trace_id"]], v_code[r["variable"]], int(r["kind"] == "write-write"),
+                 l_code[r["first_location"]], l_code[r["second_location"]])
+            same[k] = [int(r["count"]), int(r["example_first"]), int(r["example_second"])]
+        return dict(sorted(same.items(), key=lambda kv: (kv[0][1], kv[0][0])))
 
     def _check_lifetimes(self) -> None:
         """Scope auto: an instance's lifetime that grew over another's start changes which
