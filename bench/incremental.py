@@ -14,9 +14,19 @@ Append shapes (each ``--append`` events, timestamps after the analysed ones):
             the latest requests (RACEWAY_BENCH_LOCK_ROUNDS=1: inside lock rounds on the
             shared locks, which the whole engine fails on today: see LOCK_ROUNDS)
 
+The server's path as a user meets it (--paths server): a real `raceway-tui serve` process
+on a store of the first events (made with `raceway-tui load --db`), its global analysis
+asked once (the first snapshot: a whole engine run), then the appended events POSTed to
+/events and the time until /api/analyze/global serves an analysis that counts them; the
+server process's CPU seconds over that wait beside it (wall time on a loaded machine
+mostly measures the wait for a core: analysis threads run at a lower priority), and
+/status's account of how the snapshot was taken (grown: incremental; else a copy and a
+whole engine run).
+
 Target: re-analysis of a 1M-event store after 1,000 appended events <= 0.5 s.
 
     python bench/incremental.py [--events 1000000] [--append 1000] [--shapes tail,contexts]
+                                [--paths inprocess,server]
 """
 
 from __future__ import annotations
@@ -129,24 +139,25 @@ def run_shape(name: str, base: list[bytes], extra: list[bytes]) -> dict:
         t = time.perf_counter()
         _append(store, load_id, extra)
         append = time.perf_counter() - t
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         try:
             snaps.run(("count", 1), lambda a: a.session.counts())
         except AssertionError as exc:  # the whole engine's own failure on this data (see LOCK_ROUNDS)
             return {"shape": name, "error": f"{type(exc).__name__}: {exc} (reason for a full run: "
                                             f"{incremental.last_reason})"}
-        grow = time.perf_counter() - t
+        grow, grow_cpu = time.perf_counter() - t, time.process_time() - cpu
         reason = incremental.last_reason
         snap = snaps._current
         eng = snap.analyses.session.engine
         inc = summary(snap.analyses.session)
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         full_eng = Engine(snap.store, eng.options).run()
-        full = time.perf_counter() - t
+        full, full_cpu = time.perf_counter() - t, time.process_time() - cpu
         snap.analyses.session._engine = full_eng
         same = summary(snap.analyses.session) == inc
         return {"shape": name, "events": len(base), "append": len(extra), "ingest": ingest, "first": first,
                 "append_s": append, "grow": grow, "engine_part": eng.wall, "full": full,
+                "grow_cpu": grow_cpu, "full_cpu": full_cpu,
                 "incremental": reason is None and snaps.grown == 1, "reason": reason, "same": same,
                 "races": inc[0]}
     finally:
@@ -154,17 +165,117 @@ def run_shape(name: str, base: list[bytes], extra: list[bytes]) -> dict:
         store.close()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_server(name: str, base: list[bytes], extra: list[bytes]) -> dict:
+    """The user's path: a `raceway-tui serve` process; POST the appended events, then ask
+    /api/analyze/global until its analysis counts them."""
+    import re
+    import subprocess
+    import sys
+    import tempfile
+    import threading
+    from pathlib import Path
+
+    import httpx
+
+    from common import cli_exe
+
+    tmp = Path(tempfile.mkdtemp(prefix="raceway-bench-inc-"))
+    src, db = tmp / "base.jsonl", tmp / "store.duckdb"
+    src.write_bytes(b"\n".join(base) + b"\n")
+    subprocess.run([cli_exe(), "load", str(src), "--db", str(db)], check=True, capture_output=True)
+    src.unlink()
+    proc = subprocess.Popen([cli_exe(), "serve", "--db", str(db), "--port", "0", "--host", "127.0.0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    found, lines = threading.Event(), []
+    url = []
+
+    def pump() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            m = re.search(r"listening on (http://\S+)", line)
+            if m and not found.is_set():
+                url.append(m.group(1))
+                found.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        if not found.wait(120):
+            raise SystemExit("server did not start:\n" + "".join(lines))
+        http = httpx.Client(base_url=url[0], timeout=600)
+
+        def analysed() -> dict:
+            while True:
+                r = http.get("/api/analyze/global")
+                if r.status_code == 503:  # busy: another analysis is computing
+                    time.sleep(float(r.headers.get("Retry-After", "1")) / 10)
+                    continue
+                r.raise_for_status()
+                return r.json()["data"]
+
+        t, cpu0 = time.perf_counter(), _cpu_seconds(proc.pid)
+        got = analysed()
+        first, first_cpu = time.perf_counter() - t, _cpu_seconds(proc.pid) - cpu0
+        if got["total_events"] != len(base):
+            raise SystemExit(f"the server analysed {got['total_events']} events of {len(base)}")
+        cpu0 = _cpu_seconds(proc.pid)
+        t = time.perf_counter()
+        r = http.post("/events", content=b"[" + b",".join(extra) + b"]", headers={"content-type": "application/json"})
+        r.raise_for_status()
+        post = time.perf_counter() - t
+        while True:
+            got = analysed()
+            if got["total_events"] >= len(base) + len(extra):
+                break
+        grow = time.perf_counter() - t
+        cpu = _cpu_seconds(proc.pid) - cpu0
+        status = http.get("/status").json()["data"].get("analysis", {})
+        return {"shape": name, "events": len(base), "append": len(extra), "first": first, "first_cpu": first_cpu, "post": post,
+                "grow": grow, "cpu": cpu, "status": status, "races": got["potential_races"]}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        for f in tmp.iterdir():
+            f.unlink()
+        tmp.rmdir()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000, help="events in the analysed store")
     ap.add_argument("--append", type=int, default=1_000, help="events appended")
     ap.add_argument("--shapes", default="tail,contexts", help="comma-separated: tail, contexts")
+    ap.add_argument("--paths", default="inprocess,server",
+                    help="comma-separated: inprocess (Store.append + snapshots in this process), server "
+                         "(a raceway-tui serve process over HTTP)")
     a = ap.parse_args()
+    paths = a.paths.split(",")
     print(env_line())
     base, tail = generate(a.events, a.append)
     rows = []
     for name in a.shapes.split(","):
         extra = tail if name == "tail" else contexts_shape(base, a.append)
+        if "server" in paths:
+            r = run_server(name, base, extra)
+            st = r["status"]
+            print(f"{r['shape']:>9} (server): {r['events']:,} events + {r['append']:,} POSTed: analysis served "
+                  f"{r['grow']:.2f} s after the POST (server CPU {r['cpu']:.2f} s; POST answered in {r['post']:.2f} s; "
+                  f"last snapshot {st.get('last_build_seconds')} s, "
+                  f"{'grown (incremental)' if st.get('grown') else 'a copy and a whole engine run'}"
+                  f"{'; fallback: ' + str(st['last_incremental_fallback']) if st.get('last_incremental_fallback') else ''}"
+                  f"); first analysis (a copy and a whole engine run) {r['first']:.1f} s, server CPU "
+                  f"{r['first_cpu']:.1f} s; {r['races']:,} racing pairs; "
+                  f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+        if "inprocess" not in paths:
+            continue
         r = run_shape(name, base, extra)
         r["load"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
         rows.append(r)
@@ -173,7 +284,8 @@ def main() -> None:
             continue
         print(f"{r['shape']:>9}: {r['events']:,} events + {r['append']:,}: "
               f"re-analysis {r['grow']:.2f} s (engine part {r['engine_part']:.2f} s) vs whole engine "
-              f"{r['full']:.2f} s = {r['full'] / max(r['grow'], 1e-9):.1f}x; "
+              f"{r['full']:.2f} s = {r['full'] / max(r['grow'], 1e-9):.1f}x (CPU {r['grow_cpu']:.2f} s vs "
+              f"{r['full_cpu']:.2f} s = {r['full_cpu'] / max(r['grow_cpu'], 1e-9):.1f}x); "
               f"{'incremental' if r['incremental'] else 'FULL RUN: ' + str(r['reason'])}; "
               f"same results: {r['same']}; {r['races']:,} racing pairs; first snapshot {r['first']:.1f} s; "
               f"load average {r['load']}", flush=True)

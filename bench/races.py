@@ -4,7 +4,7 @@ Generates an NDJSON workload (each request a trace: a main context spawning work
 that each update random shared accounts, read then write, some updates under the
 account's lock, then joins them) and runs the user's path on it in a child process:
 `raceway-tui analyze FILE --json --max-pairs N` (load + analysis + the document).
-Prints wall time, peak RSS (the child's), racing pairs, and in the same run DuckDB
+Prints wall and CPU time, peak RSS (the child's), racing pairs, and in the same run DuckDB
 read_json on the same file (the baseline) and the load average.
 
     python bench/races.py                      # the two cases of issue 18 item 5
@@ -29,7 +29,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from common import child_run, cli_exe, read_json_code
+from common import child_run_cpu, cli_exe, read_json_code
 
 EPOCH = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
@@ -101,14 +101,16 @@ def generate(path: Path, requests: int, workers: int, accounts: int, updates: in
 
 def measure(path: Path, n: int, max_pairs: int) -> None:
     exe = cli_exe()
-    rj_wall, rj_rss, _ = child_run([sys.executable, "-c", read_json_code(), str(path)])
-    wall, rss, out = child_run([exe, "analyze", str(path), "--json", "--max-pairs", str(max_pairs)])
+    rj_wall, rj_rss, rj_cpu, _ = child_run_cpu([sys.executable, "-c", read_json_code(), str(path)])
+    wall, rss, cpu, out = child_run_cpu([exe, "analyze", str(path), "--json", "--max-pairs", str(max_pairs)])
     doc = json.loads(out)
     r = doc["races"]
     cross = sum(g.get("cross_trace_count", 0) for g in r["groups"])
-    print(f"{n:>9,} events: analyze --json {wall:6.2f} s, peak RSS {rss:7.0f} MB ({rss * 1024 * 1024 / n:6.0f} B/event); "
+    print(f"{n:>9,} events: analyze --json {wall:6.2f} s (CPU {cpu:.2f} s), peak RSS {rss:7.0f} MB "
+          f"({rss * 1024 * 1024 / n:6.0f} B/event); "
           f"{r['pair_count']:,} racing pairs ({cross:,} across traces) in {len(r['groups'])} groups, "
-          f"{len(r['pairs']):,} listed; read_json {rj_wall:.2f} s ({rj_rss:.0f} MB) -> {wall / rj_wall:.2f}x; "
+          f"{len(r['pairs']):,} listed; read_json {rj_wall:.2f} s (CPU {rj_cpu:.2f} s, {rj_rss:.0f} MB) -> "
+          f"{wall / rj_wall:.2f}x (CPU {cpu / max(rj_cpu, 1e-9):.2f}x); "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
 
 

@@ -244,3 +244,16 @@ def test_a_new_hand_off_from_an_analysed_release_into_another_trace_falls_back(t
     base += [_ev(i, "T1", "a", t, _lock("LockAcquire", "K")), _ev(i + 1, "T1", "a", t + 1, _lock("LockRelease", "K"))]
     late = [_ev(i + 2, "T9", "a", t + 5, _lock("LockAcquire", "K")), _ev(i + 3, "T9", "a", t + 6, _access("y", "Read"))]
     assert _check(tmp_path, [base, late], "auto") == ["an analysed lock chain starts crossing traces"]
+
+
+@pytest.mark.parametrize("scope", ["auto", "global"])
+def test_untouched_traces_keep_their_races_on_a_touched_variable(tmp_path, scope):
+    # y races inside T1 and inside T2; the append reads y in T1 only: T2's own races on y
+    # are taken back from the analysed tables, T1's counted again
+    base, t = _base()
+    extra = [_ev(len(base), "T1", "a", t, _access("y", "Read")),
+             _ev(len(base) + 1, "T1", "b", t + 1, _access("y", "Write", "e.py:1"))]
+    assert _check(tmp_path, [base, extra], scope) == [None]
+    with TraceSession.open([_write(tmp_path / "all.jsonl", base + extra)]) as s:
+        per_trace = s.sql("SELECT trace_id, count(*) AS n FROM hb.race_trace_groups GROUP BY ALL ORDER BY ALL")
+    assert per_trace.to_pylist() == [{"trace_id": "T1", "n": per_trace["n"][0].as_py()}, {"trace_id": "T2", "n": 1}]

@@ -45,3 +45,28 @@ def test_snapshots_grow_incrementally_and_match_a_fresh_analysis(tmp_path, monke
         store.close()
     assert grown == ["first", None, None, None]  # each later snapshot was grown incrementally
     assert snaps.builds == len(parts) and snaps.grown == len(parts) - 1
+
+
+def test_server_process_grows_its_snapshot_and_says_so(tmp_path):
+    """A real `raceway-tui serve`: events POSTed after an analysis are analysed by growing
+    the snapshot (what /status reports), with the answer a fresh analysis gives."""
+    import httpx
+
+    from server_proc import ServerProcess
+
+    base, t = _base()
+    extra = SHAPES["same contexts"](len(base), t)  # a quarter of the store: under MAX_SHARE
+    with ServerProcess(mode="one-process") as srv, httpx.Client(base_url=srv.url, timeout=120) as http:
+        assert http.post("/events", json={"events": base}).status_code == 200
+        first = http.get("/api/analyze/global").json()["data"]
+        assert first["total_events"] == len(base)
+        assert http.get("/status").json()["data"]["analysis"]["grown"] == 0
+        assert http.post("/events", json={"events": extra}).status_code == 200
+        got = http.get("/api/analyze/global").json()["data"]
+        status = http.get("/status").json()["data"]["analysis"]
+    assert got["total_events"] == len(base) + len(extra)
+    assert status["snapshots"] == 2 and status["grown"] == 1, status
+    assert status["last_incremental_fallback"] is None
+    with TraceSession.open([_write(tmp_path / "a.jsonl", base), _write(tmp_path / "b.jsonl", extra)]) as fresh:
+        want = Analyses(fresh.store).global_analysis()
+    assert got == json.loads(json.dumps(want, default=str))

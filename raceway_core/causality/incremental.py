@@ -45,7 +45,7 @@ import numpy as np
 import pyarrow as pa
 
 from raceway_core.causality import graph, trust
-from raceway_core.causality.clocks import lock_chains
+from raceway_core.causality.clocks import _flatten, lock_chains
 from raceway_core.causality.critical_path import longest_paths, path_rows
 from raceway_core.causality.engine import CP_KINDS, Engine
 from raceway_core.causality.pclock import Clocks
@@ -305,22 +305,24 @@ class _Update:
             FROM acq a ASOF JOIN rel r ON a.lock_id = r.lock_id AND a.idx >= r.idx
             WHERE r.ctx <> a.ctx""", {"t": top, "hi": self.hi})
         add = pa.concat_tables([add, lock.cast(add.schema)])
-        # an analysed acquire after a new release of its lock would take its hand-off from it
-        handed = self.q("""
-            SELECT count(*) AS n FROM (SELECT e.lock_id, n.idx FROM _iev n JOIN _ie e USING (seq)
-                                       WHERE n.seq > $t AND e.kind = 'LockRelease' AND e.lock_id IS NOT NULL) r
-            JOIN (SELECT e.lock_id, o.idx FROM events e JOIN hb.ev o USING (seq)
-                  WHERE e.seq <= $t AND o.idx > $k AND e.kind = 'LockAcquire' AND e.lock_id IS NOT NULL) a
-            ON a.lock_id = r.lock_id AND a.idx >= r.idx""", {"t": top, "k": int(self.new_idx.min())})
-        if not handed["n"][0].as_py():  # ... or take its place in the lock's chain of releases
-            handed = self.q("""
-                SELECT count(*) AS n FROM (SELECT e.lock_id, n.idx FROM _iev n JOIN _ie e USING (seq)
-                                           WHERE n.seq > $t AND e.kind = 'LockRelease' AND e.lock_id IS NOT NULL) r
-                JOIN (SELECT e.lock_id, o.idx FROM events e JOIN hb.ev o USING (seq)
-                      WHERE e.seq <= $t AND o.idx > $k AND e.kind = 'LockRelease' AND e.lock_id IS NOT NULL) a
-                ON a.lock_id = r.lock_id AND a.idx > r.idx""", {"t": top, "k": int(self.new_idx.min())})
-        if handed["n"][0].as_py():
-            raise Fallback("a new release comes before an analysed acquire or release of its lock")
+        # an analysed acquire after a new release of its lock would take its hand-off from it,
+        # and an analysed release after it would take its place in the lock's chain: only the
+        # analysed events after the first new one (self.moved, with their new idx) can be such
+        if len(self.moved):
+            self.cur.register("_imoved", pa.table({"seq": pa.array(self.old.seq[self.moved]),
+                                                   "idx": pa.array(self.moved_idx)}))
+            try:
+                handed = self.q("""
+                    SELECT count(*) AS n FROM (SELECT e.lock_id, n.idx FROM _iev n JOIN _ie e USING (seq)
+                                               WHERE n.seq > $t AND e.kind = 'LockRelease' AND e.lock_id IS NOT NULL) r
+                    JOIN (SELECT e.lock_id, m.idx FROM _imoved m JOIN events e USING (seq)
+                          WHERE e.kind IN ('LockAcquire', 'LockRelease') AND e.lock_id IS NOT NULL) a
+                    ON a.lock_id = r.lock_id AND a.idx > r.idx""",
+                                {"t": top})
+            finally:
+                self.cur.unregister("_imoved")
+            if handed["n"][0].as_py():
+                raise Fallback("a new release comes before an analysed acquire or release of its lock")
         if add.num_rows and not bool(np.all(add["src_idx"].to_numpy() < add["dst_idx"].to_numpy())):
             raise Fallback("a new edge points back in time")
         self.added = add
@@ -650,12 +652,18 @@ class _Update:
         old = self.old
         if not hasattr(old, "recv_by_ctx"):
             return
-        eng.recv_by_ctx = [list(x) for x in old.recv_by_ctx] + [[] for _ in self.new_ctx_keys]
-        eng.recv_pos_by_ctx = [list(x) for x in old.recv_pos_by_ctx] + [[] for _ in self.new_ctx_keys]
+        # the old engine's lists stay as they were: only those that grow are copied
+        eng.recv_by_ctx = list(old.recv_by_ctx) + [[] for _ in self.new_ctx_keys]
+        eng.recv_pos_by_ctx = list(old.recv_pos_by_ctx) + [[] for _ in self.new_ctx_keys]
         counts = np.diff(eng.in_start)
+        copied = set(range(old.n_ctx, eng.n_ctx))
         for r in self.new_rows.tolist():  # idx order = pos order in each context
             if counts[r] > 0:
                 c = int(eng.ctx[r])
+                if c not in copied:
+                    eng.recv_by_ctx[c] = list(eng.recv_by_ctx[c])
+                    eng.recv_pos_by_ctx[c] = list(eng.recv_pos_by_ctx[c])
+                    copied.add(c)
                 eng.recv_by_ctx[c].append(r)
                 eng.recv_pos_by_ctx[c].append(int(eng.pos[r]))
         eng.in_edge = np.concatenate([old.in_edge, self.new_in_edge])
@@ -677,7 +685,7 @@ class _Update:
         if not keys:
             return
         ri = RaceInput.fetch(_EngView(eng), self.cur, None, None, variables=keys)
-        same = ri.same_trace_counts()
+        same = self._same_trace(eng, ri, keys)
         cross = ri.cross_counts()
         groups, trace_groups = ri.group_tables(same, cross)
         self.cur.register("_ikeys", pa.table({"v": pa.array(keys, pa.string())}))
@@ -694,6 +702,32 @@ class _Update:
                 self.cur.unregister("_ig")
         self._pairs(eng, ri, set(keys))
         self.cur.unregister("_ikeys")
+
+    def _same_trace(self, eng: Engine, ri: RaceInput, keys: list) -> dict:
+        """ri.same_trace_counts() with the sweep only over the touched traces: a trace without
+        new events keeps its pairs (its accesses, their order, lock sets and clocks inside it
+        are as analysed), so its stored per-trace groups are taken back. Ordered as the
+        full run's (variable, then trace code): group_tables takes a group's example from
+        its first entry."""
+        same = ri.same_trace_counts(traces=self.t_codes)
+        self.cur.register("_ikv", pa.table({"v": pa.array(keys, pa.string())}))
+        try:
+            kept = self.q("""SELECT trace_id, variable, kind, first_location, second_location, count,
+                                    example_first, example_second FROM hb.race_trace_groups
+                             WHERE variable IN (SELECT v FROM _ikv) AND trace_id NOT IN (SELECT trace_id FROM _it)""")
+        finally:
+            self.cur.unregister("_ikv")
+        if not kept.num_rows:
+            return same
+        t_code = {t: i for i, t in enumerate(eng.trace_names.to_pylist())}
+        v_code = {v: i for i, v in enumerate(ri.var_names.to_pylist())}
+        l_code = {loc: i for i, loc in enumerate(ri.loc_names.to_pylist())}
+        l_code[None] = -1
+        for r in kept.to_pylist():
+            k = (t_code[r["trace_id"]], v_code[r["variable"]], int(r["kind"] == "write-write"),
+                 l_code[r["first_location"]], l_code[r["second_location"]])
+            same[k] = [int(r["count"]), int(r["example_first"]), int(r["example_second"])]
+        return dict(sorted(same.items(), key=lambda kv: (kv[0][1], kv[0][0])))
 
     def _check_lifetimes(self) -> None:
         """Scope auto: an instance's lifetime that grew over another's start changes which
@@ -843,8 +877,10 @@ def _engine_source() -> str:
 
 
 class _HBView:
-    """The engine's HappensBefore, with ``columns`` looked up row by row (the engine's
-    flattens every context's snapshots: right for all accesses, too much for a few)."""
+    """The engine's HappensBefore, with ``columns`` read from the snapshots of the rows' own
+    contexts only (the engine's flattens every context's: right for all accesses, too much
+    for those of a few variables; a Python bisect per row cost 1.5 s for a hot variable's
+    ~300k accesses at 1M events)."""
 
     def __init__(self, hb) -> None:
         self._hb = hb
@@ -858,16 +894,21 @@ class _HBView:
         pos = hb.pos[rows]
         out = {"trace": hb.trace_of_ctx[ctx].tolist(), "ctx": ctx.tolist(), "local": hb.local[ctx].tolist(),
                "pos": pos.tolist()}
-        L, G, F = [], [], []
-        br, bl = bisect.bisect_right, bisect.bisect_left
-        for x, p in zip(out["ctx"], out["pos"]):
-            i = br(hb.l_pos[x], p) - 1
-            L.append(hb.l_clock[x][i] if i >= 0 else None)
-            i = br(hb.g_pos[x], p) - 1
-            G.append(hb.g_clock[x][i] if i >= 0 else None)
-            i = bl(hb.f_pos[x], p)
-            F.append(hb.f_val[x][i] if i < len(hb.f_pos[x]) else {})
-        out["L"], out["G"], out["F"] = L, G, F
+        cs = np.unique(ctx)
+        key = (np.searchsorted(cs, ctx).astype(np.int64) << 32) | pos
+        c_list = cs.tolist()
+        for name, positions, values, side, empty in (("L", hb.l_pos, hb.l_clock, "right", None),
+                                                      ("G", hb.g_pos, hb.g_clock, "right", None),
+                                                      ("F", hb.f_pos, hb.f_val, "left", {})):
+            flat_key, flat_val = _flatten([positions[c] for c in c_list], [values[c] for c in c_list])
+            n = len(flat_key)
+            i = np.searchsorted(flat_key, key, side=side) - (1 if side == "right" else 0)
+            ok = (i >= 0) & (i < n)
+            ok[ok] &= (flat_key[i[ok]] >> 32) == (key[ok] >> 32)
+            vals = np.empty(n + 1, dtype=object)  # the last slot: "none known"
+            vals[:n] = flat_val
+            vals[n] = empty
+            out[name] = vals[np.where(ok, i, n)].tolist()
         return out
 
 

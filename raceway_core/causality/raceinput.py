@@ -98,13 +98,17 @@ class RaceInput:
         return len(self.seq)
 
     # -- counts inside traces ------------------------------------------------------------
-    def same_trace_counts(self) -> dict:
+    def same_trace_counts(self, traces: np.ndarray | None = None) -> dict:
         """{(trace, var, ww, first loc, second loc): [count, first seq, second seq]} for the
-        pairs with both events in one trace."""
+        pairs with both events in one trace (with ``traces``, only in those trace codes)."""
         out: dict = {}
         if not self.m:
             return out
         order = np.lexsort((np.arange(self.m), self.trace, self.var))
+        if traces is not None:
+            order = order[np.isin(self.trace[order], traces)]
+            if not len(order):
+                return out
         segs = segments_by([self.var[order], self.trace[order]])
         # only runs with two contexts and a write can hold a race (most are one request's own variable)
         ctx = self.eng.ctx[self.rows[order]]

@@ -150,7 +150,17 @@ class RacewayServer:
             "writer": {"commits": w.commits, "bodies": w.bodies, "events": w.events,
                        "largest_group": w.largest_group, "last_commit_ms": round(w.last_commit_ms, 2),
                        "busy_seconds": round(w.busy_seconds, 3), "failures": w.failures},
+            "analysis": self._analysis_status(),
         })
+
+    def _analysis_status(self) -> dict:
+        """How the analysis snapshots were taken: a copy and a whole engine run, or grown by
+        the appended events (incremental analysis), and the last one's time."""
+        from raceway_core.causality import incremental
+
+        s = self.snapshots
+        return {"snapshots": s.builds, "grown": s.grown, "last_build_seconds": round(s.last_build_seconds, 3),
+                "last_incremental_fallback": incremental.last_reason}
 
     async def list_traces(self, request: Request) -> Response:
         page = _int_param(request, "page", 1, 1, MAX_PAGE)
