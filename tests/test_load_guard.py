@@ -42,8 +42,11 @@ def _brute(lines: list[str]) -> tuple[set[int], set[int]]:
     return must, {i for i, text in enumerate(lines) if _parses(text)}
 
 
+@pytest.mark.parametrize("piece", [None, 7, 64])  # the block is classified piece by piece
 @pytest.mark.parametrize("seed", range(20))
-def test_non_finite_lines_match_a_line_by_line_check(seed):
+def test_non_finite_lines_match_a_line_by_line_check(seed, piece, monkeypatch):
+    if piece:
+        monkeypatch.setattr(guard, "_PIECE", piece)  # many piece boundaries inside tokens
     rng = random.Random(seed)
     lines = [_line(rng) for _ in range(200)]
     data = "".join(x + "\n" for x in lines).encode()
