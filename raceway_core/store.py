@@ -20,6 +20,7 @@ import pyarrow as pa
 from raceway_core import schema
 from raceway_core.dbutil import query_arrow
 from raceway_core.errors import QueryError, StoreError
+from raceway_core import loading
 from raceway_core.loading import LoadSummary, load_file
 from raceway_core.loading.batch import BatchOutcome, Prepared, Rows, ingest_texts, line_size
 from raceway_core.loading.known import KnownIds
@@ -42,6 +43,9 @@ class Store:
         # Kept by appends, dropped by anything else that writes events or meta:
         self._known: KnownIds | None = None  # the stored ids, for appends' duplicate check
         self._line: int | None = None  # meta.next_line
+        # Appends checkpoint (compress, fold the WAL) each time the events double, as loads do:
+        self._held: int | None = None  # events in the table, None: count them
+        self._compacted: int | None = None  # events at the last checkpoint, None: as many as held
 
     def _configure(self) -> None:
         # Appends commit chunk by chunk; checkpoint once after a load rather than
@@ -93,7 +97,7 @@ class Store:
         """
         out = []
         with self._write_lock:
-            self._known = self._line = None
+            self._known = self._line = self._held = self._compacted = None
             cur = self.cursor()
             try:
                 for p in paths:
@@ -184,7 +188,21 @@ class Store:
             self._line = first_line + len(lines)
             if out.loaded:
                 self.bump()
+                self._compact(cur, out.loaded)
         return out
+
+    def _compact(self, cur, added: int) -> None:
+        """Checkpoint after appends once the events doubled since the last one: a store
+        filled by a server or a live source is then compressed (in memory) and its WAL
+        folded (a file) as it grows, at a cost linear in the events (see load_file)."""
+        if self._held is None:
+            self._held = cur.execute("SELECT count(*) FROM events").fetchall()[0][0]
+        else:
+            self._held += added
+        if self._compacted is None:
+            self._compacted = self._held - added
+        if self._held >= max(loading.COMPACT_ROWS, 2 * self._compacted) and loading.checkpoint(cur):
+            self._compacted = self._held
 
     @contextlib.contextmanager
     def frozen(self):

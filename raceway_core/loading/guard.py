@@ -44,36 +44,65 @@ def _first_other(mask: np.ndarray) -> np.ndarray:
     return np.where(other.any(axis=1), other.argmax(axis=1), mask.shape[1])
 
 
-def candidate_offsets(arr: np.ndarray) -> np.ndarray:
-    """Byte offsets in ``arr`` (uint8) where a non-finite number may be: a superset.
+# Byte classes for the one pass that finds where a candidate may start (bytes.translate):
+# 1 what may precede a value or a sign, 2 the first letter of nan/inf, 3 what precedes
+# an exponent, 4 the exponent's letter. A class pair is then one 16-bit comparison.
+_CLASSES = bytearray(256)
+for _chars, _code in ((b":,[ \t\r\n+-", 1), (b"nNiI", 2), (b"0123456789.", 3), (b"eE", 4)):
+    for _c in _chars:
+        _CLASSES[_c] = _code
+_CLASSES = bytes(_CLASSES)
+_VALUE_LETTER = 1 | 2 << 8  # little-endian pairs: (1, 2) and (3, 4)
+_NUMBER_E = 3 | 4 << 8
 
-    A few passes over the block find the bigrams 'na', 'nf' and 'e' + digit; what
-    follows works on those positions only: 'nan' / 'inf' (any case) where a value may start,
-    and exponents of 3+ digits inside a number token (a hex id's "3e456" is not one).
+
+_PIECE = 4 << 20  # bytes classified at a time: a 32 MB temporary per block raised the peak RSS by 100 MB
+
+
+def _pairs(data: bytes | np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (below ``n``) of the second byte of each (1, 2) and (3, 4) class pair."""
+    letters, es = [], []
+    view = memoryview(data)
+    for start in range(0, n - 1, _PIECE):
+        # one byte more than the piece: the pair starting on its last byte
+        classes = view[start:min(n, start + _PIECE + 1)].tobytes().translate(_CLASSES)
+        for k in (0, 1):  # pairs starting at even, then odd offsets
+            v = np.frombuffer(classes, "<u2", count=(len(classes) - k) // 2, offset=k)
+            letters.append(np.flatnonzero(v == _VALUE_LETTER) * 2 + (start + k + 1))
+            es.append(np.flatnonzero(v == _NUMBER_E) * 2 + (start + k + 1))
+    return np.concatenate(letters), np.concatenate(es)
+
+
+def candidate_offsets(arr: np.ndarray, data: bytes | None = None) -> np.ndarray:
+    """Byte offsets in ``arr`` (uint8; ``data``, when given, starts with the same bytes)
+    where a non-finite number may be: a superset.
+
+    A translate of the block to byte classes (piece by piece) and four 16-bit
+    comparisons find the starts: a letter n/i after what may precede a value, an 'e' after a digit or '.'
+    (a sixth of the CPU of comparisons per byte); then, on those positions only,
+    'nan' / 'inf' (any case) where a value may start, a sign allowed, and exponents
+    of 3+ digits inside a number token (a hex id's "3e456" is not one).
     """
     n = len(arr)
     if n < 4:
         return np.empty(0, np.int64)
-    low = arr | 0x20  # ASCII letters folded to lower case (other bytes do not matter here)
+    letters, es = _pairs(arr if data is None else data, n)
     out = []
-    # rare bigrams first ('na', 'nf': a comparison of shifted views each), then the
-    # third letter only at those: a pass per letter cost 4x more (millions of 'n's)
-    na = np.flatnonzero((low[:-2] == ord("n")) & (low[1:-1] == ord("a")))
-    nan = na[low[na + 2] == ord("n")]
-    nf = np.flatnonzero((low[1:-1] == ord("n")) & (low[2:] == ord("f")))
-    inf = nf[low[nf] == ord("i")]
-    for start in (nan, inf):
-        if len(start):  # the token starts where a value may: after [:,[ ], a sign allowed
-            back = _gather(arr, start, -np.arange(1, 3))
-            ok = _BEFORE[back[:, 0]] | (np.isin(back[:, 0], (ord("-"), ord("+"))) & _BEFORE[back[:, 1]])
-            out.append(start[ok | (start < 2)])
-    # an 'e' then a digit or sign (43..57 is '+' to '9': a superset), in one pass each
-    es = np.flatnonzero((low[1:-3] == ord("e")) & ((arr[2:-2] - 43) <= 14)) + 1
-    # 3 exponent digits (or a sign and 2) right after, a digit or '.' right before
+    # positions 0 and 1 have nothing (or only a sign) before them: always looked at
+    start = np.concatenate([letters[letters < n - 2], np.array([0, 1], np.int64)])
+    low = arr[start[:, None] + np.arange(3)[None, :]] | 0x20
+    word = low[:, 0].astype(np.int64) << 16 | low[:, 1].astype(np.int64) << 8 | low[:, 2]
+    start = start[(word == _NAN) | (word == _INF)]
+    if len(start):  # the token starts where a value may: after [:,[ ], a sign allowed
+        back = _gather(arr, start, -np.arange(1, 3))
+        ok = _BEFORE[back[:, 0]] | (np.isin(back[:, 0], (ord("-"), ord("+"))) & _BEFORE[back[:, 1]])
+        out.append(start[ok | (start < 2)])
+    es = es[es < n - 3]
+    # 3 exponent digits (or a sign and 2) right after ('e' after a digit or '.': the pairs)
     a1, a2, a3 = arr[es + 1], _DIGIT[arr[es + 2]], _DIGIT[arr[es + 3]]
-    es = es[a2 & a3 & (_DIGIT[a1] | (a1 == ord("+")) | (a1 == ord("-")))
-            & (_DIGIT[arr[es - 1]] | (arr[es - 1] == ord(".")))]
+    es = es[a2 & a3 & (_DIGIT[a1] | (a1 == ord("+")) | (a1 == ord("-")))]
     if len(es):
+        es.sort()
         ahead = _gather(arr, es, np.arange(1, _LOOK + 1))
         sign = (ahead[:, 0] == ord("+")) | (ahead[:, 0] == ord("-"))
         digits = _DIGIT[ahead]
@@ -93,13 +122,17 @@ def candidate_offsets(arr: np.ndarray) -> np.ndarray:
         for k in range(1, 9):
             run9 &= samples[k:len(samples) - 8 + k]
         out.append(np.flatnonzero(run9) * 32)
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
+    return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
+
+
+_NAN = ord("n") << 16 | ord("a") << 8 | ord("n")
+_INF = ord("i") << 16 | ord("n") << 8 | ord("f")
 
 
 def non_finite_lines(data: bytes, arr: np.ndarray, offsets: np.ndarray) -> list[int]:
     """Indexes of the lines of ``data`` (line i is ``data[offsets[i]:offsets[i+1]]``)
     that hold a non-finite number, checked exactly among the candidates."""
-    cand = candidate_offsets(arr)
+    cand = candidate_offsets(arr, data)
     if not len(cand):
         return []
     lines = np.unique(np.searchsorted(offsets, cand, side="right") - 1)

@@ -38,6 +38,10 @@ BATCH_ROWS = 16_384  # rows per Arrow record batch: lets DuckDB use both cores
 MAX_RECORD = 32 << 20  # default longest record (line) read; the server's body limit too
 _RAW_KEPT = 1024  # bytes of an oversized record kept in its reject
 CHUNK_SCHEMA = pa.schema([("line", pa.int32()), ("rec", pa.int32()), ("text", pa.string())])
+# Lines handed over as arrow.json: DuckDB stores them in the raw column as they are,
+# without parsing them once more to check (a record that is not JSON never gets there:
+# the fast path parses every one). pyarrow before 19 has no such type.
+JSON_TEXT = pa.json_() if hasattr(pa, "json_") else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,11 +244,15 @@ class Source:
             # each line without its newline (a copy in C++): the text is then the raw
             # column as it is, where SQL cut it per row (unicode-aware, 0.7 s a million)
             text = pc.binary_slice(binary, 0, -1).cast(pa.string())
+            if data.find(b"\r", 0, len(arr)) >= 0:  # CRLF line ends: the record is what comes before
+                text = pc.utf8_rtrim(text, "\r")
+            if JSON_TEXT is not None:
+                text = pa.ExtensionArray.from_storage(JSON_TEXT, text)
             records = _non_blank(data, arr, offsets)
         except pa.ArrowInvalid:
             lines, text = self._decode_slowly(binary, line_no)
         recs = pa.nulls(len(text), pa.int32())
-        table = pa.Table.from_arrays([lines, recs, text], schema=CHUNK_SCHEMA)
+        table = pa.Table.from_arrays([lines, recs, text], names=CHUNK_SCHEMA.names)
         big = np.flatnonzero(np.diff(offsets) > self.max_record + 1)  # + its newline
         if len(big):
             table = self._reject_oversized(table, data, offsets, big.tolist(), line_no)
@@ -291,9 +299,11 @@ class Source:
                     extra_text.append(ev)
         table = table.filter(keep)
         if extra_text:
+            text = pa.array(extra_text, pa.string())
+            if table.schema.field("text").type == JSON_TEXT:
+                text = pa.ExtensionArray.from_storage(JSON_TEXT, text)
             table = pa.concat_tables([table, pa.Table.from_arrays(
-                [pa.array(extra_line, pa.int32()), pa.array(extra_rec, pa.int32()),
-                 pa.array(extra_text, pa.string())], schema=CHUNK_SCHEMA)])
+                [pa.array(extra_line, pa.int32()), pa.array(extra_rec, pa.int32()), text], schema=table.schema)])
         return table
 
     def _decode_slowly(self, binary: pa.Array, line_no: int) -> tuple[pa.Array, pa.Array]:
