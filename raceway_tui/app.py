@@ -61,6 +61,19 @@ if TYPE_CHECKING:  # DuckDB, Arrow and httpx load on a worker thread: the first 
 _AUTO = object()  # jump_to: find the scope from the events' traces
 
 
+class PaneTabs(TabbedContent):
+    """The panes. Only keys (and the tabs) switch them: Textual's TabbedContent also follows
+    the focus, and a table hidden with its pane hands the focus to a neighbour in that same
+    pane (Textual's blur on hide), which switched back to the pane just left."""
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        event.stop()
+        event.prevent_default()  # not TabbedContent's handler too
+        focused = self.screen.focused
+        if focused is not None and event.tab_pane.id != self.active and event.tab_pane in focused.ancestors:
+            self.app.pane().focus_main()  # a hidden pane holds the focus: back to the pane shown
+
+
 class RacewayApp(App):
     TITLE = "raceway-tui"
     CSS_PATH = "styles/app.tcss"
@@ -178,7 +191,7 @@ class RacewayApp(App):
         with Horizontal(id="body"):
             yield TraceList(id="traces")
             with Vertical(id="main"):
-                with TabbedContent(id="panes", initial=self.initial_pane):
+                with PaneTabs(id="panes", initial=self.initial_pane):
                     for pid, title, key in self.PANES:
                         with TabPane(f"{key} {self.TAB_LABELS.get(pid, title)}", id=pid):
                             yield self._make_pane(pid)

@@ -84,6 +84,10 @@ class Pane(Vertical):
         """Runs on the UI thread with what fetch returned."""
         raise NotImplementedError
 
+    def fetch_ahead(self, session, key: tuple) -> Any:
+        """Runs in the precomputation's thread: fetch, plus what a visit would ask for next."""
+        return self.fetch(session, key)
+
     def extra_key(self) -> tuple:
         return ()
 
@@ -158,7 +162,7 @@ class Pane(Vertical):
     def fetch_quietly(self, session, key: tuple) -> Warmed:
         """Runs in a worker thread: fetch without showing anything (the precomputation)."""
         try:
-            return self.Warmed(self, key, self.fetch(session, key))
+            return self.Warmed(self, key, self.fetch_ahead(session, key))
         except RacewayError as exc:
             return self.Warmed(self, key, error=str(exc))
         except Exception as exc:  # a bug or a database failure: shown if the pane is visited
