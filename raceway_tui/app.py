@@ -25,7 +25,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
+from textual.widgets import Input, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from raceway_core.errors import RacewayError
@@ -50,6 +50,7 @@ from raceway_tui.panes.variables import VariablesPane
 from raceway_tui.screens import ErrorScreen, HelpScreen
 from raceway_tui.warm import warm_panes
 from raceway_tui.widgets.detail import EventDetail
+from raceway_tui.widgets.keybar import KeyBar
 from raceway_tui.widgets.status import StatusBar
 from raceway_tui.widgets.timeline import TimelineView
 from raceway_tui.widgets.traces import TraceList
@@ -198,7 +199,7 @@ class RacewayApp(App):
                 yield Input(placeholder="search: event id prefix, kind, variable, location or any text "
                                         "(id: kind: var: loc:)", id="search")
                 yield EventDetail(id="detail")
-        yield Footer()
+        yield KeyBar(id="keys")  # not Textual's Footer: it composed itself again on every focus change
 
     def _make_pane(self, pid: str) -> Pane:
         cls = {"dashboard": DashboardPane,
@@ -387,7 +388,7 @@ class RacewayApp(App):
             self._show_traces(traces, counts, keep=follow)
             self._set_state("ready")
             self.refresh_panes()
-            warm_panes(self)  # the other panes' first page, before they are visited
+            warm_panes(self, follow=follow)  # the other panes' first page, before they are visited
             self.query_one(EventDetail).reload()
         finally:
             self._busy = False

@@ -126,3 +126,29 @@ async def test_the_call_tree_reads_its_rows_off_the_ui_thread_and_the_panel_foll
         line = table.render_line(1 + i - round(table.scroll_y)).text
         assert f"step{i}" in line
         assert on_ui and not any(on_ui)  # every chunk was read in a worker
+
+
+async def test_following_new_events_does_not_precompute_every_pane_on_each_sync(monkeypatch):
+    from server_proc import ServerProcess
+    from test_tui_live import FAST, events_shown, post, until, write as state_write
+
+    from raceway_tui import warm
+
+    monkeypatch.setattr(warm, "FOLLOW_GAP", 120.0)  # the passes after the first are put off past the test
+    with ServerProcess() as s:
+        post(s.url, [state_write(1, "v1", 1), state_write(2, "v1", 2)])
+        app = create_app(server=s.url, interval=FAST)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: events_shown(app) == 2 and app.state == "ready", "2 events")
+            await settle(pilot)
+            passes = app._warmer.passes
+            assert passes >= 1 and app.pane("variables").results  # the hidden panes were precomputed once
+            for n, name in ((3, "v2"), (4, "v3")):  # two syncs with new events: analysed, views follow
+                post(s.url, [state_write(n, name, n)])
+                await until(pilot, lambda n=n: events_shown(app) == n and app.state == "ready", f"{n} events")
+                await settle(pilot)
+            assert app._warmer.passes == passes
+            await pilot.press("4")  # a hidden pane visited: its data is the new data all the same
+            await settle(pilot)
+            table = app.pane("variables").variables
+            assert sorted(table.row(i)["variable"] for i in range(table.row_count)) == ["v1", "v2", "v3"]

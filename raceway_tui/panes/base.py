@@ -20,6 +20,7 @@ from textual.worker import get_current_worker
 from raceway_core.errors import RacewayError
 from raceway_tui.debounce import Debounce
 from raceway_tui.literal import literal
+from raceway_tui.warm import warmer_of
 
 if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
     import pyarrow as pa
@@ -146,7 +147,9 @@ class Pane(Vertical):
         # with a LoadingIndicator would move the focus, and TabbedContent follows the focus.
         self.busy = True
         self.say(Text(f"Loading {self.title.lower()}…", style="dim italic"))
-        if force or key not in self.warming:  # else the precomputation's result is shown when it comes
+        # else the precomputation's result is shown when it comes (if its turn came: not queued)
+        if force or key not in self.warming or warmer_of(app).claim(self, key):
+            self.warming.discard(key)
             self._load(app.session, key)
 
     def warm_key(self) -> tuple | None:
