@@ -152,3 +152,30 @@ async def test_following_new_events_does_not_precompute_every_pane_on_each_sync(
             await settle(pilot)
             table = app.pane("variables").variables
             assert sorted(table.row(i)["variable"] for i in range(table.row_count)) == ["v1", "v2", "v3"]
+
+
+async def test_the_detail_panel_shows_the_event_under_the_cursor_without_laying_out_the_screen(monkeypatch):
+    from textual.widget import Widget
+
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        view, detail = app.pane("timeline").view, app.query_one(EventDetail)
+        region = detail.region
+        layouts: list[str] = []
+        refresh = Widget.refresh
+
+        def noting(self, *regions, **kw):
+            if kw.get("layout") or kw.get("recompose"):
+                layouts.append(f"{type(self).__name__}#{self.id}")
+            return refresh(self, *regions, **kw)
+
+        monkeypatch.setattr(Widget, "refresh", noting)
+        for keys in (["j"], ["j", "j", "j", "k"], ["G"], ["k"]):
+            await pilot.press(*keys)
+            await settle(pilot)
+            row = view.row()
+            assert detail.record["id"] == row["id"]
+            shown = "".join(detail.render_line(y).text for y in range(detail.content_size.height))
+            assert row["id"] in shown  # drawn, not only fetched
+        assert detail.region == region and layouts == []
