@@ -25,7 +25,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, TabbedContent, TabPane, Tabs
+from textual.widgets import Input, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from raceway_core.errors import RacewayError
@@ -50,6 +50,7 @@ from raceway_tui.panes.variables import VariablesPane
 from raceway_tui.screens import ErrorScreen, HelpScreen
 from raceway_tui.warm import warm_panes
 from raceway_tui.widgets.detail import EventDetail
+from raceway_tui.widgets.keybar import KeyBar
 from raceway_tui.widgets.status import StatusBar
 from raceway_tui.widgets.timeline import TimelineView
 from raceway_tui.widgets.traces import TraceList
@@ -59,6 +60,19 @@ if TYPE_CHECKING:  # DuckDB, Arrow and httpx load on a worker thread: the first 
     from raceway_tui.live import LiveLink, SyncOutcome
 
 _AUTO = object()  # jump_to: find the scope from the events' traces
+
+
+class PaneTabs(TabbedContent):
+    """The panes. Only keys (and the tabs) switch them: Textual's TabbedContent also follows
+    the focus, and a table hidden with its pane hands the focus to a neighbour in that same
+    pane (Textual's blur on hide), which switched back to the pane just left."""
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        event.stop()
+        event.prevent_default()  # not TabbedContent's handler too
+        focused = self.screen.focused
+        if focused is not None and event.tab_pane.id != self.active and event.tab_pane in focused.ancestors:
+            self.app.pane().focus_main()  # a hidden pane holds the focus: back to the pane shown
 
 
 class RacewayApp(App):
@@ -178,14 +192,14 @@ class RacewayApp(App):
         with Horizontal(id="body"):
             yield TraceList(id="traces")
             with Vertical(id="main"):
-                with TabbedContent(id="panes", initial=self.initial_pane):
+                with PaneTabs(id="panes", initial=self.initial_pane):
                     for pid, title, key in self.PANES:
                         with TabPane(f"{key} {self.TAB_LABELS.get(pid, title)}", id=pid):
                             yield self._make_pane(pid)
                 yield Input(placeholder="search: event id prefix, kind, variable, location or any text "
                                         "(id: kind: var: loc:)", id="search")
                 yield EventDetail(id="detail")
-        yield Footer()
+        yield KeyBar(id="keys")  # not Textual's Footer: it composed itself again on every focus change
 
     def _make_pane(self, pid: str) -> Pane:
         cls = {"dashboard": DashboardPane,
@@ -374,7 +388,7 @@ class RacewayApp(App):
             self._show_traces(traces, counts, keep=follow)
             self._set_state("ready")
             self.refresh_panes()
-            warm_panes(self)  # the other panes' first page, before they are visited
+            warm_panes(self, follow=follow)  # the other panes' first page, before they are visited
             self.query_one(EventDetail).reload()
         finally:
             self._busy = False

@@ -130,15 +130,16 @@ async def test_a_key_scrolls_the_detail_panel():
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         detail = app.query_one(EventDetail)
-        assert detail.max_scroll_y > 0  # the raw JSON is below the panel's edge
+        assert detail.max_top > 0  # the raw JSON is below the panel's edge
         await pilot.press("D")
         assert app.focused is detail
         await pilot.press("j", "j", "j")
         await pilot.pause(0.2)
-        assert detail.scroll_y >= 3
+        assert detail.top == 3
         await pilot.press("G")
         await pilot.pause(0.2)
-        assert detail.scroll_y == detail.max_scroll_y
+        assert detail.top == detail.max_top
+        assert detail.render_line(detail.content_size.height - 1).text.strip().startswith("}")  # the raw JSON's end
         await pilot.press("escape")
         assert app.focused is app.pane("timeline").view
 

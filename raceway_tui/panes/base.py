@@ -20,6 +20,7 @@ from textual.worker import get_current_worker
 from raceway_core.errors import RacewayError
 from raceway_tui.debounce import Debounce
 from raceway_tui.literal import literal
+from raceway_tui.warm import warmer_of
 
 if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
     import pyarrow as pa
@@ -84,6 +85,10 @@ class Pane(Vertical):
         """Runs on the UI thread with what fetch returned."""
         raise NotImplementedError
 
+    def fetch_ahead(self, session, key: tuple) -> Any:
+        """Runs in the precomputation's thread: fetch, plus what a visit would ask for next."""
+        return self.fetch(session, key)
+
     def extra_key(self) -> tuple:
         return ()
 
@@ -142,7 +147,9 @@ class Pane(Vertical):
         # with a LoadingIndicator would move the focus, and TabbedContent follows the focus.
         self.busy = True
         self.say(Text(f"Loading {self.title.lower()}…", style="dim italic"))
-        if force or key not in self.warming:  # else the precomputation's result is shown when it comes
+        # else the precomputation's result is shown when it comes (if its turn came: not queued)
+        if force or key not in self.warming or warmer_of(app).claim(self, key):
+            self.warming.discard(key)
             self._load(app.session, key)
 
     def warm_key(self) -> tuple | None:
@@ -158,7 +165,7 @@ class Pane(Vertical):
     def fetch_quietly(self, session, key: tuple) -> Warmed:
         """Runs in a worker thread: fetch without showing anything (the precomputation)."""
         try:
-            return self.Warmed(self, key, self.fetch(session, key))
+            return self.Warmed(self, key, self.fetch_ahead(session, key))
         except RacewayError as exc:
             return self.Warmed(self, key, error=str(exc))
         except Exception as exc:  # a bug or a database failure: shown if the pane is visited

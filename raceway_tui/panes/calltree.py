@@ -5,6 +5,7 @@ placed in its root's span. Nodes are drawn from the core's pre-order a chunk at 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,7 @@ class CallTreePane(Pane):
         self.shown_nodes = None  # node index of each shown row (numpy)
         self._arrays: dict = {}
         self._row_cache: dict[int, dict] = {}  # node -> its event row, for the tree shown
+        self._cache_lock = threading.Lock()  # rows are read in worker threads (LazyTable)
 
     def compose(self) -> ComposeResult:
         yield Static(classes="placeholder")
@@ -148,7 +150,9 @@ class CallTreePane(Pane):
         self.shown_nodes = tree.visible(self.collapsed)
         if first:
             self._row_cache = {r["node"]: r for r in first}
-        rows = LazyRows(len(self.shown_nodes), self._rows)
+        shown = self.shown_nodes
+        rows = LazyRows(len(shown), lambda start, count: self._rows(tree, shown, start, count),
+                        cached=lambda start, count: self._cached_rows(shown, start, count))
         import numpy as np
 
         at = int(np.searchsorted(self.shown_nodes, node)) if len(self.shown_nodes) else 0
@@ -157,17 +161,32 @@ class CallTreePane(Pane):
             at = max(0, at - 1)
         self.table.set_rows(rows, cursor=at, empty="The trace has no events.")
 
-    def _rows(self, start: int, count: int) -> list[dict]:
-        """Rows of shown nodes; events read before (a fold redraws the same nodes) are not read again."""
-        nodes = self.shown_nodes[start:start + count].tolist()
+    def _rows(self, tree, shown, start: int, count: int) -> list[dict]:
+        """Rows of shown nodes (a worker thread: a query for the events not read before)."""
+        nodes = shown[start:start + count].tolist()
+        cache, session = self._row_cache, self.app.session
+        with self._cache_lock:
+            known = {n: cache[n] for n in nodes if n in cache}
+        missing = [n for n in nodes if n not in known]
+        got = {r["node"]: r for r in session.call_tree_rows(tree, missing).to_pylist()} if missing else {}
+        known.update(got)
+        with self._cache_lock:
+            if tree is self.call_tree:  # still the tree shown: keep them for folds
+                if len(cache) > 50_000:
+                    cache.clear()
+                cache.update(got)
+        rows = [dict(known[n]) for n in nodes]
+        return self._decorate(rows, start)
+
+    def _cached_rows(self, shown, start: int, count: int) -> list[dict] | None:
+        """The rows without a query when every event was read before (a fold redraws them)."""
+        nodes = shown[start:start + count].tolist()
         cache = self._row_cache
-        missing = [n for n in nodes if n not in cache]
-        if missing:
-            if len(cache) > 50_000:
-                cache.clear()
-            for r in self.app.session.call_tree_rows(self.call_tree, missing).to_pylist():
-                cache[r["node"]] = r
-        return self._decorate([dict(cache[n]) for n in nodes], start)
+        with self._cache_lock:
+            rows = [cache.get(n) for n in nodes]
+        if None in rows:
+            return None
+        return self._decorate([dict(r) for r in rows], start)
 
     def _decorate(self, rows: list[dict], start: int) -> list[dict]:
         a = self._arrays

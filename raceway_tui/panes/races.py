@@ -362,9 +362,9 @@ class RacesPane(Pane):
             return
         self.pair = pair
         for w in ("#race-a", "#race-b", "#race-why"):
-            self.query_one(w, Static).update("")
+            self.query_one(w, Static).update("", layout=False)
         if pair is not None:
-            self.query_one("#race-why", Static).update(Text("loading the pair…", style="dim"))
+            self.query_one("#race-why", Static).update(Text("loading the pair…", style="dim"), layout=False)
             self._fetch_pair(self.app.session, pair)
 
     @work(thread=True, exclusive=True, group="pair", exit_on_error=False)
@@ -383,11 +383,12 @@ class RacesPane(Pane):
         if msg.ids != self.pair:
             return
         if msg.error:
-            self.query_one("#race-why", Static).update(literal(msg.error, style="red"))
+            self.query_one("#race-why", Static).update(literal(msg.error, style="red"), layout=False)
             return
-        self.query_one("#race-a", Static).update(side_panel("A · first access", msg.a, "bold", msg.b))
-        self.query_one("#race-b", Static).update(side_panel("B · second access", msg.b, "bold", msg.a))
-        self.query_one("#race-why", Static).update(explanation(msg.why))
+        # fixed sizes (app.tcss): showing another pair repaints them, without a layout of the screen
+        self.query_one("#race-a", Static).update(side_panel("A · first access", msg.a, "bold", msg.b), layout=False)
+        self.query_one("#race-b", Static).update(side_panel("B · second access", msg.b, "bold", msg.a), layout=False)
+        self.query_one("#race-why", Static).update(explanation(msg.why), layout=False)
 
 
 def _group_key(g: dict) -> tuple:

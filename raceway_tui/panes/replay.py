@@ -142,13 +142,11 @@ class ReplayPane(Pane):
             return
         rep = data.replay
         step = min(self.step, rep.steps - 1) if same else 0
-        self.steps_table.set_rows(LazyRows(rep.steps, self._page, data.first), cursor=step)
+        self.steps_table.set_rows(LazyRows(rep.steps, lambda start, count: rep.page(start, count).to_pylist(),
+                                           data.first), cursor=step)
         self._at(step)
         if resume:
             self.action_play()
-
-    def _page(self, start: int, count: int) -> list[dict]:
-        return self.replay.page(start, count).to_pylist()
 
     # -- stepping ----------------------------------------------------------------------
     def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:

@@ -131,6 +131,9 @@ class ServicesPane(Pane):
         # the races column follows (counting them takes seconds on a million events)
         return session.services(trace_id=key[0], races=False)
 
+    def fetch_ahead(self, session, key: tuple) -> pa.Table:
+        return session.services(trace_id=key[0], races=True)  # the races column too: no query on the visit
+
     def show_data(self, data: pa.Table) -> None:
         scope = self.app.scope
         self.query_one("#services-summary", Static).update(Text.assemble(

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import io
+import threading
+
 import orjson
-from rich.console import Group
+from rich.console import Console, Group
 from rich.highlighter import JSONHighlighter
+from rich.segment import Segment
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Static
+from textual.strip import Strip
+from textual.widget import Widget
 from textual.worker import get_current_worker
 
 from raceway_core.errors import RacewayError
@@ -78,24 +83,47 @@ def render_event(rec: dict) -> Group:
                  _JSON(Text(pretty, style="grey85")))
 
 
-class EventDetail(VerticalScroll):
-    """Shows one event; fetches it in a worker a moment after the selection settles."""
+def render_lines(renderable, width: int) -> list[Strip]:
+    """A renderable as lines of ``width`` cells (any thread: a console of its own)."""
+    console = getattr(_consoles, "console", None)
+    if console is None:
+        console = _consoles.console = Console(color_system="truecolor", force_terminal=True, legacy_windows=False,
+                                              file=io.StringIO(), markup=False, emoji=False, highlight=False)
+    width = max(1, width)
+    lines = console.render_lines(renderable, console.options.update(width=width, max_width=width), pad=False)
+    return [Strip(line).adjust_cell_length(width) for line in lines]
+
+
+_consoles = threading.local()
+
+
+class EventDetail(Widget, can_focus=True):
+    """Shows one event; fetches it in a worker a moment after the selection settles.
+
+    Its lines are drawn in that worker too, and the panel keeps its size: showing another
+    event repaints the panel's lines, without laying out the screen again (a tall Static in
+    a scrolling container cost several layouts of the whole screen per cursor move)."""
 
     BINDINGS = [  # once focused (D): scroll; Esc gives the focus back to the pane
-        Binding("j", "scroll_down", "Down", show=False),
-        Binding("k", "scroll_up", "Up", show=False),
-        Binding("g", "scroll_home", "Top", show=False),
-        Binding("G", "scroll_end", "Bottom", show=False),
+        Binding("j,down", "scroll_by(1)", "Down", show=False),
+        Binding("k,up", "scroll_by(-1)", "Up", show=False),
+        Binding("pagedown,ctrl+f", "scroll_page(1)", "Page down", show=False),
+        Binding("pageup,ctrl+b", "scroll_page(-1)", "Page up", show=False),
+        Binding("g,home", "scroll_to_line(0)", "Top", show=False),
+        Binding("G,end", "scroll_to_line(-1)", "Bottom", show=False),
         Binding("escape", "leave", "Back", show=False),
     ]
+    LOADING_AFTER = 0.25  # s: say "loading…" only when the event takes this long to come
 
     def action_leave(self) -> None:
         self.app.pane().focus_main()
 
     class Loaded(Message):
-        def __init__(self, event_id: str, record: dict | None, error: str | None = None) -> None:
+        def __init__(self, event_id: str, record: dict | None, error: str | None = None,
+                     shown=None, lines: list[Strip] | None = None, width: int = 0) -> None:
             super().__init__()
             self.event_id, self.record, self.error = event_id, record, error
+            self.shown, self.lines, self.width = shown, lines, width  # what to show, drawn at width
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -104,14 +132,75 @@ class EventDetail(VerticalScroll):
         self._settle = Debounce(self, self._settled)
         self.waiting = False  # a fetch is due when the selection settles
         self._session = None
+        self._loading_timer = None
+        self.shown = Text("Select an event to see its fields, vector clock, lock set and raw JSON.", style="dim")
+        self._lines: list[Strip] | None = None  # self.shown drawn at self._width
+        self._width = 0
+        self.top = 0  # the first line shown (D, then j / k scroll)
 
-    def compose(self):
-        yield Static(Text("Select an event to see its fields, vector clock, lock set and raw JSON.", style="dim"),
-                     id="detail-body")
+    # -- drawing ---------------------------------------------------------------------------
+    def _set(self, renderable, lines: list[Strip] | None = None, width: int = 0) -> None:
+        """Show a renderable (with its lines if drawn already, at ``width``): a repaint only."""
+        self.shown = renderable
+        self._lines, self._width = (lines, width) if lines is not None else (None, 0)
+        self.top = 0
+        self.refresh()
 
+    @property
+    def text_width(self) -> int:
+        return self.content_size.width
+
+    def lines(self) -> list[Strip]:
+        width = self.text_width
+        if self._lines is None or self._width != width:
+            self._lines, self._width = render_lines(self.shown, width), width
+        return self._lines
+
+    @property
+    def max_top(self) -> int:
+        return max(0, len(self.lines()) - self.content_size.height)
+
+    def render_line(self, y: int) -> Strip:
+        lines = self.lines()
+        width, height = self.text_width, self.content_size.height
+        base = self.rich_style
+        i = self.top + y
+        below = len(lines) - (self.top + height)
+        if y == height - 1 and below > 0:  # the last line says what is out of sight
+            hint = f"▼ {below:,} more line{'s' if below != 1 else ''}" + ("" if self.has_focus else " · D scrolls")
+            return Strip([Segment(hint, base + Style(dim=True, italic=True))]).adjust_cell_length(width, base)
+        if i >= len(lines):
+            return Strip.blank(width, base)
+        return lines[i].apply_style(base)
+
+    def on_resize(self) -> None:
+        self.top = min(self.top, self.max_top)
+
+    def _scroll_to(self, top: int) -> None:
+        top = max(0, min(top, self.max_top))
+        if top != self.top:
+            self.top = top
+            self.refresh()
+
+    def action_scroll_by(self, delta: int) -> None:
+        self._scroll_to(self.top + delta)
+
+    def action_scroll_page(self, direction: int) -> None:
+        self._scroll_to(self.top + direction * max(1, self.content_size.height - 1))
+
+    def action_scroll_to_line(self, line: int) -> None:
+        self._scroll_to(self.max_top if line < 0 else line)
+
+    def on_focus(self) -> None:
+        self.refresh()  # the hint changes
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    # -- the event -------------------------------------------------------------------------
     def show(self, session, event_id: str | None, preview: dict | None = None) -> None:
         """Show an event once the selection settles: nothing is drawn here while keys
-        move the cursor (a tall panel's layout costs more than the cursor's move)."""
+        move the cursor."""
         if event_id == self.event_id and (self.record is not None or self.waiting):
             return
         self.event_id = event_id
@@ -120,17 +209,22 @@ class EventDetail(VerticalScroll):
         if event_id is None:
             self._settle.cancel()
             self.waiting = False
-            self.query_one("#detail-body", Static).update(Text("No event selected.", style="dim"))
+            self._set(Text("No event selected.", style="dim"))
             return
         self.waiting = True
         self._settle(session, event_id, preview)
 
     def _settled(self, session, event_id: str, preview: dict | None) -> None:
-        if preview is not None:
-            self.query_one("#detail-body", Static).update(
-                Group(literal(f"{preview.get('kind')} {event_id}", style="bold"), literal(fmt.summary(preview)),
-                      Text("loading…", style="dim")))
+        if self._loading_timer is not None:
+            self._loading_timer.stop()
+        if preview is not None:  # said only if the event is slow to come
+            self._loading_timer = self.set_timer(self.LOADING_AFTER, lambda: self._say_loading(event_id, preview))
         self._start_fetch(session, event_id)
+
+    def _say_loading(self, event_id: str, preview: dict) -> None:
+        if event_id == self.event_id and self.record is None:
+            self._set(Group(literal(f"{preview.get('kind')} {event_id}", style="bold"), literal(fmt.summary(preview)),
+                            Text("loading…", style="dim")))
 
     def reload(self) -> None:
         """Fetch the shown event again (the analysis finished: its clock and lock set are known)."""
@@ -141,10 +235,10 @@ class EventDetail(VerticalScroll):
 
     def _start_fetch(self, session, event_id: str) -> None:
         self.waiting = False
-        self._fetch(session, event_id)
+        self._fetch(session, event_id, self.text_width)
 
     @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
-    def _fetch(self, session, event_id: str) -> None:
+    def _fetch(self, session, event_id: str, width: int) -> None:
         from raceway_core.browse import event_record
 
         try:
@@ -154,17 +248,20 @@ class EventDetail(VerticalScroll):
             rec, error = None, str(exc)
         except Exception as exc:  # a database failure: said in the panel
             rec, error = None, f"{type(exc).__name__}: {exc}"
+        if get_current_worker().is_cancelled:
+            return
+        shown = render_event(rec) if rec is not None else literal(error or f"No event {event_id}.", style="red")
+        lines = render_lines(shown, width)  # here, not on the UI thread
         if not get_current_worker().is_cancelled:
-            self.post_message(self.Loaded(event_id, rec, error))
+            self.post_message(self.Loaded(event_id, rec, error, shown, lines, width))
 
     def on_event_detail_loaded(self, msg: Loaded) -> None:
         msg.stop()
         if msg.event_id != self.event_id:
             return
-        body = self.query_one("#detail-body", Static)
-        if msg.record is None:
-            body.update(literal(msg.error or f"No event {msg.event_id}.", style="red"))
-            return
-        self.record = msg.record
-        body.update(render_event(msg.record))
-        self.scroll_home(animate=False)
+        if self._loading_timer is not None:
+            self._loading_timer.stop()
+            self._loading_timer = None
+        if msg.record is not None:
+            self.record = msg.record
+        self._set(msg.shown, msg.lines, msg.width)

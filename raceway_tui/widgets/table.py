@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -192,7 +192,9 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
     def _refresh_row(self, index: int) -> None:
         y = index + 1 - round(self.scroll_y)
         if 0 <= y < self.size.height:
-            self.refresh_line(y)
+            # a line on screen: ScrollView.refresh_line takes a line of the content (it subtracts
+            # the scroll offset), so once scrolled it repainted another line, or none
+            self.refresh(Region(0, y, self.size.width, 1))
 
     def scroll_to_row(self, index: int, center: bool = False) -> None:
         visible = max(1, self.size.height - 1)
@@ -352,4 +354,7 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
         style = base
         if index == self.cursor:
             style = base + self.get_component_rich_style("vtable--cursor" if self.has_focus else "vtable--cursor-blur")
+        return self._row_strip(index, widths, style, width)
+
+    def _row_strip(self, index: int, widths: list[tuple[Column, int]], style: Style, width: int) -> Strip:
         return Strip(self._cells(self._rows.get(index), widths, style, header=False)).adjust_cell_length(width, style)

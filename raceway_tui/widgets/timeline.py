@@ -19,7 +19,7 @@ from rich.text import Text
 from textual import events, work
 from textual.binding import Binding
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -190,7 +190,9 @@ class TimelineView(CursorKeys, ScrollView, can_focus=True):
     def _refresh_row(self, index: int) -> None:
         y = index - round(self.scroll_y)
         if 0 <= y < self.size.height:
-            self.refresh_line(y)
+            # a line on screen: ScrollView.refresh_line takes a line of the content (it subtracts
+            # the scroll offset), so once scrolled it repainted another line, or none
+            self.refresh(Region(0, y, self.size.width, 1))
 
     def _scroll_to_row(self, index: int, center: bool) -> None:
         h = max(1, self.size.height)

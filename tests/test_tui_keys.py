@@ -1,0 +1,181 @@
+"""Keys in the explorer do what they say at once: the cursor's rows are repainted where they
+are on screen, a pane key shows that pane, rows of long lists are read off the UI thread
+and the panels that follow the cursor show the row under it. (Speed itself is measured in
+bench/tui.py, never asserted here.)"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from textual.app import App
+from textual.geometry import Region
+from tui_support import ROOT, SIZE, create_app, settle, write
+
+from raceway_tui.widgets.detail import EventDetail
+from raceway_tui.widgets.table import Column, VirtualTable
+from test_causality_rules import Trace, call
+
+pytestmark = pytest.mark.asyncio
+SAMPLES = [ROOT / "sample_traces" / f for f in ("banking-unsafe.jsonl", "distributed-orders.jsonl", "slow-api.jsonl")]
+
+
+def record_repaints(widget) -> list[Region | None]:
+    """The regions (in the widget's screen area, None: all of it) it asks to repaint."""
+    asked: list[Region | None] = []
+    original = widget.refresh
+
+    def refresh(*regions, **kw):
+        asked.extend(regions or [None])
+        return original(*regions, **kw)
+
+    widget.refresh = refresh
+    return asked
+
+
+def repainted(asked: list[Region | None], line: int) -> bool:
+    return any(r is None or r.y <= line < r.bottom for r in asked)
+
+
+class TableApp(App):
+    def compose(self):
+        yield VirtualTable([Column("n", "n", None)], id="t")
+
+    def on_mount(self) -> None:
+        self.query_one(VirtualTable).set_rows([{"n": f"row {i}"} for i in range(100)])
+        self.query_one(VirtualTable).focus()
+
+
+async def test_a_scrolled_table_repaints_the_rows_the_cursor_leaves_and_reaches():
+    app = TableApp()
+    async with app.run_test(size=(30, 10)) as pilot:
+        table = app.query_one(VirtualTable)
+        await pilot.press("G")  # the last row: the table scrolled by 91 lines
+        await pilot.pause()
+        assert table.cursor == 99 and round(table.scroll_y) > 0
+        asked = record_repaints(table)
+        await pilot.press("k")  # no scrolling: only the two rows change
+        assert table.cursor == 98
+        top = round(table.scroll_y)
+        # row i is on the widget's line i + 1 - top (under the header)
+        assert repainted(asked, 98 + 1 - top) and repainted(asked, 99 + 1 - top)
+        assert table.render_line(98 + 1 - top).text.startswith("row 98")
+
+
+async def test_the_scrolled_timeline_repaints_the_rows_the_cursor_leaves_and_reaches():
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        view = app.pane("timeline").view
+        await pilot.press("G")
+        await settle(pilot)
+        last = view.cursor
+        assert last > view.size.height and round(view.scroll_y) > 0
+        asked = record_repaints(view)
+        await pilot.press("k")
+        assert view.cursor == last - 1
+        top = round(view.scroll_y)
+        assert repainted(asked, last - 1 - top) and repainted(asked, last - top)
+
+
+async def test_pane_keys_show_their_pane_and_focus_stays_there():
+    # Leaving Services for Hotspots, its hidden table handed the focus to its neighbour in
+    # Services and the tabs followed the focus back: 9 and then c still showed Services.
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for _ in range(3):
+            for key, pid in (("8", "services"), ("9", "hotspots"), ("c", "calltree"), ("3", "races")):
+                await pilot.press(key)
+                await settle(pilot)
+                assert app.active_pane == pid
+                assert app.focused is not None and app.pane(pid) in app.focused.ancestors, (pid, app.focused)
+
+
+def long_trace(tmp_path, n: int = 700):
+    """One thread of n calls: its call tree is a root (e000) and the others under it, in order."""
+    t = Trace()
+    for i in range(n):
+        t.ev(f"e{i:03d}", "main", call(f"step{i}"))
+    return write(tmp_path / "long.jsonl", t)
+
+
+async def test_the_call_tree_reads_its_rows_off_the_ui_thread_and_the_panel_follows(tmp_path):
+    app = create_app([long_trace(tmp_path)])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        real, on_ui = app.session.call_tree_rows, []
+
+        def rows(*args, **kw):  # the real query; where it ran is noted
+            on_ui.append(threading.current_thread() is threading.main_thread())
+            return real(*args, **kw)
+
+        app.session.call_tree_rows = rows
+        await pilot.press("t", "j", "enter", "c")  # the only trace, then its call tree
+        await settle(pilot)
+        table = app.pane("calltree").table
+        assert table.row_count == 700 and table.row(0)["id"] == "e000"
+        await pilot.press("G")  # the third chunk of rows
+        await settle(pilot)
+        assert table.cursor == 699 and table.row()["id"] == "e699"
+        assert app.query_one(EventDetail).record["id"] == "e699"
+        await pilot.press("pageup", "k")
+        await settle(pilot)
+        i = table.cursor
+        assert table.row()["id"] == f"e{i:03d}" and app.query_one(EventDetail).record["id"] == f"e{i:03d}"
+        line = table.render_line(1 + i - round(table.scroll_y)).text
+        assert f"step{i}" in line
+        assert on_ui and not any(on_ui)  # every chunk was read in a worker
+
+
+async def test_following_new_events_does_not_precompute_every_pane_on_each_sync(monkeypatch):
+    from server_proc import ServerProcess
+    from test_tui_live import FAST, events_shown, post, until, write as state_write
+
+    from raceway_tui import warm
+
+    monkeypatch.setattr(warm, "FOLLOW_GAP", 120.0)  # the passes after the first are put off past the test
+    with ServerProcess() as s:
+        post(s.url, [state_write(1, "v1", 1), state_write(2, "v1", 2)])
+        app = create_app(server=s.url, interval=FAST)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: events_shown(app) == 2 and app.state == "ready", "2 events")
+            await settle(pilot)
+            passes = app._warmer.passes
+            assert passes >= 1 and app.pane("variables").results  # the hidden panes were precomputed once
+            for n, name in ((3, "v2"), (4, "v3")):  # two syncs with new events: analysed, views follow
+                post(s.url, [state_write(n, name, n)])
+                await until(pilot, lambda n=n: events_shown(app) == n and app.state == "ready", f"{n} events")
+                await settle(pilot)
+            assert app._warmer.passes == passes
+            await pilot.press("4")  # a hidden pane visited: its data is the new data all the same
+            await settle(pilot)
+            table = app.pane("variables").variables
+            assert sorted(table.row(i)["variable"] for i in range(table.row_count)) == ["v1", "v2", "v3"]
+
+
+async def test_the_detail_panel_shows_the_event_under_the_cursor_without_laying_out_the_screen(monkeypatch):
+    from textual.widget import Widget
+
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        view, detail = app.pane("timeline").view, app.query_one(EventDetail)
+        region = detail.region
+        layouts: list[str] = []
+        refresh = Widget.refresh
+
+        def noting(self, *regions, **kw):
+            if kw.get("layout") or kw.get("recompose"):
+                layouts.append(f"{type(self).__name__}#{self.id}")
+            return refresh(self, *regions, **kw)
+
+        monkeypatch.setattr(Widget, "refresh", noting)
+        for keys in (["j"], ["j", "j", "j", "k"], ["G"], ["k"]):
+            await pilot.press(*keys)
+            await settle(pilot)
+            row = view.row()
+            assert detail.record["id"] == row["id"]
+            shown = "".join(detail.render_line(y).text for y in range(detail.content_size.height))
+            assert row["id"] in shown  # drawn, not only fetched
+        assert detail.region == region and layouts == []
