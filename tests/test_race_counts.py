@@ -14,7 +14,7 @@ from raceway_core import TraceSession
 from raceway_core.browse import group_pairs
 from raceway_core.causality.engine import EngineOptions
 from reference import WRITES, Reference, field
-from test_causality_props import SETTINGS, _ts, programs
+from test_causality_props import QUICK, SETTINGS, _ts, programs
 
 CAP = 3  # pairs stored by the engine in these tests (the default is 100,000)
 
@@ -108,16 +108,23 @@ def requests(draw):
     return events
 
 
-@pytest.mark.slow  # ~60 s; test_counts_above_the_cap_hand_checked and the random programs cover it quickly
+@pytest.mark.slow  # ~60 s; test_counts_above_the_cap_hand_checked and a few random programs cover it quickly
 @SETTINGS
 @given(events=requests())
 def test_counts_of_many_requests_match_the_reference(tmp_path_factory, events):
     _check(tmp_path_factory.mktemp("r"), events)
 
 
+@pytest.mark.slow  # 70 programs, ~1 min; the test below runs QUICK's few in `make test`
 @SETTINGS
 @given(events=programs())
 def test_counts_of_random_programs_match_the_reference(tmp_path_factory, events):
+    _check(tmp_path_factory.mktemp("p"), events)
+
+
+@QUICK
+@given(events=programs())
+def test_counts_of_a_few_random_programs_match_the_reference(tmp_path_factory, events):
     _check(tmp_path_factory.mktemp("p"), events)
 
 
