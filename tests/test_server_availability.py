@@ -311,12 +311,14 @@ def test_a_repeated_log_line_is_let_through_once_per_interval_with_a_count():
     logger = logging.getLogger("raceway.test.ratelimit")
     logger.propagate = False
     logger.addHandler(Keep())
-    limit = RateLimit(every=0.3)
+    # an interval far longer than the 5,000 calls take even on a loaded machine (0.3 s was not)
+    limit = RateLimit(every=2.0)
     logger.addFilter(limit)
+    start = time.monotonic()
     for _ in range(5000):  # what asyncio logs per failed accept at the fd limit
         logger.error("socket.accept() out of system resource: %s", "Too many open files")
     logger.error("another message")
-    time.sleep(0.35)
+    time.sleep(max(0.0, start + 2.05 - time.monotonic()))  # the interval is over
     logger.error("socket.accept() out of system resource: %s", "Too many open files")
     assert seen[:2] == ["socket.accept() out of system resource: Too many open files", "another message"]
     assert len(seen) == 3 and "4999 more like it" in seen[2]
