@@ -13,6 +13,9 @@ from reference import Reference
 
 SETTINGS = settings(max_examples=int(__import__("os").environ.get("RACEWAY_EXAMPLES", "70")), deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+# `make test` runs a few examples of the long property tests (test_incremental, test_race_counts);
+# the same test with SETTINGS is marked slow and runs them all in `make test-slow`
+QUICK = settings(SETTINGS, max_examples=12)
 VARS = ["x", "y", "acct.balance"]
 LOCKS = ["L1", "L2"]
 SHARED = "RW"  # a reader lock: several contexts may hold it at once (its releases do not form one chain)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from raceway_core import TraceSession
 from raceway_core.causality import incremental
 from raceway_core.causality.engine import EngineOptions
-from test_causality_props import SETTINGS, _ts, programs
+from test_causality_props import QUICK, SETTINGS, _ts, programs
 
 @pytest.fixture(autouse=True)
 def _any_share(monkeypatch):
@@ -129,9 +129,16 @@ def appended_programs(draw):
     return _chunks(draw, events)
 
 
+@pytest.mark.slow  # 70 programs, 1-4 min; the test below runs QUICK's few in `make test`
 @SETTINGS
 @given(parts=appended_programs(), scope=st.sampled_from(["auto", "global", "service"]))
 def test_incremental_equals_full_run(tmp_path_factory, parts, scope):
+    _check(tmp_path_factory.mktemp("inc"), parts, scope)
+
+
+@QUICK
+@given(parts=appended_programs(), scope=st.sampled_from(["auto", "global", "service"]))
+def test_incremental_equals_full_run_on_a_few_programs(tmp_path_factory, parts, scope):
     _check(tmp_path_factory.mktemp("inc"), parts, scope)
 
 

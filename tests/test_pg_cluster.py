@@ -11,6 +11,7 @@ import time
 
 import httpx
 import psycopg
+import pytest
 from server_proc import ServerProcess
 from test_pg_store import svc_event, whole_feed
 
@@ -28,6 +29,7 @@ def client_events(c: int) -> list[dict]:
     return evs
 
 
+@pytest.mark.slow  # ~15 s of CPU, a minute on a loaded machine; test_pg_store covers two servers on one database quickly
 def test_three_servers_one_killed_every_acknowledged_event_stored_once(pg_url):
     servers = [ServerProcess(extra=("--store", pg_url), mode=m) for m in ("front", "one-process", "one-process")]
     for s in servers:

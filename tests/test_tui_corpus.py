@@ -29,7 +29,11 @@ CASES = {  # one file per importer, with the options its SOURCE.md gives
 }
 
 
-@pytest.mark.parametrize("name", list(CASES))
+# one file per importer in `make test`; Zipkin's second file (~20 s on a loaded machine) in test-slow
+SECOND = {"otel/zipkin/messaging-kafka.json"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SECOND else n for n in CASES])
 async def test_corpus_file_in_every_pane(name):
     path, options = CORPUS / name, CASES[name]
     with TraceSession.open([]) as s:  # what the core finds, for the panes to agree with

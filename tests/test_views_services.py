@@ -24,13 +24,24 @@ def plain(app, selector: str) -> str:
     return " ".join(console.export_text().split())
 
 
-async def until(pilot, cond, timeout: float = 20.0) -> None:
-    """Wait (after settle) until what a test reads is on screen: a pane's rows arrive in a message."""
-    for _ in range(int(timeout / 0.05)):
-        if cond():
-            return
+async def until(pilot, cond, timeout: float = 60.0, state=lambda: "") -> None:
+    """Wait (after settle) until what a test reads is on screen: a pane's rows arrive in a
+    message. A deadline in wall time, generous: a loaded machine gives the app little CPU."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s; {state()}")
         await pilot.pause(0.05)
-    raise AssertionError("timed out")
+
+
+def pane_state(app, pid: str) -> str:
+    """What a pane waits on, for a timeout's message."""
+    pane = app.pane(pid)
+    return (f"{pid}: key {pane._key} current {pane.current_key()} busy {pane.busy} warming {pane.warming} "
+            f"results {list(pane.results.keys())}; "
+            f"workers {[(w.name, w.group, w.state.name) for w in app.workers]}")
 
 
 def screen_text(table) -> list[str]:
@@ -191,11 +202,13 @@ async def test_names_from_the_trace_are_shown_literally(tmp_path):
         shown = "\n".join(screen_text(pane.table))
         assert "[bold red]pay[/]\\x1b[31m" in shown
         pane.table.move_to(next(i for i in range(2) if pane.table.row(i)["service"] == "front"))
-        await pilot.pause()
+        await until(pilot, lambda: plain(app, "#service-line").startswith("front "))  # the highlight is a message
         assert "front called by no service · calls [bold red]pay[/]\\x1b[31m" in plain(app, "#service-line")
         await pilot.press("9")
         await settle(pilot)
         hot = app.pane("hotspots")
-        await until(pilot, lambda: hot.ready and hot.table("locks").row_count and hot.table("locks").size.height > 2)
+        await until(pilot, lambda: hot.ready and all(hot.table(t).row_count and hot.table(t).size.height > 2
+                                                     for t in ("locks", "variables")),
+                    state=lambda: pane_state(app, "hotspots") + f"; sizes {[(t, hot.table(t).row_count, hot.table(t).size.height) for t in ('locks', 'variables')]}")
         assert "[link=x]L[/link]" in screen_text(hot.table("locks"))[1]
         assert "[i]x[/i]" in screen_text(hot.table("variables"))[1]

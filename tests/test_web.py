@@ -1,5 +1,7 @@
 """`raceway-tui web` in a real browser: headless Chromium (the system's package) driven by
-Playwright against the real command. What a page shows is read back with tests/web_support.Screen."""
+Playwright against the real command. What a page shows is read back with tests/web_support.Screen.
+`make test` runs one page painting and quitting, and the checks without a browser; the longer
+browser sessions (10-45 s each) are marked slow: `make test-slow` and CI run them."""
 
 from __future__ import annotations
 
@@ -85,6 +87,7 @@ def test_explorer_paints_and_races_key_shows_the_critical_race(page, tmp_path):
     assert any("/static/fonts/" in u for u in requests)  # the font, served here
 
 
+@pytest.mark.slow  # tab-closing and server-stop lifecycle, ~20 s
 def test_closing_the_tab_ends_its_app_process(page):
     with WebProcess(BANKING) as web:
         screen = Screen(page)
@@ -122,6 +125,7 @@ def test_quitting_the_explorer_ends_the_session_and_the_page_says_so(page):
         assert wait_gone(app, 40)
 
 
+@pytest.mark.slow  # login page in a browser, ~12 s; the cookie/redirect checks need the browser
 def test_api_key_login_page_then_cookie_wrong_key_refused(browser):
     with WebProcess(BANKING, env={"RACEWAY_API_KEY": KEY}) as web:
         # without the cookie: no explorer, no session
@@ -153,6 +157,7 @@ def test_api_key_login_page_then_cookie_wrong_key_refused(browser):
     assert KEY not in "".join(web.output)  # never logged, not even a refused attempt's
 
 
+@pytest.mark.slow  # three sessions in turn, ~45 s
 def test_session_cap_page_then_a_slot_frees_when_a_tab_closes(browser):
     with WebProcess(BANKING, "--max-sessions", "1") as web:
         first = browser.new_page(viewport={"width": 1200, "height": 700})
@@ -188,6 +193,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # a server started mid-test, ~30 s
 def test_data_source_down_page_then_live_explorer_once_the_server_is_up(browser, tmp_path):
     """--server URL --api-key: the key signs the browser in and is sent to the server; while the
     server is down the page says so; once it is up the explorer follows it (live mode)."""
@@ -241,6 +247,7 @@ def test_host_and_origin_of_another_site_refused():
         assert web.children() == []
 
 
+@pytest.mark.slow  # two sessions on one store, ~40 s
 def test_every_tab_on_one_db_gets_its_own_copy(browser, tmp_path):
     """DuckDB lets one process open a file: each session reads a copy, so two tabs both paint."""
     db = tmp_path / "store.duckdb"
