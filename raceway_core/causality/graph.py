@@ -358,12 +358,14 @@ def build_edges(cur: duckdb.DuckDBPyConnection, clock_edges_sql: str | None = No
     for stmt in CALL_EDGES.split(";\n"):
         if stmt.strip():
             cur.execute(stmt).fetchall()
-    # rows in the order call/return, join, lock, clock, parent: an explanation takes the first
-    # edge between two events, and a callee naming its caller as parent is still a call
-    parts = [CALL_EDGE_ROWS, JOIN_EDGES, LOCK_EDGES] + ([clock_edges_sql] if clock_edges_sql else [])
-    union = "\nUNION ALL\n".join(f"({p})" for p in parts)
+    # rows in the order call/return, join, lock, parent, clock: an explanation takes the first
+    # edge between two events; a callee naming its caller as parent is still a call, and a
+    # spawn says more than the clock edge beside it
+    union = "\nUNION ALL\n".join(f"({p})" for p in [CALL_EDGE_ROWS, JOIN_EDGES, LOCK_EDGES])
     links = query_arrow(cur, PARENT_LINKS)
     rest = query_arrow(cur, f"SELECT src, dst, kind, detail FROM ({union}) WHERE src IS NOT NULL AND dst IS NOT NULL")
+    clock = (query_arrow(cur, f"SELECT src, dst, kind, detail FROM ({clock_edges_sql}) "
+                              "WHERE src IS NOT NULL AND dst IS NOT NULL") if clock_edges_sql else None)
     _drop_temp(cur)
     seq = order.seq
 
@@ -373,11 +375,18 @@ def build_edges(cur: duckdb.DuckDBPyConnection, clock_edges_sql: str | None = No
     ps, pd = rows(links["src"]), rows(links["dst"])
     keep = (order.ctx[ps] != order.ctx[pd]) | (order.pos[ps] > order.pos[pd])
     ps, pd = ps[keep], pd[keep]
+    tables = [rest] + ([clock] if clock is not None else [])
     rs, rd = rows(rest["src"]), rows(rest["dst"])
-    src, dst = np.r_[rs, ps].astype(np.int64), np.r_[rd, pd].astype(np.int64)
-    kind = pa.concat_arrays([rest["kind"].combine_chunks().cast(pa.string()),
-                             pa.array(["parent"] * len(ps), pa.string())])
-    detail = pa.concat_arrays([rest["detail"].combine_chunks().cast(pa.string()), pa.nulls(len(ps), pa.string())])
+    cs, cd = (rows(clock["src"]), rows(clock["dst"])) if clock is not None else (rs[:0], rd[:0])
+    src, dst = np.r_[rs, ps, cs].astype(np.int64), np.r_[rd, pd, cd].astype(np.int64)
+
+    def col(t, name):
+        return t[name].combine_chunks().cast(pa.string())
+
+    kind = pa.concat_arrays([col(rest, "kind"), pa.array(["parent"] * len(ps), pa.string())]
+                            + [col(t, "kind") for t in tables[1:]])
+    detail = pa.concat_arrays([col(rest, "detail"), pa.nulls(len(ps), pa.string())]
+                              + [col(t, "detail") for t in tables[1:]])
     # DISTINCT ON (src, dst, kind), without self-loops: the first of each
     k_codes, _ = _codes(kind)
     by = np.lexsort((np.arange(len(src)), k_codes, dst, src))
