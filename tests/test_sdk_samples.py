@@ -46,7 +46,9 @@ def expect_banking_unsafe(events):
     assert {(sc(ww["first"])["old_value"], sc(ww["first"])["new_value"]),
             (sc(ww["second"])["old_value"], sc(ww["second"])["new_value"])} == {(1000, 900), (1000, 800)}
     audit = calls(events, "audit")[0]["kind"]["FunctionCall"]["args"]
-    assert (audit["expected"], audit["actual"], audit["ok"]) == (700, 800, False)
+    # a lost update: the balance is one of the racing writes, whichever landed last (thread timing)
+    assert (audit["expected"], audit["ok"]) == (700, False)
+    assert audit["actual"] in {sc(ww["first"])["new_value"], sc(ww["second"])["new_value"]}
 
 
 def expect_banking_locked(events):
