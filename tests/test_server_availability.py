@@ -78,10 +78,11 @@ def test_posts_do_not_wait_on_a_looping_global_analysis(analysed_db, tmp_path, s
             stop.set()
             looper.join()
         done = [d for status, d in analyses if status == 200]
-        assert len(done) >= 2 and min(done) > 0.5, analyses  # analyses ran the whole time, each a while
+        # analyses ran the whole time, each a while (0.4-0.7 s since the incremental engine)
+        assert len(done) >= 2 and min(done) > 0.2, analyses
         # Under 250 ms, as asked; on a machine so loaded that an idle POST is slow
         # already, within twice the idle figure. Waiting on an analysis would cost
-        # a whole analysis (over 0.5 s each here, ~2 s before the fix).
+        # a whole analysis, so a POST must also take under half the shortest one.
         bound = max(0.25, 2 * p99(idle))
         assert p99(busy) < bound and p99(busy) < min(done) / 2, (p99(busy), p99(idle), max(busy), len(busy), analyses)
         with httpx.Client(base_url=srv.url, timeout=120) as c:
