@@ -60,6 +60,7 @@ class Reference:
                 self.pos[i] = p
         self.preds = [set() for _ in range(n)]
         self.cp_preds = [set() for _ in range(n)]  # rules 1-5 inside a trace
+        self._locksets: dict[int, frozenset] = {}
         self.po = set()  # program-order pairs
         self.extra = set()  # pairs from rules 2-6
         self._edges(trust_clocks)
@@ -97,12 +98,14 @@ class Reference:
             for c, lst in self.by_ctx.items():  # every context, in any trace, the spawn started
                 if ev[lst[0]].get("parent_id") == ev[s]["id"] and c != self.ctx[i]:
                     self._add(lst[-1], i)
+        releases = defaultdict(list)  # lock id -> its releases, in input order
+        for j, x in enumerate(ev):
+            if kind_of(x) == "LockRelease":
+                releases[field(x, "lock_id")].append(j)
         for i, e in enumerate(ev):  # rule 4
             if kind_of(e) != "LockAcquire":
                 continue
-            lid = field(e, "lock_id")
-            rels = [j for j, x in enumerate(ev) if kind_of(x) == "LockRelease" and field(x, "lock_id") == lid
-                    and order_key(j) < order_key(i)]
+            rels = [j for j in releases.get(field(e, "lock_id"), ()) if order_key(j) < order_key(i)]
             if rels:
                 self._add(max(rels, key=order_key), i)
         self._cross_service()  # rule 5
@@ -179,17 +182,38 @@ class Reference:
         return True
 
     # -- cycles -------------------------------------------------------------
-    def _reach_from(self, a, pairs) -> set:
+    @staticmethod
+    def _succ(pairs) -> dict:
         succ = defaultdict(list)
         for x, y in pairs:
             succ[x].append(y)
+        return succ
+
+    def _reach_from(self, a, succ) -> set:
         seen, todo = set(), [a]
         while todo:
-            for y in succ[todo.pop()]:
+            for y in succ.get(todo.pop(), ()):
                 if y not in seen:
                     seen.add(y)
                     todo.append(y)
         return seen
+
+    def _acyclic(self, comp, pairs) -> bool:
+        succ = self._succ(pairs)
+        return not any(a in self._reach_from(a, succ) for a in comp)
+
+    def _unsortable(self, succ) -> set:
+        """The events a topological sort (Kahn's) cannot place: those on a cycle and after one."""
+        indeg = Counter(y for ys in succ.values() for y in ys)
+        ready = [a for a in range(len(self.events)) if not indeg[a]]
+        placed = set(ready)
+        while ready:
+            for y in succ.get(ready.pop(), ()):
+                indeg[y] -= 1
+                if not indeg[y]:
+                    placed.add(y)
+                    ready.append(y)
+        return set(range(len(self.events))) - placed
 
     def _break_cycles(self) -> set:
         """The spec: per strongly connected component, the fewest rule 2-6 pairs whose removal
@@ -197,16 +221,17 @@ class Reference:
         in time, then source, then target in (timestamp, input) order), compared in order."""
         t = self.t
         pairs = self.po | self.extra
-        reach = {a: self._reach_from(a, pairs) for a in range(len(self.events))}
-        comps = {frozenset([a] + [b for b in reach[a] if a in reach[b]]) for a in range(len(self.events)) if a in reach[a]}
+        succ = self._succ(pairs)
+        left = self._unsortable(succ)  # every event on a cycle is among them
+        reach = {a: self._reach_from(a, succ) for a in left}
+        comps = {frozenset([a] + [b for b in reach[a] if b in left and a in reach[b]]) for a in left if a in reach[a]}
         dropped = set()
         for comp in comps:
             cands = sorted(((a, b) for a, b in self.extra - self.po if a in comp and b in comp),
                            key=lambda p: (t[p[1]] - t[p[0]], (t[p[0]], p[0]), (t[p[1]], p[1])))
             inside = {(a, b) for a, b in pairs if a in comp and b in comp}
             for k in range(1, len(cands) + 1):
-                found = next((c for c in combinations(cands, k)
-                              if not any(a in self._reach_from(a, inside - set(c)) for a in comp)), None)
+                found = next((c for c in combinations(cands, k) if self._acyclic(comp, inside - set(c))), None)
                 if found:
                     dropped |= set(found)
                     break
@@ -250,6 +275,11 @@ class Reference:
 
     # -- analyses -----------------------------------------------------------
     def lockset(self, i: int) -> frozenset:
+        if i not in self._locksets:  # races() asks once per pair
+            self._locksets[i] = self._lockset(i)
+        return self._locksets[i]
+
+    def _lockset(self, i: int) -> frozenset:
         lst = self.by_ctx[self.ctx[i]]
         ev = self.events
         if not any(kind_of(ev[j]) in ("LockAcquire", "LockRelease") for j in lst):
