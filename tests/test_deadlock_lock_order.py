@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from raceway_core.analysis import deadlocks
 from raceway_core.dbutil import query_arrow
 from test_causality_rules import Trace, rel
@@ -63,10 +65,12 @@ def _expected(events: list[dict]) -> list[tuple]:
     return sorted(out)
 
 
-def test_lock_order_rows_match_a_walk_in_program_order(tmp_path):
+# `make test` runs the first 20 of the 60 random traces (19 of them nest locks); all 60 are slow
+@pytest.mark.parametrize("cases", [20, pytest.param(60, marks=pytest.mark.slow)])
+def test_lock_order_rows_match_a_walk_in_program_order(tmp_path, cases):
     rnd = random.Random(18)
     nested_seen = 0
-    for case in range(60):
+    for case in range(cases):
         t = _random_trace(rnd)
         want = _expected(t.events)
         nested_seen += bool(want)
@@ -84,4 +88,4 @@ def test_lock_order_rows_match_a_walk_in_program_order(tmp_path):
                            r["from_lock"], r["held_id"], tuple(r["held"]), r["to_location"], r["from_location"])
                           for r in got)
             assert rows == want, case
-    assert nested_seen >= 20  # the cases nest locks
+    assert nested_seen >= cases // 3  # the cases nest locks

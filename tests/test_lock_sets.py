@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,8 +32,19 @@ _op = st.one_of(
 )
 
 
+_programs = (st.lists(st.lists(_op, max_size=12), min_size=1, max_size=4), st.lists(st.integers(0, 3), max_size=40))
+
+
+@settings(max_examples=15, deadline=None)
+@given(*_programs)
+def test_engine_lock_sets_equal_the_sql_walk_on_a_few_programs(tmp_path_factory, contexts, interleave):
+    """`make test`'s few examples of the test below (60 examples, slow)."""
+    test_engine_lock_sets_equal_the_sql_walk.hypothesis.inner_test(tmp_path_factory, contexts, interleave)
+
+
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(_op, max_size=12), min_size=1, max_size=4), st.lists(st.integers(0, 3), max_size=40))
+@given(*_programs)
 def test_engine_lock_sets_equal_the_sql_walk(tmp_path_factory, contexts, interleave):
     """hb.locksets as the engine builds it (segmented sums over arrays) equals the SQL
     reference it replaced (window walk clamped at 0 + ASOF join), on random acquire/release
