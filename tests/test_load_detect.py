@@ -39,9 +39,20 @@ def _broken(kind: str, i: int) -> str:
 KINDS = ["cr", "nan", "inf", "1e400", "surrogate", "truncated", "garbage"]
 
 
+_BROKEN = dict(bad=st.lists(st.sampled_from(KINDS), min_size=1, max_size=4), good=st.integers(1, 6),
+               tail_bad=st.lists(st.sampled_from(KINDS), max_size=2))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**_BROKEN)
+def test_a_few_broken_first_lines_keep_line_mode(tmp_path, bad, good, tail_bad):
+    """`make test`'s few examples of the test below (40 examples, slow)."""
+    test_broken_first_lines_keep_line_mode.hypothesis.inner_test(tmp_path, bad, good, tail_bad)
+
+
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(bad=st.lists(st.sampled_from(KINDS), min_size=1, max_size=4), good=st.integers(1, 6),
-       tail_bad=st.lists(st.sampled_from(KINDS), max_size=2))
+@given(**_BROKEN)
 def test_broken_first_lines_keep_line_mode(tmp_path, bad, good, tail_bad):
     lines = [_broken(k, i) for i, k in enumerate(bad)]
     lines += [json.dumps(event(i)) for i in range(good)]
