@@ -32,8 +32,8 @@ run: install
 # where `--dist load` left one worker idle for the last ~1.5 min); JOBS=1 runs them in one.
 JOBS ?= 2
 # Each test process and each `raceway-tui` subprocess a test starts imports the project and
-# (pytest) rewrites the test modules: with PYTHONDONTWRITEBYTECODE set (as on the machine the
-# times below were measured on) that is recompiled every time, 2.6 s of CPU per pytest process
+# (pytest) rewrites the test modules: with PYTHONDONTWRITEBYTECODE set (as on this project's
+# 2-core machine) that is recompiled every time, 2.6 s of CPU per pytest process
 # and ~0.15 s per subprocess; the test targets let Python keep its __pycache__ (gitignored).
 test test-slow test-all fuzz: export PYTHONDONTWRITEBYTECODE :=
 test: install-test
