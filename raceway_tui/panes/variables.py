@@ -16,6 +16,7 @@ from textual.worker import get_current_worker
 from raceway_tui import format as fmt
 from raceway_tui.literal import literal
 from raceway_tui.panes.base import Pane
+from raceway_tui.widgets.lines import FollowLines
 from raceway_tui.widgets.table import Column, VirtualTable
 
 if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
@@ -78,7 +79,7 @@ class VariablesPane(Pane):
         with Horizontal():
             yield VirtualTable(VAR_COLUMNS, sortable=True, empty="No state changes.", id="variables-table")
             with Vertical(id="audit-box"):
-                yield Static(id="audit-title")
+                yield FollowLines(id="audit-title")
                 yield VirtualTable(AUDIT_COLUMNS, empty="Select a variable.", id="audit-table")
 
     @property
@@ -110,7 +111,7 @@ class VariablesPane(Pane):
         self.variables.set_rows(data, cursor=0)
         if data.num_rows == 0:
             self.trail.set_rows(None, empty="No variables in this scope.")
-            self.query_one("#audit-title", Static).update("")
+            self.query_one("#audit-title", FollowLines).show(Text(""), shrink=True)
         self._open_wanted()
 
     def show_variable(self, name: str) -> None:
@@ -146,7 +147,7 @@ class VariablesPane(Pane):
     def _audit_of(self, variable: str) -> None:
         if variable != self.variable:
             return
-        self.query_one("#audit-title", Static).update(literal(f"Audit trail of {variable}: loading…", style="dim"))
+        self.query_one("#audit-title", FollowLines).show(literal(f"Audit trail of {variable}: loading…", style="dim"))
         self._fetch_audit(self.app.session, self._key, variable, self.app.scope)
 
     def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
@@ -180,7 +181,7 @@ class VariablesPane(Pane):
         self.audit = t
         races = sum(1 for x in t["racing"].to_pylist() if x)
         conc = sum(1 for x in t["after_previous"].to_pylist() if x is False)
-        self.query_one("#audit-title", Static).update(Text.assemble(
+        self.query_one("#audit-title", FollowLines).show(Text.assemble(
             ("Audit trail of ", "bold"), literal(msg.variable, "bold yellow"),
             f"  {fmt.count(t.num_rows, 'access')} in causal order · {conc:,} not ordered after the previous one · ",
             (f"{races:,} racing", fmt.RACING_STYLE if races else "")))
