@@ -212,7 +212,10 @@ async def test_the_audit_trail_follows_the_variables_cursor_without_laying_out_t
             assert {pane.trail.row(k)["event_id"] for k in range(pane.trail.row_count)} == ids[name]
             assert not pane.trail.show_vertical_scrollbar  # two accesses: the bar went with the long trail
             lines = screen_lines(app)
-            assert any(f"Audit trail of {name}  2 accesses" in line for line in lines)
+            # two writes from two threads, unordered: the second not after the first, both racing
+            title = "".join(line.split("▕")[-1].strip() + " " for line in lines[3:5])
+            assert f"Audit trail of {name} 2 accesses in causal order · 1 not ordered after the previous one · 2 " \
+                   "racing" in " ".join(title.split())
             assert sum("▕W " in line and "RACE" in line for line in lines) == 2  # both writes drawn
             if layouts is None:
                 layouts = count_layouts(monkeypatch)  # from the second short trail on

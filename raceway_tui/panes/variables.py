@@ -63,9 +63,11 @@ class VariablesPane(Pane):
     BINDINGS = [Binding("escape", "back_to_variables", "Variables", show=False)]
 
     class AuditLoaded(Message):
-        def __init__(self, key: tuple, variable: str, table: pa.Table | None, error: str | None = None) -> None:
+        def __init__(self, key: tuple, variable: str, table: pa.Table | None, error: str | None = None,
+                     racing: int = 0, concurrent: int = 0) -> None:
             super().__init__()
             self.key, self.variable, self.table, self.error = key, variable, table, error
+            self.racing, self.concurrent = racing, concurrent  # counted in the worker
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -160,12 +162,20 @@ class VariablesPane(Pane):
 
     @work(thread=True, exclusive=True, group="audit", exit_on_error=False)
     def _fetch_audit(self, session, key: tuple, variable: str, trace_id: str | None) -> None:
+        racing = concurrent = 0
         try:
             t, error = session.audit(variable, trace_id=trace_id), None
+            # here, not on the UI thread: a hot variable of a big store has many accesses
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            t = t.append_column("step", pa.array(range(1, t.num_rows + 1), pa.int64()))
+            racing = pc.sum(pc.fill_null(t["racing"], False).cast(pa.int64())).as_py() or 0
+            concurrent = pc.sum(pc.equal(t["after_previous"], False).fill_null(False).cast(pa.int64())).as_py() or 0
         except Exception as exc:
             t, error = None, str(exc)
         if not get_current_worker().is_cancelled:
-            self.post_message(self.AuditLoaded(key, variable, t, error))
+            self.post_message(self.AuditLoaded(key, variable, t, error, racing, concurrent))
 
     def on_variables_pane_audit_loaded(self, msg: AuditLoaded) -> None:
         msg.stop()
@@ -175,12 +185,8 @@ class VariablesPane(Pane):
             self.app.notify(f"Audit trail: {msg.error}", severity="error")
             return
         t = msg.table
-        import pyarrow as pa
-
-        t = t.append_column("step", pa.array(range(1, t.num_rows + 1), pa.int64()))
         self.audit = t
-        races = sum(1 for x in t["racing"].to_pylist() if x)
-        conc = sum(1 for x in t["after_previous"].to_pylist() if x is False)
+        races, conc = msg.racing, msg.concurrent
         self.query_one("#audit-title", FollowLines).show(Text.assemble(
             ("Audit trail of ", "bold"), literal(msg.variable, "bold yellow"),
             f"  {fmt.count(t.num_rows, 'access')} in causal order · {conc:,} not ordered after the previous one · ",

@@ -17,6 +17,7 @@ class FollowLines(Static):
         super().__init__(id=id, classes=classes)
         self._text = Text("")
         self._lines = -1  # the height set (-1: none yet)
+        self._width = 0  # the width it was fitted at
 
     def show(self, text: Text, shrink: bool = False) -> None:
         self._text = text
@@ -25,8 +26,10 @@ class FollowLines(Static):
 
     def _fit(self, shrink: bool = True) -> None:
         width = self.size.width - self.styles.gutter.width
-        if width <= 0:  # not laid out yet: the auto height of the stylesheet does it
+        if width <= 0:  # hidden or not laid out yet: fitted when shown (on_resize)
+            self._width = -1
             return
+        self._width = width
         n = len(self._text.wrap(self.app.console, width)) if self._text.plain else 0
         if not shrink:
             n = max(n, self._lines)
@@ -35,4 +38,6 @@ class FollowLines(Static):
             self.styles.height = n
 
     def on_resize(self, event: events.Resize) -> None:
-        self._fit()
+        # not before the first text (the stylesheet's height), nor when hidden and shown again
+        if self._lines >= 0 and self.size.width - self.styles.gutter.width not in (0, self._width):
+            self._fit()
