@@ -19,7 +19,9 @@ run (what ``raceway-tui --db`` does). Each measurement runs in a fresh process, 
   pane's data; then j/k in the pane's main widget (the focused one): key to the first
   screen update with the cursor moved, keys 0.15 s apart (--pace; what follows the cursor,
   like the detail panel, is drawn in between); on the timeline also jumps (G, g, PgDn)
-  that need a page from the database.
+  that need a page from the database. Then, as a person goes on, the first trace of the
+  trace list is chosen (t, j, Enter) and every pane is visited again in that scope (the
+  call tree and replay are per trace: only then do they have rows).
 
 Every figure is from key to screen update (what a terminal would be sent). --stress K runs
 K busy processes meanwhile (load on top of the machine's own); the load average is printed.
@@ -164,54 +166,68 @@ async def measure(db: Path, analysed: bool, think: float, timeout: float) -> dic
             out["warm_busy_at_visits"] = bool(warmer and warmer.busy)
         keys = {pid: key for pid, _, key in app.PANES}
         pids = [pid for pid, _, _ in app.PANES] if analysed else ["timeline"]
-        out["panes"] = {}
-        for i, pid in enumerate(pids):
-            res = out["panes"][pid] = {}
-            if analysed:
-                probe.arm(lambda pid=pid: app.active_pane == pid and _shown(app, pid))
-                t = time.perf_counter()
-                await pilot.press(keys[pid])
-                res["visit_s"] = await probe.wait(t, timeout=120)
-            widget = app.focused
-            res["widget"] = type(widget).__name__ if widget is not None else None
-            if widget is None or _cursor(widget) is None or _rows(widget) < 3:
-                res["moves_skipped"] = f"{_rows(widget) if widget is not None else 0} rows"
-                continue
-            gen_of = (lambda: app.pane("timeline").view.model.gen) if pid == "timeline" else (lambda: app.gen)
-
-            async def key(k: str, ready) -> float | None:
-                """Latency of one key; None when the data was rebuilt meanwhile (the analysis finished)."""
-                gen = gen_of()
-                probe.arm(lambda: ready() or gen_of() != gen)
-                t = time.perf_counter()
-                await pilot.press(k)
-                try:
-                    latency = await probe.wait(t, timeout=10)
-                except TimeoutError:  # said in the report: the key did not do what was expected
-                    res["no_repaint"] = res.get("no_repaint", 0) + 1
-                    print(f"{pid}: no repaint after {k} ({type(widget).__name__} cursor {_cursor(widget)} of "
-                          f"{_rows(widget)}, focus {type(app.focused).__name__})", file=sys.stderr)
-                    return None
-                return None if gen_of() != gen else latency
-
-            moves, down, burst = [], True, 25
-            for j in range(MOVES.get(pid, MOVES_OTHER)):
-                c = _cursor(widget)
-                if j % burst == 0 or not 0 < c < _rows(widget) - 1:  # bursts of j and k, within the rows
-                    down = c < _rows(widget) - 1 and (j // burst % 2 == 0 or c == 0)
-                target = c + (1 if down else -1)
-                moves.append(await key("j" if down else "k", lambda tg=target: _cursor(widget) == tg))
-                await asyncio.sleep(PACE)
-            res["move_ms"] = [1000 * x for x in moves if x is not None]
-            res["skipped"] = sum(1 for x in moves if x is None)
-            if pid == "timeline":
-                view = app.pane("timeline").view
-                jumps = [await key(k, lambda: view.row() is not None)
-                         for k in ["G", "g", "pagedown", "pagedown", "G", "k", "g"] * 3]
-                res["jump_ms"] = [1000 * x for x in jumps if x is not None]
+        out["panes"] = await visit_panes(app, pilot, probe, pids, keys, analysed)
+        if analysed:  # then as a person goes on: one trace chosen in the trace list, every pane again
+            probe.arm(lambda: app.scope is not None and _shown(app, app.active_pane))
+            t = time.perf_counter()
+            await pilot.press("t", "j", "enter")
+            out["trace_chosen_s"] = await probe.wait(t, timeout=120)
+            out["trace"] = app.scope
+            out["trace_events"] = app.pane("timeline").view.count if app.active_pane == "timeline" else None
+            out["panes_trace"] = await visit_panes(app, pilot, probe, pids, keys, analysed)
     out["load_end"] = os.getloadavg()[0]
     out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
+
+
+async def visit_panes(app, pilot, probe, pids: list[str], keys: dict, analysed: bool) -> dict:
+    """Every pane in tab order: its first visit (with --analysed), then j/k in its focused widget."""
+    panes: dict = {}
+    for i, pid in enumerate(pids):
+        res = panes[pid] = {}
+        if analysed:
+            probe.arm(lambda pid=pid: app.active_pane == pid and _shown(app, pid))
+            t = time.perf_counter()
+            await pilot.press(keys[pid])
+            res["visit_s"] = await probe.wait(t, timeout=120)
+        widget = app.focused
+        res["widget"] = type(widget).__name__ if widget is not None else None
+        if widget is None or _cursor(widget) is None or _rows(widget) < 3:
+            res["moves_skipped"] = f"{_rows(widget) if widget is not None else 0} rows"
+            continue
+        gen_of = (lambda: app.pane("timeline").view.model.gen) if pid == "timeline" else (lambda: app.gen)
+
+        async def key(k: str, ready) -> float | None:
+            """Latency of one key; None when the data was rebuilt meanwhile (the analysis finished)."""
+            gen = gen_of()
+            probe.arm(lambda: ready() or gen_of() != gen)
+            t = time.perf_counter()
+            await pilot.press(k)
+            try:
+                latency = await probe.wait(t, timeout=10)
+            except TimeoutError:  # said in the report: the key did not do what was expected
+                res["no_repaint"] = res.get("no_repaint", 0) + 1
+                print(f"{pid}: no repaint after {k} ({type(widget).__name__} cursor {_cursor(widget)} of "
+                      f"{_rows(widget)}, focus {type(app.focused).__name__})", file=sys.stderr)
+                return None
+            return None if gen_of() != gen else latency
+
+        moves, down, burst = [], True, 25
+        for j in range(MOVES.get(pid, MOVES_OTHER)):
+            c = _cursor(widget)
+            if j % burst == 0 or not 0 < c < _rows(widget) - 1:  # bursts of j and k, within the rows
+                down = c < _rows(widget) - 1 and (j // burst % 2 == 0 or c == 0)
+            target = c + (1 if down else -1)
+            moves.append(await key("j" if down else "k", lambda tg=target: _cursor(widget) == tg))
+            await asyncio.sleep(PACE)
+        res["move_ms"] = [1000 * x for x in moves if x is not None]
+        res["skipped"] = sum(1 for x in moves if x is None)
+        if pid == "timeline":
+            view = app.pane("timeline").view
+            jumps = [await key(k, lambda: view.row() is not None)
+                     for k in ["G", "g", "pagedown", "pagedown", "G", "k", "g"] * 3]
+            res["jump_ms"] = [1000 * x for x in jumps if x is not None]
+    return panes
 
 
 def run_one(n: int, analysed: bool, think: float, timeout: float) -> None:
@@ -231,7 +247,15 @@ def report(label: str, r: dict) -> None:
     if "ready_s" in r:
         print(f"  analysis shown {r['ready_s']:.1f} s after start"
               + ("; precomputation still running at the first visit" if r.get("warm_busy_at_visits") else ""))
-    for pid, p in r["panes"].items():
+    _report_panes(r["panes"])
+    if "panes_trace" in r:
+        print(f"  trace {str(r['trace'])[:12]} chosen (t, j, Enter): shown in {1000 * r['trace_chosen_s']:.0f} ms; "
+              "every pane again in its scope:")
+        _report_panes(r["panes_trace"])
+
+
+def _report_panes(panes: dict) -> None:
+    for pid, p in panes.items():
         visit = f"first visit {1000 * p['visit_s']:7.0f} ms" if "visit_s" in p else " " * 21
         keys = _lat(p["move_ms"]) if "move_ms" in p else f"no j/k ({p.get('moves_skipped')})"
         if p.get("no_repaint"):
@@ -242,15 +266,18 @@ def report(label: str, r: dict) -> None:
 
 
 def summary(label: str, runs: list[dict]) -> None:
-    """Worst first visit and j/k p95 per pane over the runs."""
+    """Worst first visit and j/k p95 per pane over the runs, all traces and one trace chosen."""
     print(f"{label}:")
-    pids = list(runs[0]["panes"])
-    for pid in pids:
-        visits = [r["panes"][pid]["visit_s"] for r in runs if "visit_s" in r["panes"].get(pid, {})]
-        moves = [x for r in runs for x in r["panes"].get(pid, {}).get("move_ms", [])]
-        v = f"first visit max {1000 * max(visits):6.0f} ms" if visits else " " * 24
-        m = f"j/k p50 {statistics.median(moves):5.1f} ms p95 {pct(moves, 95):6.1f} ms" if moves else "no j/k"
-        print(f"  {pid:13s} {v}   {m}")
+    for part, scope in (("panes", "all traces"), ("panes_trace", "one trace")):
+        if part not in runs[0]:
+            continue
+        print(f"  scope: {scope}")
+        for pid in runs[0][part]:
+            visits = [r[part][pid]["visit_s"] for r in runs if "visit_s" in r[part].get(pid, {})]
+            moves = [x for r in runs for x in r[part].get(pid, {}).get("move_ms", [])]
+            v = f"first visit max {1000 * max(visits):6.0f} ms" if visits else " " * 24
+            m = f"j/k p50 {statistics.median(moves):5.1f} ms p95 {pct(moves, 95):6.1f} ms" if moves else "no j/k"
+            print(f"    {pid:13s} {v}   {m}")
 
 
 # -- startup: the command a user types, in a terminal ---------------------------------------

@@ -424,6 +424,38 @@ async def test_search_from_another_pane_after_the_scope_changed(tmp_path):
         assert view.model.trace_id == "req-2" and view.row()["id"] == "w2"
 
 
+async def test_race_keys_pressed_while_pairs_load_each_move_from_where_the_last_lands(monkeypatch):
+    """Two quick ] presses: the second waits for the pairs the first one opens (it used to
+    open the same group again, cancelling the first fetch: the cursor stayed in group 1)."""
+    import raceway_core.browse as browse
+
+    gate, original = threading.Event(), browse.group_pairs
+
+    def held(*args, **kw):  # a store slow to answer: the pairs come after both keys
+        gate.wait(10)
+        return original(*args, **kw)
+
+    monkeypatch.setattr(browse, "group_pairs", held)
+    app = create_app([BANKING])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        races = app.pane("races")
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await pilot.pause(0.1)
+        gate.set()
+        await settle(pilot)
+        row = races.table.row()
+        assert set(races.expanded) == {0, 1}
+        assert (row["type"], row["g"], row["p"]) == ("pair", 1, 0)
+        g1 = races.expanded[1][0]
+        assert (row["first_id"], row["second_id"]) == (g1["first_id"], g1["second_id"])
+        await pilot.press("left_square_bracket")  # back to the first group's pair: already open
+        await settle(pilot)
+        assert (races.table.row()["type"], races.table.row()["g"]) == ("pair", 0)
+
+
 async def test_new_events_keep_open_race_groups_and_the_selected_pair(tmp_path):
     """A refresh with new events (live mode, or r) must not collapse what the user opened."""
     path = tmp_path / "bank.jsonl"

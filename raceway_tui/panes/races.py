@@ -126,6 +126,10 @@ class RacesPane(Pane):
         self.pair: tuple[str, str] | None = None
         self._restore_pair: tuple[str, str] | None = None  # the pair selected before a refresh
         self.follow = self.debounced(self._show_pair)
+        # [ and ] pressed while an expansion is fetched (or the groups load) wait for it: each
+        # press moves from where the previous one lands, not from the row before it
+        self._moving = False  # a [ or ] waits for its group's pairs
+        self._queued: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Static(classes="placeholder")
@@ -172,13 +176,17 @@ class RacesPane(Pane):
              "bold dark_orange" if data.pair_count else "bold green"),
             f" ({crit:,} write-write, critical) · scope: ", literal(scope, "bold"),
             " · variables: ", literal(data.variable_scope, "bold")))
+        self._moving = False  # a fetch for the previous data: its result is dropped
         self._rebuild(cursor=0, empty="No races in this scope." if data.trace_id else "No races found.")
         if not self.groups:
             self.follow.cancel()
             self._show_pair(None)
         reopen = {gi: g for gi, g in enumerate(self.groups) if _group_key(g) in was_open}
         if reopen:
+            self._moving = True  # the keys wait for the groups to open again
             self._fetch_pairs(self.app.session, self._key, reopen, self.scope_trace(), "keep", None)
+        else:
+            self.call_after_refresh(self._run_queued)  # keys pressed while the groups loaded
 
     def view_table(self) -> pa.Table | None:
         import pyarrow as pa
@@ -234,7 +242,9 @@ class RacesPane(Pane):
         msg.stop()
         if msg.key != self._key:
             return
+        self._moving = False
         if msg.error:
+            self._queued.clear()
             self.app.notify(f"Races: {msg.error}", severity="error", markup=False)
             return
         cur = self.table.row()
@@ -244,6 +254,11 @@ class RacesPane(Pane):
             self._keep_cursor(cur)
         else:
             self._after_expand(msg.focus, msg.then)
+        self._run_queued()
+
+    def _run_queued(self) -> None:
+        while self._queued and not self._moving and self.ready:
+            self._step(self._queued.pop(0))
 
     def _keep_cursor(self, cur: dict | None) -> None:
         want, self._restore_pair = self._restore_pair, None
@@ -273,43 +288,64 @@ class RacesPane(Pane):
         return r["g"], (r["p"] if r["type"] != "more" else len(self.expanded.get(r["g"], [])) - 1)
 
     def action_next_race(self) -> None:
-        pos = self._position()
-        if pos is None:
-            return
-        g, p = pos
-        pairs = self.expanded.get(g)
-        if pairs is not None and p + 1 < len(pairs):
-            self.table.move_to(self._index(g, p + 1))
-        elif p == -1 and pairs is None:
-            self._expand(g, "first")
-        elif g + 1 < len(self.groups):
-            self._expand(g + 1, "first")
-        else:
-            self.app.notify("No more races.", timeout=2)
+        self._step("next")
 
     def action_prev_race(self) -> None:
+        self._step("prev")
+
+    def _step(self, direction: str) -> None:
+        if self._moving or not self.ready:  # after the pairs (or the groups) being fetched
+            self._queued.append(direction)
+            return
+        if direction == "toggle":
+            self._toggle()
+            return
+        if direction == "collapse":
+            self._collapse()
+            return
         pos = self._position()
         if pos is None:
             return
         g, p = pos
-        if p > 0:
+        if direction == "next":
+            pairs = self.expanded.get(g)
+            if pairs is not None and p + 1 < len(pairs):
+                self.table.move_to(self._index(g, p + 1))
+            elif p == -1 and pairs is None:
+                self._expand_moving(g, "first")
+            elif g + 1 < len(self.groups):
+                self._expand_moving(g + 1, "first")
+            else:
+                self.app.notify("No more races.", timeout=2)
+        elif p > 0:
             self.table.move_to(self._index(g, p - 1))
         elif g > 0:
-            self._expand(g - 1, "last")
+            self._expand_moving(g - 1, "last")
         else:
             self.app.notify("This is the first race.", timeout=2)
 
+    def _expand_moving(self, g: int, then: str | None) -> None:
+        if g not in self.expanded:
+            self._moving = True  # cleared when the pairs arrive
+        self._expand(g, then)
+
     def action_toggle(self) -> None:
+        self._step("toggle")
+
+    def action_collapse(self) -> None:
+        self._step("collapse")
+
+    def _toggle(self) -> None:
         r = self.table.row()
         if r is None:
             return
         g = r["g"]
         if g in self.expanded:
-            self.action_collapse()
+            self._collapse()
         else:
-            self._expand(g, None)
+            self._expand_moving(g, None)
 
-    def action_collapse(self) -> None:
+    def _collapse(self) -> None:
         r = self.table.row()
         if r is None or r["g"] not in self.expanded:
             return

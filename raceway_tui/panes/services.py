@@ -17,6 +17,7 @@ from textual.worker import get_current_worker
 from raceway_tui import format as fmt
 from raceway_tui.literal import literal
 from raceway_tui.panes.base import Pane
+from raceway_tui.widgets.lines import FollowLines
 from raceway_tui.widgets.table import Column, VirtualTable
 
 if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
@@ -105,7 +106,7 @@ class ServicesPane(Pane):
         yield Static(classes="placeholder")
         yield Static(id="services-summary")
         yield VirtualTable(COLUMNS, sortable=True, empty="No services.", id="services-table")
-        yield Static(id="service-line")
+        yield FollowLines(id="service-line")
         yield Static(id="service-traces-title")
         yield VirtualTable(TRACE_COLUMNS, sortable=True, empty="Enter on a service lists its traces.",
                            id="service-traces-table")
@@ -206,7 +207,7 @@ class ServicesPane(Pane):
     def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
         event.stop()
         if event.table is self.table:
-            self.query_one("#service-line", Static).update(describe(event.row))
+            self.query_one("#service-line", FollowLines).show(describe(event.row))
 
     def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
         event.stop()

@@ -16,6 +16,7 @@ from textual.worker import get_current_worker
 from raceway_tui import format as fmt
 from raceway_tui.literal import literal
 from raceway_tui.panes.base import Pane
+from raceway_tui.widgets.lines import FollowLines
 from raceway_tui.widgets.table import Column, VirtualTable
 
 if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
@@ -62,9 +63,11 @@ class VariablesPane(Pane):
     BINDINGS = [Binding("escape", "back_to_variables", "Variables", show=False)]
 
     class AuditLoaded(Message):
-        def __init__(self, key: tuple, variable: str, table: pa.Table | None, error: str | None = None) -> None:
+        def __init__(self, key: tuple, variable: str, table: pa.Table | None, error: str | None = None,
+                     racing: int = 0, concurrent: int = 0) -> None:
             super().__init__()
             self.key, self.variable, self.table, self.error = key, variable, table, error
+            self.racing, self.concurrent = racing, concurrent  # counted in the worker
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -78,7 +81,7 @@ class VariablesPane(Pane):
         with Horizontal():
             yield VirtualTable(VAR_COLUMNS, sortable=True, empty="No state changes.", id="variables-table")
             with Vertical(id="audit-box"):
-                yield Static(id="audit-title")
+                yield FollowLines(id="audit-title")
                 yield VirtualTable(AUDIT_COLUMNS, empty="Select a variable.", id="audit-table")
 
     @property
@@ -110,7 +113,7 @@ class VariablesPane(Pane):
         self.variables.set_rows(data, cursor=0)
         if data.num_rows == 0:
             self.trail.set_rows(None, empty="No variables in this scope.")
-            self.query_one("#audit-title", Static).update("")
+            self.query_one("#audit-title", FollowLines).show(Text(""), shrink=True)
         self._open_wanted()
 
     def show_variable(self, name: str) -> None:
@@ -146,7 +149,7 @@ class VariablesPane(Pane):
     def _audit_of(self, variable: str) -> None:
         if variable != self.variable:
             return
-        self.query_one("#audit-title", Static).update(literal(f"Audit trail of {variable}: loading…", style="dim"))
+        self.query_one("#audit-title", FollowLines).show(literal(f"Audit trail of {variable}: loading…", style="dim"))
         self._fetch_audit(self.app.session, self._key, variable, self.app.scope)
 
     def on_virtual_table_selected(self, event: VirtualTable.Selected) -> None:
@@ -159,12 +162,20 @@ class VariablesPane(Pane):
 
     @work(thread=True, exclusive=True, group="audit", exit_on_error=False)
     def _fetch_audit(self, session, key: tuple, variable: str, trace_id: str | None) -> None:
+        racing = concurrent = 0
         try:
             t, error = session.audit(variable, trace_id=trace_id), None
+            # here, not on the UI thread: a hot variable of a big store has many accesses
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            t = t.append_column("step", pa.array(range(1, t.num_rows + 1), pa.int64()))
+            racing = pc.sum(pc.fill_null(t["racing"], False).cast(pa.int64())).as_py() or 0
+            concurrent = pc.sum(pc.equal(t["after_previous"], False).fill_null(False).cast(pa.int64())).as_py() or 0
         except Exception as exc:
             t, error = None, str(exc)
         if not get_current_worker().is_cancelled:
-            self.post_message(self.AuditLoaded(key, variable, t, error))
+            self.post_message(self.AuditLoaded(key, variable, t, error, racing, concurrent))
 
     def on_variables_pane_audit_loaded(self, msg: AuditLoaded) -> None:
         msg.stop()
@@ -174,13 +185,9 @@ class VariablesPane(Pane):
             self.app.notify(f"Audit trail: {msg.error}", severity="error")
             return
         t = msg.table
-        import pyarrow as pa
-
-        t = t.append_column("step", pa.array(range(1, t.num_rows + 1), pa.int64()))
         self.audit = t
-        races = sum(1 for x in t["racing"].to_pylist() if x)
-        conc = sum(1 for x in t["after_previous"].to_pylist() if x is False)
-        self.query_one("#audit-title", Static).update(Text.assemble(
+        races, conc = msg.racing, msg.concurrent
+        self.query_one("#audit-title", FollowLines).show(Text.assemble(
             ("Audit trail of ", "bold"), literal(msg.variable, "bold yellow"),
             f"  {fmt.count(t.num_rows, 'access')} in causal order · {conc:,} not ordered after the previous one · ",
             (f"{races:,} racing", fmt.RACING_STYLE if races else "")))

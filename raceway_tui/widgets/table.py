@@ -156,7 +156,22 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
         self._update_size()
 
     def _update_size(self) -> None:
-        self.virtual_size = Size(self.size.width, self.row_count + 1)
+        new = Size(self.size.width, self.row_count + 1)
+        if new == self.virtual_size:
+            return
+        if not self.size or not self.is_mounted:
+            self.virtual_size = new
+            return
+        # Another row count (an audit trail, a service's traces following the cursor): setting
+        # virtual_size lays out the whole screen. Only a scrollbar shown or hidden needs that;
+        # otherwise the scrollbar's window and this widget's lines are repainted.
+        bars = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
+        self.set_reactive(ScrollView.virtual_size, new)
+        self._scroll_update(new)
+        if (self.show_vertical_scrollbar, self.show_horizontal_scrollbar) != bars:
+            self.refresh(layout=True)
+        else:
+            self.refresh()
 
     def row(self, index: int | None = None) -> dict | None:
         i = self.cursor if index is None else index
