@@ -43,6 +43,13 @@ def _pairs(session, limit: int):
 
 def analysis_document(session, max_pairs: int = 100_000, lazy_pairs: bool = False) -> dict:
     """The document; with lazy_pairs, ``races.pairs`` is an iterator (write it with write_json)."""
+    from raceway_core.causality.engine import memory_cap
+
+    with memory_cap(session.store):  # the analysis and the document's queries alike
+        return _analysis_document(session, max_pairs, lazy_pairs)
+
+
+def _analysis_document(session, max_pairs: int, lazy_pairs: bool) -> dict:
     counts = session.store.counts()
     races = session.races(max_pairs=0)
     listed = min(max(int(max_pairs), 0), races.pair_count)
