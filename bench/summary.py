@@ -96,11 +96,12 @@ def measure(n: int, repeat: int) -> dict:
         # the engine on its own (a store that reopens without parsing), then load + analysis
         # in one process for the peak RSS: a difference of two runs went negative when the
         # load average fell between them
-        row["engine"], _, out = best([cli_exe(), "analyze", "--db", str(db), "--json", "--max-pairs", "0"], repeat)
+        row["engine"], row["engine_rss"], out, row["engine_cpu"] = best_cpu(
+            [cli_exe(), "analyze", "--db", str(db), "--json", "--max-pairs", "0"], repeat)
         row["pairs"] = json.loads(out)["races"]["pair_count"]
         _, row["rss"], _, _ = run([cli_exe(), "analyze", str(path), "--json", "--max-pairs", "0"])
     except RuntimeError as exc:  # shown in the table: the other rows still count
-        row["engine"] = row["rss"] = row["pairs"] = None
+        row["engine"] = row["rss"] = row["pairs"] = row["engine_cpu"] = row["engine_rss"] = None
         row["error"] = str(exc)
     finally:
         for p in OUT.glob(db.name + "*"):
@@ -122,7 +123,7 @@ def main() -> None:
     sizes = [int(s.replace("_", "")) for s in a.sizes.split(",") if s.strip()]
     print(f"# raceway-tui CLI vs baselines ({env_line()}; best of {a.repeat}; inputs in {OUT})", flush=True)
     print("| events | MB | load | engine | peak RSS | racing pairs | read_json | orjson parse | wc -l | load --db "
-          "| load / read_json | engine / read_json | KB/event | CPU: load, --db / read_json "
+          "| load / read_json | engine / read_json | KB/event | CPU: load, --db, engine / read_json "
           "| load average (1/5/15 min, before -> after) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
@@ -135,8 +136,10 @@ def main() -> None:
               + f" | {r['rj']:.1f} s | {r['orjson']:.1f} s | {r['wc']:.2f} s | {r['load_db']:.1f} s "
               f"| {r['load'] / r['rj']:.2f}x | "
               + (f"{r['engine'] / r['rj']:.2f}x | {r['rss'] * 1024 / n:.2f}" if ok else "- | -")
-              + f" | {r['load_cpu'] / r['rj_cpu']:.2f}x, {r['load_db_cpu'] / r['rj_cpu']:.2f}x "
-              f"({r['load_cpu']:.1f}, {r['load_db_cpu']:.1f} / {r['rj_cpu']:.1f} s)"
+              + f" | {r['load_cpu'] / r['rj_cpu']:.2f}x, {r['load_db_cpu'] / r['rj_cpu']:.2f}x, "
+              + (f"{r['engine_cpu'] / r['rj_cpu']:.2f}x " if ok else "- ")
+              + f"({r['load_cpu']:.1f}, {r['load_db_cpu']:.1f}, "
+              + (f"{r['engine_cpu']:.1f}" if ok else "-") + f" / {r['rj_cpu']:.1f} s)"
               + f" | {r['before']} -> {r['after']} |", flush=True)
     for r in rows:
         if r.get("error"):
@@ -144,7 +147,9 @@ def main() -> None:
     print("(wall seconds; load: `raceway-tui load FILE` (to memory); load --db: into a new store file; engine: "
           "`raceway-tui analyze --db STORE --json --max-pairs 0` on that store; peak RSS and KB/event: of "
           "`raceway-tui analyze FILE --json --max-pairs 0`, load + analysis in one process; read_json: DuckDB "
-          "with schema inference into a table; CPU: user + system seconds of the load processes over read_json's, "
+          "with schema inference into a table; CPU: user + system seconds of the load and engine processes over "
+          "read_json's (the engine's peak RSS alone, on the store: " + ", ".join(
+              f"{_events(r['n'])} {r['engine_rss'] / 1024:.2f} GB" for r in rows if r.get("engine_rss")) + "), "
           "which a busy machine disturbs less than wall time)")
     print("targets: load <= 1.5x read_json (never > 2x), engine <= 1x read_json, <= 1 KB/event, growth 3M/1M <= 3.3")
     for x, y in zip(rows, rows[1:]):

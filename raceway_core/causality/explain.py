@@ -146,15 +146,13 @@ def _why_concurrent(engine, a: int, b: int) -> str:
 
 def recv_index(engine) -> None:
     """Per context: rows and positions of events that receive edges (for the search)."""
-    rows_sorted = engine.ctx_rows
     is_recv = engine.in_start[1:] - engine.in_start[:-1] > 0
-    recv_rows = rows_sorted[is_recv[rows_sorted]]
-    ctx_of = engine.ctx[recv_rows]
-    engine.recv_by_ctx = [[] for _ in range(engine.n_ctx)]
-    engine.recv_pos_by_ctx = [[] for _ in range(engine.n_ctx)]
-    for r, c, p in zip(recv_rows.tolist(), ctx_of.tolist(), engine.pos[recv_rows].tolist()):
-        engine.recv_by_ctx[c].append(r)
-        engine.recv_pos_by_ctx[c].append(p)
+    recv_rows = engine.ctx_rows[is_recv[engine.ctx_rows]]  # by (context, pos)
+    # slices of two flat lists, not 300k appends (~0.2 s of a 1M-event analysis)
+    bounds = np.searchsorted(engine.ctx[recv_rows], np.arange(engine.n_ctx + 1)).tolist()
+    rows, positions = recv_rows.tolist(), engine.pos[recv_rows].tolist()
+    engine.recv_by_ctx = [rows[bounds[c]:bounds[c + 1]] for c in range(engine.n_ctx)]
+    engine.recv_pos_by_ctx = [positions[bounds[c]:bounds[c + 1]] for c in range(engine.n_ctx)]
 
 
 def edge_index(engine) -> None:
