@@ -40,7 +40,7 @@ from raceway_core.intervals import path_ns, span_ns
 CP_KINDS = ("parent", "join", "lock", "call", "return")
 # in the order they start (locks and tables start in a thread just before clocks and critical)
 STAGES = ("order", "trust", "edges", "load", "topo", "locks", "clocks", "races", "tables", "critical")
-ENGINE_VERSION = "3"  # bump when the hb tables change meaning (2: cycles, joins, intervals; 3: exact race counts)
+ENGINE_VERSION = "4"  # bump when the hb tables change meaning (2: cycles, joins, intervals; 3: exact race counts; 4: a group's example is its first pair in time order)
 
 
 @dataclass(frozen=True)

@@ -57,10 +57,7 @@ log = logging.getLogger("raceway.incremental")
 
 MAX_SHARE = 0.25  # appends above this share of the store run the whole engine
 
-# graph.CONTEXTS_AND_ORDER's context name (kept equal: the property test compares)
-THREAD = """CASE WHEN regexp_full_match(thread_id, 'ThreadId[(][0-9]+[)]')
-            THEN thread_id || ' ' || coalesce(service, '') || '#' || coalesce(instance_id, '')
-            ELSE coalesce(thread_id, '') END"""
+THREAD = graph.THREAD  # the context name build_order gives (one definition: the property test compares)
 
 last_reason: str | None = None  # why the last update fell back to a full run (None: it did not)
 
@@ -685,10 +682,10 @@ class _Update:
         if not keys:
             return
         ri = RaceInput.fetch(_EngView(eng), self.cur, None, None, variables=keys)
-        same = self._same_trace(eng, ri, keys)
-        cross = ri.cross_counts()
-        groups, trace_groups = ri.group_tables(same, cross)
         self.cur.register("_ikeys", pa.table({"v": pa.array(keys, pa.string())}))
+        same = self._same_trace(eng, ri, keys)
+        cross = self._cross(ri)
+        groups, trace_groups = ri.group_tables(same, cross)
         was = self.q("SELECT coalesce(sum(count), 0) AS n FROM hb.race_groups WHERE variable IN (SELECT v FROM _ikeys)")
         now = int(sum(groups["count"].to_pylist())) if groups.num_rows else 0
         eng.race_count = int(self.old.race_count) - int(was["n"][0].as_py()) + now
@@ -702,6 +699,44 @@ class _Update:
                 self.cur.unregister("_ig")
         self._pairs(eng, ri, set(keys))
         self.cur.unregister("_ikeys")
+
+    def _cross(self, ri: RaceInput) -> dict:
+        """ri.cross_counts() from the stored groups and the pairs the append adds. No pair of
+        analysed accesses changed (no analysed order, lock set or lifetime moved), so only
+        pairs with a new access are counted: the new access later (any earlier one), or
+        earlier than an analysed access it came before. A group's example is its first pair
+        in time order: the stored one (the first of the old pairs) or a new pair's."""
+        new = ri.seq > self.top
+        if not new.any():
+            return {}
+        # analysed accesses after a new one of their variable (the events this append moved)
+        first_new = np.full(len(ri.var_names), ri.m, dtype=np.int64)
+        np.minimum.at(first_new, ri.var[new], np.flatnonzero(new))
+        after = ~new & (np.arange(ri.m) > first_new[ri.var])
+        parts = [ri.cross_counts(later=new)]
+        if after.any():
+            parts.append(ri.cross_counts(later=after, earlier=new))
+        v_code = {v: i for i, v in enumerate(ri.var_names.to_pylist())}
+        l_code = {loc: i for i, loc in enumerate(ri.loc_names.to_pylist())}
+        l_code[None] = -1
+        stored = self.q("""SELECT variable, kind, first_location, second_location, cross_count,
+                                  example_first, example_second FROM hb.race_groups
+                           WHERE variable IN (SELECT v FROM _ikeys)""").to_pylist()
+        out: dict = {}
+        for r in stored:
+            k = (-1, v_code[r["variable"]], int(r["kind"] == "write-write"), l_code[r["first_location"]],
+                 l_code[r["second_location"]])
+            out[k] = [int(r["cross_count"]), int(r["example_first"]), int(r["example_second"])]
+        for part in parts:
+            for k, (c, f, sec) in part.items():
+                cur = out.get(k)
+                if cur is None:
+                    out[k] = [c, f, sec]
+                    continue
+                cur[0] += c
+                if ri.example_key([f, sec]) < ri.example_key(cur[1:]):
+                    cur[1:] = [f, sec]
+        return out
 
     def _same_trace(self, eng: Engine, ri: RaceInput, keys: list) -> dict:
         """ri.same_trace_counts() with the sweep only over the touched traces: a trace without

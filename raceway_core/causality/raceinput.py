@@ -296,10 +296,10 @@ class RaceInput:
                 out[k] = [c] + ex
             else:
                 cur[0] += c
-                if self._example_key(ex) < self._example_key(cur[1:]):
+                if self.example_key(ex) < self.example_key(cur[1:]):
                     cur[1:] = ex
 
-    def _example_key(self, ex) -> tuple:
+    def example_key(self, ex) -> tuple:
         """(second, first) of an example pair (seqs) in time order: the smaller is shown."""
         at = getattr(self, "_at_seq", None)
         if at is None:
@@ -332,9 +332,11 @@ class RaceInput:
         return got
 
     # -- counts between traces ---------------------------------------------------------------
-    def cross_counts(self) -> dict:
+    def cross_counts(self, later: np.ndarray | None = None, earlier: np.ndarray | None = None) -> dict:
         """{(-1, var, ww, first loc, second loc): [count, first seq, second seq]} for pairs
-        joining two traces, counted from the clocks (racecount.py)."""
+        joining two traces, counted from the clocks (racecount.py); with ``later`` /
+        ``earlier`` (masks over the accesses) only the pairs whose later / earlier access
+        is one of those."""
         out: dict = {}
         if not self.m or len(np.unique(self.trace)) < 2:
             return out
@@ -355,7 +357,7 @@ class RaceInput:
         entries = racecount.minimal_entries(F, release_row, hb.reaches, eng.rank)
         bucket, bk = self._buckets()
         found = racecount.cross_counts(bucket, segs, self.trace, entries, self.acc.G,
-                                       hb.g_ops.items, bk)
+                                       hb.g_ops.items, bk, later=later, earlier=earlier)
         firsts: dict = {}
         for (b, beta), (count, i) in found.items():
             key = (-1, int(bk.var[b]), int(self.write[i] and bk.cls[b] in (W, AW)), int(bk.loc[b]), int(bk.loc[beta]))
@@ -368,7 +370,12 @@ class RaceInput:
                 if self.tkey[i] < self.tkey[firsts[key]]:
                     firsts[key] = i
         for key, i in firsts.items():  # the group's first pair in time order
-            a = self._first_racing(i, key[3], key[2], same_trace=False)
+            cand = None
+            if earlier is not None:
+                var = self.var
+                cand = np.arange(np.searchsorted(var, var[i], "left"), np.searchsorted(var, var[i], "right"))
+                cand = cand[earlier[cand]]
+            a = self._first_racing(i, key[3], key[2], same_trace=False, cand=cand)
             out[key] += [int(self.seq[a]), int(self.seq[i])]
         return out
 
@@ -383,7 +390,7 @@ class RaceInput:
                 cur[0] += c
                 if is_cross:
                     cur[1] += c
-                if self._example_key([f, s]) < self._example_key(cur[2:]):  # the first pair in time order
+                if self.example_key([f, s]) < self.example_key(cur[2:]):  # the first pair in time order
                     cur[2:] = [f, s]
         groups = self._table([(None, *k, *v) for k, v in total.items()], with_cross=True)
         trace_rows = [(tr, *k, c, None, f, s) for (tr, *k), (c, f, s) in same.items()]
