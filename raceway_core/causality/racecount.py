@@ -193,12 +193,14 @@ def _knows(gq: np.ndarray, kpos: dict, m: tuple) -> np.ndarray:
     return hit.astype(np.int64)
 
 
-def minimal_entries(F: list[dict], release_row: dict, reaches, rank: np.ndarray) -> list[tuple]:
+def minimal_entries(F: list[dict], release_row: dict, reaches, rank: np.ndarray, memo: dict | None = None) -> list[tuple]:
     """Per access, M(a): the releases of F(a) that no other release of F(a) reaches inside
     the trace, as a sorted tuple of (chain, index). (A release reached only through
     another trace stays in: the set is then larger than needed, never wrong, since
-    ``a -> i`` iff i knows some release of it.) Snapshots are shared: each is done once."""
-    memo: dict[int, tuple] = {}
+    ``a -> i`` iff i knows some release of it.) Snapshots are shared: each is done once;
+    ``memo`` (id -> (snapshot, result)) keeps them between calls: an analysed snapshot that
+    an append did not replace keeps its releases and their reach (incremental.py)."""
+    memo = {} if memo is None else memo
     reach: dict[tuple, dict] = {}
 
     def precedes(x: tuple, y: tuple) -> bool:
@@ -209,7 +211,8 @@ def minimal_entries(F: list[dict], release_row: dict, reaches, rank: np.ndarray)
 
     out = []
     for f in F:
-        r = memo.get(id(f))
+        got = memo.get(id(f))
+        r = got[1] if got is not None and got[0] is f else None
         if r is None:
             items = list(f.items()) if f else []
             if len(items) > 1:
@@ -222,6 +225,6 @@ def minimal_entries(F: list[dict], release_row: dict, reaches, rank: np.ndarray)
                         mins.append(e)
                 items = sorted(mins)
             r = tuple(items)
-            memo[id(f)] = r
+            memo[id(f)] = (f, r)
         out.append(r)
     return out

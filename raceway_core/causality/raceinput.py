@@ -354,7 +354,9 @@ class RaceInput:
             used[a:b] = True
         F = [f if u else None for f, u in zip(self.acc.F, used.tolist())]
         release_row = {e: r for r, es in hb.chains.own.items() for e in es}
-        entries = racecount.minimal_entries(F, release_row, hb.reaches, eng.rank)
+        base = getattr(hb, "_hb", hb)  # incremental.py's view: the engine's own
+        memo = base.__dict__.setdefault("entries_memo", {})
+        entries = racecount.minimal_entries(F, release_row, hb.reaches, eng.rank, memo)
         bucket, bk = self._buckets()
         found = racecount.cross_counts(bucket, segs, self.trace, entries, self.acc.G,
                                        hb.g_ops.items, bk, later=later, earlier=earlier)
