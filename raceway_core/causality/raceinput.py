@@ -192,7 +192,7 @@ class RaceInput:
         lc = racelocal.LocalCounter(
             seg, np.asarray(acc.ctx, dtype=np.int64)[order], np.asarray(acc.pos, dtype=np.int64)[order],
             np.asarray(acc.lid, dtype=np.int64)[order], self.trace[order], bucket[order],
-            [acc.L[k] for k in ol], [acc.G[k] for k in ol], [acc.F[k] for k in ol], sizes, hb.local_ops,
+            [acc.L[k] for k in ol], [acc.G[k] for k in ol], self._entries([acc.F[k] for k in ol]), sizes, hb.local_ops,
             hb.g_ops.get, hb.g_ops.depth == 1, len(hb.g_ops.zero_leaf), bk.cls, bk.lockset, bk.inst, bk.locksets, bk.inst_start, bk.inst_end)
         i, b, n = lc.counts()  # i: in order's numbering
         out: dict = {}
@@ -299,21 +299,36 @@ class RaceInput:
                 if self.example_key(ex) < self.example_key(cur[1:]):
                     cur[1:] = ex
 
-    def example_key(self, ex) -> tuple:
-        """(second, first) of an example pair (seqs) in time order: the smaller is shown."""
+    def example_ranks(self, seqs: np.ndarray) -> np.ndarray:
+        """Places in time order of accesses given by seq."""
         at = getattr(self, "_at_seq", None)
         if at is None:
             o = np.argsort(self.seq, kind="stable")
             at = self._at_seq = (self.seq[o], o)
         sorted_seq, o = at
-        f, s = o[np.searchsorted(sorted_seq, ex)]
-        return (int(self.tkey[s]), int(self.tkey[f]))
+        return self.tkey[o[np.searchsorted(sorted_seq, np.asarray(seqs, dtype=np.int64))]]
+
+    def example_key(self, ex) -> tuple:
+        """(second, first) of an example pair (seqs) in time order: the smaller is shown."""
+        f, s = self.example_ranks(ex).tolist()
+        return (s, f)
 
     def _ordered(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(first, second) of each pair: first = earlier in (timestamp, appearance) order."""
         ts, seq = self.ts, self.seq
         swap = (ts[a] > ts[b]) | ((ts[a] == ts[b]) & (seq[a] > seq[b]))
         return np.where(swap, b, a), np.where(swap, a, b)
+
+    def _entries(self, F: list) -> list[tuple]:
+        """M(a) for these F snapshots (racecount.minimal_entries), remembered on the clocks."""
+        eng = self.eng
+        hb = eng.hb
+        base = getattr(hb, "_hb", hb)  # incremental.py's view: the engine's own
+        memo = base.__dict__.setdefault("entries_memo", {})
+        release_row = getattr(self, "_release_row", None)
+        if release_row is None:
+            release_row = self._release_row = {e: r for r, es in hb.chains.own.items() for e in es}
+        return racecount.minimal_entries(F, release_row, hb.reaches, eng.rank, memo)
 
     def _buckets(self):
         """Per access its bucket (variable, class, lock set, location, instance), and the buckets."""
@@ -353,10 +368,7 @@ class RaceInput:
         for a, b in segs:
             used[a:b] = True
         F = [f if u else None for f, u in zip(self.acc.F, used.tolist())]
-        release_row = {e: r for r, es in hb.chains.own.items() for e in es}
-        base = getattr(hb, "_hb", hb)  # incremental.py's view: the engine's own
-        memo = base.__dict__.setdefault("entries_memo", {})
-        entries = racecount.minimal_entries(F, release_row, hb.reaches, eng.rank, memo)
+        entries = self._entries(F)
         bucket, bk = self._buckets()
         found = racecount.cross_counts(bucket, segs, self.trace, entries, self.acc.G,
                                        hb.g_ops.items, bk, later=later, earlier=earlier)
@@ -386,14 +398,21 @@ class RaceInput:
         """hb.race_groups (every pair; cross_count: those joining two traces) and
         hb.race_trace_groups (per trace, the pairs with both events in it)."""
         total: dict = {}
-        for part, is_cross in ((same, False), (cross, True)):
-            for (_, *k), (c, f, s) in part.items():
-                cur = total.setdefault(tuple(k), [0, 0, f, s])
-                cur[0] += c
-                if is_cross:
-                    cur[1] += c
-                if self.example_key([f, s]) < self.example_key(cur[2:]):  # the first pair in time order
-                    cur[2:] = [f, s]
+        parts = [(k, v, False) for k, v in same.items()] + [(k, v, True) for k, v in cross.items()]
+        # each group's example: its first pair in time order (the least (second, first) rank)
+        ex = np.array([v[1:] for _, v, _ in parts], dtype=np.int64).reshape(-1, 2)
+        rank = self.example_ranks(ex[:, 1]) * (self.m + 1) + self.example_ranks(ex[:, 0])
+        for ((_, *k), (c, f, s), is_cross), r in zip(parts, rank.tolist()):
+            cur = total.get(tuple(k))
+            if cur is None:
+                cur = total[tuple(k)] = [0, 0, f, s, r]
+            cur[0] += c
+            if is_cross:
+                cur[1] += c
+            if r < cur[4]:
+                cur[2:] = [f, s, r]
+        for v in total.values():
+            del v[4]
         groups = self._table([(None, *k, *v) for k, v in total.items()], with_cross=True)
         trace_rows = [(tr, *k, c, None, f, s) for (tr, *k), (c, f, s) in same.items()]
         return groups, self._table(trace_rows, with_cross=False)

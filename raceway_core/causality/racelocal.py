@@ -5,9 +5,10 @@ access i, the events of another context y of the trace that happen before i are 
 prefix of y: those at positions <= K_i(y), the larger of
 
 - L(i)[y]: what i knows of y along edges inside the trace, and
-- the last access a of y with F(a)[c] <= G(i)[c] for some lock chain c: a path that
-  leaves the trace through a lock hand-off and comes back (F only shrinks back along a
-  context, so such accesses are a prefix of y too; clocks.py).
+- the last access a of y with j <= G(i)[c] for some (c, j) in M(a), the minimal lock
+  chain releases a reaches (racecount.minimal_entries): a path that leaves the trace
+  through a lock hand-off and comes back (clocks.py); every earlier event of y precedes
+  a, so those are a prefix of y too.
 
 With i's own context, K = pos(i) - 1. Per bucket b (class, lock set, location, instance):
 
@@ -29,7 +30,7 @@ import numpy as np
 
 from raceway_core.causality.races import QUERY
 
-BLOCK = 2_000_000  # (access, context-bucket) cells held at once
+BLOCK = 1 << 18  # (access, context-bucket) cells held at once (~10 int64 arrays of it: ~20 MB)
 MAX_DENSE = 40_000_000  # trace-local clock components unpacked at once; above: the caller lists
 
 
@@ -145,8 +146,10 @@ class LocalCounter:
         self.sb_first = np.searchsorted(self.sb_members, np.arange(len(sb_key)) * n)
         self.l_off, self.l_flat = _dense_local(L, trace, sizes, local_ops)
         # lock chains that accesses reach: per (slot, chain), by release index, the last position
+        # (F is M(a) per access: the releases that no other of F(a) reaches; a -> i through
+        # chains iff i knows one of them, racecount.py)
         f_code, f_distinct = _codes_by_identity(F)
-        per = [list(f.items()) if f else [] for f in f_distinct]
+        per = [list(f) if f else [] for f in f_distinct]
         cnt = np.array([len(p) for p in per], dtype=np.int64)
         self.has_chains = bool(cnt.sum())
         if self.has_chains:
