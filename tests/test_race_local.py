@@ -170,3 +170,28 @@ def test_many_workers_of_one_request_hand_checked(tmp_path):
         add(k, {"LockRelease": {"lock_id": "M", "lock_type": "Mutex", "location": "l.py:2"}})
     want = _check(tmp_path, ev)
     assert want == Counter({("r", "x", 1, "u.py:1", "u.py:1"): 435, ("r", "x", 1, "u.py:1", "m.py:1"): 435})
+
+
+def test_traces_too_wide_to_unpack_are_listed_instead(tmp_path, monkeypatch):
+    """When the trace-local clocks would take too much memory unpacked, the run is listed:
+    the same counts and examples (the 30-worker case above, with the limit at one value)."""
+    from raceway_core.causality import racelocal
+
+    ev, last = [], {}
+    for k in range(30):
+        ev.append(_event(len(ev) + 1, "r", f"w{k}", last.get(k), {"StateChange": {
+            "variable": "x", "old_value": 0, "new_value": 1, "location": "u.py:1", "access_type": "Write"}}))
+        last[k] = ev[-1]["id"]
+    path = tmp_path / "w.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in ev) + "\n")
+    with TraceSession.open([path]) as s:
+        eng = s.engine
+        cur = s.store.cursor()
+        try:
+            counted = eng.race_input(cur).same_trace_counts(force=True)
+            monkeypatch.setattr(racelocal, "MAX_DENSE", 1)
+            fallen = eng.race_input(cur).same_trace_counts(force=True)
+        finally:
+            cur.close()
+    assert [v[0] for v in counted.values()] == [435]
+    assert fallen == counted

@@ -1,7 +1,7 @@
 """The accesses the race analysis works on, and its three uses of them:
 
-- counts inside each trace: the sweep (races.py) per (variable, trace), aggregated
-  per batch (a trace's pairs are few: it is one request or one run);
+- counts inside each trace: per (variable, trace) run, from the clocks (racelocal.py)
+  when the run is long, else the sweep (races.py), whose work there is no larger;
 - counts between traces: racecount.py, from the clocks, never listing a pair;
 - the listing: the sweep as a generator, critical pairs first, stopped by the caller.
 
@@ -140,11 +140,6 @@ class RaceInput:
         sizes = [b - a for a, b in chosen]
         ends = np.cumsum(sizes).tolist()
         return order[idx], list(zip([0] + ends[:-1], ends))
-
-    def same_trace_counts_listed(self, traces: np.ndarray | None = None) -> dict:
-        """same_trace_counts by listing every pair (the reference the counts are tested against)."""
-        order, segs = self._same_segments(traces)
-        return {} if order is None else self._same_listed(order, segs)
 
     def _same_segments(self, traces):
         """Accesses in (variable, trace, causal order) that may race inside their trace, and
