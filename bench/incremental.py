@@ -113,7 +113,8 @@ def _append(store, load_id: int, lines: list[bytes]) -> None:
 
 def summary(session) -> tuple:
     races = session.races(max_pairs=0)
-    groups = sorted((g["variable"], g["kind"], g["first_location"], g["second_location"], g["count"])
+    groups = sorted((g["variable"], g["kind"], g["first_location"], g["second_location"], g["count"],
+                     g.get("cross_trace_count", g.get("cross_count")), g["example_first"], g["example_second"])
                     for g in races.groups.to_pylist())
     crit = session.sql("SELECT trace_id, step, seq FROM hb.critical ORDER BY ALL").to_pylist()
     return races.pair_count, groups, crit

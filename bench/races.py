@@ -12,7 +12,8 @@ read_json on the same file (the baseline) and the load average.
     python bench/races.py --only-generate --out /tmp/x.jsonl ...
 
 Targets (issue 18 item 5): ~50k events / ~4.6M pairs <= 5 s and <= 500 MB; 250k events
-within 2.5x read_json and <= 1 KB/event.
+within 2.5x read_json and <= 1 KB/event. The third case puts ~10M racing pairs inside
+four traces of 400 workers (counted inside a trace, not listed).
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def measure(path: Path, n: int, max_pairs: int) -> None:
 CASES = {  # name: (requests, workers, accounts, updates, locked ratio, arrival us)
     "explosion-50k": (700, 4, 2, 4, 0.9, 100),  # ~49.5k events, ~5.4M racing pairs
     "requests-250k": (1000, 6, 4, 13, 0.5, 200),
+    "wide-28k": (4, 400, 2, 6, 0.3, 2000),  # ~28k events: 4 requests of 400 workers (pairs inside traces)
 }
 
 

@@ -21,6 +21,8 @@ from raceway_core import TraceSession
 from raceway_core.causality import incremental
 from raceway_core.causality.engine import EngineOptions
 from test_causality_props import QUICK, SETTINGS, _ts, programs
+from test_race_counts import requests
+from test_race_local import wide_requests
 
 @pytest.fixture(autouse=True)
 def _any_share(monkeypatch):
@@ -139,6 +141,28 @@ def test_incremental_equals_full_run(tmp_path_factory, parts, scope):
 @settings(QUICK, max_examples=6)  # the most CPU of any quick test at QUICK's 12 (the slow twin runs 70)
 @given(parts=appended_programs(), scope=st.sampled_from(["auto", "global", "service"]))
 def test_incremental_equals_full_run_on_a_few_programs(tmp_path_factory, parts, scope):
+    _check(tmp_path_factory.mktemp("inc"), parts, scope)
+
+
+@st.composite
+def appended_requests(draw):
+    """Requests sharing variables and locks (hand-offs inside and between requests, long
+    lock chains), cut into appends: appends touch analysed traces, locks and variables, and
+    shuffled ones land before analysed accesses (the pairs a new access forms as the
+    earlier one, race_counts.py's and race_local.py's generators)."""
+    return _chunks(draw, draw(st.one_of(requests(), wide_requests())))
+
+
+@pytest.mark.slow
+@SETTINGS
+@given(parts=appended_requests(), scope=st.sampled_from(["auto", "global", "instance"]))
+def test_incremental_equals_full_run_on_requests(tmp_path_factory, parts, scope):
+    _check(tmp_path_factory.mktemp("inc"), parts, scope)
+
+
+@QUICK
+@given(parts=appended_requests(), scope=st.sampled_from(["auto", "global", "instance"]))
+def test_incremental_equals_full_run_on_a_few_requests(tmp_path_factory, parts, scope):
     _check(tmp_path_factory.mktemp("inc"), parts, scope)
 
 

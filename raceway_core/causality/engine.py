@@ -47,7 +47,7 @@ STAGES = ("order", "trust", "edges", "load", "topo", "locks", "clocks", "races",
 # directory. At 1M events 400 MB took the analysis' peak RSS from ~1.4 GB to ~1.0 GB.
 MEMORY_PER_EVENT = 400
 MEMORY_FLOOR = 256 << 20
-ENGINE_VERSION = "3"  # bump when the hb tables change meaning (2: cycles, joins, intervals; 3: exact race counts)
+ENGINE_VERSION = "4"  # bump when the hb tables change meaning (2: cycles, joins, intervals; 3: exact race counts; 4: a group's example is its first pair in time order)
 
 
 _UNITS = {"": 1, "B": 1, "BYTES": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,

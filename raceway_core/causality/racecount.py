@@ -70,11 +70,14 @@ def compatible(bk: Buckets, ids: np.ndarray) -> np.ndarray:
 
 
 def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace: np.ndarray,
-                 entries: list[tuple], G: list, g_items, bk: Buckets) -> dict:
+                 entries: list[tuple], G: list, g_items, bk: Buckets,
+                 later: np.ndarray | None = None, earlier: np.ndarray | None = None) -> dict:
     """Racing pairs between traces, per (bucket of the earlier access, bucket of the later):
     {(b, beta): [count, first later access index]}. Accesses are sorted by (variable,
     causal order) and ``var_segments`` are the runs of one variable; ``entries[a]`` is
-    M(a) as a tuple of (chain, index) and ``G[i]`` the chain clock of access i."""
+    M(a) as a tuple of (chain, index) and ``G[i]`` the chain clock of access i. With
+    ``later`` / ``earlier`` (masks over the accesses), only the pairs whose later access,
+    earlier access, is one of those (incremental.py counts the pairs an append adds)."""
     out: dict = {}
     for s, e in var_segments:
         mv = e - s
@@ -106,10 +109,16 @@ def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace:
         wide = jmax + 1
         # per bucket, what its members contribute (sorted keys for binary searches)
         prep = []
+        mine_mask = earlier[s:e] if earlier is not None else None
+        q_pos = np.flatnonzero(later[s:e]) if later is not None else t
+        if not len(q_pos) or (mine_mask is not None and not mine_mask.any()):
+            continue
         for b in range(len(ub)):
             if not ok[b].any():
                 continue
-            members = np.flatnonzero(lb == b)
+            members = np.flatnonzero((lb == b) & mine_mask) if mine_mask is not None else np.flatnonzero(lb == b)
+            if not len(members):
+                continue
             same = np.sort(tr[members] * (mv + 1) + members)
             chains_b = []
             for kk in np.unique(single_k[members]).tolist():
@@ -118,7 +127,7 @@ def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace:
                     chains_b.append((kk, np.sort(single_j[on]), np.sort(tr[on] * wide + single_j[on])))
             multis = []
             for m, at in multi_at.items():
-                mine = at[lb[at] == b]
+                mine = at[(lb[at] == b) & (mine_mask[at] if mine_mask is not None else True)]
                 if len(mine):
                     multis.append((m, len(mine), np.bincount(tr[mine], minlength=int(tr.max()) + 1)))
             prep.append((b, members, same, chains_b, multis))
@@ -126,14 +135,15 @@ def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace:
         firsts: dict = {}
         # the later accesses in blocks: the chain clocks of a block are a (block x chains) matrix
         step = max(MIN_BLOCK, BLOCK_CELLS // max(1, len(chains)))
-        for q0 in range(0, mv, step):
-            q1 = min(mv, q0 + step)
-            tq, trq, lbq = t[q0:q1], tr[q0:q1], lb[q0:q1]
-            gq = _chain_clocks(G[s + q0:s + q1], chains, g_items)
+        for q0 in range(0, len(q_pos), step):
+            tq = q_pos[q0:q0 + step]
+            trq, lbq = tr[tq], lb[tq]
+            gq = _chain_clocks(G[s + q0:s + q0 + len(tq)] if later is None else [G[s + x] for x in tq.tolist()],
+                               chains, g_items)
             known = {m: _knows(gq, kpos, m) for m in multi}
             for b, members, same, chains_b, multis in prep:
-                later = ok[b][lbq]  # the accesses b may race with
-                if not later.any():
+                may = ok[b][lbq]  # the accesses b may race with
+                if not may.any():
                     continue
                 col = np.searchsorted(members, tq)  # earlier accesses of b
                 col -= np.searchsorted(same, trq * (mv + 1) + tq) - np.searchsorted(same, trq * (mv + 1))  # same trace
@@ -143,12 +153,12 @@ def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace:
                     col += np.searchsorted(key, trq * wide + g, side="right") - np.searchsorted(key, trq * wide)
                 for m, n, per_trace in multis:  # (several releases)
                     col -= known[m] * (n - per_trace[trq])
-                col = np.where(later, col, 0)
+                col = np.where(may, col, 0)
                 sums[b] += np.bincount(lbq, weights=col, minlength=len(ub))
                 hit = np.flatnonzero(col > 0)
                 if len(hit):
                     beta, first = np.unique(lbq[hit], return_index=True)
-                    for bt, i in zip(beta.tolist(), (hit[first] + s + q0).tolist()):
+                    for bt, i in zip(beta.tolist(), (tq[hit[first]] + s).tolist()):
                         firsts.setdefault((b, bt), i)
         for (b, bt), i in firsts.items():
             out[(int(ub[b]), int(ub[bt]))] = [int(round(sums[b][bt])), i]
@@ -183,12 +193,14 @@ def _knows(gq: np.ndarray, kpos: dict, m: tuple) -> np.ndarray:
     return hit.astype(np.int64)
 
 
-def minimal_entries(F: list[dict], release_row: dict, reaches, rank: np.ndarray) -> list[tuple]:
+def minimal_entries(F: list[dict], release_row: dict, reaches, rank: np.ndarray, memo: dict | None = None) -> list[tuple]:
     """Per access, M(a): the releases of F(a) that no other release of F(a) reaches inside
     the trace, as a sorted tuple of (chain, index). (A release reached only through
     another trace stays in: the set is then larger than needed, never wrong, since
-    ``a -> i`` iff i knows some release of it.) Snapshots are shared: each is done once."""
-    memo: dict[int, tuple] = {}
+    ``a -> i`` iff i knows some release of it.) Snapshots are shared: each is done once;
+    ``memo`` (id -> (snapshot, result)) keeps them between calls: an analysed snapshot that
+    an append did not replace keeps its releases and their reach (incremental.py)."""
+    memo = {} if memo is None else memo
     reach: dict[tuple, dict] = {}
 
     def precedes(x: tuple, y: tuple) -> bool:
@@ -199,7 +211,8 @@ def minimal_entries(F: list[dict], release_row: dict, reaches, rank: np.ndarray)
 
     out = []
     for f in F:
-        r = memo.get(id(f))
+        got = memo.get(id(f))
+        r = got[1] if got is not None and got[0] is f else None
         if r is None:
             items = list(f.items()) if f else []
             if len(items) > 1:
@@ -212,6 +225,6 @@ def minimal_entries(F: list[dict], release_row: dict, reaches, rank: np.ndarray)
                         mins.append(e)
                 items = sorted(mins)
             r = tuple(items)
-            memo[id(f)] = r
+            memo[id(f)] = (f, r)
         out.append(r)
     return out

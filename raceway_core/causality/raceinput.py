@@ -1,7 +1,7 @@
 """The accesses the race analysis works on, and its three uses of them:
 
-- counts inside each trace: the sweep (races.py) per (variable, trace), aggregated
-  per batch (a trace's pairs are few: it is one request or one run);
+- counts inside each trace: per (variable, trace) run, from the clocks (racelocal.py)
+  when the run is long, else the sweep (races.py), whose work there is no larger;
 - counts between traces: racecount.py, from the clocks, never listing a pair;
 - the listing: the sweep as a generator, critical pairs first, stopped by the caller.
 
@@ -16,10 +16,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raceway_core.causality import racecount
-from raceway_core.causality.races import AW, CLASS_OF, W, Accesses, segments_by, sweep_batches
+from raceway_core.causality import racecount, racelocal
+from raceway_core.causality.races import AW, CLASS_OF, QUERY, W, Accesses, segments_by, sweep_batches
 from raceway_core.dbutil import query_arrow
 
+LIST_FACTOR = 0.75  # a run of one (variable, trace) is listed when accesses / 2 <= this x its (context, bucket) slots
 SCOPES = ("auto", "global", "service", "instance")
 _KEY = {
     "auto": "e.variable",
@@ -98,17 +99,58 @@ class RaceInput:
         return len(self.seq)
 
     # -- counts inside traces ------------------------------------------------------------
-    def same_trace_counts(self, traces: np.ndarray | None = None) -> dict:
+    def same_trace_counts(self, traces: np.ndarray | None = None, force: bool | None = None) -> dict:
         """{(trace, var, ww, first loc, second loc): [count, first seq, second seq]} for the
-        pairs with both events in one trace (with ``traces``, only in those trace codes)."""
-        out: dict = {}
+        pairs with both events in one trace (with ``traces``, only in those trace codes):
+        counted from the clocks (racelocal.py) when the causal order is the time order,
+        else by listing the pairs. ``force``: count (True) or list (False) every run (tests)."""
+        order, segs = self._same_segments(traces)
+        if order is None:
+            return {}
+        if not np.array_equal(self.eng.rank, self.eng.idx):
+            return self._same_listed(order, segs)
+        # Per run of one (variable, trace): counting costs ~ accesses x (context, bucket)
+        # slots, listing at most accesses^2 / 2. Short runs are listed (no more work than
+        # counting them), long ones counted: the work never grows with the racing pairs.
+        bucket, _ = self._buckets()
+        starts = np.array([a for a, _ in segs], dtype=np.int64)
+        sizes = np.diff(np.r_[starts, len(order)])
+        seg = np.repeat(np.arange(len(segs)), sizes)
+        ctx = self.eng.ctx[self.rows[order]].astype(np.int64)
+        slots = np.unique((seg * (int(ctx.max()) + 1) + ctx) * (int(bucket.max()) + 1) + bucket[order])
+        slot_seg = slots // ((int(ctx.max()) + 1) * (int(bucket.max()) + 1))
+        per_seg = np.bincount(slot_seg, minlength=len(segs))
+        count = (sizes - 1) / 2 > LIST_FACTOR * per_seg
+        if force is not None:
+            count[:] = force
+        out = self._same_listed(*self._subset(order, segs, ~count)) if (~count).any() else {}
+        if count.any():
+            sub = self._subset(order, segs, count)
+            try:
+                out.update(self._same_counted(*sub))
+            except racelocal.TooLarge:
+                out.update(self._same_listed(*sub))
+        return out
+
+    @staticmethod
+    def _subset(order: np.ndarray, segs: list, keep: np.ndarray):
+        """The accesses of the runs ``keep`` selects, and their runs renumbered."""
+        chosen = [sg for sg, k in zip(segs, keep.tolist()) if k]
+        idx = np.concatenate([np.arange(a, b) for a, b in chosen])
+        sizes = [b - a for a, b in chosen]
+        ends = np.cumsum(sizes).tolist()
+        return order[idx], list(zip([0] + ends[:-1], ends))
+
+    def _same_segments(self, traces):
+        """Accesses in (variable, trace, causal order) that may race inside their trace, and
+        their runs of one (variable, trace)."""
         if not self.m:
-            return out
+            return None, None
         order = np.lexsort((np.arange(self.m), self.trace, self.var))
         if traces is not None:
             order = order[np.isin(self.trace[order], traces)]
             if not len(order):
-                return out
+                return None, None
         segs = segments_by([self.var[order], self.trace[order]])
         # only runs with two contexts and a write can hold a race (most are one request's own variable)
         ctx = self.eng.ctx[self.rows[order]]
@@ -119,16 +161,100 @@ class RaceInput:
             keep = (lo != hi) & np.logical_or.reduceat(w, starts)
             segs = [sg for sg, k in zip(segs, keep.tolist()) if k]
         if not segs:
-            return out
+            return None, None
         used = np.concatenate([np.arange(a, b) for a, b in segs])
         order = order[used]
-        segs = segments_by([self.var[order], self.trace[order]])
+        return order, segments_by([self.var[order], self.trace[order]])
+
+    def _same_listed(self, order: np.ndarray, segs: list) -> dict:
+        out: dict = {}
         acc = self.acc.take(order)
         stats = [0]
         for a, b in sweep_batches(acc, segs, stats=stats):
             self._aggregate(order[a], order[b], out, with_trace=True)
         self.checks += stats[0]
         return out
+
+    def _same_counted(self, order: np.ndarray, segs: list) -> dict:
+        bucket, bk = self._buckets()
+        seg = np.zeros(len(order), dtype=np.int64)
+        for k, (a, b) in enumerate(segs):
+            seg[a:b] = k
+        acc, eng = self.acc, self.eng
+        ol = order.tolist()
+        hb = eng.hb
+        sizes = np.bincount(eng.trace_of_ctx, minlength=len(eng.trace_names)).astype(np.int64)
+        lc = racelocal.LocalCounter(
+            seg, np.asarray(acc.ctx, dtype=np.int64)[order], np.asarray(acc.pos, dtype=np.int64)[order],
+            np.asarray(acc.lid, dtype=np.int64)[order], self.trace[order], bucket[order],
+            [acc.L[k] for k in ol], [acc.G[k] for k in ol], self._entries([acc.F[k] for k in ol]), sizes, hb.local_ops,
+            hb.g_ops.get, hb.g_ops.depth == 1, len(hb.g_ops.zero_leaf), bk.cls, bk.lockset, bk.inst, bk.locksets, bk.inst_start, bk.inst_end)
+        i, b, n = lc.counts()  # i: in order's numbering
+        out: dict = {}
+        if not len(i):
+            return out
+        g = order[i]
+        ww = (self.write[g] & np.isin(bk.cls[b], [W, AW])).astype(np.int64)
+        key = np.stack([self.trace[g], self.var[g], ww, bk.loc[b], self.loc[g]], axis=1)
+        uniq, _, _, inv = unique_rows(key, inverse=True)
+        counts = np.bincount(inv, weights=n, minlength=len(uniq))
+        # the example: the earliest second access (time order = causal order here), then its
+        # earliest first access
+        o = np.lexsort((i, inv))
+        xs = i[o[np.r_[0, np.flatnonzero(np.diff(inv[o])) + 1]]]
+        loc_first, want_ww = uniq[:, 3], uniq[:, 2].astype(bool)
+        loc_o, write_o = self.loc[order], self.write[order]
+
+        def allowed(run, a):
+            x = xs[run]
+            return (loc_o[a] == loc_first[run]) & ((write_o[a] & write_o[x]) == want_ww[run])
+
+        firsts = lc.first_racing(xs, allowed)
+        if (firsts < 0).any():
+            raise AssertionError("a counted race without a pair")  # the counts and the clocks disagree
+        for k, c, a, x in zip(map(tuple, uniq.tolist()), counts.tolist(), order[firsts].tolist(), order[xs].tolist()):
+            out[k] = [int(round(c)), int(self.seq[a]), int(self.seq[x])]
+        return out
+
+    @property
+    def tkey(self) -> np.ndarray:
+        """Per access, its place in (timestamp, seq) order: examples are the first pairs in it."""
+        t = getattr(self, "_tkey", None)
+        if t is None:
+            t = np.empty(self.m, dtype=np.int64)
+            t[np.lexsort((self.seq, self.ts))] = np.arange(self.m)
+            self._tkey = t
+        return t
+
+    def _first_racing(self, i: int, loc_first: int, ww: int, same_trace: bool, cand=None) -> int:
+        """The earliest access (time order) racing with access i as the first of a pair of
+        the group (first location, kind), in i's trace or in others (among ``cand``, by
+        default every access of i's variable)."""
+        var, tk = self.var, self.tkey
+        if cand is None:
+            cand = np.arange(np.searchsorted(var, var[i], "left"), np.searchsorted(var, var[i], "right"))
+        cand = cand[(tk[cand] < tk[i]) & (self.loc[cand] == loc_first)
+                    & ((self.write[cand] & self.write[i]) == bool(ww))
+                    & ((self.trace[cand] == self.trace[i]) == same_trace)]
+        cls_i = int(self.cls[i])
+        cand = cand[(np.asarray(QUERY)[cls_i] >> self.cls[cand]) & 1 == 1]
+        cand = cand[np.argsort(tk[cand], kind="stable")]
+        eng, acc = self.eng, self.acc
+        li, ii = self.locks[i], int(self.inst[i])
+        ri = int(self.rows[i])
+        for a in cand.tolist():
+            if acc.ctx[a] == acc.ctx[i]:
+                continue
+            la = self.locks[a]
+            if la and li and la & li:
+                continue
+            ia = int(self.inst[a])
+            if self.acc.inst is not None and ia >= 0 and ii >= 0 and (
+                    self.inst_end[ia] < self.inst_start[ii] or self.inst_end[ii] < self.inst_start[ia]):
+                continue
+            if not eng.before(int(self.rows[a]), ri):
+                return a
+        raise AssertionError("a counted race without a pair")  # the counts and the clocks disagree
 
     def listed_counts(self, cross_only: bool = False) -> dict:
         """The same counts from listing every pair (for a causal order that is not the
@@ -150,15 +276,37 @@ class RaceInput:
         cols = [self.trace[f]] if with_trace else []
         key = np.stack(cols + [self.var[f], (self.write[f] & self.write[s]).astype(np.int64),
                                self.loc[f], self.loc[s]], axis=1)
-        uniq, first, counts = unique_rows(key)
+        uniq, _, _, inv = unique_rows(key, inverse=True)
+        counts = np.bincount(inv, minlength=len(uniq))
+        # per group its first pair in time order: earliest second, then earliest first
+        tk = self.tkey
+        o = np.lexsort((tk[f], tk[s], inv))
+        first = o[np.r_[0, np.flatnonzero(np.diff(inv[o])) + 1]]
         for k, i, c in zip(map(tuple, uniq.tolist()), first.tolist(), counts.tolist()):
             if not with_trace:
                 k = (-1,) + k
+            ex = [int(self.seq[f[i]]), int(self.seq[s[i]])]
             cur = out.get(k)
             if cur is None:
-                out[k] = [c, int(self.seq[f[i]]), int(self.seq[s[i]])]
+                out[k] = [c] + ex
             else:
                 cur[0] += c
+                if self.example_key(ex) < self.example_key(cur[1:]):
+                    cur[1:] = ex
+
+    def example_ranks(self, seqs: np.ndarray) -> np.ndarray:
+        """Places in time order of accesses given by seq."""
+        at = getattr(self, "_at_seq", None)
+        if at is None:
+            o = np.argsort(self.seq, kind="stable")
+            at = self._at_seq = (self.seq[o], o)
+        sorted_seq, o = at
+        return self.tkey[o[np.searchsorted(sorted_seq, np.asarray(seqs, dtype=np.int64))]]
+
+    def example_key(self, ex) -> tuple:
+        """(second, first) of an example pair (seqs) in time order: the smaller is shown."""
+        f, s = self.example_ranks(ex).tolist()
+        return (s, f)
 
     def _ordered(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(first, second) of each pair: first = earlier in (timestamp, appearance) order."""
@@ -166,10 +314,39 @@ class RaceInput:
         swap = (ts[a] > ts[b]) | ((ts[a] == ts[b]) & (seq[a] > seq[b]))
         return np.where(swap, b, a), np.where(swap, a, b)
 
+    def _entries(self, F: list) -> list[tuple]:
+        """M(a) for these F snapshots (racecount.minimal_entries), remembered on the clocks."""
+        eng = self.eng
+        hb = eng.hb
+        base = getattr(hb, "_hb", hb)  # incremental.py's view: the engine's own
+        memo = base.__dict__.setdefault("entries_memo", {})
+        release_row = getattr(self, "_release_row", None)
+        if release_row is None:
+            release_row = self._release_row = {e: r for r, es in hb.chains.own.items() for e in es}
+        return racecount.minimal_entries(F, release_row, hb.reaches, eng.rank, memo)
+
+    def _buckets(self):
+        """Per access its bucket (variable, class, lock set, location, instance), and the buckets."""
+        got = getattr(self, "_bk", None)
+        if got is None:
+            ls_ids: dict = {None: 0}
+            ls = np.array([ls_ids.setdefault(x, len(ls_ids)) for x in self.locks], dtype=np.int64)
+            locksets = [frozenset()] * len(ls_ids)
+            for x, n in ls_ids.items():
+                locksets[n] = x or frozenset()
+            attrs = np.stack([self.var, self.cls, ls, self.loc, self.inst], axis=1)
+            uniq, _, _, bucket = unique_rows(attrs, inverse=True)
+            bk = racecount.Buckets(uniq[:, 0], uniq[:, 1], uniq[:, 2], uniq[:, 3], uniq[:, 4], locksets,
+                                   self.inst_start, self.inst_end)
+            got = self._bk = (bucket, bk)
+        return got
+
     # -- counts between traces ---------------------------------------------------------------
-    def cross_counts(self) -> dict:
+    def cross_counts(self, later: np.ndarray | None = None, earlier: np.ndarray | None = None) -> dict:
         """{(-1, var, ww, first loc, second loc): [count, first seq, second seq]} for pairs
-        joining two traces, counted from the clocks (racecount.py)."""
+        joining two traces, counted from the clocks (racecount.py); with ``later`` /
+        ``earlier`` (masks over the accesses) only the pairs whose later / earlier access
+        is one of those."""
         out: dict = {}
         if not self.m or len(np.unique(self.trace)) < 2:
             return out
@@ -186,49 +363,51 @@ class RaceInput:
         for a, b in segs:
             used[a:b] = True
         F = [f if u else None for f, u in zip(self.acc.F, used.tolist())]
-        release_row = {e: r for r, es in hb.chains.own.items() for e in es}
-        entries = racecount.minimal_entries(F, release_row, hb.reaches, eng.rank)
-        ls_ids: dict = {None: 0}
-        ls = np.array([ls_ids.setdefault(x, len(ls_ids)) for x in self.locks], dtype=np.int64)
-        locksets = [frozenset()] * len(ls_ids)
-        for x, n in ls_ids.items():
-            locksets[n] = x or frozenset()
-        attrs = np.stack([self.var, self.cls, ls, self.loc, self.inst], axis=1)
-        uniq, _, _, bucket = unique_rows(attrs, inverse=True)
-        bk = racecount.Buckets(uniq[:, 0], uniq[:, 1], uniq[:, 2], uniq[:, 3], uniq[:, 4], locksets,
-                               self.inst_start, self.inst_end)
+        entries = self._entries(F)
+        bucket, bk = self._buckets()
         found = racecount.cross_counts(bucket, segs, self.trace, entries, self.acc.G,
-                                       hb.g_ops.items, bk)
+                                       hb.g_ops.items, bk, later=later, earlier=earlier)
+        firsts: dict = {}
         for (b, beta), (count, i) in found.items():
             key = (-1, int(bk.var[b]), int(self.write[i] and bk.cls[b] in (W, AW)), int(bk.loc[b]), int(bk.loc[beta]))
             cur = out.get(key)
             if cur is None:
-                a = self._example(bucket, b, i)
-                out[key] = [count, int(self.seq[a]), int(self.seq[i])]
+                out[key] = [count]
+                firsts[key] = i
             else:
                 cur[0] += count
+                if self.tkey[i] < self.tkey[firsts[key]]:
+                    firsts[key] = i
+        for key, i in firsts.items():  # the group's first pair in time order
+            cand = None
+            if earlier is not None:
+                var = self.var
+                cand = np.arange(np.searchsorted(var, var[i], "left"), np.searchsorted(var, var[i], "right"))
+                cand = cand[earlier[cand]]
+            a = self._first_racing(i, key[3], key[2], same_trace=False, cand=cand)
+            out[key] += [int(self.seq[a]), int(self.seq[i])]
         return out
-
-    def _example(self, bucket: np.ndarray, b: int, i: int) -> int:
-        """An earlier access of bucket b in another trace that races with access i."""
-        acc, eng = self.acc, self.eng
-        for a in np.flatnonzero(bucket[:i] == b).tolist():
-            if self.trace[a] != self.trace[i] and not eng.before(int(self.rows[a]), int(self.rows[i])):
-                return a
-        raise AssertionError("a counted race without a pair")  # the counts and the clocks disagree
 
     # -- tables ---------------------------------------------------------------------------------
     def group_tables(self, same: dict, cross: dict) -> tuple[pa.Table, pa.Table]:
         """hb.race_groups (every pair; cross_count: those joining two traces) and
         hb.race_trace_groups (per trace, the pairs with both events in it)."""
         total: dict = {}
-        for (tr, *k), (c, f, s) in same.items():
-            cur = total.setdefault(tuple(k), [0, 0, f, s])
+        parts = [(k, v, False) for k, v in same.items()] + [(k, v, True) for k, v in cross.items()]
+        # each group's example: its first pair in time order (the least (second, first) rank)
+        ex = np.array([v[1:] for _, v, _ in parts], dtype=np.int64).reshape(-1, 2)
+        rank = self.example_ranks(ex[:, 1]) * (self.m + 1) + self.example_ranks(ex[:, 0])
+        for ((_, *k), (c, f, s), is_cross), r in zip(parts, rank.tolist()):
+            cur = total.get(tuple(k))
+            if cur is None:
+                cur = total[tuple(k)] = [0, 0, f, s, r]
             cur[0] += c
-        for (_, *k), (c, f, s) in cross.items():
-            cur = total.setdefault(tuple(k), [0, 0, f, s])
-            cur[0] += c
-            cur[1] += c
+            if is_cross:
+                cur[1] += c
+            if r < cur[4]:
+                cur[2:] = [f, s, r]
+        for v in total.values():
+            del v[4]
         groups = self._table([(None, *k, *v) for k, v in total.items()], with_cross=True)
         trace_rows = [(tr, *k, c, None, f, s) for (tr, *k), (c, f, s) in same.items()]
         return groups, self._table(trace_rows, with_cross=False)

@@ -17,7 +17,8 @@ synchronised accesses the forest stays a chain and each access costs O(1); the
 work is otherwise proportional to the concurrent conflicting pairs reported.
 
 The sweep *lists* pairs (in batches, so a caller can stop at its limit); counts
-do not come from it except for pairs inside one trace (see racecount.py).
+come from it only for short runs of one variable inside one trace (racelocal.py and
+racecount.py count the rest from the clocks).
 """
 
 from __future__ import annotations
