@@ -8,6 +8,9 @@ in-memory table after it; peak RSS: the whole process):
 * reader: the loader's reading of the file into Arrow chunks (line split, UTF-8, guard);
 * insert: reader + the validating SQL insert of every chunk, each committed, raw kept;
 * insert, no raw: the same with the raw column left NULL (what the typed columns cost);
+* insert, rest only: a sizing prototype of storing, instead of raw, the event less the
+  fields the typed columns hold (``json_merge_patch`` removing ids, clock, lock set and
+  metadata strings; not exact: it drops null-vs-absent), to size that redesign;
 * checkpoint: one CHECKPOINT after each insert (what compressing the rows costs), and
   the table's size after it;
 * Store.load: the store's in-memory load (its checkpoints at 200k, 400k, 800k ... events).
@@ -28,7 +31,9 @@ import sys
 
 from common import env_line, read_json_code, synthetic_ndjson
 
-PARTS = ("reader", "insert", "insert_noraw", "store_load")
+PARTS = ("reader", "insert", "insert_noraw", "insert_rest", "store_load")
+_REST_PATCH = ('{"id":null,"trace_id":null,"parent_id":null,"causality_vector":null,"lock_set":null,'
+               '"metadata":{"thread_id":null,"service_name":null,"instance_id":null,"distributed_span_id":null}}')
 
 
 def _cpu() -> float:
@@ -73,6 +78,8 @@ def part(name: str, path: str) -> dict:
     if name == "insert_noraw":
         ddl = ddl.replace("raw JSON NOT NULL", "raw JSON")
         sql = sql.replace("__RAW__", "NULL")
+    if name == "insert_rest":
+        sql = sql.replace("__RAW__", f"json_merge_patch(text, '{_REST_PATCH}')")
     conn.execute(ddl).fetchall()
     c0 = _cpu()
     for chunk in _prefetch(src.chunks(), depth=1):
@@ -118,8 +125,8 @@ def main() -> None:
     me = os.path.abspath(__file__)
     print(f"# load parts ({env_line()}); CPU s (user + system of the work), table MB, peak RSS MB")
     print("| events | read_json CPU | reader CPU | insert CPU (raw / no raw) | checkpoint CPU (raw / no raw) "
-          "| table MB before / after checkpoint (raw; no raw) | Store.load CPU, peak RSS | load average |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| table MB before / after checkpoint (raw; no raw; rest) | insert CPU, checkpoint CPU (rest) | Store.load CPU, peak RSS | load average |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n in (int(x) for x in a.sizes.split(",")):
         path = str(synthetic_ndjson(n))
         before = _loadavg()
@@ -127,11 +134,12 @@ def main() -> None:
         rj = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, check=True)
         rj_cpu = float(rj.stdout.strip().splitlines()[-1])
         r = {p: _child([sys.executable, me, "--part", p, path]) for p in PARTS}
-        (ins, _), (nor, _) = r["insert"], r["insert_noraw"]
+        (ins, _), (nor, _), (rest, _) = r["insert"], r["insert_noraw"], r["insert_rest"]
         sl, sl_rss = r["store_load"]
         print(f"| {n:,} | {rj_cpu:.2f} | {r['reader'][0]['cpu']:.2f} | {ins['cpu']:.2f} / {nor['cpu']:.2f} "
               f"| {ins['ckpt_cpu']:.2f} / {nor['ckpt_cpu']:.2f} "
-              f"| {ins['mb']:.0f} / {ins['ckpt_mb']:.0f}; {nor['mb']:.0f} / {nor['ckpt_mb']:.0f} "
+              f"| {ins['mb']:.0f} / {ins['ckpt_mb']:.0f}; {nor['mb']:.0f} / {nor['ckpt_mb']:.0f}; "
+              f"{rest['mb']:.0f} / {rest['ckpt_mb']:.0f} | {rest['cpu']:.2f}, {rest['ckpt_cpu']:.2f} "
               f"| {sl['cpu']:.2f} ({sl['cpu'] / rj_cpu:.2f}x read_json), {sl_rss:.0f} MB ({sl_rss * 1024 / n:.2f} KB/event) "
               f"| {before} -> {_loadavg()} |", flush=True)
 
