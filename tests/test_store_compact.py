@@ -63,3 +63,21 @@ def test_appends_after_a_load_count_from_what_the_load_left(tmp_path, small_thre
         _append(store, load_id, 1500, 600)  # 2,100 >= 2,000
         assert _uncompressed_segments(store) == 0
         assert store.counts()["events"] == 2100
+
+
+def test_an_in_memory_load_holds_at_most_a_row_group_as_written(tmp_path, monkeypatch):
+    """A load checkpoints each time the events cross a multiple of COMPACT_ROWS (DuckDB's
+    row group), so that the rows held uncompressed stay under a row group and a chunk
+    whatever the size of the file (checkpoints at each doubling held up to half of it)."""
+    monkeypatch.setattr(loading, "COMPACT_ROWS", 1000)
+    monkeypatch.setattr(loading.reading, "BLOCK", 64 << 10)  # a few hundred events a chunk
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(event(i)) + "\n" for i in range(6500)))
+    with Store() as store:
+        [s] = store.load([path])
+        assert s.loaded == 6500
+        raw_rows = store.sql("SELECT coalesce(sum(count), 0) AS n FROM pragma_storage_info('events') "
+                             "WHERE column_name = 'kind' AND compression = 'Uncompressed'").column("n")[0].as_py()
+        assert raw_rows < 1000
+        ids = store.sql("SELECT id FROM events ORDER BY seq").column("id").to_pylist()
+    assert ids == [event(i)["id"] for i in range(6500)]
