@@ -60,7 +60,9 @@ samples: install
 
 # The first table is issue 18's: the CLI's load and engine at 100k-3M events with the baselines
 # (read_json, orjson, wc -l) measured in the same run; BENCH_SIZES changes its sizes.
+# The 10M-event run (time and peak RSS; ~an hour on 2 loaded cores) comes last; BENCH_BIG= skips it.
 BENCH_SIZES ?= 100000,300000,1000000,3000000
+BENCH_BIG ?= 10000000
 bench: install-test
 	$(BIN)/python bench/summary.py --sizes $(BENCH_SIZES)
 	$(BIN)/python bench/load.py
@@ -75,6 +77,7 @@ bench: install-test
 	$(BIN)/python bench/tui.py --analysed
 	$(BIN)/python bench/deadlocks.py
 	$(BIN)/python bench/web.py
+	$(if $(BENCH_BIG),$(BIN)/python bench/big.py --events $(BENCH_BIG) --baseline)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

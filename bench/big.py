@@ -7,7 +7,8 @@ spill to its file rather than hold everything in memory). A watchdog stops the c
 its resident memory passes --max-rss-gb (the machine is shared: better a clear "stopped"
 than the kernel's OOM killer picking a process). Prints wall time, the child's peak RSS
 (bytes per event), racing pairs and the load average; --baseline also times DuckDB
-read_json on the same file. Not part of `make test` or `make bench` (an hour on 2 loaded cores).
+read_json on the same file. Last step of `make bench` (BENCH_BIG= skips it; an hour on 2 loaded cores),
+never of `make test`.
 
     python bench/big.py                      # 10,000,000 events
     python bench/big.py --events 3000000 --baseline
@@ -37,8 +38,8 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-def run_capped(args: list[str], cap: int) -> tuple[float, int, str, int, bool]:
-    """(wall s, peak RSS bytes, stdout, exit code, stopped by the watchdog)."""
+def run_capped(args: list[str], cap: int) -> tuple[float, float, int, str, int, bool]:
+    """(wall s, CPU s (user + system), peak RSS bytes, stdout, exit code, stopped by the watchdog)."""
     t = time.perf_counter()
     with open(OUT / "big-stdout.json", "w+b") as out:
         p = subprocess.Popen(args, stdout=out, stderr=subprocess.PIPE)
@@ -64,7 +65,7 @@ def run_capped(args: list[str], cap: int) -> tuple[float, int, str, int, bool]:
         text = out.read().decode()
     if p.returncode not in (0, 1) and not stopped.is_set():
         sys.stderr.write(b"".join(err_chunks).decode(errors="replace")[-4000:])
-    return wall, usage.ru_maxrss * 1024, text, p.returncode, stopped.is_set()
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, text, p.returncode, stopped.is_set()
 
 
 def main() -> None:
@@ -84,7 +85,7 @@ def main() -> None:
     db = OUT / f"big-{n}.duckdb"
     for f in (db, db.with_name(db.name + ".wal")):
         f.unlink(missing_ok=True)
-    wall, peak, out, code, stopped = run_capped(
+    wall, cpu, peak, out, code, stopped = run_capped(
         [cli_exe(), "analyze", str(path), "--db", str(db), "--json", "--max-pairs", "0"], int(args.max_rss_gb * 2**30))
     load = os.getloadavg()[0]
     if stopped:
@@ -95,7 +96,7 @@ def main() -> None:
         print(f"FAILED (exit {code}) after {wall:.0f} s, peak RSS {peak / 2**30:.2f} GB | load average {load:.2f}")
         raise SystemExit(1)
     doc = json.loads(out)
-    print(f"{doc['events']:,} events, {doc['traces']:,} traces: load + analysis {wall:.0f} s, peak RSS "
+    print(f"{doc['events']:,} events, {doc['traces']:,} traces: load + analysis {wall:.0f} s ({cpu:.0f} s CPU), peak RSS "
           f"{peak / 2**30:.2f} GB ({peak / n:,.0f} B/event), {doc['races']['pair_count']:,} racing pairs, "
           f"{len(doc['critical_paths']):,} critical paths | load average {load:.2f}")
     for f in (db, db.with_name(db.name + ".wal")):
