@@ -377,9 +377,14 @@ class TraceSession:
         """Every access of a variable in causal order, with the causal link to the previous one."""
         eng = self.engine
         # the variable as the scope names it (variables(), races), or its plain name (the
-        # original API's audit-trail route): the same under global and auto
+        # original API's audit-trail route): the same under global and auto. A plain name may
+        # itself contain '::' ("svc::x"): the scope's name wins when some access has it.
         key = _VAR_KEY[eng.options.variable_scope]
-        match = "e.variable = $variable" + (f" OR {key} = $variable" if key != "e.variable" else "")
+        match = "e.variable = $variable"
+        if key != "e.variable":
+            scoped = key.replace("e.", "x.")
+            match = (f"CASE WHEN EXISTS (SELECT 1 FROM events x WHERE x.kind = 'StateChange' AND {scoped} = $variable) "
+                     f"THEN {key} = $variable ELSE e.variable = $variable END")
         sql = _audit.sql(f"({match})").replace("__TRACE__", "AND e.trace_id = $t" if trace_id else "")
         params = {"variable": variable} | ({"t": trace_id} if trace_id else {})
         t = self._q(sql, params)
