@@ -36,7 +36,7 @@ class Store:
         schema.session_setup(self.conn)
         self._configure()
         if not read_only:
-            schema.create(self.conn)
+            schema.create(self.conn, on_disk=self.path is not None)
         self._write_lock = threading.Lock()
         self._version = 0
         self._append_cur: duckdb.DuckDBPyConnection | None = None
