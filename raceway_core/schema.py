@@ -114,7 +114,13 @@ def create(conn: duckdb.DuckDBPyConnection, on_disk: bool = False) -> None:
     ).fetchall()
 
 
-def session_setup(conn: duckdb.DuckDBPyConnection) -> None:
-    """Per-connection settings every cursor needs."""
-    conn.execute("SET TimeZone = 'UTC'").fetchall()
-    conn.execute(MACROS).fetchall()
+def session_setup(conn: duckdb.DuckDBPyConnection, *, macros: bool = True) -> None:
+    """Per-connection settings: UTC for the connection and the cursors it makes later
+    (GLOBAL: a cursor inherits it for free), and the loader's macros (``macros``).
+
+    The macros are TEMP, so per connection, and cost ~4 ms to create: only the
+    connections that load (the ingest SQL is their only user) make them, not
+    every reader's cursor (which made them a tenth of the quick tests' time)."""
+    conn.execute("SET GLOBAL TimeZone = 'UTC'").fetchall()
+    if macros:
+        conn.execute(MACROS).fetchall()

@@ -56,7 +56,12 @@ class Store:
 
     # -- connections ---------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor for the calling thread (DuckDB connections are not thread-safe)."""
+        """A cursor for the calling thread (DuckDB connections are not thread-safe).
+        UTC comes from the store's connection (a global setting)."""
+        return self.conn.cursor()
+
+    def _loading_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor that can run the loader's SQL (its macros made on it)."""
         cur = self.conn.cursor()
         schema.session_setup(cur)
         return cur
@@ -98,7 +103,7 @@ class Store:
         out = []
         with self._write_lock:
             self._known = self._line = self._held = self._compacted = None
-            cur = self.cursor()
+            cur = self._loading_cursor()
             try:
                 for p in paths:
                     # A file store takes each file in one transaction: DuckDB then writes the
@@ -232,7 +237,7 @@ class Store:
     def _appender(self) -> duckdb.DuckDBPyConnection:
         # one cursor for appends, only ever used under the write lock
         if self._append_cur is None:
-            self._append_cur = self.cursor()
+            self._append_cur = self._loading_cursor()
         return self._append_cur
 
     def _next_ids(self, cur) -> tuple[int, int]:

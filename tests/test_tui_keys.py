@@ -179,3 +179,70 @@ async def test_the_detail_panel_shows_the_event_under_the_cursor_without_laying_
             shown = "".join(detail.render_line(y).text for y in range(detail.content_size.height))
             assert row["id"] in shown  # drawn, not only fetched
         assert detail.region == region and layouts == []
+
+
+async def test_a_chosen_trace_loads_the_shown_pane_before_the_hidden_panes_are_precomputed(monkeypatch):
+    """The precomputation of the hidden panes for a new trace starts once the shown pane has its
+    data: its queries no longer compete with the one the user waits for (both cores)."""
+    from raceway_tui.panes.base import Pane
+
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        order: list[tuple[str, str | None]] = []
+        show, quietly = Pane._show, Pane.fetch_quietly
+
+        def noting_show(self, key, data):
+            order.append(("shown", self.id, key[0]))
+            return show(self, key, data)
+
+        def noting_fetch(self, session, key):
+            order.append(("precomputed", self.id, key[0]))
+            return quietly(self, session, key)
+
+        monkeypatch.setattr(Pane, "_show", noting_show)
+        monkeypatch.setattr(Pane, "fetch_quietly", noting_fetch)
+        passes = app._warmer.passes
+        await pilot.press("t", "j", "enter")
+        await settle(pilot)
+        trace = app.scope
+        assert trace is not None and app.active_pane == "critical"
+        mine = [o for o in order if o[2] == trace]
+        assert mine[0] == ("shown", "pane-critical", trace)
+        hidden = {o[1] for o in mine if o[0] == "precomputed"}
+        assert app._warmer.passes == passes + 1 and "pane-variables" in hidden and "pane-critical" not in hidden
+        assert all(app.pane(p).results.get(app.pane(p).current_key()) is not None
+                   for p in ("variables", "races", "anomalies"))  # what a visit shows is there
+
+
+async def test_a_pane_switch_relabels_no_tab_at_full_width_and_hides_the_detail_panel_where_a_pane_has_its_own():
+    """A tab's label is set only when it changes (each set lays the tab bar out again); the
+    detail panel follows the pane (hidden on panes with their own details, and with d)."""
+    from textual.widgets import Tab
+
+    from raceway_tui.widgets.detail import EventDetail
+
+    app = create_app(SAMPLES)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await settle(pilot)
+        set_labels: list[str] = []
+        original = Tab.label.fset
+        Tab.label = Tab.label.setter(lambda self, v: (set_labels.append(str(v)), original(self, v)))
+        try:
+            detail = app.query_one(EventDetail)
+            for key, pid, shown in (("1", "timeline", True), ("3", "races", False), ("2", "critical", True),
+                                    ("0", "dashboard", False)):
+                await pilot.press(key)
+                await settle(pilot)
+                assert app.active_pane == pid and detail.display == shown and bool(detail.region) == shown
+            await pilot.press("1", "d")
+            await settle(pilot)
+            assert not detail.display
+            await pilot.press("d")
+            await settle(pilot)
+            assert detail.display and detail.region.height > 0
+        finally:
+            Tab.label = Tab.label.setter(original)
+        assert set_labels == []  # 200 columns: the full labels throughout

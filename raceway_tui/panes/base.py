@@ -194,6 +194,7 @@ class Pane(Vertical):
         if self.busy and msg.key == self._key:  # shown meanwhile: it waited for this result
             self.busy = False
             self._show(msg.key, msg.data)
+            warmer_of(self.app).shown_ready(self)
 
     def warm_dropped(self, key: tuple) -> None:
         """The precomputation will not fetch ``key`` after all: fetch it here if it is awaited."""
@@ -211,9 +212,10 @@ class Pane(Vertical):
         if msg.error:
             self.say(literal(f"Could not load {self.title}: {msg.error}", style="red"))
             self.app.notify(f"{self.title}: {msg.error}", severity="error", timeout=8)
-            return
-        self.results[msg.key] = msg.data
-        self._show(msg.key, msg.data)
+        else:
+            self.results[msg.key] = msg.data
+            self._show(msg.key, msg.data)
+        warmer_of(self.app).shown_ready(self)  # the other panes' precomputation, put off for this one
 
     def _show(self, key: tuple, data: Any) -> None:
         self.data = data
