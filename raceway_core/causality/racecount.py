@@ -171,18 +171,25 @@ def _chain_clocks(G: list, chains: list[int], items) -> np.ndarray:
     out = np.zeros((len(G), len(chains)), dtype=np.int64)
     if not chains:
         return out
+    first, inv = by_identity(G)
+    ops = getattr(items, "__self__", None)  # pclock.Clocks.items
+    if getattr(ops, "depth", 0) == 1:  # few chains: a clock is one flat tuple, a row as is
+        zero = ops.zero_leaf
+        try:
+            rows = np.array([G[n] if G[n] is not None else zero for n in first.tolist()], dtype=np.int64)
+        except ValueError:  # tuples of unequal lengths: read them one by one below
+            rows = None
+        if rows is not None and rows.shape == (len(first), len(zero)):
+            return rows[:, chains][inv]
     col = {k: n for n, k in enumerate(chains)}
-    first: dict[int, int] = {}
-    src = np.empty(len(G), dtype=np.int64)
-    for n, g in enumerate(G):
-        at = first.setdefault(id(g), n)
-        src[n] = at
-        if at == n and g is not None:
+    for n in first.tolist():
+        g = G[n]
+        if g is not None:
             for k, v in items(g):
                 c = col.get(k)
                 if c is not None:
                     out[n, c] = v
-    return out[src]
+    return out[first[inv]]
 
 
 def _knows(gq: np.ndarray, kpos: dict, m: tuple) -> np.ndarray:
@@ -228,3 +235,18 @@ def minimal_entries(F: list[dict], release_row: dict, reaches, rank: np.ndarray,
             memo[id(f)] = (f, r)
         out.append(r)
     return out
+
+
+def by_identity(objs: list) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct objects of a list by identity (snapshots and tuples are shared):
+    the index of each one's first occurrence, ascending, and per item its distinct one
+    (``objs[first[inv[n]]] is objs[n]``). One C-level pass instead of a dict per item."""
+    if not len(objs):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    ids = np.fromiter(map(id, objs), dtype=np.uint64, count=len(objs))
+    _, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+    by_first = np.argsort(first, kind="stable")  # numbered by first occurrence
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[by_first] = np.arange(len(first))
+    return first[by_first].astype(np.int64), rank[inv.reshape(-1)]
