@@ -288,3 +288,21 @@ def test_untouched_traces_keep_their_races_on_a_touched_variable(tmp_path, scope
     with TraceSession.open([_write(tmp_path / "all.jsonl", base + extra)]) as s:
         per_trace = s.sql("SELECT trace_id, count(*) AS n FROM hb.race_trace_groups GROUP BY ALL ORDER BY ALL")
     assert per_trace.to_pylist() == [{"trace_id": "T1", "n": per_trace["n"][0].as_py()}, {"trace_id": "T2", "n": 1}]
+
+
+def test_a_new_lock_chain_after_an_analysed_one_is_continued_incrementally(tmp_path):
+    """A release in a new trace that follows no release of its lock (no acquire before it)
+    starts a second chain of L; a hand-off from it into another trace keeps it, labelled
+    after L's analysed chain ("chain 2"), its next release continuing it; the append
+    after it continues both chains from their last releases."""
+    base, t = _base()
+    i = len(base)
+    add = [_ev(i, "T3", "a", t, _lock("LockRelease")),
+           _ev(i + 1, "T4", "a", t + 1, _lock("LockAcquire")),
+           _ev(i + 2, "T4", "a", t + 2, _access("x", "Write", "f.py:1")),
+           _ev(i + 3, "T4", "a", t + 3, _lock("LockRelease"))]
+    more = SHAPES["same contexts"](i + 4, t + 100)
+    assert _check(tmp_path, [base, add, more], "auto") == [None, None]
+    with TraceSession.open([_write(tmp_path / "all.jsonl", base + add + more)]) as s:
+        labels = s.engine.hb.chains.label
+    assert "lock 'L'" in labels and "lock 'L' (chain 2)" in labels
