@@ -46,6 +46,11 @@ class Chains:
     label: list[str]  # per chain, for explanations
 
 
+def lock_label(lock: str, k: int) -> str:
+    """The label of lock ``lock``'s k-th kept chain (1-based), as explanations show it."""
+    return f"lock '{lock}'" + (f" (chain {k})" if k > 1 else "")
+
+
 def lock_chains(release_rows: np.ndarray, release_lock: list[str], ctx: np.ndarray, pos: np.ndarray,
                 trace_of_ctx: np.ndarray, handoff_src: np.ndarray, handoff_dst: np.ndarray,
                 cross_parent_src: np.ndarray) -> Chains:
@@ -95,7 +100,7 @@ def lock_chains(release_rows: np.ndarray, release_lock: list[str], ctx: np.ndarr
     for c in crossing.tolist():
         lock = locks[starts[c]]
         per_lock[lock] = per_lock.get(lock, 0) + 1
-        labels.append(f"lock '{lock}'" + (f" (chain {per_lock[lock]})" if per_lock[lock] > 1 else ""))
+        labels.append(lock_label(lock, per_lock[lock]))
     n = len(crossing)
     for src in sorted(set(cross_parent_src.tolist())):
         labels.append("parent or join link into another trace")

@@ -45,7 +45,7 @@ import numpy as np
 import pyarrow as pa
 
 from raceway_core.causality import graph, trust
-from raceway_core.causality.clocks import _flatten, lock_chains
+from raceway_core.causality.clocks import _flatten, lock_label
 from raceway_core.causality.critical_path import longest_paths, path_rows
 from raceway_core.causality.engine import CP_KINDS, Engine
 from raceway_core.causality.pclock import Clocks
@@ -126,6 +126,7 @@ class _Update:
     def __init__(self, old: Engine, cur) -> None:
         self.old, self.cur = old, cur
         self.new = None
+        self.reordered: set = set()  # variables with an analysed access now after a new one (_cross)
 
     def q(self, sql: str, params=None) -> pa.Table:
         return query_arrow(self.cur, sql, params)
@@ -552,6 +553,7 @@ class _Update:
         for u, a in zip(h_src[at].tolist(), h_dst[at].tolist()):
             handed.setdefault(u, []).append(a)
         ctx, pos = eng.ctx, eng.pos
+        label_set = set(chains.label)
         own: dict = {}
         labels: list = []
         next_id = chains.n
@@ -562,15 +564,15 @@ class _Update:
             if prev is not None:
                 got = kept(prev)
                 cur = [got[0], got[1], None] if got is not None else [None, 0, "old"]
-            base = f"lock '{lk}'"
-            count = sum(1 for x in chains.label if x == base or (x.startswith(base + " (chain ") and x.endswith(")")
-                                                               and x[len(base) + 8:-1].isdigit()))
+            count = 0  # the lock's kept chains so far: labelled 1, 2, ... in order
+            while lock_label(lk, count + 1) in label_set:
+                count += 1
 
             def close() -> None:
                 nonlocal next_id, count
                 if cur is not None and isinstance(cur[2], list) and any(r in crossing_src for r, _ in cur[2]):
                     count += 1
-                    labels.append(base + (f" (chain {count})" if count > 1 else ""))
+                    labels.append(lock_label(lk, count))
                     for r, k in cur[2]:
                         own[r] = [(next_id, k)]
                     next_id += 1
@@ -886,9 +888,8 @@ class _Update:
         # analysed access of it now comes after a new one (_cross: self.reordered), a touched
         # variable's new pairs all come after its old ones, so a stored part long enough is
         # still its beginning; else its pairs are listed
-        reordered = getattr(self, "reordered", set())
         need = {(v, k): take for v, k, take in plan
-                if v in keys and (v in reordered or stored[(v, k)].num_rows < take)}
+                if v in keys and (v in self.reordered or stored[(v, k)].num_rows < take)}
         listed = self._listed(ri, need) if need else {}
         parts = []
         for v, k, take in plan:
@@ -911,7 +912,7 @@ class _Update:
         got: dict = {key: [] for key in need}
         have = dict.fromkeys(need, 0)
         short = {key for key, n in need.items() if n > 0}
-        for t in _only(ri, {v for v, _ in need}).pair_batches(batch=1 << 14):
+        for t in ri.restricted({v for v, _ in need}).pair_batches(batch=1 << 14):
             if not short:
                 break
             for key in list(short):
@@ -976,24 +977,6 @@ class _Update:
             SELECT p.trace_id, p.path_ns, t.span_ns, t.sum_ns, p.steps,
                    CASE WHEN t.span_ns > 0 THEN 100.0 * p.path_ns / t.span_ns END AS percentage
             FROM p JOIN t USING (trace_id)""")
-
-
-def _only(ri: RaceInput, variables: set) -> RaceInput:
-    """ri restricted to the accesses of ``variables`` (names), for the listing: the sweep
-    lists each variable's pairs on its own, so the others need not be swept (a touched
-    hot variable that keeps its stored pairs cost ~0.2 s at 1M events)."""
-    names = ri.var_names.to_pylist()
-    codes = [i for i, v in enumerate(names) if v in variables]
-    idx = np.flatnonzero(np.isin(ri.var, codes))
-    if len(idx) == ri.m:
-        return ri
-    sub = object.__new__(RaceInput)
-    sub.__dict__.update({k: v for k, v in ri.__dict__.items() if k not in ("_bk", "_at_seq", "_tkey")})
-    for name in ("rows", "seq", "var", "cls", "write", "loc", "ts", "inst", "trace"):
-        setattr(sub, name, getattr(ri, name)[idx])
-    sub.locks = [ri.locks[i] for i in idx.tolist()]
-    sub.acc = ri.acc.take(idx)
-    return sub
 
 
 _SOURCE = None

@@ -98,6 +98,22 @@ class RaceInput:
     def m(self) -> int:
         return len(self.seq)
 
+    def restricted(self, variables: set) -> "RaceInput":
+        """These accesses of ``variables`` (names) only, for listing their pairs: the sweep
+        lists each variable's pairs on its own, so the others need not be swept (incremental.py:
+        a touched hot variable that keeps its stored pairs cost ~0.2 s at 1M events)."""
+        keep = [i for i, v in enumerate(self.var_names.to_pylist()) if v in variables]
+        idx = np.flatnonzero(np.isin(self.var, keep))
+        if len(idx) == self.m:
+            return self
+        sub = object.__new__(RaceInput)  # per-access fields cut to idx, caches of the whole left behind
+        sub.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("_bk", "_at_seq", "_tkey")})
+        for name in ("rows", "seq", "var", "cls", "write", "loc", "ts", "inst", "trace"):
+            setattr(sub, name, getattr(self, name)[idx])
+        sub.locks = [self.locks[i] for i in idx.tolist()]
+        sub.acc = self.acc.take(idx)
+        return sub
+
     # -- counts inside traces ------------------------------------------------------------
     def same_trace_counts(self, traces: np.ndarray | None = None, force: bool | None = None) -> dict:
         """{(trace, var, ww, first loc, second loc): [count, first seq, second seq]} for the
