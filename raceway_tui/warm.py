@@ -105,7 +105,9 @@ class Warmer:
 
     def _put_off_pass(self) -> None:
         self._later = None
-        self.start()
+        # an app timer: it can fire while the app closes, after the panes are gone
+        if self.app.query("#panes"):
+            self.start()
 
     def _run(self, session) -> None:
         worker = get_current_worker()

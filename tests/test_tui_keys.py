@@ -154,6 +154,18 @@ async def test_following_new_events_does_not_precompute_every_pane_on_each_sync(
             assert sorted(table.row(i)["variable"] for i in range(table.row_count)) == ["v1", "v2", "v3"]
 
 
+async def test_a_put_off_precomputation_firing_while_the_app_closes_does_nothing():
+    """Live mode puts the next precomputation off on an app timer; under load it fired while
+    the app closed, after the panes were gone: NoMatches('#panes') made the exit a crash."""
+    app = create_app([ROOT / "sample_traces" / "banking-unsafe.jsonl"])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        warmer, passes = app._warmer, app._warmer.passes
+        await app.query_one("#panes").remove()  # what closing the app does before its timers stop
+        warmer._put_off_pass()
+        assert warmer.passes == passes and not app.query("#panes")
+
+
 async def test_the_detail_panel_shows_the_event_under_the_cursor_without_laying_out_the_screen(monkeypatch):
     from textual.widget import Widget
 
