@@ -13,7 +13,9 @@ in-memory table after it; peak RSS: the whole process):
   metadata strings; not exact: it drops null-vs-absent), to size that redesign;
 * checkpoint: one CHECKPOINT after each insert (what compressing the rows costs), and
   the table's size after it;
-* Store.load: the store's in-memory load (its checkpoints at 200k, 400k, 800k ... events).
+* Store.load: the store's in-memory load (its checkpoints at each row group), which keeps
+  each event's line offset instead of its text (rawtext); and the same keeping the text
+  (``Store(keep_raw=True)``, what ``sql -q`` naming raw does, and the load before lazy raw).
 
     python bench/loadparts.py [--sizes 300000,1000000]
 
@@ -31,7 +33,7 @@ import sys
 
 from common import env_line, read_json_code, synthetic_ndjson
 
-PARTS = ("reader", "insert", "insert_noraw", "insert_rest", "store_load")
+PARTS = ("reader", "insert", "insert_noraw", "insert_rest", "store_load", "store_load_raw")
 _REST_PATCH = ('{"id":null,"trace_id":null,"parent_id":null,"causality_vector":null,"lock_set":null,'
                '"metadata":{"thread_id":null,"service_name":null,"instance_id":null,"distributed_span_id":null}}')
 
@@ -57,9 +59,9 @@ def part(name: str, path: str) -> dict:
     from raceway_core.store import Store
 
     out: dict = {}
-    if name == "store_load":
+    if name in ("store_load", "store_load_raw"):
         c0 = _cpu()
-        with Store() as store:
+        with Store(keep_raw=name == "store_load_raw") as store:
             store.load([Path(path)])
             out["cpu"] = _cpu() - c0
             out["mb"] = _table_mb(store.conn)
@@ -76,7 +78,6 @@ def part(name: str, path: str) -> dict:
     conn.execute("SET checkpoint_threshold = '64GB'").fetchall()  # as the Store: no automatic checkpoints
     ddl, sql = schema.EVENTS, ingest.FAST_INSERT
     if name == "insert_noraw":
-        ddl = ddl.replace("raw JSON NOT NULL", "raw JSON")
         sql = sql.replace("__RAW__", "NULL")
     if name == "insert_rest":
         sql = sql.replace("__RAW__", f"json_merge_patch(text, '{_REST_PATCH}')")
@@ -125,8 +126,9 @@ def main() -> None:
     me = os.path.abspath(__file__)
     print(f"# load parts ({env_line()}); CPU s (user + system of the work), table MB, peak RSS MB")
     print("| events | read_json CPU | reader CPU | insert CPU (raw / no raw) | checkpoint CPU (raw / no raw) "
-          "| table MB before / after checkpoint (raw; no raw; rest) | insert CPU, checkpoint CPU (rest) | Store.load CPU, peak RSS | load average |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| table MB before / after checkpoint (raw; no raw; rest) | insert CPU, checkpoint CPU (rest) "
+          "| Store.load CPU, peak RSS, table MB | same, text kept | load average |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n in (int(x) for x in a.sizes.split(",")):
         path = str(synthetic_ndjson(n))
         before = _loadavg()
@@ -136,11 +138,13 @@ def main() -> None:
         r = {p: _child([sys.executable, me, "--part", p, path]) for p in PARTS}
         (ins, _), (nor, _), (rest, _) = r["insert"], r["insert_noraw"], r["insert_rest"]
         sl, sl_rss = r["store_load"]
+        sk, sk_rss = r["store_load_raw"]
         print(f"| {n:,} | {rj_cpu:.2f} | {r['reader'][0]['cpu']:.2f} | {ins['cpu']:.2f} / {nor['cpu']:.2f} "
               f"| {ins['ckpt_cpu']:.2f} / {nor['ckpt_cpu']:.2f} "
               f"| {ins['mb']:.0f} / {ins['ckpt_mb']:.0f}; {nor['mb']:.0f} / {nor['ckpt_mb']:.0f}; "
               f"{rest['mb']:.0f} / {rest['ckpt_mb']:.0f} | {rest['cpu']:.2f}, {rest['ckpt_cpu']:.2f} "
-              f"| {sl['cpu']:.2f} ({sl['cpu'] / rj_cpu:.2f}x read_json), {sl_rss:.0f} MB ({sl_rss * 1024 / n:.2f} KB/event) "
+              f"| {sl['cpu']:.2f} ({sl['cpu'] / rj_cpu:.2f}x read_json), {sl_rss:.0f} MB ({sl_rss * 1024 / n:.2f} KB/event), "
+              f"{sl['mb']:.0f} MB | {sk['cpu']:.2f} ({sk['cpu'] / rj_cpu:.2f}x), {sk_rss:.0f} MB, {sk['mb']:.0f} MB "
               f"| {before} -> {_loadavg()} |", flush=True)
 
 

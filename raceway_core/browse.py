@@ -24,18 +24,8 @@ import pyarrow.compute as pc
 from raceway_core.dbutil import query_arrow
 from raceway_core.intervals import span_ns
 
-# The kind's most telling field (a URL, a query, an error message) of events ``e``.
-NOTE = """
-    CASE e.kind
-        WHEN 'HttpRequest' THEN e.raw->>'$.kind.HttpRequest.url'
-        WHEN 'DatabaseQuery' THEN e.raw->>'$.kind.DatabaseQuery.query'
-        WHEN 'DatabaseResult' THEN 'rows ' || coalesce(e.raw->>'$.kind.DatabaseResult.rows_affected', '?')
-        WHEN 'Error' THEN coalesce(e.raw->>'$.kind.Error.error_type', 'Error') || ': '
-                          || coalesce(e.raw->>'$.kind.Error.message', '')
-        WHEN 'Custom' THEN e.raw->>'$.kind.Custom.name'
-        WHEN 'MemoryFence' THEN e.raw->>'$.kind.MemoryFence.ordering'
-        ELSE CASE WHEN prefix(e.kind, 'Unknown(') THEN left(CAST(e.raw->'$.kind' AS VARCHAR), 120) END
-    END"""
+from raceway_core import rawtext
+from raceway_core.rawtext import NOTE  # noqa: F401 - the kind's most telling field, for viewers
 
 # What a viewer needs to draw a row.
 ROW_COLUMNS = f"""
@@ -76,13 +66,16 @@ class Timeline:
         self._anchor_keys: list[tuple[int, int]] | None = None
         self._racing_seqs: np.ndarray | None = None
         self._anchor_lock = threading.Lock()  # the lazily computed indexes above
+        self._hits: tuple | None = None  # (text, version) and the seqs found in files
 
     # -- plumbing ---------------------------------------------------------------------
-    def _q(self, sql: str, params: dict | None = None) -> pa.Table:
+    def _q(self, sql: str, params: dict | None = None, tables: dict | None = None) -> pa.Table:
         if self.causal:
             self.session.engine  # the hb tables are current (waits if a new analysis runs)
         cur = self.store.cursor()
         try:
+            for name, table in (tables or {}).items():
+                cur.register(name, table)
             return query_arrow(cur, sql, params)
         finally:
             cur.close()
@@ -260,21 +253,35 @@ class Timeline:
             conds = [(field if field == "id" else "text", fields[field], value.strip().lower())]
         else:
             q = text.lower()
-            conds = [("id", fields["id"], q), ("text", "contains(lower(CAST(e.raw AS VARCHAR)), $q)", q)]
+            # events whose text is not stored: their lines are searched in the file
+            conds = [("id", fields["id"], q), ("text", "(contains(lower(CAST(e.raw AS VARCHAR)), $q) "
+                                                      "OR e.seq IN (SELECT seq FROM _raw_hits))", q)]
         for by, cond, q in conds:
             flt = "AND e.trace_id = $t" if self.trace_id is not None else ""
+            tables = {"_raw_hits": self._raw_hits(q)} if "_raw_hits" in cond else None
             t = self._q(f"""
                 SELECT count(*) AS n, min(row) FILTER (WHERE row > $after) AS next, min(row) AS first,
                        max(row) FILTER (WHERE row < $after) AS prev, max(row) AS last
                 FROM ({self._row_numbers_sql()}) r
                 SEMI JOIN (SELECT e.seq FROM events e WHERE {cond} {flt}) m ON m.seq = r.seq""",
-                        self._params(q=q, after=int(after)))
+                        self._params(q=q, after=int(after)), tables)
             r = t.to_pylist()[0]
             if r["n"]:
                 row = (r["prev"] if r["prev"] is not None else r["last"]) if backwards else \
                       (r["next"] if r["next"] is not None else r["first"])
                 return SearchResult(int(row), int(r["n"]), by)
         return SearchResult(None, 0, "text")
+
+    def _raw_hits(self, q: str) -> pa.Table:
+        """rawtext.search, kept for the next search of the same text (n, N)."""
+        key = (q, self.store.version)
+        if self._hits is None or self._hits[0] != key:
+            cur = self.store.cursor()
+            try:
+                self._hits = (key, rawtext.search(cur, q))
+            finally:
+                cur.close()
+        return self._hits[1]
 
 
 EDGE_LIST = pa.list_(pa.struct([("kind", pa.string()), ("detail", pa.string()), ("src_id", pa.string()),
@@ -319,7 +326,7 @@ def event_record(store, event_id: str) -> dict | None:
     """Every stored field of one event, without the analysis (no computed clock or lock set)."""
     cur = store.cursor()
     try:
-        rows = query_arrow(cur, "SELECT * FROM events WHERE id = $id", {"id": event_id}).to_pylist()
+        rows = rawtext.fill(cur, query_arrow(cur, "SELECT * FROM events WHERE id = $id", {"id": event_id}).to_pylist())
     finally:
         cur.close()
     return rows[0] if rows else None

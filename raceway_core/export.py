@@ -12,6 +12,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from raceway_core import rawtext
 from raceway_core.errors import RacewayError
 
 FORMATS = ("json", "parquet")
@@ -57,9 +58,9 @@ BATCH = 20_000  # rows fetched at a time while streaming events out
 
 # The events CSV: the original's columns first (ID, Timestamp, Kind, Thread ID, Service Name,
 # Environment, Location), then what our events hold besides.
-EVENT_COLUMNS = """
+EVENT_COLUMNS = f"""
     id, strftime(timestamp, '%Y-%m-%dT%H:%M:%S.%fZ') AS timestamp, kind, thread_id, service,
-    raw->>'$.metadata.environment' AS environment, location, trace_id, parent_id, ts_ns,
+    {rawtext.environment()} AS environment, location, trace_id, parent_id, ts_ns,
     duration_ns / 1e6 AS duration_ms, variable, access, CAST(old_value AS VARCHAR) AS old_value,
     CAST(new_value AS VARCHAR) AS new_value, lock_id, function_name, http_method, http_status, span_id,
     upstream_span_id, instance_id"""
@@ -125,11 +126,15 @@ def write_trace_json(session, trace_id: str | None, out, summary: bool = True) -
     out.write(orjson.dumps(head, default=json_default)[:-1] + b', "events": [')
     where, params = _where(trace_id)
     n = 0
-    for batch in _batches(session, f"SELECT CAST(raw AS VARCHAR) AS raw FROM events {where} ORDER BY seq", params):
-        for raw in batch.column(0).to_pylist():
+    sql = f"SELECT seq, line, CAST(raw AS VARCHAR) AS raw, raw_at FROM events {where} ORDER BY seq"
+    cur = session.store.cursor()
+    try:
+        for raw in rawtext.texts(_batches(session, sql, params), cur):
             out.write(b"\n  " if n == 0 else b",\n  ")
             out.write(raw.encode())
             n += 1
+    finally:
+        cur.close()
     out.write(b"\n]}\n")
     return n
 

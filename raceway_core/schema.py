@@ -39,10 +39,17 @@ CREATE TABLE IF NOT EXISTS events (
     http_status INTEGER,
     clock STRUCT(c VARCHAR, n BIGINT)[],  -- causality_vector as given
     lock_set VARCHAR[],               -- lock_set as given
-    raw JSON NOT NULL,
+    raw JSON,                         -- the event's text; NULL when raw_at says where it is
     source VARCHAR NOT NULL,
     line INTEGER,
-    rec INTEGER
+    rec INTEGER,
+    -- An in-memory load of a plain JSONL file keeps no copy of its lines (the raw column
+    -- was ~60% of the load's CPU and 70% of the table's memory): raw_at is the byte offset
+    -- of the event's line in the file of raw_files (line_base = (seq >> 24) - line), read
+    -- back by raceway_core.rawtext. What the queries take from raw on every row stays here:
+    note VARCHAR,                     -- the kind's telling field (browse.NOTE), when raw is NULL
+    environment VARCHAR,              -- metadata.environment, when raw is NULL
+    raw_at BIGINT
 )
 """
 
@@ -72,6 +79,20 @@ CREATE TABLE IF NOT EXISTS sources (
     notes VARCHAR[]
 )
 """
+
+# The files whose lines events' raw_at point into, as they were when loaded.
+RAW_FILES = """
+CREATE TABLE IF NOT EXISTS raw_files (
+    line_base BIGINT PRIMARY KEY,
+    path VARCHAR NOT NULL,
+    size BIGINT NOT NULL,
+    mtime_ns BIGINT NOT NULL,
+    crc BIGINT NOT NULL               -- zlib.crc32 of its size bytes: a reload tells growth from change
+)
+"""
+
+# Stores made before raw_at keep working (their raw is always there).
+_ADDED = ("note VARCHAR", "environment VARCHAR", "raw_at BIGINT")
 
 META = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)
@@ -103,12 +124,18 @@ CREATE OR REPLACE TEMP MACRO rw_depth(t) AS list_reduce(list_prepend(CAST(0 AS B
 # checkpoint CPU than DuckDB's default (FSST, ~280 MB). In memory DuckDB has no zstd (a
 # column forced to it stays uncompressed), so there the default stays.
 def events_ddl(on_disk: bool) -> str:
-    return EVENTS.replace("raw JSON NOT NULL,", "raw JSON NOT NULL USING COMPRESSION zstd,") if on_disk else EVENTS
+    return EVENTS.replace("raw JSON,", "raw JSON USING COMPRESSION zstd,") if on_disk else EVENTS
 
 
 def create(conn: duckdb.DuckDBPyConnection, on_disk: bool = False) -> None:
-    for ddl in (events_ddl(on_disk), REJECTS, SOURCES, META):
+    for ddl in (events_ddl(on_disk), REJECTS, SOURCES, RAW_FILES, META):
         conn.execute(ddl).fetchall()
+    have = {r[0] for r in conn.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'events' AND schema_name = 'main' "
+        "AND database_name = current_database()").fetchall()}
+    for col in _ADDED:
+        if col.split()[0] not in have:
+            conn.execute(f"ALTER TABLE events ADD COLUMN {col}").fetchall()
     conn.execute(
         "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)]
     ).fetchall()

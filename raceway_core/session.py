@@ -24,6 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from raceway_core import intervals as _intervals
+from raceway_core import rawtext
 from raceway_core.analysis import anomalies as _anomalies
 from raceway_core.analysis import deadlocks as _deadlocks
 from raceway_core.analysis import audit as _audit
@@ -223,6 +224,13 @@ class TraceSession:
             FROM events e JOIN hb.ev o USING (seq) JOIN hb.ctx c ON c.ctx = o.ctx
             LEFT JOIN hb.locksets l USING (seq) WHERE e.seq = $s""", {"s": int(eng.seq[row])}).to_pylist()[0]
         rec["vector_clock"] = self._labelled_clock(row)
+        cur = self.store.cursor()
+        try:
+            rawtext.fill(cur, [rec])
+        except rawtext.RawUnavailable as exc:  # the rest of the event is still there to show
+            rec["raw_error"] = str(exc)
+        finally:
+            cur.close()
         return rec
 
     def vector_clock(self, event_id: str) -> dict[str, int]:

@@ -27,8 +27,11 @@ from raceway_core.loading.known import KnownIds
 
 
 class Store:
-    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False, keep_raw: bool = False) -> None:
         self.path = None if path in (None, ":memory:") else Path(path)
+        # In memory, a plain JSONL file's events keep where their line is, not its text
+        # (rawtext); ``keep_raw``: keep the text (for SQL of one's own that reads events.raw).
+        self.keep_raw = keep_raw
         try:
             self.conn = duckdb.connect(str(self.path) if self.path else ":memory:", read_only=read_only)
         except (duckdb.Error, OSError) as exc:
@@ -116,7 +119,7 @@ class Store:
                     try:
                         load_id, line_base = self._next_ids(cur)
                         summary, used = load_file(cur, Path(p), load_id, line_base, name=str(p), options=options,
-                                                  compact=not whole)
+                                                  compact=not whole, lazy_raw=not (whole or self.keep_raw))
                         self._record(cur, load_id, Path(p), summary, line_base + used)
                     except BaseException:
                         if whole:

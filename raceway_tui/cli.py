@@ -83,11 +83,11 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _open_store(db: Path | None):
+def _open_store(db: Path | None, keep_raw: bool = False):
     from raceway_core.store import Store
 
     try:
-        return Store(db)
+        return Store(db, keep_raw=keep_raw)
     except RacewayError as exc:
         raise _fail(str(exc)) from exc
 
@@ -264,7 +264,7 @@ def sql(
     from raceway_tui.render import arrow_to_json, arrow_to_rich
 
     options = import_options(fmt, regex, delimiter, settings, max_record)
-    store = _open_store(db)
+    store = _open_store(db, keep_raw=bool(_RAW_NAMED.search(query)))  # the query reads events.raw itself
     try:
         if files and not _load(store, files, err, options):
             raise typer.Exit(2)
@@ -285,6 +285,7 @@ def sql(
 
 
 _HB_NAMED = re.compile(r"\bhb\s*\.", re.IGNORECASE)
+_RAW_NAMED = re.compile(r"\braw\b|\*", re.IGNORECASE)
 
 
 class FailOn(str, Enum):

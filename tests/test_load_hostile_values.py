@@ -116,7 +116,7 @@ def test_bad_event_is_rejected_and_its_neighbours_stored(tmp_path, name, path):
 @pytest.mark.parametrize("path", PATHS)
 def test_look_alikes_load(tmp_path, path):
     texts = list(FINE.values())
-    with Store() as store:
+    with Store(keep_raw=True) as store:
         loaded, rejects = _load(store, tmp_path, texts, path)
         assert rejects == []
         assert loaded == len(texts)

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import event
+from raceway_core import rawtext
 from raceway_core.loading import batch
 from raceway_core.store import Store
 
@@ -61,8 +62,14 @@ def _expected(ev: dict) -> dict:
 def _stored(store: Store) -> list[dict]:
     rows = store.sql("SELECT id, trace_id, parent_id, thread_id, service, instance_id, span_id, variable, location, "
                      "lock_id, function_name, task_id, CAST(old_value AS VARCHAR) AS old_value, "
-                     "CAST(new_value AS VARCHAR) AS new_value, lock_set, clock, CAST(raw AS VARCHAR) AS raw "
+                     "CAST(new_value AS VARCHAR) AS new_value, lock_set, clock "
                      "FROM events ORDER BY seq").to_pylist()
+    cur = store.cursor()
+    try:  # stored, or read back from the file (an in-memory load of NDJSON: rawtext)
+        for r, text in zip(rows, rawtext.all_texts(cur), strict=True):
+            r["raw"] = text
+    finally:
+        cur.close()
     for r in rows:
         for k in ("old_value", "new_value", "raw"):
             r[k] = None if r[k] is None else json.loads(r[k])

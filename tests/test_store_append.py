@@ -40,6 +40,7 @@ def split(events: list) -> list[str]:
 @pytest.mark.parametrize("form", ["body text", "split events"])
 def test_a_posted_batch_ends_up_exactly_like_the_same_file(tmp_path, store, form):
     evs = mixed_events()
+    store.keep_raw = True  # the file's lines kept in the store, as a server keeps a batch's
     [summary] = store.load([ndjson(tmp_path / "a.jsonl", evs)])
     with Store() as live:
         lid = live.open_live("server", "http")
@@ -62,6 +63,7 @@ def test_rows_made_by_a_front_are_stored_exactly_like_the_same_file(tmp_path, st
     evs = list(itertools.islice(generate(config_for_events(400, seed=3)), 400))
     kinds = {next(iter(e["kind"])) for e in evs}
     assert {"StateChange", "LockAcquire", "FunctionCall", "HttpRequest", "AsyncSpawn"} <= kinds
+    store.keep_raw = True  # the file's lines kept in the store, as a server keeps a batch's
     [summary] = store.load([ndjson(tmp_path / "a.jsonl", evs)])
     with Store() as live:
         lid = live.open_live("server", "http")

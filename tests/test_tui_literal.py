@@ -77,7 +77,7 @@ def hostile(tmp_path):
 
 def stored_strings(path) -> list[str]:
     """The hostile strings as the store holds them (each must be on screen, made visible)."""
-    with Store() as s:
+    with Store(keep_raw=True) as s:
         s.load([path])
         t = s.sql("""SELECT DISTINCT unnest([variable, location, thread_id, service, lock_id, function_name,
                                              raw->>'$.kind.HttpRequest.url', raw->>'$.kind.Error.message',

@@ -12,11 +12,13 @@ is anomalous, its severity by x / median: >= 10 critical, >= 5 warning, else min
 
 from __future__ import annotations
 
-KEY = """CASE kind
+from raceway_core import rawtext
+
+KEY = f"""CASE kind
     WHEN 'FunctionCall' THEN 'FunctionCall(' || coalesce(function_name, '?') || ')'
     WHEN 'HttpRequest' THEN 'HttpRequest(' || coalesce(http_method, '?') || ')'
     WHEN 'HttpResponse' THEN 'HttpResponse(' || coalesce(CAST(http_status AS VARCHAR), '?') || ')'
-    WHEN 'Custom' THEN 'Custom(' || coalesce(raw->>'$.kind.Custom.name', '?') || ')'
+    WHEN 'Custom' THEN 'Custom(' || coalesce({rawtext.custom_name()}, '?') || ')'
     ELSE kind END"""
 
 

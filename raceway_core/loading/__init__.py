@@ -81,17 +81,32 @@ def checkpoint(conn: duckdb.DuckDBPyConnection) -> bool:
 
 
 def load_file(conn: duckdb.DuckDBPyConnection, path: Path, load_id: int, line_base: int,
-              name: str | None = None, options=None, compact: bool = False) -> tuple[LoadSummary, int]:
+              name: str | None = None, options=None, compact: bool = False,
+              lazy_raw: bool = False) -> tuple[LoadSummary, int]:
     """Load one file on ``conn``; returns its summary and the number of lines it used.
 
     Chunks commit one by one (big transactions hold everything in memory twice);
     if loading fails half-way, what this load added is removed again. ``compact``
     (an in-memory store, chunks committed one by one): checkpoint each time the events
     the store holds cross a multiple of COMPACT_ROWS, which is when DuckDB compresses
-    the rows in memory.
+    the rows in memory. ``lazy_raw``: the events of a plain JSONL file keep where their
+    line is rather than its text (``rawtext``), for stores that live no longer than the file.
     """
     started = time.perf_counter()
     src = Source(Path(path), name or display_name(Path(path)), options=options)
+    stat = None
+    grown: list[tuple] = []  # earlier loads of this file, now changed: (line_base, size, crc)
+    if lazy_raw:
+        try:  # before reading: a change while loading then shows when reading back
+            stat = Path(path).stat()
+            src.offsets = Path(path).is_file()
+        except OSError:
+            pass
+        if src.offsets:
+            grown = conn.execute("SELECT line_base, size, crc FROM raw_files WHERE path = ? AND "
+                                 "(size <> ? OR mtime_ns <> ?) AND size <= ?",
+                                 [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_size]).fetchall()
+            src.crc_marks = {size: None for _, size, _ in grown if size}
     ing = Ingestor(conn, load_id, src.name, line_base)
     held = conn.execute("SELECT count(*) FROM events").fetchall()[0][0] if compact else 0
     compacted = held
@@ -108,6 +123,15 @@ def load_file(conn: duckdb.DuckDBPyConnection, path: Path, load_id: int, line_ba
                                seconds=time.perf_counter() - started, bytes=src.bytes_read), 0
         ing.problems(src.problems)
         ing.dedupe()
+        if src.offsets and stat is not None:
+            # what was read (a file growing meanwhile: more than stat said) and the time before
+            # reading (a file changed meanwhile then fails the check when read back)
+            conn.execute("INSERT INTO raw_files VALUES (?, ?, ?, ?, ?)",
+                         [line_base, str(Path(path).resolve()), src.bytes_read, stat.st_mtime_ns, src.crc]).fetchall()
+            for lb, size, crc in grown:  # the file only grew since (a reload): its lines are where they were
+                if size and src.crc_marks.get(size) == crc:
+                    conn.execute("UPDATE raw_files SET size = ?, mtime_ns = ?, crc = ? WHERE line_base = ?",
+                                 [src.bytes_read, stat.st_mtime_ns, src.crc, lb]).fetchall()
     except BaseException:
         ing.undo()
         raise

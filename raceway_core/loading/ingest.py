@@ -231,7 +231,8 @@ _COLUMNS = f"""
     __RAW__ AS raw,
     CAST(? AS VARCHAR) AS source,
     line,
-    rec"""
+    rec,
+    __KEPT__"""
 
 # ts_ns is ns since the epoch in a BIGINT (+ up to 999 ns of extra digits)
 MIN_EPOCH_US, MAX_EPOCH_US = -(2**63 // 1000), (2**63 - 1) // 1000 - 1
@@ -256,7 +257,7 @@ _TOO_DEEP = (  # CASE: rw_depth only for the few long records (an AND would run 
 # -- the records of a chunk ---------------------------------------------------------
 _BLANK = "regexp_full_match(text, '[ \t\r\n]*')"
 _RECS_PLAIN = f"""
-recs AS (SELECT line, rec, text FROM _chunk WHERE NOT {_BLANK})"""
+recs AS (SELECT line, rec, text __AT__ FROM _chunk WHERE NOT {_BLANK})"""
 
 # Line mode with batch lines ({"events": [...]}, server responses, arrays): their events.
 _RECS_EXPAND = f"""
@@ -288,7 +289,7 @@ _VARIANT = "CASE " + " ".join(f"WHEN {_k(v, '')[:-1]} IS NOT NULL THEN {_q(v)}" 
 # (TRY: a record that is not JSON gets NULL here and an exact reason later).
 _PIPELINE = f"""
 a AS (
-    SELECT line, rec, text, contains(text, chr(92)) AS esc,
+    SELECT line, rec, text __AT__, contains(text, chr(92)) AS esc,
         TRY(CAST(json_transform(text, {_q(TOP_STRUCT)}) AS {TOP_TYPE})) AS x
     FROM recs __ONLY__
 ), e AS (
@@ -355,11 +356,43 @@ _RAW_TRIMMED = """CASE WHEN suffix(text, chr(13) || chr(10)) THEN left(text, -2)
          WHEN suffix(text, chr(10)) OR suffix(text, chr(13)) THEN left(text, -1) ELSE text END"""
 
 
-def with_recs(sql: str, expand: bool, json_text: bool = False) -> str:
+# Lazy raw (a chunk of whole lines with their file offsets ``at``): an event keeps no
+# text, only where its line is, plus what queries read from raw on every row. Events
+# carrying span tags (span_critical_path reads them) keep their text.
+_LAZY = "(file_at IS NOT NULL AND NOT coalesce(contains(x.metadata.tags, '\"span.'), false))"
+
+
+def _jv(frag: str) -> str:
+    """``raw->>path`` from the fragment of that path."""
+    return f"(CASE WHEN {frag} = 'null' THEN NULL ELSE rw_unq({frag}) END)"
+
+
+# browse.NOTE, from the fragments (the fast path takes only the known kinds)
+_NOTE = f"""CASE kind
+        WHEN 'HttpRequest' THEN {_jv(_k('HttpRequest', 'url'))}
+        WHEN 'DatabaseQuery' THEN {_jv(_k('DatabaseQuery', 'query'))}
+        WHEN 'DatabaseResult' THEN 'rows ' || coalesce({_jv(_k('DatabaseResult', 'rows_affected'))}, '?')
+        WHEN 'Error' THEN coalesce({_jv(_k('Error', 'error_type'))}, 'Error') || ': '
+                          || coalesce({_jv(_k('Error', 'message'))}, '')
+        WHEN 'Custom' THEN {_jv(_k('Custom', 'name'))}
+        WHEN 'MemoryFence' THEN {_jv(_k('MemoryFence', 'ordering'))} END"""
+_KEPT_LAZY = f"""CASE WHEN {_LAZY} THEN {_NOTE} END AS note,
+    CASE WHEN {_LAZY} THEN {_jv('x.metadata.environment')} END AS environment,
+    CASE WHEN {_LAZY} THEN file_at END AS raw_at"""
+_KEPT_TEXT = "CAST(NULL AS VARCHAR) AS note, CAST(NULL AS VARCHAR) AS environment, CAST(NULL AS BIGINT) AS raw_at"
+
+
+def with_recs(sql: str, expand: bool, json_text: bool = False, lazy: bool = False) -> str:
     """``sql`` for a chunk of plain records or of lines that may be batches;
-    ``json_text``: the chunk's text is typed JSON and ends without a line end."""
-    sql = sql.replace("__RAW__", "text" if json_text and not expand else _RAW_TRIMMED)
-    return sql.replace("__RECS__", _RECS_EXPAND if expand else _RECS_PLAIN)
+    ``json_text``: the chunk's text is typed JSON and ends without a line end;
+    ``lazy``: such a chunk of whole lines with their offsets (``file_at``), whose events
+    keep the offset instead of the text."""
+    lazy = lazy and json_text and not expand
+    raw = "text" if json_text and not expand else _RAW_TRIMMED
+    sql = sql.replace("__RAW__", f"CASE WHEN NOT {_LAZY} THEN text END" if lazy else raw)
+    sql = sql.replace("__KEPT__", _KEPT_LAZY if lazy else _KEPT_TEXT)
+    sql = sql.replace("__RECS__", _RECS_EXPAND if expand else _RECS_PLAIN)
+    return sql.replace("__AT__", ", file_at" if lazy else "")
 
 
 @dataclass
@@ -391,10 +424,11 @@ class Ingestor:
         conn = self.conn
         conn.register("_chunk", table)
         json_text = table.schema.field("text").type == JSON_TEXT
+        lazy = "file_at" in table.schema.names
         try:
             if records is None:
                 expand = expand and conn.execute(HAS_BATCHES).fetchall()[0][0] > 0
-            inserted = conn.execute(with_recs(FAST_INSERT, expand, json_text),
+            inserted = conn.execute(with_recs(FAST_INSERT, expand, json_text, lazy),
                                     [self.line_base, self.source]).fetchall()[0][0]
             total = records if records is not None else conn.execute(with_recs(COUNT, expand)).fetchall()[0][0]
             self.counts.records += total

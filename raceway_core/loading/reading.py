@@ -75,6 +75,11 @@ class Source:
     fatal: str | None = None
     gz: bool = False
     options: ImportOptions | None = None
+    # line mode on a plain file: give each line's byte offset (column ``file_at``), so the
+    # store can read the line back instead of holding its text (see rawtext)
+    offsets: bool = False
+    crc: int = 0  # zlib.crc32 of the bytes read (a plain file)
+    crc_marks: dict[int, int | None] = field(default_factory=dict)  # size -> crc32 of that prefix
 
     def chunks(self) -> Iterator[Chunk]:
         try:
@@ -89,6 +94,8 @@ class Source:
         if (importer is not None and importer.name == "shiviz" and not self._forced()
                 and first.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{")):
             importer = self._reads_better(importer, first)
+        if importer is not None or self.gz:
+            self.offsets = False
         if importer is not None:
             yield from self._imported(importer, first + b"".join(raw))
             return
@@ -97,12 +104,14 @@ class Source:
         body = first.lstrip(b"\xef\xbb\xbf \t\r\n")
         if not body:
             rest = b"".join(raw).strip()
+            self.offsets = False  # the text no longer starts at the file's offset 0
             if not rest:
                 self.notes.append("empty file")
                 self.mode = "empty"
                 return
             first, body = rest, rest
         if _is_document(body):
+            self.offsets = False
             self.mode = "json"
             yield from self._document(first + b"".join(raw))
         else:
@@ -191,7 +200,9 @@ class Source:
         limit = self.max_record
         skipped = 0  # bytes of an oversized line dropped so far (0: not inside one)
         head = b""  # the start of that line, kept for the reject
+        pos = 0  # file offset of the next block
         for block in _chain_first(first, rest):
+            start, pos = pos, pos + len(block)
             if skipped:  # inside a line past the limit: drop bytes up to its end
                 nl = block.find(b"\n")
                 if nl < 0:
@@ -199,7 +210,7 @@ class Source:
                     continue
                 line_no += 1
                 self._oversized(line_no, head, skipped + nl)
-                skipped, block = 0, block[nl + 1:]
+                skipped, block, start = 0, block[nl + 1:], start + nl + 1
             data = carry + block if carry else block
             cut = data.rfind(b"\n") + 1
             if cut == 0:
@@ -207,8 +218,9 @@ class Source:
                 if len(carry) > limit:  # no end in sight: stop holding it
                     skipped, head, carry = len(carry), carry[:_RAW_KEPT], b""
                 continue
+            at = start - len(carry)  # file offset of data[0]
             carry = data[cut:]
-            chunk, n = self._split(data, line_no, cut)  # the first cut bytes: no copy
+            chunk, n = self._split(data, line_no, cut, at)  # the first cut bytes: no copy
             line_no += n
             if chunk is not None:
                 yield chunk
@@ -218,7 +230,7 @@ class Source:
             line_no += 1
             self._oversized(line_no, head, skipped)
         elif carry.strip():
-            chunk, n = self._split(carry + b"\n", line_no)
+            chunk, n = self._split(carry + b"\n", line_no, None, pos - len(carry))
             line_no += n
             if chunk is not None:
                 yield chunk
@@ -228,8 +240,10 @@ class Source:
         self.problems.append(Problem(line, None, _too_big(size, self.max_record),
                                      head.decode("utf-8", "replace") + " …"))
 
-    def _split(self, data: bytes, line_no: int, end: int | None = None) -> tuple[Chunk | None, int]:
-        """Records of ``data[:end]`` (ends with a newline) whose first line is line_no + 1."""
+    def _split(self, data: bytes, line_no: int, end: int | None = None,
+               at: int = 0) -> tuple[Chunk | None, int]:
+        """Records of ``data[:end]`` (ends with a newline) whose first line is line_no + 1;
+        ``at``: the file offset of data[0] (for ``offsets``)."""
         arr = np.frombuffer(data, dtype=np.uint8, count=-1 if end is None else end)
         ends = np.flatnonzero(arr == 10) + 1
         n = len(ends)
@@ -265,6 +279,8 @@ class Source:
             records = None
         # batch lines ({"events": [...]}, arrays) need SQL to count and expand them
         batches = data.find(b'"events"', 0, len(arr)) >= 0 or bool(np.any(arr[offsets[:-1]] == ord("[")))
+        if self.offsets and not batches:
+            table = _with_offsets(table, offsets, line_no, at)
         if batches or records is None:
             return Chunk(_batched(table), expand=True), n
         return Chunk(_batched(table), expand=False, records=records), n
@@ -396,6 +412,17 @@ def json_error_reason(text: str) -> str:
             return f"truncated JSON (line ends at column {len(stripped)} inside a value)"
         return f"not valid JSON: {exc.msg} at column {exc.colno}"
     return "not valid JSON"
+
+
+def _with_offsets(table: pa.Table, offsets: np.ndarray, line_no: int, at: int) -> pa.Table:
+    """``table`` with ``file_at``: where each whole line starts in the file (NULL for an event
+    cut out of a line, whose text is not a line of the file)."""
+    idx = table.column("line").to_numpy() - (line_no + 1)
+    starts = pa.array(offsets[idx].astype(np.int64) + at)
+    rec = table.column("rec")
+    if rec.null_count < len(rec):
+        starts = pc.if_else(pc.is_null(rec), starts, pa.nulls(len(rec), pa.int64()))
+    return table.append_column("file_at", starts)
 
 
 def _batched(table: pa.Table) -> pa.Table:
@@ -543,6 +570,10 @@ def _open_blocks(path: Path, src: Source) -> Iterator[bytes]:
 def _plain_blocks(f, src: Source) -> Iterator[bytes]:
     with f:
         while block := f.read(BLOCK):
+            for mark, got in src.crc_marks.items():  # a file read before: did it only grow?
+                if got is None and src.bytes_read < mark <= src.bytes_read + len(block):
+                    src.crc_marks[mark] = zlib.crc32(block[:mark - src.bytes_read], src.crc)
+            src.crc = zlib.crc32(block, src.crc)  # 4 GB/s: 1% of a load
             src.bytes_read += len(block)
             yield block
 

@@ -69,7 +69,8 @@ class Analyses:
             raise TraceNotFound(f"no trace with id {trace_id!r}")
 
     def _details(self, seqs: list[int]) -> dict[int, dict]:
-        """Per event: ts_ns, location and the kind's own fields (from the raw JSON)."""
+        """Per event: ts_ns, location and the kind's own fields (from the raw JSON, which a
+        server's store always holds: see queries)."""
         if not seqs:
             return {}
         rows = self._q("SELECT seq, ts_ns, kind, location, CAST(raw->'$.kind' AS VARCHAR) AS k "

@@ -1,7 +1,8 @@
 """The server's read queries. Each takes a DuckDB cursor of the calling thread.
 
 Events go out as their stored raw JSON text, spliced into the response without
-being parsed again.
+being parsed again. A server's store is filled by appends (or is a --db file), which
+always keep the text in events.raw (rawtext: only in-memory file loads do not).
 """
 
 from __future__ import annotations

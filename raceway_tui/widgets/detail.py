@@ -78,6 +78,9 @@ def render_event(rec: dict) -> Group:
         pretty = orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode() if raw else ""
     except orjson.JSONDecodeError:
         pretty = visible(raw, multiline=True)
+    if rec.get("raw_error"):  # read back from a file that changed since the load
+        return Group(head, causal, event_fields(rec), Text("raw JSON", style="bold grey70"),
+                     Text(visible(rec["raw_error"]), style="yellow"))
     # a regex highlighter, not Syntax (Pygments): half of the panel's drawing time went there
     return Group(head, causal, event_fields(rec), Text("raw JSON", style="bold grey70"),
                  _JSON(Text(pretty, style="grey85")))
