@@ -246,3 +246,55 @@ async def test_a_pane_switch_relabels_no_tab_at_full_width_and_hides_the_detail_
         finally:
             Tab.label = Tab.label.setter(original)
         assert set_labels == []  # 200 columns: the full labels throughout
+
+
+class StyledTableApp(App):
+    """A table in a container whose background a class changes."""
+
+    CSS = """
+    #box { background: #102030; }
+    #box.alert { background: #803010; }
+    """
+
+    def compose(self):
+        from textual.containers import Vertical
+        from textual.widgets import Input
+
+        with Vertical(id="box"):
+            yield VirtualTable([Column("n", "n", None)], id="t")
+            yield Input(id="other")
+
+    def on_mount(self) -> None:
+        self.query_one(VirtualTable).set_rows([{"n": f"row {i}"} for i in range(20)])
+        self.query_one(VirtualTable).focus()
+
+
+def drawn_styles(widget, y: int):
+    """The styles of line y as a pass over the widget's lines draws it (and a lone render_line)."""
+    widget._styles_cache.clear()
+    strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return {s.style for s in strips[y]}, {s.style for s in widget.render_line(y)}
+
+
+async def test_the_style_kept_between_drawings_follows_theme_class_and_focus_changes():
+    """The widget's base style is worked out once and kept (raceway_tui.widgets.basestyle):
+    a theme, an ancestor's class and the focus changing must all show in the lines drawn."""
+    app = StyledTableApp()
+    async with app.run_test(size=(30, 10)) as pilot:
+        await pilot.pause()
+        table = app.query_one(VirtualTable)
+        seen = []
+        for change in (lambda: None, lambda: setattr(app, "theme", "textual-light"),
+                       lambda: app.query_one("#box").add_class("alert"), lambda: setattr(app, "theme", "nord")):
+            change()
+            await pilot.pause()
+            in_pass, alone = drawn_styles(table, 3)  # a row off the cursor: the base style only
+            # what Textual works out afresh (a pass also draws the gutter: its background only)
+            assert alone == {table.rich_style} and table.rich_style in in_pass
+            seen.append(table.rich_style)
+        assert len(set(seen)) == 4  # each change showed
+        cursor_focused = drawn_styles(table, 1)[0]  # row 0, under the header: the cursor
+        app.query_one("#other").focus()
+        await pilot.pause()
+        cursor_blurred = drawn_styles(table, 1)[0]
+        assert cursor_focused != cursor_blurred and table.rich_style in {s for s in drawn_styles(table, 3)[0]}

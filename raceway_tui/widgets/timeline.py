@@ -27,6 +27,7 @@ from textual.worker import get_current_worker
 
 from raceway_tui import format as fmt
 from raceway_tui.literal import visible
+from raceway_tui.widgets.basestyle import BaseStyle
 from raceway_tui.widgets.cursor import MOVE_BINDINGS, CursorKeys
 
 PAGE = 128
@@ -76,7 +77,7 @@ def rel_time(ns: int | None, start: int | None) -> str:
     return f"+{d / 1000:.3f}s"
 
 
-class TimelineView(CursorKeys, ScrollView, can_focus=True):
+class TimelineView(BaseStyle, CursorKeys, ScrollView, can_focus=True):
     BINDINGS = [
         *MOVE_BINDINGS,
         Binding("enter", "follow", "Follow edge back"),
@@ -304,7 +305,7 @@ class TimelineView(CursorKeys, ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width  # less the scrollbar
-        base = self.rich_style
+        base = self.base_style
         m = self.model
         index = round(self.scroll_y) + y
         if m is None or index >= m.count:
