@@ -298,3 +298,31 @@ async def test_the_style_kept_between_drawings_follows_theme_class_and_focus_cha
         await pilot.pause()
         cursor_blurred = drawn_styles(table, 1)[0]
         assert cursor_focused != cursor_blurred and table.rich_style in {s for s in drawn_styles(table, 3)[0]}
+
+
+async def test_the_timeline_s_first_rows_come_with_its_model_without_a_second_worker(monkeypatch):
+    """Showing a timeline (a chosen trace, all traces) draws its top rows at once: they are
+    read in the model's worker, not asked for by the first draw (a second round trip)."""
+    from raceway_tui.widgets.timeline import TimelineView
+
+    asked: list[list[int]] = []
+    fetch = TimelineView._fetch
+
+    def noting(self, model, pages):
+        asked.append(list(pages))
+        return fetch(self, model, pages)
+
+    monkeypatch.setattr(TimelineView, "_fetch", noting)
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        view = app.pane("timeline").view
+        assert view.count > 0 and view.row(0) is not None and asked == []
+        await pilot.press("t", "j", "enter")  # one trace
+        await settle(pilot)
+        assert app.scope is not None and view.model.trace_id == app.scope
+        got = [view.row(i)["id"] for i in range(min(view.count, 20))]
+        want = app.session.sql("SELECT e.id FROM hb.ev o JOIN events e USING (seq) WHERE o.trace_id = $t "
+                               "ORDER BY o.tord LIMIT 20", {"t": app.scope})["id"].to_pylist()
+        assert got == want and asked == []
+        assert view.render_line(0).text.strip() != ""
