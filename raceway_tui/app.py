@@ -164,6 +164,7 @@ class RacewayApp(App):
         self.traces_shown: bool | None = None  # the trace list: None = by the terminal's width, else T chose
         self.crash_log: Path | None = None  # where an unhandled exception's traceback went
         self.crash_line = ""  # what the command prints about it on exit
+        self._status_bar: StatusBar | None = None
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = False) -> None:
@@ -221,7 +222,9 @@ class RacewayApp(App):
 
     @property
     def status(self) -> StatusBar:
-        return self.query_one("#status", StatusBar)
+        if self._status_bar is None:  # kept: a query walks the whole screen (the 1 s tick asked every time)
+            self._status_bar = self.query_one("#status", StatusBar)
+        return self._status_bar
 
     def source_label(self) -> str:
         if self.server:
@@ -412,7 +415,8 @@ class RacewayApp(App):
             self._tick()
 
     def _tick(self) -> None:
-        if not self.query("#status"):  # shutting down: the 1 s timer can fire after the screen's widgets went
+        # shutting down: the 1 s timer can fire after the screen's widgets went
+        if self._status_bar is None or not self._status_bar.is_attached:
             return
         if self.state == "analysing":
             secs = int(time.monotonic() - self._stage_started)
