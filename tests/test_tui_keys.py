@@ -326,3 +326,33 @@ async def test_the_timeline_s_first_rows_come_with_its_model_without_a_second_wo
                                "ORDER BY o.tord LIMIT 20", {"t": app.scope})["id"].to_pylist()
         assert got == want and asked == []
         assert view.render_line(0).text.strip() != ""
+
+
+async def test_the_timeline_s_query_runs_beside_the_trace_list_s_at_start(monkeypatch):
+    """First paint: the timeline's model (and first page) is read while the trace list is,
+    not after it; the trace rows reach the UI thread as dicts, made in the worker."""
+    from raceway_tui import app as app_module
+    from raceway_tui.widgets.timeline import TimelineModel
+
+    started = threading.Event()
+    seen: dict = {}
+    stored, build = app_module._stored_traces, TimelineModel.build.__func__
+
+    def slow_list(session):
+        seen["timeline_first"] = started.wait(timeout=5)  # the old order: the timeline waited for this
+        seen["list_thread"] = threading.current_thread() is not threading.main_thread()
+        return stored(session)
+
+    def noting(cls, session, trace_id):
+        started.set()
+        return build(cls, session, trace_id)
+
+    monkeypatch.setattr(app_module, "_stored_traces", slow_list)
+    monkeypatch.setattr(TimelineModel, "build", classmethod(noting))
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert seen == {"timeline_first": True, "list_thread": True}
+        n = app.session.traces().num_rows
+        assert isinstance(app.trace_rows, list) and len(app.trace_rows) == n > 1
+        assert app.query_one("#trace-table").row_count == n + 1  # "All" and the traces
