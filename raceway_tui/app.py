@@ -164,6 +164,7 @@ class RacewayApp(App):
         self.traces_shown: bool | None = None  # the trace list: None = by the terminal's width, else T chose
         self.crash_log: Path | None = None  # where an unhandled exception's traceback went
         self.crash_line = ""  # what the command prints about it on exit
+        self._status_bar: StatusBar | None = None
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = False) -> None:
@@ -221,7 +222,9 @@ class RacewayApp(App):
 
     @property
     def status(self) -> StatusBar:
-        return self.query_one("#status", StatusBar)
+        if self._status_bar is None:  # kept: a query walks the whole screen (the 1 s tick asked every time)
+            self._status_bar = self.query_one("#status", StatusBar)
+        return self._status_bar
 
     def source_label(self) -> str:
         if self.server:
@@ -371,9 +374,12 @@ class RacewayApp(App):
             if follow and self.analysed:
                 self._set_state("analysing", "new events")
             else:
-                counts, traces = await in_background(_stored_traces, session)
                 self.analysed = session.analysed
                 self.gen += 1
+                shown = self.pane()
+                if not shown.needs_analysis:  # its query (the timeline's first page) runs beside the trace list's
+                    shown.sync()
+                counts, traces = await in_background(_stored_traces, session)
                 self._show_traces(traces, counts, keep=follow)
                 self._set_state("analysing")
                 self.refresh_panes()
@@ -397,7 +403,7 @@ class RacewayApp(App):
 
     def _analyse(self, session: TraceSession):
         session.analyze(progress=lambda stage, i, n: self.post_message(self.Progress(stage, i, n)))
-        return session.counts(), session.traces()
+        return session.counts(), session.traces().to_pylist()  # Python rows here, not on the UI thread
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Workers catch what they expect; anything else still ends in a toast, not a traceback."""
@@ -412,7 +418,8 @@ class RacewayApp(App):
             self._tick()
 
     def _tick(self) -> None:
-        if not self.query("#status"):  # shutting down: the 1 s timer can fire after the screen's widgets went
+        # shutting down: the 1 s timer can fire after the screen's widgets went
+        if self._status_bar is None or not self._status_bar.is_attached:
             return
         if self.state == "analysing":
             secs = int(time.monotonic() - self._stage_started)
@@ -490,9 +497,11 @@ class RacewayApp(App):
         if not isinstance(self.screen, ErrorScreen):  # live mode fails again on new events: one dialog
             self.push_screen(ErrorScreen(title, message))
 
-    def _show_traces(self, traces, counts: dict, keep: bool = False) -> None:
-        """``keep``: a refresh of the same data; the list cursor and scroll stay where the user left them."""
-        self.trace_rows = traces.to_pylist()
+    def _show_traces(self, traces: list[dict], counts: dict, keep: bool = False) -> None:
+        """``traces``: one dict per trace (made in the worker: 8,000 traces of 1M events took
+        0.1-0.2 s twice on the UI thread); ``keep``: a refresh of the same data; the list cursor
+        and scroll stay where the user left them."""
+        self.trace_rows = traces
         tl = self.query_one(TraceList)
         tl.set_traces(traces)
         if not keep:
@@ -747,7 +756,7 @@ def _stored_traces(session):
     """The counts and trace list of what is stored, before the analysis."""
     from raceway_core.browse import trace_list
 
-    return session.store.counts(), trace_list(session.store)
+    return session.store.counts(), trace_list(session.store).to_pylist()
 
 
 def create_app(files: list[Path] | None = None, db: Path | None = None, server: str | None = None,

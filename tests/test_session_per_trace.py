@@ -28,3 +28,39 @@ def test_anomalies_of_one_trace_are_only_its_own():
         for t in {a["trace_id"] for a in every} | {s.traces()["trace_id"][0].as_py()}:
             got = s.anomalies(t).to_pylist()
             assert got == [a for a in every if a["trace_id"] == t]
+
+
+def test_kept_anomalies_match_the_query_per_trace_and_follow_new_events(tmp_path):
+    """anomalies() keeps the store-wide result (per store version) and filters it per trace:
+    the same rows, in the same order, as the query with the trace filter, and new events
+    (which move the baselines) are seen in anomalies(), counts() and traces()."""
+    import json
+
+    from raceway_core.analysis import anomalies as sql_of
+
+    def by_query(s, t=None):
+        flt = "AND trace_id = $t" if t else ""
+        return s.sql(sql_of.sql(5, 3.5, flt, 1.5), {"t": t} if t else None).to_pylist()
+
+    with TraceSession.open(FILES) as s:
+        traces = s.traces()["trace_id"].to_pylist()
+        assert s.anomalies().to_pylist() == by_query(s)
+        for t in traces:
+            assert s.anomalies(t).to_pylist() == by_query(s, t)
+        before = s.counts()["anomalies"]
+        assert before == len(by_query(s)) and sum(s.traces()["anomalies"].to_pylist()) == before
+        # ten quick calls and a slow one of a new function, in a new trace: one more anomaly
+        from test_causality_rules import Trace, call
+
+        t = Trace()
+        for i in range(11):
+            t.ev(f"new{i}", "w", call("fresh"), trace="t-new", dur=1_000_000 * (50 if i == 10 else 1 + i % 2))
+        path = tmp_path / "more.jsonl"
+        path.write_text("\n".join(json.dumps(e) for e in t.events) + "\n")
+        [summary] = s.load([path])
+        assert summary.loaded == 11
+        after = by_query(s)
+        assert "new10" in {a["event_id"] for a in after} and s.anomalies().to_pylist() == after
+        assert [a["event_id"] for a in s.anomalies("t-new").to_pylist()] == ["new10"]
+        assert s.counts()["anomalies"] == len(after) == before + 1
+        assert dict(zip(s.traces()["trace_id"].to_pylist(), s.traces()["anomalies"].to_pylist()))["t-new"] == 1

@@ -258,3 +258,113 @@ async def test_a_pane_switch_relabels_no_tab_at_full_width_and_hides_the_detail_
         finally:
             Tab.label = Tab.label.setter(original)
         assert set_labels == []  # 200 columns: the full labels throughout
+
+
+class StyledTableApp(App):
+    """A table in a container whose background a class changes."""
+
+    CSS = """
+    #box { background: #102030; }
+    #box.alert { background: #803010; }
+    """
+
+    def compose(self):
+        from textual.containers import Vertical
+        from textual.widgets import Input
+
+        with Vertical(id="box"):
+            yield VirtualTable([Column("n", "n", None)], id="t")
+            yield Input(id="other")
+
+    def on_mount(self) -> None:
+        self.query_one(VirtualTable).set_rows([{"n": f"row {i}"} for i in range(20)])
+        self.query_one(VirtualTable).focus()
+
+
+def drawn_styles(widget, y: int):
+    """The styles of line y as a pass over the widget's lines draws it (and a lone render_line)."""
+    widget._styles_cache.clear()
+    strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return {s.style for s in strips[y]}, {s.style for s in widget.render_line(y)}
+
+
+async def test_the_style_kept_between_drawings_follows_theme_class_and_focus_changes():
+    """The widget's base style is worked out once and kept (raceway_tui.widgets.basestyle):
+    a theme, an ancestor's class and the focus changing must all show in the lines drawn."""
+    app = StyledTableApp()
+    async with app.run_test(size=(30, 10)) as pilot:
+        await pilot.pause()
+        table = app.query_one(VirtualTable)
+        seen = []
+        for change in (lambda: None, lambda: setattr(app, "theme", "textual-light"),
+                       lambda: app.query_one("#box").add_class("alert"), lambda: setattr(app, "theme", "nord")):
+            change()
+            await pilot.pause()
+            in_pass, alone = drawn_styles(table, 3)  # a row off the cursor: the base style only
+            # what Textual works out afresh (a pass also draws the gutter: its background only)
+            assert alone == {table.rich_style} and table.rich_style in in_pass
+            seen.append(table.rich_style)
+        assert len(set(seen)) == 4  # each change showed
+        cursor_focused = drawn_styles(table, 1)[0]  # row 0, under the header: the cursor
+        app.query_one("#other").focus()
+        await pilot.pause()
+        cursor_blurred = drawn_styles(table, 1)[0]
+        assert cursor_focused != cursor_blurred and table.rich_style in {s for s in drawn_styles(table, 3)[0]}
+
+
+async def test_the_timeline_s_first_rows_come_with_its_model_without_a_second_worker(monkeypatch):
+    """Showing a timeline (a chosen trace, all traces) draws its top rows at once: they are
+    read in the model's worker, not asked for by the first draw (a second round trip)."""
+    from raceway_tui.widgets.timeline import TimelineView
+
+    asked: list[list[int]] = []
+    fetch = TimelineView._fetch
+
+    def noting(self, model, pages):
+        asked.append(list(pages))
+        return fetch(self, model, pages)
+
+    monkeypatch.setattr(TimelineView, "_fetch", noting)
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        view = app.pane("timeline").view
+        assert view.count > 0 and view.row(0) is not None and asked == []
+        await pilot.press("t", "j", "enter")  # one trace
+        await settle(pilot)
+        assert app.scope is not None and view.model.trace_id == app.scope
+        got = [view.row(i)["id"] for i in range(min(view.count, 20))]
+        want = app.session.sql("SELECT e.id FROM hb.ev o JOIN events e USING (seq) WHERE o.trace_id = $t "
+                               "ORDER BY o.tord LIMIT 20", {"t": app.scope})["id"].to_pylist()
+        assert got == want and asked == []
+        assert view.render_line(0).text.strip() != ""
+
+
+async def test_the_timeline_s_query_runs_beside_the_trace_list_s_at_start(monkeypatch):
+    """First paint: the timeline's model (and first page) is read while the trace list is,
+    not after it; the trace rows reach the UI thread as dicts, made in the worker."""
+    from raceway_tui import app as app_module
+    from raceway_tui.widgets.timeline import TimelineModel
+
+    started = threading.Event()
+    seen: dict = {}
+    stored, build = app_module._stored_traces, TimelineModel.build.__func__
+
+    def slow_list(session):
+        seen["timeline_first"] = started.wait(timeout=5)  # the old order: the timeline waited for this
+        seen["list_thread"] = threading.current_thread() is not threading.main_thread()
+        return stored(session)
+
+    def noting(cls, session, trace_id):
+        started.set()
+        return build(cls, session, trace_id)
+
+    monkeypatch.setattr(app_module, "_stored_traces", slow_list)
+    monkeypatch.setattr(TimelineModel, "build", classmethod(noting))
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert seen == {"timeline_first": True, "list_thread": True}
+        n = app.session.traces().num_rows
+        assert isinstance(app.trace_rows, list) and len(app.trace_rows) == n > 1
+        assert app.query_one("#trace-table").row_count == n + 1  # "All" and the traces

@@ -23,6 +23,7 @@ from raceway_core.errors import RacewayError
 from raceway_tui import format as fmt
 from raceway_tui.debounce import Debounce
 from raceway_tui.literal import literal, visible
+from raceway_tui.widgets.basestyle import BaseStyle
 
 FIELDS = ("id", "trace_id", "parent_id", "timestamp", "thread_id", "service", "instance_id", "span_id",
           "upstream_span_id", "duration_ns", "kind", "variable", "access", "old_value", "new_value", "location",
@@ -100,7 +101,7 @@ def render_lines(renderable, width: int) -> list[Strip]:
 _consoles = threading.local()
 
 
-class EventDetail(Widget, can_focus=True):
+class EventDetail(BaseStyle, Widget, can_focus=True):
     """Shows one event; fetches it in a worker a moment after the selection settles.
 
     Its lines are drawn in that worker too, and the panel keeps its size: showing another
@@ -166,7 +167,7 @@ class EventDetail(Widget, can_focus=True):
     def render_line(self, y: int) -> Strip:
         lines = self.lines()
         width, height = self.text_width, self.content_size.height
-        base = self.rich_style
+        base = self.base_style
         i = self.top + y
         below = len(lines) - (self.top + height)
         if y == height - 1 and below > 0:  # the last line says what is out of sight

@@ -21,6 +21,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from raceway_tui.literal import visible
+from raceway_tui.widgets.basestyle import BaseStyle
 from raceway_tui.widgets.cursor import MOVE_BINDINGS, CursorKeys
 
 if TYPE_CHECKING:  # pyarrow is imported where tables are made: the first frame does not wait for it
@@ -69,7 +70,7 @@ class _Rows:
         return chunk[i - c * CHUNK]
 
 
-class VirtualTable(CursorKeys, ScrollView, can_focus=True):
+class VirtualTable(BaseStyle, CursorKeys, ScrollView, can_focus=True):
     """A cursor-driven table; posts Highlighted when the cursor moves, Selected on Enter."""
 
     BINDINGS = [
@@ -353,7 +354,7 @@ class VirtualTable(CursorKeys, ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.text_width
-        base = self.rich_style
+        base = self.base_style
         widths = self._layout(width)
         if y == 0:
             style = base + self.get_component_rich_style("vtable--header")

@@ -27,9 +27,11 @@ from textual.worker import get_current_worker
 
 from raceway_tui import format as fmt
 from raceway_tui.literal import visible
+from raceway_tui.widgets.basestyle import BaseStyle
 from raceway_tui.widgets.cursor import MOVE_BINDINGS, CursorKeys
 
 PAGE = 128
+FIRST_PAGES = 2  # read with the model (the first screen and the page _fetch_missing reads ahead)
 LANE_W = 2
 EDGE_STYLE = {"lock": "magenta", "call": "dodger_blue1", "return": "dodger_blue1", "parent": "cyan",
               "join": "cyan", "clock": "grey62"}
@@ -45,6 +47,7 @@ class TimelineModel:
     lanes: list[dict]
     start_ns: int | None
     gen: int = field(default_factory=lambda: next(_generation))
+    pages: dict[int, list[dict]] = field(default_factory=dict)  # read with the model: the first screen's rows
 
     @property
     def trace_id(self) -> str | None:
@@ -59,7 +62,12 @@ class TimelineModel:
         from raceway_core.browse import Timeline
 
         tl = Timeline(session, trace_id)
-        return cls(tl, tl.count(), tl.lanes().to_pylist(), tl.start_ns())
+        model = cls(tl, tl.count(), tl.lanes().to_pylist(), tl.start_ns())
+        # the top of the timeline (and the page read ahead) in the same worker: showing the
+        # model then needs no second round trip to a worker before its rows can be drawn
+        rows = tl.page(0, FIRST_PAGES * PAGE).to_pylist() if model.count else []
+        model.pages = {p: rows[p * PAGE:(p + 1) * PAGE] for p in range(FIRST_PAGES) if p * PAGE < len(rows)}
+        return model
 
 
 def rel_time(ns: int | None, start: int | None) -> str:
@@ -76,7 +84,7 @@ def rel_time(ns: int | None, start: int | None) -> str:
     return f"+{d / 1000:.3f}s"
 
 
-class TimelineView(CursorKeys, ScrollView, can_focus=True):
+class TimelineView(BaseStyle, CursorKeys, ScrollView, can_focus=True):
     BINDINGS = [
         *MOVE_BINDINGS,
         Binding("enter", "follow", "Follow edge back"),
@@ -128,6 +136,8 @@ class TimelineView(CursorKeys, ScrollView, can_focus=True):
         line at ``top`` (a refresh of the same timeline keeps its scroll position)."""
         self.model = model
         self._pages.clear()
+        for p, rows in (model.pages if model is not None else {}).items():
+            self._pages[p] = rows
         self._pending.clear()
         self._missing.clear()
         self._announced = None
@@ -304,7 +314,7 @@ class TimelineView(CursorKeys, ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width  # less the scrollbar
-        base = self.rich_style
+        base = self.base_style
         m = self.model
         index = round(self.scroll_y) + y
         if m is None or index >= m.count:

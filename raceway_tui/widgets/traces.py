@@ -84,8 +84,9 @@ class TraceList(Vertical):
     def table(self) -> VirtualTable:
         return self.query_one("#trace-table", VirtualTable)
 
-    def set_traces(self, traces: pa.Table | None) -> None:
-        rows = traces.to_pylist() if traces is not None else []
+    def set_traces(self, traces: pa.Table | list[dict] | None) -> None:
+        """Show these traces: an Arrow table, or its rows already as dicts (made off the UI thread)."""
+        rows = traces if isinstance(traces, list) else (traces.to_pylist() if traces is not None else [])
         for r in rows:
             r["label"] = r["trace_id"]
         self.rows = rows
