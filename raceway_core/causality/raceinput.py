@@ -107,7 +107,8 @@ class RaceInput:
         if len(idx) == self.m:
             return self
         sub = object.__new__(RaceInput)  # per-access fields cut to idx, caches of the whole left behind
-        sub.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("_bk", "_at_seq", "_tkey")})
+        sub.__dict__.update({k: v for k, v in self.__dict__.items()
+                            if k not in ("_bk", "_at_seq", "_tkey", "_vlt", "_ctx")})
         for name in ("rows", "seq", "var", "cls", "write", "loc", "ts", "inst", "trace"):
             setattr(sub, name, getattr(self, name)[idx])
         sub.locks = [self.locks[i] for i in idx.tolist()]
@@ -242,34 +243,74 @@ class RaceInput:
             self._tkey = t
         return t
 
+    def _by_var_loc_time(self):
+        """The accesses sorted by (variable, location, time order), with per position its
+        (variable, location) key and time rank: one variable's candidates for a group's
+        first access are a run of it, already in time order."""
+        got = getattr(self, "_vlt", None)
+        if got is None:
+            tk = self.tkey
+            order = np.lexsort((tk, self.loc, self.var))
+            width = int(self.loc.max()) + 2 if self.m else 1
+            key = self.var[order] * width + (self.loc[order] + 1)
+            got = self._vlt = (order, key, tk[order], width)
+        return got
+
     def _first_racing(self, i: int, loc_first: int, ww: int, same_trace: bool, cand=None) -> int:
         """The earliest access (time order) racing with access i as the first of a pair of
         the group (first location, kind), in i's trace or in others (among ``cand``, by
-        default every access of i's variable)."""
-        var, tk = self.var, self.tkey
+        default every access of i's variable). The candidates are taken in time order a
+        block at a time, filtered with numpy, and only the survivors are tested for
+        happens-before (a Python test per candidate cost ~0.3 s for a 1,000-event append)."""
+        tk = self.tkey
         if cand is None:
-            cand = np.arange(np.searchsorted(var, var[i], "left"), np.searchsorted(var, var[i], "right"))
-        cand = cand[(tk[cand] < tk[i]) & (self.loc[cand] == loc_first)
-                    & ((self.write[cand] & self.write[i]) == bool(ww))
-                    & ((self.trace[cand] == self.trace[i]) == same_trace)]
-        cls_i = int(self.cls[i])
-        cand = cand[(np.asarray(QUERY)[cls_i] >> self.cls[cand]) & 1 == 1]
-        cand = cand[np.argsort(tk[cand], kind="stable")]
+            order, key, tks, width = self._by_var_loc_time()
+            k = int(self.var[i]) * width + loc_first + 1
+            lo, hi = np.searchsorted(key, k, "left"), np.searchsorted(key, k, "right")
+            hi = lo + int(np.searchsorted(tks[lo:hi], tk[i], "left"))
+            ordered = order[lo:hi]
+        else:
+            cand = cand[(tk[cand] < tk[i]) & (self.loc[cand] == loc_first)]
+            ordered = cand[np.argsort(tk[cand], kind="stable")]
         eng, acc = self.eng, self.acc
+        ctx = eng.ctx[self.rows] if getattr(self, "_ctx", None) is None else self._ctx
+        self._ctx = ctx
+        wi, ti, ci = bool(self.write[i]), int(self.trace[i]), int(ctx[i])
+        q = int(np.asarray(QUERY)[int(self.cls[i])])
         li, ii = self.locks[i], int(self.inst[i])
+        auto = self.acc.inst is not None
         ri = int(self.rows[i])
-        for a in cand.tolist():
-            if acc.ctx[a] == acc.ctx[i]:
-                continue
-            la = self.locks[a]
-            if la and li and la & li:
-                continue
-            ia = int(self.inst[a])
-            if self.acc.inst is not None and ia >= 0 and ii >= 0 and (
-                    self.inst_end[ia] < self.inst_start[ii] or self.inst_end[ii] < self.inst_start[ia]):
-                continue
-            if not eng.before(int(self.rows[a]), ri):
-                return a
+        gi, g_get = acc.G[i], acc.g_get
+        known: dict = {}  # id(F) -> does i know a release that F reaches (cross-trace happens-before)
+
+        def before(a: int) -> bool:
+            if not same_trace and int(acc.pos[a]) >= 1:
+                # another trace: a -> i iff i knows a release a reaches (clocks.HappensBefore.before)
+                f = acc.F[a]
+                got = known.get(id(f))
+                if got is None:
+                    got = known[id(f)] = bool(f) and any(g_get(gi, c) >= j for c, j in f.items())
+                return got
+            return eng.before(int(self.rows[a]), ri)
+
+        p, step = 0, 64
+        while p < len(ordered):
+            c = ordered[p:p + step]
+            p += step
+            step = min(step * 4, 1 << 16)
+            c = c[((self.write[c] & wi) == bool(ww)) & ((self.trace[c] == ti) == same_trace)
+                  & ((q >> self.cls[c]) & 1 == 1) & (ctx[c] != ci)]
+            if auto and ii >= 0 and len(c):
+                ia = self.inst[c]
+                apart = (ia >= 0) & ((self.inst_end[np.maximum(ia, 0)] < self.inst_start[ii])
+                                     | (self.inst_end[ii] < self.inst_start[np.maximum(ia, 0)]))
+                c = c[~apart]
+            for a in c.tolist():
+                la = self.locks[a]
+                if la and li and la & li:
+                    continue
+                if not before(a):
+                    return a
         raise AssertionError("a counted race without a pair")  # the counts and the clocks disagree
 
     def listed_counts(self, cross_only: bool = False) -> dict:
