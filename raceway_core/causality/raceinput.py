@@ -108,7 +108,7 @@ class RaceInput:
             return self
         sub = object.__new__(RaceInput)  # per-access fields cut to idx, caches of the whole left behind
         sub.__dict__.update({k: v for k, v in self.__dict__.items()
-                            if k not in ("_bk", "_at_seq", "_tkey", "_vlt", "_ctx")})
+                            if k not in ("_bk", "_at_seq", "_tkey", "_vlt", "_ctx", "_ent")})
         for name in ("rows", "seq", "var", "cls", "write", "loc", "ts", "inst", "trace"):
             setattr(sub, name, getattr(self, name)[idx])
         sub.locks = [self.locks[i] for i in idx.tolist()]
@@ -305,12 +305,40 @@ class RaceInput:
                 apart = (ia >= 0) & ((self.inst_end[np.maximum(ia, 0)] < self.inst_start[ii])
                                      | (self.inst_end[ii] < self.inst_start[np.maximum(ia, 0)]))
                 c = c[~apart]
-            for a in c.tolist():
-                la = self.locks[a]
-                if la and li and la & li:
-                    continue
-                if not before(a):
+            if not len(c):
+                continue
+            ent = getattr(self, "_ent", None)
+            if same_trace or ent is None or not ent[3][c].all():
+                for a in c.tolist():
+                    la = self.locks[a]
+                    if la and li and la & li:
+                        continue
+                    if not before(a):
+                        return a
+                continue
+            # another trace: a -> i iff i knows a release of M(a) (racecount.py; the counts
+            # use the same test), numpy over the block
+            bucket, bk = self._buckets()
+            ls = bk.lockset[bucket[c]]
+            ids = np.unique(ls).tolist()
+            held = bk.locksets[int(bk.lockset[bucket[i]])]
+            free = np.array([not (bk.locksets[x] & held) for x in ids], dtype=bool)
+            ok = free[np.searchsorted(ids, ls)]
+            n, k, j = ent[0][c], ent[1][c], ent[2][c]
+            hb = np.zeros(len(c), dtype=bool)
+            one = n == 1
+            if one.any():
+                ks = np.unique(k[one])
+                gk = np.array([g_get(gi, x) for x in ks.tolist()], dtype=np.int64)
+                hb[one] = gk[np.searchsorted(ks, k[one])] >= j[one]
+            for x in np.flatnonzero(n > 1).tolist():
+                hb[x] = any(g_get(gi, kk) >= jj for kk, jj in ent[4][int(c[x])])
+            hit = np.flatnonzero(ok & ~hb)
+            if len(hit):
+                a = int(c[hit[0]])
+                if not eng.before(int(self.rows[a]), ri):
                     return a
+                raise AssertionError("M(a) and happens-before disagree")  # the clocks' invariant broke
         raise AssertionError("a counted race without a pair")  # the counts and the clocks disagree
 
     def listed_counts(self, cross_only: bool = False) -> dict:
@@ -446,9 +474,10 @@ class RaceInput:
             used[a:b] = True
         F = [f if u else None for f, u in zip(self.acc.F, used.tolist())]
         entries = self._entries(F, self.rows)
+        self._ent = racecount.entry_arrays(entries) + (used, entries)
         bucket, bk = self._buckets()
         found = racecount.cross_counts(bucket, segs, self.trace, entries, self.acc.G,
-                                       hb.g_ops.items, bk, later=later, earlier=earlier)
+                                       hb.g_ops.items, bk, later=later, earlier=earlier, arrays=self._ent[:3])
         firsts: dict = {}
         for (b, beta), (count, i) in found.items():
             key = (-1, int(bk.var[b]), int(self.write[i] and bk.cls[b] in (W, AW)), int(bk.loc[b]), int(bk.loc[beta]))
