@@ -758,10 +758,11 @@ class _Update:
         keys = self.q(f"""SELECT DISTINCT {_KEY[scope]} AS v FROM _ie e WHERE e.seq > $t
                           AND e.kind = 'StateChange' AND e.variable IS NOT NULL""", {"t": self.top})["v"].to_pylist()
         if scope == "auto":
-            self._check_lifetimes()
+            eng.instances = self._check_lifetimes()
         if not keys:
             return
-        ri = RaceInput.fetch(_EngView(eng), self.cur, None, None, variables=keys)
+        ri = RaceInput.fetch(_EngView(eng), self.cur, None, None, variables=keys,
+                             instances=eng.instances if scope == "auto" else None)
         self.cur.register("_ikeys", pa.table({"v": pa.array(keys, pa.string())}))
         same = self._same_trace(eng, ri, keys)
         cross = self._cross(ri)
@@ -846,12 +847,32 @@ class _Update:
             same[k] = [int(r["count"]), int(r["example_first"]), int(r["example_second"])]
         return dict(sorted(same.items(), key=lambda kv: (kv[0][1], kv[0][0])))
 
-    def _check_lifetimes(self) -> None:
+    def _check_lifetimes(self) -> pa.Table:
         """Scope auto: an instance's lifetime that grew over another's start changes which
-        old pairs race (any variable): the whole engine then."""
+        old pairs race (any variable): the whole engine then. Returns the instances'
+        lifetimes now (RaceInput.fetch's ``instances``), from the analysed ones the old
+        engine kept (else aggregated over the analysed events) and the new events."""
+        was = getattr(self.old, "instances", None)
+        if was is None:
+            was = self.q("""SELECT service, instance_id, min(ts_ns) AS s, max(ts_ns) AS e FROM events
+                             WHERE seq <= $t AND instance_id IS NOT NULL GROUP BY ALL""", {"t": self.top})
+        self.cur.register("_iwas", was)
+        try:
+            bad = self._lifetimes_moved()
+            now = self.q("""SELECT service, instance_id, min(s) AS s, max(e) AS e FROM (
+                                SELECT service, instance_id, s, e FROM _iwas UNION ALL
+                                SELECT service, instance_id, min(ts_ns), max(ts_ns) FROM _ie
+                                WHERE seq > $t AND instance_id IS NOT NULL GROUP BY ALL)
+                            GROUP BY ALL""", {"t": self.top})
+        finally:
+            self.cur.unregister("_iwas")
+        if bad:
+            raise Fallback("a process instance's lifetime now overlaps another's (variable scope auto)")
+        return now
+
+    def _lifetimes_moved(self) -> int:
         bad = self.q("""
-            WITH was AS (SELECT service, instance_id, min(ts_ns) AS s, max(ts_ns) AS e FROM events
-                         WHERE seq <= $t AND instance_id IS NOT NULL GROUP BY ALL),
+            WITH was AS (SELECT service, instance_id, s, e FROM _iwas),
                  new AS (SELECT service, instance_id, min(ts_ns) AS s, max(ts_ns) AS e FROM _ie
                          WHERE seq > $t AND instance_id IS NOT NULL GROUP BY ALL),
                  now AS (SELECT w.service, w.instance_id, w.s AS ws, w.e AS we,
@@ -862,8 +883,7 @@ class _Update:
             ON NOT (i.service IS NOT DISTINCT FROM j.service AND i.instance_id = j.instance_id)
             WHERE (i.s <> i.ws OR i.e <> i.we)
               AND ((i.we < j.ws OR j.we < i.ws) <> (i.e < j.s OR j.e < i.s))""", {"t": self.top})
-        if bad["n"][0].as_py():
-            raise Fallback("a process instance's lifetime now overlaps another's (variable scope auto)")
+        return bad["n"][0].as_py()
 
     def _pairs(self, eng: Engine, ri: RaceInput, keys: set) -> None:
         """hb.race_pairs, the first ``stored_pairs`` of the listing (write-write pairs, then

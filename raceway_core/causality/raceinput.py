@@ -36,7 +36,10 @@ class RaceInput:
 
     @classmethod
     def fetch(cls, eng, cur, trace_id: str | None = None, variable: str | None = None,
-              variables: list[str] | None = None) -> "RaceInput":
+              variables: list[str] | None = None, instances: pa.Table | None = None) -> "RaceInput":
+        """``instances`` (scope auto): each process instance's (service, instance_id) and
+        lifetime (s, e), when the caller knows them (incremental.py keeps them between runs);
+        else aggregated here, once (``self.instances``)."""
         scope = eng.options.variable_scope
         if scope not in _KEY:
             raise ValueError(f"unknown variable scope {scope!r} (one of {', '.join(SCOPES)})")
@@ -47,21 +50,31 @@ class RaceInput:
         params = ({"t": trace_id} if trace_id is not None else {}) | ({"v": variable} if variable is not None else {}) \
             | ({"vs": list(variables)} if variables is not None else {})
         auto = scope == "auto"
-        inst_sql = """SELECT service, instance_id, min(ts_ns) AS s, max(ts_ns) AS e,
-                             CAST(row_number() OVER (ORDER BY service, instance_id) - 1 AS BIGINT) AS inst
-                      FROM events WHERE instance_id IS NOT NULL GROUP BY service, instance_id"""
+        if auto and instances is None:  # an aggregation over every event: once, not per use
+            instances = query_arrow(cur, """SELECT service, instance_id, min(ts_ns) AS s, max(ts_ns) AS e FROM events
+                                             WHERE instance_id IS NOT NULL GROUP BY service, instance_id""")
+        if auto:
+            cur.register("_ri_inst", instances)
+            inst_sql = """SELECT service, instance_id, s, e,
+                                 CAST(row_number() OVER (ORDER BY service, instance_id) - 1 AS BIGINT) AS inst
+                          FROM _ri_inst"""
         join = (f"LEFT JOIN ({inst_sql}) i ON i.service IS NOT DISTINCT FROM e.service AND i.instance_id = e.instance_id"
                 if auto else "")
-        t = query_arrow(cur, f"""
-            SELECT e.seq, {_KEY[scope]} AS var, CAST(CASE e.access {cls_sql} END AS TINYINT) AS cls, e.location,
-                   e.ts_ns, CASE WHEN len(l.locks) > 0 THEN l.locks END AS locks,
-                   {"coalesce(i.inst, -1)" if auto else "-1"} AS inst
-            FROM events e JOIN hb.locksets l USING (seq) {join}
-            WHERE e.kind = 'StateChange' AND e.variable IS NOT NULL {flt}""", params or None)
+        try:
+            t = query_arrow(cur, f"""
+                SELECT e.seq, {_KEY[scope]} AS var, CAST(CASE e.access {cls_sql} END AS TINYINT) AS cls, e.location,
+                       e.ts_ns, CASE WHEN len(l.locks) > 0 THEN l.locks END AS locks,
+                       {"coalesce(i.inst, -1)" if auto else "-1"} AS inst
+                FROM events e JOIN hb.locksets l USING (seq) {join}
+                WHERE e.kind = 'StateChange' AND e.variable IS NOT NULL {flt}""", params or None)
+            it = query_arrow(cur, f"SELECT s, e FROM ({inst_sql}) ORDER BY inst") if auto else None
+        finally:
+            if auto:
+                cur.unregister("_ri_inst")
         self = cls()
         self.eng = eng
+        self.instances = instances
         if auto:
-            it = query_arrow(cur, f"SELECT s, e FROM ({inst_sql}) ORDER BY inst")
             self.inst_start, self.inst_end = it["s"].to_numpy(), it["e"].to_numpy()
         else:
             self.inst_start = self.inst_end = np.zeros(0, dtype=np.int64)
