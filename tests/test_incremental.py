@@ -306,3 +306,31 @@ def test_a_new_lock_chain_after_an_analysed_one_is_continued_incrementally(tmp_p
     with TraceSession.open([_write(tmp_path / "all.jsonl", base + add + more)]) as s:
         labels = s.engine.hb.chains.label
     assert "lock 'L'" in labels and "lock 'L' (chain 2)" in labels
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_process_instance_lifetimes_grow_with_appends(tmp_path, monkeypatch, kept):
+    """Scope auto: instance i1 (T1) ends before i2 (T2) starts, so their accesses of x do
+    not race. Appends lengthen i2 and open i3 (overlapping i2: its write races with i2's);
+    the lifetimes come from the engine's kept table, or (kept=False, as Engine.restore
+    gives an engine) from the analysed events."""
+    if not kept:
+        real = incremental.update
+
+        def update(old, store):
+            old.__dict__.pop("instances", None)
+            return real(old, store)
+
+        monkeypatch.setattr(incremental, "update", update)
+    base = [_ev(0, "T1", "a", 10, _access("x", "Write"), instance="i1"),
+            _ev(1, "T1", "a", 20, _access("x", "Read"), instance="i1"),
+            _ev(2, "T2", "a", 30, _access("x", "Write", "b.py:1"), instance="i2")]
+    add = [_ev(3, "T2", "a", 40, _access("x", "Read", "b.py:2"), instance="i2")]
+    more = [_ev(4, "T3", "a", 35, _access("x", "Write", "c.py:1"), instance="i3"),
+            _ev(5, "T2", "a", 50, _access("x", "Write", "b.py:3"), instance="i2")]
+    assert _check(tmp_path, [base, add, more], "auto") == [None, None]
+    with TraceSession.open([_write(tmp_path / "all.jsonl", base + add + more)],
+                           options=EngineOptions(variable_scope="auto")) as s:
+        pairs = {(p["first_id"], p["second_id"]) for p in s.races().pairs.to_pylist()}
+    assert not any(a in ("e0", "e1") for a, _ in pairs)  # i1 never overlaps i2 or i3
+    assert ("e4", "e3") in pairs and ("e4", "e5") in pairs

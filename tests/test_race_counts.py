@@ -26,11 +26,14 @@ def _expected(events: list[dict], scope: str = "global") -> dict:
     pairs = ref.races(scope)
     groups, traces, variables, trace_variables = Counter(), Counter(), Counter(), Counter()
     cross = 0
+    group_of = {}
     for a, b in pairs:
         ea, eb = by_id[a], by_id[b]
         v = ref.variable(ref.id_index[a], scope)
         ww = field(ea, "access_type") in WRITES and field(eb, "access_type") in WRITES
-        groups[(v, "write-write" if ww else "read-write", field(ea, "location"), field(eb, "location"))] += 1
+        g = (v, "write-write" if ww else "read-write", field(ea, "location"), field(eb, "location"))
+        groups[g] += 1
+        group_of[(a, b)] = g
         variables[v] += 1
         if ea["trace_id"] == eb["trace_id"]:
             traces[ea["trace_id"]] += 1
@@ -38,7 +41,8 @@ def _expected(events: list[dict], scope: str = "global") -> dict:
         else:
             cross += 1
     return {"pairs": pairs, "groups": groups, "traces": traces, "variables": variables, "cross": cross,
-            "trace_variables": trace_variables}
+            "trace_variables": trace_variables,
+            "group_of": group_of}
 
 
 def _check(tmp_path, events: list[dict], scope: str = "global") -> dict:
@@ -69,6 +73,15 @@ def _check(tmp_path, events: list[dict], scope: str = "global") -> dict:
         assert {(p["first_id"], p["second_id"]) for p in listed} == want["pairs"]
         assert s.races(max_pairs=CAP + 2).pairs.num_rows == min(CAP + 2, len(want["pairs"]))
         # every group's example is one of its pairs, and every group lists its pairs (not only stored ones)
+        # ... and its first pair in time order (timestamp, then file order): the least second, then first
+        when = {e["id"]: (e["timestamp"], n) for n, e in enumerate(events)}
+        by_group: dict = {}
+        for a, b in want["pairs"]:
+            by_group.setdefault(want["group_of"][(a, b)], []).append((when[b], when[a], a, b))
+        seq_id = dict(zip(*(s.sql("SELECT seq, id FROM events")[c].to_pylist() for c in ("seq", "id"))))
+        for g in s.sql("SELECT * FROM hb.race_groups").to_pylist():
+            first = min(by_group[(g["variable"], g["kind"], g["first_location"], g["second_location"])])
+            assert (seq_id[g["example_first"]], seq_id[g["example_second"]]) == first[2:]
         for g in rep.groups.to_pylist():
             assert (g["example_first"], g["example_second"]) in want["pairs"]
             mine = group_pairs(s, g, limit=1000).to_pylist()

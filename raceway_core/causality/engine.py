@@ -387,6 +387,7 @@ class Engine:
 
     def _races(self, cur) -> None:
         ri = self.race_input(cur)
+        self.instances = ri.instances  # process instances' lifetimes (scope auto): incremental.py goes on from them
         same = ri.same_trace_counts()
         if np.array_equal(self.rank, self.idx):
             cross = ri.cross_counts()

@@ -71,13 +71,16 @@ def compatible(bk: Buckets, ids: np.ndarray) -> np.ndarray:
 
 def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace: np.ndarray,
                  entries: list[tuple], G: list, g_items, bk: Buckets,
-                 later: np.ndarray | None = None, earlier: np.ndarray | None = None) -> dict:
+                 later: np.ndarray | None = None, earlier: np.ndarray | None = None,
+                 arrays: tuple | None = None) -> dict:
     """Racing pairs between traces, per (bucket of the earlier access, bucket of the later):
     {(b, beta): [count, first later access index]}. Accesses are sorted by (variable,
     causal order) and ``var_segments`` are the runs of one variable; ``entries[a]`` is
     M(a) as a tuple of (chain, index) and ``G[i]`` the chain clock of access i. With
     ``later`` / ``earlier`` (masks over the accesses), only the pairs whose later access,
-    earlier access, is one of those (incremental.py counts the pairs an append adds)."""
+    earlier access, is one of those (incremental.py counts the pairs an append adds).
+    ``arrays``: entry_arrays(entries), so that a run's single releases are numpy, not a
+    Python step per access."""
     out: dict = {}
     for s, e in var_segments:
         mv = e - s
@@ -91,17 +94,27 @@ def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace:
         tr = tr.astype(np.int64)
         t = np.arange(mv, dtype=np.int64)
         ent = entries[s:e]
-        chains = sorted({k for m in ent for k, _ in m})
-        kpos = {k: n for n, k in enumerate(chains)}
-        single_k = np.full(mv, -1, dtype=np.int64)
-        single_j = np.zeros(mv, dtype=np.int64)
         multi: dict[tuple, list[int]] = {}
-        for n, m in enumerate(ent):
-            if len(m) == 1:
-                single_k[n] = kpos[m[0][0]]
-                single_j[n] = m[0][1]
-            elif m:
-                multi.setdefault(m, []).append(n)
+        if arrays is not None:
+            en, ek, ej = (x[s:e] for x in arrays)
+            one = en == 1
+            for n in np.flatnonzero(en > 1).tolist():
+                multi.setdefault(ent[n], []).append(n)
+            chains = sorted(set(np.unique(ek[one]).tolist()) | {k for m in multi for k, _ in m})
+            kpos = {k: n for n, k in enumerate(chains)}
+            single_k = np.where(one, np.searchsorted(np.array(chains, dtype=np.int64), ek), -1)
+            single_j = np.where(one, ej, 0)
+        else:
+            chains = sorted({k for m in ent for k, _ in m})
+            kpos = {k: n for n, k in enumerate(chains)}
+            single_k = np.full(mv, -1, dtype=np.int64)
+            single_j = np.zeros(mv, dtype=np.int64)
+            for n, m in enumerate(ent):
+                if len(m) == 1:
+                    single_k[n] = kpos[m[0][0]]
+                    single_j[n] = m[0][1]
+                elif m:
+                    multi.setdefault(m, []).append(n)
         multi_at = {m: np.array(v, dtype=np.int64) for m, v in multi.items()}
         # (trace, release index) as one key: trace * wide + index, with every index below wide
         # (the chain clocks are clamped to the largest index: only index <= clock is asked)
@@ -163,6 +176,17 @@ def cross_counts(bucket: np.ndarray, var_segments: list[tuple[int, int]], trace:
         for (b, bt), i in firsts.items():
             out[(int(ub[b]), int(ub[bt]))] = [int(round(sums[b][bt])), i]
     return out
+
+
+def entry_arrays(entries: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per access: how many releases M(a) holds, and its chain and index when one (else
+    -1, 0). The tuples are shared: each distinct one is read once."""
+    first, inv = by_identity(entries)
+    distinct = [entries[x] for x in first.tolist()]
+    n = np.fromiter(map(len, distinct), dtype=np.int64, count=len(distinct))
+    k = np.array([m[0][0] if len(m) == 1 else -1 for m in distinct], dtype=np.int64)
+    j = np.array([m[0][1] if len(m) == 1 else 0 for m in distinct], dtype=np.int64)
+    return n[inv], k[inv], j[inv]
 
 
 def _chain_clocks(G: list, chains: list[int], items) -> np.ndarray:
