@@ -97,12 +97,14 @@ class Store:
     def bump(self) -> None:
         self._version += 1
 
-    def load(self, paths: Iterable[str | Path], options=None) -> list[LoadSummary]:
+    def load(self, paths: Iterable[str | Path] | str | Path, options=None) -> list[LoadSummary]:
         """Load files (any supported container or importer format, plain or gzip).
 
         ``options`` is a ``raceway_core.formats.ImportOptions`` (force a format,
         ShiViz regex, ...). One summary per file.
         """
+        if isinstance(paths, (str, Path)):  # one file (a str iterated would be one "file" per character)
+            paths = [paths]
         out = []
         with self._write_lock:
             self._known = self._line = self._held = self._compacted = None

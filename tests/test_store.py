@@ -75,6 +75,27 @@ def test_reopen_is_fast_compared_to_loading(tmp_path):
     assert time.perf_counter() - started >= 0
 
 
+def test_one_path_loads_as_one_file(tmp_path):
+    path = ndjson(tmp_path / "one.jsonl", [event(0), event(1)])
+    for given in (str(path), path):
+        [summary] = Store().load(given)
+        assert summary.loaded == 2 and summary.fatal is None
+
+
+def test_a_file_store_keeps_raw_with_zstd(tmp_path):
+    """schema.events_ddl rewrites the raw column's DDL for file stores: if the DDL changes
+    and the rewrite no longer matches, raw falls back to DuckDB's default silently."""
+    events = [event(i, thread=f"t{i % 3}") for i in range(3000)]
+    path = ndjson(tmp_path / "e.jsonl", events)
+    with Store(tmp_path / "s.duckdb") as st:
+        assert st.load([path])[0].loaded == 3000
+        st.conn.execute("CHECKPOINT")
+        kinds = {r[0] for r in st.conn.execute(
+            "SELECT compression FROM pragma_storage_info('main.events') WHERE column_name = 'raw' "
+            "AND segment_type <> 'VALIDITY'").fetchall()}
+    assert kinds == {"ZSTD"}, kinds
+
+
 def test_sql_errors_are_query_errors(store):
     with pytest.raises(QueryError, match="nope"):
         store.sql("SELECT * FROM nope")
