@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import zlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -57,6 +58,28 @@ LINE_BASE = f"((e.seq >> {REC_BITS}) - e.line)"
 BLOCK = 32 << 20  # bytes scanned at a time by search
 
 
+# (path, size, crc, size now, mtime now) -> the file's first ``size`` bytes are still those
+# loaded: a file being written to only grows, and checking its old part once per change
+# (4 GB/s) beats refusing every earlier event's text until the file is loaded again.
+_GREW: dict[tuple, bool] = {}
+
+
+def _only_grew(path: str, size: int, crc: int, st: os.stat_result) -> bool:
+    key = (path, size, crc, st.st_size, st.st_mtime_ns)
+    if key not in _GREW:
+        got, left = 0, size
+        with open(path, "rb") as f:
+            while left > 0:
+                block = f.read(min(left, 8 << 20))
+                if not block:
+                    break
+                got, left = zlib.crc32(block, got), left - len(block)
+        if len(_GREW) > 256:
+            _GREW.clear()
+        _GREW[key] = left == 0 and got == crc
+    return _GREW[key]
+
+
 class RawUnavailable(RacewayError):
     """The file an event's text is read back from changed or went away since it was loaded."""
 
@@ -65,8 +88,8 @@ class Lines:
     """Reads events' lines back from their files (open once each, checked once each)."""
 
     def __init__(self, cur) -> None:
-        self.files = {lb: (path, size, mtime) for lb, path, size, mtime in cur.execute(
-            "SELECT line_base, path, size, mtime_ns FROM raw_files").fetchall()}
+        self.files = {lb: (path, size, mtime, crc) for lb, path, size, mtime, crc in cur.execute(
+            "SELECT line_base, path, size, mtime_ns, crc FROM raw_files").fetchall()}
         self._open: dict[int, mmap.mmap | bytes] = {}
 
     def data(self, line_base: int) -> mmap.mmap | bytes:
@@ -75,10 +98,11 @@ class Lines:
             return got
         if line_base not in self.files:
             raise RawUnavailable("the store does not say which file this event's text is in")
-        path, size, mtime = self.files[line_base]
+        path, size, mtime, crc = self.files[line_base]
         try:
             st = os.stat(path)
-            if st.st_size != size or st.st_mtime_ns != mtime:
+            if (st.st_size != size or st.st_mtime_ns != mtime) and not (
+                    st.st_size > size and _only_grew(path, size, crc, st)):
                 raise RawUnavailable(f"{path} changed since it was loaded (size or modification time differ): "
                                      "its events' raw JSON cannot be read back; load the file again")
             with open(path, "rb") as f:
@@ -91,8 +115,9 @@ class Lines:
 
     def line(self, line_base: int, at: int) -> str:
         data = self.data(line_base)
-        end = data.find(b"\n", at)
-        text = data[at:end if end >= 0 else len(data)].rstrip(b"\r")
+        size = self.files[line_base][1]  # a file that grew since: its last loaded line ends there
+        end = data.find(b"\n", at, size)
+        text = data[at:end if end >= 0 else size].rstrip(b"\r")
         try:
             return text.decode("utf-8")
         except UnicodeDecodeError:  # cannot be what was loaded (the loader checked it)
@@ -169,7 +194,7 @@ def _line_starts_with(lines: Lines, lb: int, offs: np.ndarray, needle: str) -> n
     if b"\n" in pat:  # no line holds one
         return np.empty(0, np.int64)
     out: list[int] = []
-    a, n = 0, len(data)
+    a, n = 0, min(len(data), lines.files[lb][1])  # a file that grew since: its loaded part
     while a < n:
         b = data.rfind(b"\n", a, a + BLOCK) + 1 if a + BLOCK < n else n
         if b <= a:  # a line longer than a block

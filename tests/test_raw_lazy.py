@@ -135,16 +135,15 @@ def test_export_round_trips(tmp_path):
         assert [json.loads(x) for x in _texts(again)] == [json.loads(x) for x in lines]
 
 
-@pytest.mark.parametrize("change", ["append", "same_size", "touch", "remove"])
+@pytest.mark.parametrize("change", ["rewrite_and_grow", "same_size", "touch", "remove"])
 def test_a_file_changed_after_the_load_gives_a_clear_error(tmp_path, change):
     lines = _lines()
     path = _write(tmp_path / "in.jsonl", lines)
     s = TraceSession.open([path])
     try:
         st = path.stat()
-        if change == "append":
-            with open(path, "a") as f:
-                f.write(lines[0] + "\n")
+        if change == "rewrite_and_grow":  # longer, but its loaded part is no longer what was loaded
+            path.write_bytes(path.read_bytes().replace(b"ev-1", b"ev-X") + (lines[0] + "\n").encode())
         elif change == "same_size":  # other lines, same size: the modification time tells
             path.write_bytes(path.read_bytes().replace(b"ev-1", b"ev-X"))
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
@@ -197,6 +196,32 @@ def test_the_detail_panel_says_why_the_raw_json_is_missing(tmp_path):
         console.print(render_event(s.event("ev-2")))
         out = console.export_text()
         assert "cannot read" in out and "load the file again" in out and "DatabaseResult" in out
+    finally:
+        s.store.close()
+
+
+def test_a_file_being_written_to_keeps_its_loaded_lines_readable(tmp_path):
+    """A program still writing its trace: the file grows after the load. The loaded lines
+    are where they were (checked: the CRC of the loaded part), so the detail panel, export
+    and search keep their raw JSON; a last line that had no newline stays as loaded."""
+    lines = _lines()
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(("\n".join(lines[:5])).encode())  # no final newline yet
+    s = TraceSession.open([path])
+    try:
+        st = path.stat()
+        with open(path, "ab") as f:
+            f.write(b"junk-on-the-last-line\n" + "".join(x + "\n" for x in lines[5:]).encode())
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        assert s.store.counts()["events"] == 5
+        assert [s.event(f"ev-{i}")["raw"] for i in range(5)] == lines[:5]
+        assert _texts(s.store) == lines[:5]
+        assert s.event("ev-4")["raw"] == lines[4]  # not lines[4] + "junk-on-the-last-line"
+        assert browse.Timeline(s).search("junk-on-the").matches == 0  # not in any loaded line
+        out = io.BytesIO()
+        export.write_trace_json(s, None, out, summary=False)
+        assert [json.dumps(e, separators=(",", ":")) for e in json.loads(out.getvalue())["events"]] \
+            == [json.dumps(json.loads(x), separators=(",", ":")) for x in lines[:5]]
     finally:
         s.store.close()
 
