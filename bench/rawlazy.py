@@ -1,6 +1,8 @@
 """Lazy raw (issue 18 items 1 and 3): an in-memory load that keeps each event's line offset
 instead of its text, against the same load keeping the text (``Store(keep_raw=True)``, the
 load as it was before), each in a fresh process, on the generated NDJSON of bench/load.py.
+A bench of the mechanism (``Store.load`` in-process, both sides on one code base): the
+CLI's own figures, against DuckDB's read_json, are bench/summary.py's.
 
 Per side: load CPU (user + system, all threads), peak RSS, the events table's MB; then
 what reads raw back: a free-text search (browse.Timeline.search, 3 texts: in every line,

@@ -228,7 +228,7 @@ def anomalies_table(session, trace_id: str | None = None) -> pa.Table:
     return session._q(f"""
         SELECT a.severity, a.key AS operation, a.actual_ms, a.expected_ms, a.z, a.samples, a.trace_id,
                a.event_id, e.kind, e.location, e.timestamp
-        FROM ({_anomalies.sql(5, 3.5, flt, 1.5)}) a JOIN events e USING (seq)
+        FROM ({_anomalies.sql(trace_filter=flt)}) a JOIN events e USING (seq)
         ORDER BY CASE a.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
                  a.z DESC NULLS LAST, a.actual_ms DESC, a.event_id""", {"t": trace_id} if trace_id is not None else None)
 

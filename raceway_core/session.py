@@ -43,7 +43,6 @@ from raceway_core.errors import AnalysisError
 from raceway_core.store import Store
 
 log = logging.getLogger("raceway.session")
-_ANOMALY_DEFAULTS = (5, 3.5, 1.5)  # anomalies(): min_samples, threshold, min_ratio
 
 
 @dataclass(frozen=True)
@@ -380,11 +379,11 @@ class TraceSession:
                              float(s["path_ns"]) / 1e6, float(s["span_ns"]) / 1e6, float(s["sum_ns"]) / 1e6,
                              s["percentage"]) for s in summary]
 
-    def anomalies(self, trace_id: str | None = None, min_samples: int = 5, threshold: float = 3.5,
-                  min_ratio: float = 1.5) -> pa.Table:
+    def anomalies(self, trace_id: str | None = None, min_samples: int = _anomalies.MIN_SAMPLES,
+                  threshold: float = _anomalies.THRESHOLD, min_ratio: float = _anomalies.MIN_RATIO) -> pa.Table:
         """Events with z > threshold, at least min_ratio x their key's median, keys of min_samples or more."""
         self.engine
-        if (min_samples, threshold, min_ratio) == _ANOMALY_DEFAULTS:
+        if (min_samples, threshold, min_ratio) == (_anomalies.MIN_SAMPLES, _anomalies.THRESHOLD, _anomalies.MIN_RATIO):
             every = self._all_anomalies()
             if trace_id is None:
                 return every
@@ -403,7 +402,7 @@ class TraceSession:
             version = self.store.version
             cached_version, table = self._anomaly_cache
             if cached_version != version or table is None:
-                table = self._q(_anomalies.sql(*_ANOMALY_DEFAULTS[:2], "", _ANOMALY_DEFAULTS[2]))
+                table = self._q(_anomalies.sql())
                 self._anomaly_cache = (version, table)
             return table
 

@@ -42,3 +42,14 @@ def document(path: Path, doc, gz: bool = False, indent: int | None = 2) -> Path:
     data = json.dumps(doc, indent=indent).encode()
     path.write_bytes(gzip.compress(data) if gz else data)
     return path
+
+
+def raw_texts(store) -> list[str]:
+    """Every event's raw JSON text in seq order, as the store gives it back (kept or read lazily)."""
+    from raceway_core import rawtext
+
+    cur = store.cursor()
+    try:
+        return rawtext.all_texts(cur)
+    finally:
+        cur.close()

@@ -8,8 +8,7 @@ import json
 
 import pytest
 
-from helpers import event
-from raceway_core import rawtext
+from helpers import event, raw_texts
 from raceway_core.store import Store
 
 
@@ -33,20 +32,12 @@ def test_raw_is_the_line_byte_for_byte(tmp_path, end):
     with Store() as store:
         [s] = store.load([path])
         assert s.loaded == len(lines) and s.rejected == 0
-        raws = _texts(store)  # read back from the file (rawtext)
+        raws = raw_texts(store)  # read back from the file (rawtext)
     assert raws == lines
     with Store(keep_raw=True) as store:  # or kept in the store
         store.load([path])
         raws = store.sql("SELECT CAST(raw AS VARCHAR) AS r FROM events ORDER BY seq").column("r").to_pylist()
     assert raws == lines
-
-
-def _texts(store) -> list[str]:
-    cur = store.cursor()
-    try:
-        return rawtext.all_texts(cur)
-    finally:
-        cur.close()
 
 
 def test_raw_stays_when_the_file_is_gone(tmp_path):
@@ -70,7 +61,7 @@ def test_a_line_that_is_not_json_is_a_reject_not_raw(tmp_path):
     with Store() as store:
         [s] = store.load([path])
         assert (s.loaded, s.rejected) == (len(lines), len(bad))
-        assert all(json.loads(t) for t in _texts(store))
+        assert all(json.loads(t) for t in raw_texts(store))
         rejected = store.sql("SELECT line, raw FROM rejects ORDER BY line").to_pylist()
     assert [r["line"] for r in rejected] == [4, 5, 6, 7]
     assert [r["raw"] for r in rejected] == bad

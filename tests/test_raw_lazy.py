@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from helpers import event
+from helpers import event, raw_texts
 from raceway_core import browse, export, rawtext
 from raceway_core.session import TraceSession
 from raceway_core.store import Store
@@ -45,14 +45,6 @@ def _write(path, lines, end="\n"):
     return path
 
 
-def _texts(store) -> list[str]:
-    cur = store.cursor()
-    try:
-        return rawtext.all_texts(cur)
-    finally:
-        cur.close()
-
-
 @pytest.mark.parametrize("end", ["\n", "\r\n"])
 def test_the_line_comes_back_from_the_file_byte_for_byte(tmp_path, end):
     lines = _lines()
@@ -64,7 +56,7 @@ def test_the_line_comes_back_from_the_file_byte_for_byte(tmp_path, end):
         for i, line in enumerate(lines):
             rec = s.event(f"ev-{i}")
             assert rec["raw"] == line and "raw_error" not in rec
-        assert _texts(s.store) == lines
+        assert raw_texts(s.store) == lines
         assert browse.event_record(s.store, "ev-3")["raw"] == lines[3]
     finally:
         s.store.close()
@@ -132,7 +124,7 @@ def test_export_round_trips(tmp_path):
     (tmp_path / "out.json").write_bytes(buf.getvalue())
     with Store() as again:
         again.load([tmp_path / "out.json"])
-        assert [json.loads(x) for x in _texts(again)] == [json.loads(x) for x in lines]
+        assert [json.loads(x) for x in raw_texts(again)] == [json.loads(x) for x in lines]
 
 
 @pytest.mark.parametrize("change", ["rewrite_and_grow", "same_size", "touch", "remove"])
@@ -215,7 +207,7 @@ def test_a_file_being_written_to_keeps_its_loaded_lines_readable(tmp_path):
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
         assert s.store.counts()["events"] == 5
         assert [s.event(f"ev-{i}")["raw"] for i in range(5)] == lines[:5]
-        assert _texts(s.store) == lines[:5]
+        assert raw_texts(s.store) == lines[:5]
         assert s.event("ev-4")["raw"] == lines[4]  # not lines[4] + "junk-on-the-last-line"
         assert browse.Timeline(s).search("junk-on-the").matches == 0  # not in any loaded line
         out = io.BytesIO()
@@ -237,7 +229,7 @@ def test_a_reload_of_a_grown_file_keeps_the_earlier_lines_readable(tmp_path):
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
         s.load([path])  # the app's reload: earlier lines are duplicates, dropped
         assert s.store.counts()["events"] == len(lines)
-        assert _texts(s.store) == lines
+        assert raw_texts(s.store) == lines
         assert s.event("ev-1")["raw"] == lines[1]
         # rewritten, not grown: the earlier load's lines are no longer known to be there
         path.write_bytes(path.read_bytes().replace(b"ev-1", b"ev-Y") + (lines[0] + "\n").encode())

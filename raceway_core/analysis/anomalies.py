@@ -21,8 +21,12 @@ KEY = f"""CASE kind
     WHEN 'Custom' THEN 'Custom(' || coalesce({rawtext.custom_name()}, '?') || ')'
     ELSE kind END"""
 
+# The defaults every caller shares (the session caches the rows at these settings).
+MIN_SAMPLES, THRESHOLD, MIN_RATIO = 5, 3.5, 1.5
 
-def sql(min_samples: int = 5, threshold: float = 3.5, trace_filter: str = "", min_ratio: float = 1.5) -> str:
+
+def sql(min_samples: int = MIN_SAMPLES, threshold: float = THRESHOLD, trace_filter: str = "",
+        min_ratio: float = MIN_RATIO) -> str:
     return f"""
     WITH d AS (
         SELECT seq, id, trace_id, {KEY} AS key, duration_ns AS x FROM events WHERE duration_ns IS NOT NULL
