@@ -160,7 +160,7 @@ def test_incremental_equals_full_run_on_requests(tmp_path_factory, parts, scope)
     _check(tmp_path_factory.mktemp("inc"), parts, scope)
 
 
-@QUICK
+@settings(QUICK, max_examples=6)  # 27 s of CPU at QUICK's 12, the most of any quick test (the slow twin runs 70)
 @given(parts=appended_requests(), scope=st.sampled_from(["auto", "global", "instance"]))
 def test_incremental_equals_full_run_on_a_few_requests(tmp_path_factory, parts, scope):
     _check(tmp_path_factory.mktemp("inc"), parts, scope)

@@ -148,7 +148,10 @@ def test_strings_round_trip_exactly(path, strings, tmp_path):
 
 
 @pytest.mark.parametrize("second", sorted(PATHS))
-@pytest.mark.parametrize("first", ["file-ndjson", "append-texts-small", "append-texts-big"])
+# from a file into every path in `make test`; from the two append forms (20 more stores x 6
+# examples, 13 s of CPU) in `make test-slow`
+@pytest.mark.parametrize("first", ["file-ndjson", pytest.param("append-texts-small", marks=pytest.mark.slow),
+                                   pytest.param("append-texts-big", marks=pytest.mark.slow)])
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(s=STRINGS)
 def test_dedupe_across_paths(first, second, s, tmp_path):
