@@ -37,7 +37,7 @@ def test_distributed_orders_with_an_endpoint_sends_every_service_and_writes_noth
     with ServerProcess() as server:
         r = run("examples/distributed_orders.py", "--endpoint", server.url, tmp_path=tmp_path)
         assert r.returncode == 0, r.stderr
-        traces = httpx.get(server.url + "/api/traces", params={"page_size": 100}).json()["data"]["traces"]
+        traces = httpx.get(server.url + "/api/traces", params={"page_size": 100}, timeout=60).json()["data"]["traces"]
     services = {s for t in traces for s in t["services"]}
     assert services == {"frontend", "gateway", "orders", "payments", "inventory"}
     assert sum(t["event_count"] for t in traces) > 50

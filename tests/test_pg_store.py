@@ -54,11 +54,11 @@ def test_events_posted_to_either_server_are_stored_once_and_fed_by_both(pg_url):
         assert stored == sorted(e["id"] for e in evs)
         for s in (s1, s2):
             assert sorted(whole_feed(s.url, limit=3)) == sorted(e["id"] for e in evs)
-            got = httpx.get(s.url + "/api/traces/t-a").json()["data"]["events"]
+            got = httpx.get(s.url + "/api/traces/t-a", timeout=60).json()["data"]["events"]
             assert [e["id"] for e in got] == [e["id"] for e in evs if e["trace_id"] == "t-a"]
         # the cursors of one server are valid on the other (one store id)
-        d1 = httpx.get(s1.url + "/api/events", params={"limit": 4}).json()["data"]
-        d2 = httpx.get(s2.url + "/api/events", params={"after": d1["next_cursor"]}).json()["data"]
+        d1 = httpx.get(s1.url + "/api/events", params={"limit": 4}, timeout=60).json()["data"]
+        d2 = httpx.get(s2.url + "/api/events", params={"after": d1["next_cursor"]}, timeout=60).json()["data"]
         assert d1["store_id"] == d2["store_id"]
         assert sorted([e["id"] for e in d1["events"]] + [e["id"] for e in d2["events"]]) == sorted(
             e["id"] for e in evs)
@@ -72,7 +72,7 @@ def test_rejected_events_are_answered_as_by_the_duckdb_server_and_counted(pg_url
         a, b = post(pg.url, batch), post(duck.url, batch)
         assert a.status_code == b.status_code == 206
         assert a.json() == b.json()
-        assert httpx.get(pg.url + "/status").json()["data"]["events_rejected"] == 2
+        assert httpx.get(pg.url + "/status", timeout=60).json()["data"]["events_rejected"] == 2
 
 
 def test_schema_is_versioned_and_a_newer_one_is_refused(pg_url):

@@ -137,7 +137,7 @@ def serve(tmp_path, text, **kw) -> ServerProcess:
 
 def test_flags_override_the_file_and_unknown_keys_are_reported(tmp_path):
     with serve(tmp_path, "[server]\nport = 1\nbogus_key = 1\n[storage]\nbackend = 'memory'\n") as s:
-        assert httpx.get(s.url + "/health").status_code == 200  # listening on --port 0's port, not 1
+        assert httpx.get(s.url + "/health", timeout=60).status_code == 200  # listening on --port 0's port, not 1
         assert ":1\n" not in "".join(s.output)
         assert any("unknown key server.bogus_key" in line for line in s.output)
 
@@ -157,7 +157,7 @@ def burst(client, n, **kw) -> list[httpx.Response]:
 
 def test_rate_limit_per_key_else_per_address_with_retry_after(tmp_path):
     conf = "[server]\nrate_limit_enabled = true\nrate_limit_rpm = 4\nauth_enabled = true\napi_keys = ['ka', 'kb']\n"
-    with serve(tmp_path, conf) as s, httpx.Client(base_url=s.url) as c:
+    with serve(tmp_path, conf) as s, httpx.Client(base_url=s.url, timeout=60) as c:
         a = burst(c, 6, headers={"Authorization": "Bearer ka"})
         assert [r.status_code for r in a] == [200] * 4 + [429] * 2  # a burst of rpm, then refused
         last = a[-1]
@@ -173,10 +173,10 @@ def test_rate_limit_per_key_else_per_address_with_retry_after(tmp_path):
 
 def test_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path):
     conf = "[server]\nrate_limit_enabled = true\nrate_limit_rpm = 2\n"
-    with serve(tmp_path, conf) as s, httpx.Client(base_url=s.url) as c:
+    with serve(tmp_path, conf) as s, httpx.Client(base_url=s.url, timeout=60) as c:
         codes = [c.get("/api/traces", headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code for i in range(4)]
         assert codes == [200, 200, 429, 429]  # the peer is not a trusted proxy: one bucket
-    with serve(tmp_path, conf + "trusted_proxies = ['127.0.0.0/8']\n") as s, httpx.Client(base_url=s.url) as c:
+    with serve(tmp_path, conf + "trusted_proxies = ['127.0.0.0/8']\n") as s, httpx.Client(base_url=s.url, timeout=60) as c:
         codes = [c.get("/api/traces", headers={"X-Forwarded-For": f"203.0.113.7, 10.0.0.{i}"}).status_code
                  for i in range(4)]
         assert codes == [200] * 4  # four clients behind the proxy: four buckets
@@ -187,12 +187,12 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path):
 
 def test_cors_only_for_configured_origins(tmp_path):
     pre = {"Access-Control-Request-Method": "GET"}
-    with serve(tmp_path, "[server]\ncors_origins = ['http://ok.example']\n") as s, httpx.Client(base_url=s.url) as c:
+    with serve(tmp_path, "[server]\ncors_origins = ['http://ok.example']\n") as s, httpx.Client(base_url=s.url, timeout=60) as c:
         ok = c.get("/api/traces", headers={"Origin": "http://ok.example"})
         assert ok.headers["access-control-allow-origin"] == "http://ok.example"
         assert "access-control-allow-origin" not in c.get("/api/traces", headers={"Origin": "http://evil.example"}).headers
         assert c.options("/api/traces", headers={"Origin": "http://evil.example", **pre}).status_code == 400
-    with serve(tmp_path, "[server]\ncors_enabled = false\n") as s, httpx.Client(base_url=s.url) as c:
+    with serve(tmp_path, "[server]\ncors_enabled = false\n") as s, httpx.Client(base_url=s.url, timeout=60) as c:
         assert "access-control-allow-origin" not in c.get("/api/traces", headers={"Origin": "http://ok.example"}).headers
 
 
@@ -200,8 +200,8 @@ def test_distributed_tracing_merges_linked_traces(tmp_path):
     body = json.dumps({"events": linked_events()})
     for enabled, expected in ((True, 5), (False, 2)):
         with serve(tmp_path, f"[distributed_tracing]\nenabled = {str(enabled).lower()}\n") as s:
-            assert httpx.post(s.url + "/events", content=body, headers={"Content-Type": "application/json"}).status_code == 200
-            events = httpx.get(s.url + "/api/traces/t-a").json()["data"]["events"]
+            assert httpx.post(s.url + "/events", content=body, headers={"Content-Type": "application/json"}, timeout=60).status_code == 200
+            events = httpx.get(s.url + "/api/traces/t-a", timeout=60).json()["data"]["events"]
             assert len(events) == expected, enabled
 
 
@@ -211,7 +211,7 @@ def test_race_and_anomaly_detection_switches(tmp_path):
     for on in (True, False):
         conf = f"[race_detection]\nenabled = {str(on).lower()}\n[anomaly_detection]\nenabled = {str(on).lower()}\n"
         with serve(tmp_path, conf) as s:
-            assert httpx.post(s.url + "/events", content=body, headers={"Content-Type": "application/json"}).status_code == 200
+            assert httpx.post(s.url + "/events", content=body, headers={"Content-Type": "application/json"}, timeout=60).status_code == 200
             g = httpx.get(s.url + "/api/analyze/global", timeout=60).json()["data"]
             races = httpx.get(s.url + "/api/distributed/global-races", timeout=60).json()["data"]
             assert (g["potential_races"] > 0, races["total_races"] > 0) == (on, on)

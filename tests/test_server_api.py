@@ -49,7 +49,7 @@ def test_post_list_and_fetch_traces_have_the_original_shapes(server_mode):
         svc_event(4, "t-b", "api", "2026-11-01T13:00:00.000000001+00:00"),
         svc_event(5, "t-c", "api", "2026-11-01T11:00:00+00:00"),
     ]
-    with ServerProcess(mode=server_mode) as s, httpx.Client(base_url=s.url) as http:
+    with ServerProcess(mode=server_mode) as s, httpx.Client(base_url=s.url, timeout=60) as http:
         r = post(http, events)
         assert r.status_code == 200
         assert r.json() == {"success": True, "data": "Ingested 5 events", "error": None,
@@ -172,7 +172,7 @@ def test_gzip_bodies_are_accepted(server, http):
 
 
 def test_body_limit_gives_413_with_or_without_content_length(server_mode):
-    with ServerProcess(extra=("--max-body-mb", "0.01"), mode=server_mode) as s, httpx.Client(base_url=s.url) as http:
+    with ServerProcess(extra=("--max-body-mb", "0.01"), mode=server_mode) as s, httpx.Client(base_url=s.url, timeout=60) as http:
         big = json.dumps({"events": [svc_event(i, "t-big", "s", "2026-11-06T00:00:00+00:00")
                                      for i in range(100)]}).encode()
         assert len(big) > 10_000
@@ -196,7 +196,7 @@ def test_body_limit_gives_413_with_or_without_content_length(server_mode):
 
 
 def test_api_keys(server_mode):
-    with ServerProcess(api_keys=("k-one", "k-two"), mode=server_mode) as s, httpx.Client(base_url=s.url) as http:
+    with ServerProcess(api_keys=("k-one", "k-two"), mode=server_mode) as s, httpx.Client(base_url=s.url, timeout=60) as http:
         batch = {"events": [svc_event(1, "t-auth", "s", "2026-11-07T00:00:00+00:00")]}
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"X-Raceway-Key": "k-on"},
                         {"Authorization": "Basic k-one"}, {"Authorization": "Bearer"}):
@@ -247,7 +247,7 @@ def test_unknown_route_and_method_use_the_envelope(server, http):
 
 
 def test_feed_pages_in_arrival_order_without_gaps_or_repeats(server_mode):
-    with ServerProcess(mode=server_mode) as s, httpx.Client(base_url=s.url) as http:
+    with ServerProcess(mode=server_mode) as s, httpx.Client(base_url=s.url, timeout=60) as http:
         sent = []
         for b in range(6):  # arrival order differs from timestamp order
             batch = [svc_event(b * 10 + i, f"t-feed-{i % 3}", "s", f"2026-11-09T00:00:{59 - b * 5 - i:02d}+00:00")

@@ -253,7 +253,7 @@ def test_connections_that_keep_the_server_waiting_are_closed(server_mode):
         for stall, (send, trickle) in STALLS.items():
             took = closed_within(srv.url, send, 6, trickle)
             assert took is not None and took < 4, (stall, took)
-            with httpx.Client(base_url=srv.url) as http:  # the server is fine
+            with httpx.Client(base_url=srv.url, timeout=60) as http:  # the server is fine
                 assert http.get("/api/traces").status_code == 200
         time.sleep(0.3)
         log = "".join(srv.output)

@@ -124,7 +124,7 @@ def ours():
 
 def test_feed_sync_is_incremental_and_complete(ours, tmp_path):
     sent = []
-    with httpx.Client(base_url=ours.url) as http, Store(tmp_path / "local.duckdb") as store:
+    with httpx.Client(base_url=ours.url, timeout=60) as http, Store(tmp_path / "local.duckdb") as store:
         def send(events):
             assert http.post("/events", headers=JSON_CT, content=orjson.dumps({"events": events})).status_code == 200
             sent.extend(e["id"] for e in events)
@@ -146,7 +146,7 @@ def test_feed_sync_is_incremental_and_complete(ours, tmp_path):
 
     # a new client on the same local store resumes from the saved cursor
     send_more = [ev(200 + i, "f3", i) for i in range(3)]
-    with httpx.Client(base_url=ours.url) as http:
+    with httpx.Client(base_url=ours.url, timeout=60) as http:
         http.post("/events", content=orjson.dumps({"events": send_more}), headers={"content-type": "application/json"})
     sent += [e["id"] for e in send_more]
     with Store(tmp_path / "local.duckdb") as store, RacewayClient(ours.url, store, page_size=10) as client:
@@ -169,7 +169,7 @@ def test_rows_feed_stores_exactly_what_the_json_feed_stores(ours, tmp_path):
     big = event(9002, trace="odd")
     big["kind"]["StateChange"]["new_value"] = 123456789012345678901234567890
     body = json.dumps({"events": evs[:150] + [odd, big] + evs[150:]})
-    with httpx.Client(base_url=ours.url) as http:
+    with httpx.Client(base_url=ours.url, timeout=60) as http:
         assert http.post("/events", headers=JSON_CT, content=body).json()["ingested"] == 302
         http.post("/events", headers=JSON_CT, content=orjson.dumps({"events": evs[:10]}))  # repeats: acknowledged, stored once
     got = {}
@@ -196,7 +196,7 @@ def test_rows_feed_stores_exactly_what_the_json_feed_stores(ours, tmp_path):
 def test_feed_sync_starts_over_when_the_server_database_changes(tmp_path):
     with Store(tmp_path / "local.duckdb") as store:
         with ServerProcess() as s1:
-            httpx.post(s1.url + "/events", headers=JSON_CT, content=orjson.dumps({"events": [ev(i, "g", i) for i in range(5)]}))
+            httpx.post(s1.url + "/events", headers=JSON_CT, content=orjson.dumps({"events": [ev(i, "g", i) for i in range(5)]}), timeout=60)
             with RacewayClient(s1.url, store) as c:
                 assert c.sync().loaded == 5
             port = int(s1.url.rsplit(":", 1)[1])
@@ -205,7 +205,7 @@ def test_feed_sync_starts_over_when_the_server_database_changes(tmp_path):
         with ServerProcess(port=port) as s2:
             assert s2.url == s1.url
             events = [ev(i, "g", i) for i in range(3, 9)]  # g-3 and g-4 already pulled
-            httpx.post(s2.url + "/events", headers=JSON_CT, content=orjson.dumps({"events": events}))
+            httpx.post(s2.url + "/events", headers=JSON_CT, content=orjson.dumps({"events": events}), timeout=60)
             with RacewayClient(s2.url, store) as c:
                 r = c.sync()
         assert (r.received, r.loaded, r.duplicates) == (6, 4, 2)
@@ -266,7 +266,7 @@ def test_remote_errors_are_clear(tmp_path, monkeypatch):
 def test_client_sends_the_key_to_our_server(monkeypatch, tmp_path):
     with ServerProcess(api_keys=("k1",)) as s, Store() as store:
         httpx.post(s.url + "/events", content=orjson.dumps({"events": [ev(1, "k", 1)]}),
-                   headers={**JSON_CT, "X-Raceway-Key": "k1"})
+                   headers={**JSON_CT, "X-Raceway-Key": "k1"}, timeout=60)
         monkeypatch.delenv("RACEWAY_API_KEY", raising=False)
         with pytest.raises(RemoteError, match="401"):
             RacewayClient(s.url, store).sync()

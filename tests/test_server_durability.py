@@ -70,7 +70,7 @@ def test_sigkill_loses_no_acknowledged_event_and_stores_none_twice(tmp_path, ser
     assert not missing, f"{len(missing)} acknowledged events lost"
 
     # restarted on the same file: everything is there once, and arrival order continues
-    with ServerProcess(db, mode=server_mode) as srv2, httpx.Client(base_url=srv2.url) as http:
+    with ServerProcess(db, mode=server_mode) as srv2, httpx.Client(base_url=srv2.url, timeout=60) as http:
         assert http.get("/status").json()["data"]["events_captured"] == len(ids)
         last_cursor = http.get("/api/events", params={"limit": 20000}).json()["data"]["next_cursor"]
         late = batch(9, 0, 10)
@@ -120,7 +120,7 @@ def test_eight_clients_in_parallel_store_every_event_once(tmp_path, server_mode)
             results = list(pool.map(run, range(n_clients)))
         assert sum(r[0] for r in results) == n_clients * n_batches * 100
         assert sum(r[1] for r in results) == n_clients * 5 * 100
-        status = httpx.get(srv.url + "/status").json()["data"]
+        status = httpx.get(srv.url + "/status", timeout=60).json()["data"]
         assert status["events_captured"] == 40_000
         assert status["writer"]["largest_group"] > 1  # concurrent posts shared commits
     ids = stored_ids(db)

@@ -25,7 +25,7 @@ def post(http, events, **kw):
 @pytest.fixture(scope="module", params=["front", "one-process"])
 def server(request):
     with ServerProcess(mode=request.param) as s:
-        with httpx.Client(base_url=s.url) as http:
+        with httpx.Client(base_url=s.url, timeout=60) as http:
             assert post(http, [event(i, trace=f"t{i % 3}") for i in range(9)]).status_code == 200
         yield s
 
@@ -98,7 +98,7 @@ def test_json_content_types_are_accepted(http, ctype):
 
 def test_cors_allow_list(server_mode):
     with ServerProcess(mode=server_mode, extra=("--cors-origin", "http://ui.example")) as s, \
-            httpx.Client(base_url=s.url) as http:
+            httpx.Client(base_url=s.url, timeout=60) as http:
         r = http.get("/api/traces", headers={"Origin": "http://ui.example"})
         assert r.headers["access-control-allow-origin"] == "http://ui.example"
         r = http.get("/api/traces", headers={"Origin": "http://evil.example"})
@@ -114,7 +114,7 @@ def _no_leak(text: str) -> None:
 
 
 def test_keys_with_trailing_unicode_whitespace_do_not_pass(server_mode):
-    with ServerProcess(mode=server_mode, api_keys=("s3cret",)) as s, httpx.Client(base_url=s.url) as http:
+    with ServerProcess(mode=server_mode, api_keys=("s3cret",)) as s, httpx.Client(base_url=s.url, timeout=60) as http:
         good = {"X-Raceway-Key": "s3cret", "content-type": "application/json"}
         assert http.get("/api/traces", headers=good).status_code == 200
         body = json.dumps({"events": [event("ws", trace="ws")]})
@@ -146,7 +146,7 @@ def test_api_key_from_the_environment_or_a_file_stays_off_the_command_line(serve
     env_before = os.environ.get("RACEWAY_API_KEY")
     # ServerProcess drops RACEWAY_API_KEY from the environment; pass it through here
     s.env = {"RACEWAY_API_KEY": key} if how == "env" else {}
-    with s, httpx.Client(base_url=s.url) as http:
+    with s, httpx.Client(base_url=s.url, timeout=60) as http:
         assert http.get("/api/traces").status_code == 401
         assert http.get("/api/traces", headers={"X-Raceway-Key": key}).status_code == 200
         assert post(http, [event("k", trace="k")], headers={"X-Raceway-Key": key}).status_code == 200
@@ -210,7 +210,7 @@ def test_a_real_internal_error_is_a_short_500_with_a_request_id_logged_and_the_c
 
     store = Store()
     try:
-        with InProcessServer(store) as srv, httpx.Client(base_url=srv.url) as http:
+        with InProcessServer(store) as srv, httpx.Client(base_url=srv.url, timeout=60) as http:
             assert post(http, [event(1, trace="t")]).status_code == 200
             store.sql("ALTER TABLE events RENAME TO events_gone")  # every read of events now fails in DuckDB
             caplog.set_level(logging.ERROR, logger="raceway.server")

@@ -87,7 +87,7 @@ def test_answers_passed_through_match_the_one_process_server():
     evs = [event(i, trace="t-pass") for i in range(5)]
     answers = []
     for mode in ("front", "one-process"):
-        with ServerProcess(mode=mode) as srv, httpx.Client(base_url=srv.url) as http:
+        with ServerProcess(mode=mode) as srv, httpx.Client(base_url=srv.url, timeout=60) as http:
             assert http.post("/events", content=orjson.dumps({"events": evs}),
                              headers={"content-type": "application/json"}).json()["ingested"] == 5
             got = []

@@ -129,9 +129,9 @@ def test_quitting_the_explorer_ends_the_session_and_the_page_says_so(page):
 def test_api_key_login_page_then_cookie_wrong_key_refused(browser):
     with WebProcess(BANKING, env={"RACEWAY_API_KEY": KEY}) as web:
         # without the cookie: no explorer, no session
-        r = httpx.get(web.url, follow_redirects=False)
+        r = httpx.get(web.url, follow_redirects=False, timeout=60)
         assert r.status_code == 303 and r.headers["location"] == "/login"
-        assert httpx.get(web.url + "/ws/anything").status_code == 403
+        assert httpx.get(web.url + "/ws/anything", timeout=60).status_code == 403
 
         context = browser.new_context(viewport={"width": 1400, "height": 800})
         page = context.new_page()
@@ -239,10 +239,10 @@ def test_host_and_origin_of_another_site_refused():
     """Pages of other sites (a DNS-rebinding name, a cross-site websocket) get nothing."""
     with WebProcess(BANKING) as web:
         port = urlparse(web.url).port
-        assert httpx.get(web.url).status_code == 200
-        assert httpx.get(web.url, headers={"Host": f"evil.example:{port}"}).status_code == 403
-        assert httpx.get(f"http://localhost:{port}/").status_code == 200
-        r = httpx.get(web.url + "/ws/x", headers={"Origin": "http://evil.example"})
+        assert httpx.get(web.url, timeout=60).status_code == 200
+        assert httpx.get(web.url, headers={"Host": f"evil.example:{port}"}, timeout=60).status_code == 403
+        assert httpx.get(f"http://localhost:{port}/", timeout=60).status_code == 200
+        r = httpx.get(web.url + "/ws/x", headers={"Origin": "http://evil.example"}, timeout=60)
         assert r.status_code == 403 and "another site" in r.text
         assert web.children() == []
 
