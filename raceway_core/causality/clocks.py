@@ -91,10 +91,10 @@ def lock_chains(release_rows: np.ndarray, release_lock: list[str], ctx: np.ndarr
     crossing = np.unique(chain[order[at[crossing_edge]]]) if crossing_edge.any() else np.zeros(0, np.int64)
     keep = np.full(int(chain.max()) + 1 if m else 0, -1, dtype=np.int64)
     keep[crossing] = np.arange(len(crossing))
-    own: dict[int, list[tuple[int, int]]] = {}
     kept = keep[chain] >= 0 if m else np.zeros(0, bool)
-    for r, c, k in zip(rr[kept].tolist(), keep[chain[kept]].tolist(), index[kept].tolist()):
-        own.setdefault(r, []).append((c, k))
+    # a release row is one event: one (chain, index) each (a comprehension, not setdefault per row)
+    own: dict[int, list[tuple[int, int]]] = {
+        r: [ck] for r, ck in zip(rr[kept].tolist(), zip(keep[chain[kept]].tolist(), index[kept].tolist()))}
     labels = []
     per_lock: dict[str, int] = {}
     for c in crossing.tolist():

@@ -636,10 +636,11 @@ def interned_lock_sets(col: pa.Array | pa.ChunkedArray, order: np.ndarray) -> li
             out[i] = frozenset(ls)
         return out
     enc = pc.binary_join(lists, "\x1f").dictionary_encode()
-    sets = [frozenset(k.split("\x1f")) for k in enc.dictionary.to_pylist()]
-    for i, code in zip(held.tolist(), enc.indices.to_numpy().tolist()):
-        out[i] = sets[code]
-    return out
+    sets = np.fromiter((frozenset(k.split("\x1f")) for k in enc.dictionary.to_pylist()), dtype=object,
+                       count=len(enc.dictionary))
+    got = np.full(len(order), None, dtype=object)  # placed by numpy: a Python step per access cost ~0.05 s
+    got[held] = sets[enc.indices.to_numpy()]
+    return got.tolist()
 
 
 def codes(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
