@@ -109,7 +109,7 @@ CREATE OR REPLACE TEMP MACRO rw_unq(f) AS CASE
     WHEN f IS NULL THEN NULL
     WHEN NOT prefix(CAST(f AS VARCHAR), '"') THEN CAST(f AS VARCHAR)
     WHEN contains(CAST(f AS VARCHAR), '\\') THEN json_extract_string(f, '$')
-    ELSE CAST(f AS VARCHAR)[2:-2] END;
+    ELSE substr(CAST(f AS VARCHAR), 2, length(CAST(f AS VARCHAR)) - 2) END;
 -- a JSON text without its strings' contents
 CREATE OR REPLACE TEMP MACRO rw_no_strings(t) AS regexp_replace(t, '"(?:[^"\\\\]|\\\\.)*"', '""', 'g');
 -- how deep a JSON text nests (outside strings); (depth, max) packed in one BIGINT while folding
