@@ -118,7 +118,9 @@ class Warmer:
                     self._took = time.monotonic() - self._started
                     return
                 pane, key = self.queue.popleft()
-            pane.post_message(pane.fetch_quietly(session, key))
+            # to the app, which hands it to the pane: a pane not visited yet is not mounted,
+            # and its messages would wait for its mount
+            self.app.post_message(pane.fetch_quietly(session, key))
 
 
 def warmer_of(app: RacewayApp) -> Warmer:

@@ -93,6 +93,48 @@ async def test_a_chosen_trace_is_precomputed_with_the_sessions_results_for_it():
         await visit_every_pane_with_the_store_closed(app, pilot, want, doc)
 
 
+@pytest.mark.asyncio
+async def test_only_the_shown_pane_is_mounted_until_the_others_are_visited():
+    """The first frame mounts one pane; a pane's first visit mounts it, and it then shows the
+    data precomputed while it was not mounted, has the focus, and its keys work."""
+    from raceway_tui.panes.base import Pane
+
+    with TraceSession.open(SAMPLES) as s:
+        want = expected(s, None)
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert [p.id for p in app.query(Pane)] == ["pane-timeline"]
+        races = app.pane("races")
+        assert not races.is_mounted and races.current_key() in races.results  # precomputed meanwhile
+        await pilot.press("3")
+        await settle(pilot)
+        assert races.is_mounted and app.active_pane == "races" and races.ready
+        assert shown_rows(app, "races") == want["races"]
+        assert app.focused is races.table
+        await pilot.press("j")
+        assert races.table.cursor == 1
+        assert {p.id for p in app.query(Pane)} == {"pane-timeline", "pane-races"}
+        await pilot.press("tab")  # the next pane, through the key bindings
+        await settle(pilot)
+        assert app.active_pane == "variables" and app.pane("variables").is_mounted and app.pane("variables").ready
+
+
+@pytest.mark.asyncio
+async def test_a_search_or_jump_from_a_pane_mounts_the_timeline():
+    """Opened on another pane, the timeline is not mounted: / and a jump still reach it."""
+    app = create_app(SAMPLES, pane="races")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert not app.pane("timeline").is_mounted
+        await pilot.press("slash", *"kind:Write", "enter")
+        await settle(pilot)
+        timeline = app.pane("timeline")
+        assert app.active_pane == "timeline" and timeline.is_mounted
+        row = timeline.view.row()
+        assert timeline.last_search == "kind:Write" and row is not None and row["access"] == "Write"
+
+
 class DebounceApp(App):
     def on_mount(self) -> None:
         self.calls: list[tuple] = []

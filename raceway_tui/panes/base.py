@@ -131,6 +131,8 @@ class Pane(Vertical):
     def sync(self, force: bool = False) -> None:
         """Load the pane's data if the scope or the data changed since it was shown."""
         app = self.app
+        if not self.is_mounted:  # not visited yet: synced when its first visit has mounted it
+            return
         key = self.current_key()
         if key == self._key and not force:
             return
@@ -182,10 +184,8 @@ class Pane(Vertical):
         if not get_current_worker().is_cancelled:
             self.post_message(self.Loaded(self, key, data, error))
 
-    def on_pane_warmed(self, msg: Warmed) -> None:
-        if msg.pane is not self:
-            return
-        msg.stop()
+    def warmed(self, msg: Warmed) -> None:
+        """The precomputation's result (handed over by the app: the pane may not be mounted yet)."""
         if msg.error is not None:
             self.warm_dropped(msg.key)  # fetched again if shown: the error is then said as usual
             return
