@@ -150,7 +150,9 @@ class Pane(Vertical):
         self.busy = True
         self.say(Text(f"Loading {self.title.lower()}…", style="dim italic"))
         # else the precomputation's result is shown when it comes (if its turn came: not queued)
-        if force or key not in self.warming or warmer_of(app).claim(self, key):
+        warmer = warmer_of(app)
+        warmer.yield_to(self)  # its fetch for another pane stops, and waits for this one's data
+        if force or key not in self.warming or warmer.claim(self, key):
             self.warming.discard(key)
             self._load(app.session, key)
 
