@@ -324,6 +324,9 @@ class RacewayApp(App):
         self.call_after_refresh(self._start)  # the first frame before DuckDB and Arrow load
 
     def on_unmount(self) -> None:
+        warmer = getattr(self, "_warmer", None)
+        if warmer is not None:
+            warmer.close()  # a precomputation waiting for a pane would hold up the exit
         if self.link is not None:
             self.link.close()  # waits (briefly) for a sync writing to the store
         if self.session is not None and self._own_session:

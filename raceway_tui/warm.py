@@ -134,6 +134,14 @@ class Warmer:
             self.after_shown = None
             self.start()
 
+    def close(self) -> None:
+        """The app closes: no more fetches; the one running is interrupted."""
+        with self.lock:
+            self.queue.clear()
+            self._pass += 1  # the fetch interrupted is not queued again
+        self._interrupt()
+        self.hold.set()
+
     def _put_off_pass(self) -> None:
         self._later = None
         # an app timer: it can fire while the app closes, after the panes are gone

@@ -178,6 +178,19 @@ async def test_a_visited_pane_interrupts_the_precomputation_which_then_resumes(m
 
 
 @pytest.mark.asyncio
+async def test_closing_the_app_releases_a_precomputation_waiting_for_a_pane():
+    """A precomputation held for a shown pane's query must not hold up the exit (its thread
+    is joined when the interpreter exits)."""
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        warmer = app._warmer
+        warmer.yield_to(app.pane("races"))  # as when a visited pane starts its own query
+        assert not warmer.hold.is_set()
+    assert warmer.hold.is_set() and not warmer.queue
+
+
+@pytest.mark.asyncio
 async def test_switching_panes_animates_nothing(monkeypatch):
     """The tab underline jumps to the pane shown: its slide redrew the screen for 0.3 s."""
     from textual.widgets._tabs import Underline
