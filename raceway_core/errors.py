@@ -20,6 +20,10 @@ class QueryError(RacewayError):
     """A user-supplied SQL query failed."""
 
 
+class Interrupted(RacewayError):
+    """A thread's queries were stopped (Store.interrupt): what it computed is incomplete."""
+
+
 class AnalysisError(RacewayError):
     """An analysis was asked something it cannot answer (unknown event id, ...)."""
 

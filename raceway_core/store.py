@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pyarrow as pa
 
 from raceway_core import schema
 from raceway_core.dbutil import query_arrow
-from raceway_core.errors import QueryError, StoreError
+from raceway_core.errors import Interrupted, QueryError, StoreError
 from raceway_core import loading
 from raceway_core.loading import LoadSummary, load_file
 from raceway_core.loading.batch import BatchOutcome, Prepared, Rows, ingest_texts, line_size
@@ -41,6 +42,9 @@ class Store:
         if not read_only:
             schema.create(self.conn, on_disk=self.path is not None)
         self._write_lock = threading.Lock()
+        self._cursor_lock = threading.Lock()
+        self._cursors: dict[int, weakref.WeakSet] = {}  # thread id -> its cursors (for interrupt)
+        self._stopped: set[int] = set()  # threads interrupted until resume
         self._version = 0
         self._append_cur: duckdb.DuckDBPyConnection | None = None
         # Kept by appends, dropped by anything else that writes events or meta:
@@ -61,7 +65,33 @@ class Store:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for the calling thread (DuckDB connections are not thread-safe).
         UTC comes from the store's connection (a global setting)."""
-        return self.conn.cursor()
+        ident = threading.get_ident()
+        with self._cursor_lock:
+            if ident in self._stopped:
+                raise Interrupted("queries of this thread were interrupted")
+            cur = self.conn.cursor()
+            self._cursors.setdefault(ident, weakref.WeakSet()).add(cur)
+        return cur
+
+    def interrupt(self, thread_id: int) -> None:
+        """Stop a thread's queries (a background precomputation the user's request overtook):
+        its running query ends with duckdb.InterruptException, and cursor() raises Interrupted
+        in that thread until ``resume(thread_id)``."""
+        with self._cursor_lock:
+            self._stopped.add(thread_id)
+            cursors = list(self._cursors.get(thread_id, ()))
+        for cur in cursors:
+            try:
+                cur.interrupt()
+            except duckdb.Error:  # closed meanwhile
+                pass
+
+    def resume(self, thread_id: int) -> None:
+        """Let an interrupted thread query again."""
+        with self._cursor_lock:
+            self._stopped.discard(thread_id)
+            if not self._cursors.get(thread_id):
+                self._cursors.pop(thread_id, None)  # threads come and go
 
     def _loading_cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor that can run the loader's SQL (its macros made on it)."""

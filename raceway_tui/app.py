@@ -72,7 +72,7 @@ class PaneTabs(TabbedContent):
         event.prevent_default()  # not TabbedContent's handler too
         focused = self.screen.focused
         if focused is not None and event.tab_pane.id != self.active and event.tab_pane in focused.ancestors:
-            self.app.pane().focus_main()  # a hidden pane holds the focus: back to the pane shown
+            self.app.focus_pane()  # a hidden pane holds the focus: back to the pane shown
 
 
 class RacewayApp(App):
@@ -132,6 +132,9 @@ class RacewayApp(App):
                  session: TraceSession | None = None, options=None, api_key: str | None = None,
                  interval: float = 2.0, variable_scope: str | None = None, pane: str = "dashboard") -> None:
         super().__init__()
+        # no animations: the tab underline's slide re-rendered the screen ~15 times per pane
+        # switch (UI-thread CPU over 23 visits at 100k events: 3.9 s with, 3.1-3.3 s without)
+        self.animation_level = "none"
         if pane not in {p for p, _, _ in self.PANES}:
             raise ValueError(f"unknown pane {pane!r} (one of {', '.join(p for p, _, _ in self.PANES)})")
         self.initial_pane = pane  # shown first
@@ -165,6 +168,9 @@ class RacewayApp(App):
         self.crash_log: Path | None = None  # where an unhandled exception's traceback went
         self.crash_line = ""  # what the command prints about it on exit
         self._status_bar: StatusBar | None = None
+        self._tabs: TabbedContent | None = None
+        self._panes: dict[str, Pane] = {}  # made in compose; mounted on their first visit
+        self._mounting: dict[str, asyncio.Future] = {}
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = False) -> None:
@@ -193,10 +199,14 @@ class RacewayApp(App):
         with Horizontal(id="body"):
             yield TraceList(id="traces")
             with Vertical(id="main"):
+                # only the pane shown first is mounted now: the 12 panes' widgets took ~1.3 s of a 2 s
+                # first paint at 1M events under load; the others mount on their first visit
+                self._panes = {pid: self._make_pane(pid) for pid, _, _ in self.PANES}
                 with PaneTabs(id="panes", initial=self.initial_pane):
                     for pid, title, key in self.PANES:
                         with TabPane(f"{key} {self.TAB_LABELS.get(pid, title)}", id=pid):
-                            yield self._make_pane(pid)
+                            if pid == self.initial_pane:
+                                yield self._panes[pid]
                 yield Input(placeholder="search: event id prefix, kind, variable, location or any text "
                                         "(id: kind: var: loc:)", id="search")
                 yield EventDetail(id="detail")
@@ -214,11 +224,37 @@ class RacewayApp(App):
         return cls(id=f"pane-{pid}")
 
     def pane(self, pid: str | None = None) -> Pane:
-        return self.query_one(f"#pane-{pid or self.active_pane}", Pane)
+        """A pane, mounted or not (see ensure_pane): its state, keys and data are there either way;
+        its widgets only once mounted (``pane.is_mounted``)."""
+        return self._panes[pid or self.active_pane]
+
+    def focus_pane(self) -> None:
+        """Focus the shown pane's main widget (a pane being mounted is focused when its mount is done)."""
+        pane = self.pane()
+        if pane.is_mounted:
+            pane.focus_main()
+
+    async def ensure_pane(self, pid: str) -> Pane:
+        """The pane, mounted (its widgets composed): mounts it on its first use."""
+        pane = self._panes[pid]
+        if not pane.is_mounted:
+            task = self._mounting.get(pid)
+            if task is None:
+                tab = self.query_one("#panes", TabbedContent).get_pane(pid)
+                task = self._mounting[pid] = asyncio.ensure_future(self._mount_into(tab, pane))
+            await task
+        return pane
+
+    @staticmethod
+    async def _mount_into(tab, pane) -> None:
+        await tab.mount(pane)
 
     @property
     def active_pane(self) -> str:
-        return self.query_one("#panes", TabbedContent).active or self.initial_pane
+        tabs = self._tabs
+        if tabs is None:  # kept: a query walks the whole screen, and this is asked on every key
+            tabs = self._tabs = self.query_one("#panes", TabbedContent)
+        return tabs.active or self.initial_pane
 
     @property
     def status(self) -> StatusBar:
@@ -258,7 +294,7 @@ class RacewayApp(App):
             if tab.label_text != label:  # a relabel lays the tab bar out again: only on a change
                 tab.label = label
         if hidden and self.query_one(TraceList).has_focus_within:
-            self.pane().focus_main()
+            self.focus_pane()
 
     def _tab_labels(self, active: str | None) -> list[dict[str, str]]:
         full = {pid: f"{key} {self.TAB_LABELS.get(pid, title)}" for pid, title, key in self.PANES}
@@ -288,6 +324,9 @@ class RacewayApp(App):
         self.call_after_refresh(self._start)  # the first frame before DuckDB and Arrow load
 
     def on_unmount(self) -> None:
+        warmer = getattr(self, "_warmer", None)
+        if warmer is not None:
+            warmer.close()  # a precomputation waiting for a pane would hold up the exit
         if self.link is not None:
             self.link.close()  # waits (briefly) for a sync writing to the store
         if self.session is not None and self._own_session:
@@ -411,6 +450,9 @@ class RacewayApp(App):
             err = event.worker.error
             self.notify(f"{event.worker.name}: {type(err).__name__}: {err}", severity="error", timeout=10)
 
+    def on_pane_warmed(self, msg: Pane.Warmed) -> None:
+        msg.pane.warmed(msg)
+
     def on_raceway_app_progress(self, msg: Progress) -> None:
         if self.state == "analysing":
             self._stage = f"{msg.stage} ({msg.index + 1}/{msg.total})"
@@ -527,7 +569,7 @@ class RacewayApp(App):
 
     def on_trace_list_chosen(self, msg: TraceList.Chosen) -> None:
         self.set_scope(msg.trace_id)
-        self.pane().focus_main()
+        self.focus_pane()
 
     def action_pane(self, pid: str, focus: str | None = None) -> None:
         """Show a pane and focus its main widget (or the widget with id ``focus``)."""
@@ -535,14 +577,17 @@ class RacewayApp(App):
         self._focus_after_switch = focus
         if tabs.active != pid:
             tabs.active = pid  # continues in on_tabbed_content_tab_activated
-        else:
+        elif self.pane(pid).is_mounted:  # else its mount, under way, goes on there
             self._pane_shown(pid)
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if not self.query("#panes"):  # shutting down: the tabs' widgets are gone
             return
         self._fit()  # with keys-only tabs, the active one shows its name
-        self._pane_shown(event.pane.id)
+        pid = event.pane.id
+        await self.ensure_pane(pid)  # its first visit mounts it (keys pressed meanwhile wait)
+        if self.active_pane == pid and self.query("#panes"):
+            self._pane_shown(pid)
 
     def _pane_shown(self, pid: str) -> None:
         # on the panel itself: a class on #main restyled every widget of the 12 panes (~90% of a switch)
@@ -580,9 +625,11 @@ class RacewayApp(App):
             self._resolve_jump(event_id, partner)
             return
         focused = self.focused.id if self.focused is not None else None
-        view = self.pane("timeline").view
-        here = view.row() if self.active_pane == "timeline" else None
-        self.history.append((self.active_pane, self.scope, focused, here and here["id"], view.highlight))
+        timeline = self.pane("timeline")
+        view = timeline.view if timeline.is_mounted else None  # not visited yet: mounted by this jump
+        here = view.row() if view is not None and self.active_pane == "timeline" else None
+        self.history.append((self.active_pane, self.scope, focused, here and here["id"],
+                             view.highlight if view is not None else frozenset()))
         self.choose_trace(trace_id)
         self.action_pane("timeline")
         self.pane("timeline").goto_event(event_id, {event_id, partner} - {None})
@@ -609,9 +656,9 @@ class RacewayApp(App):
         search = self.query_one("#search", Input)
         if search.display:
             search.display = False
-            self.pane().focus_main()
+            self.focus_pane()
             return
-        if self.active_pane == "timeline" and self.pane("timeline").cancel_search():
+        if self.active_pane == "timeline" and self.pane("timeline").is_mounted and self.pane("timeline").cancel_search():
             return
         if self.history:
             pid, scope, focused, event_id, highlight = self.history.pop()
@@ -648,7 +695,7 @@ class RacewayApp(App):
         search.value = ""
         search.focus()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
+    async def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "search":
             return
         event.stop()
@@ -656,13 +703,13 @@ class RacewayApp(App):
         text = event.value.strip()
         if self.active_pane != "timeline":
             self.action_pane("timeline")
-        pane = self.pane("timeline")
+        pane = await self.ensure_pane("timeline")
         pane.focus_main()
         if text:
             pane.search(text)
 
-    def action_search_next(self, backwards: bool) -> None:
-        pane = self.pane("timeline")
+    async def action_search_next(self, backwards: bool) -> None:
+        pane = await self.ensure_pane("timeline")
         if not pane.last_search:
             self.notify("Nothing searched yet: press / first.", timeout=3)
             return

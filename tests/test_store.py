@@ -126,3 +126,42 @@ def test_an_in_memory_load_is_compressed_as_it_goes(tmp_path, monkeypatch):
         assert kinds - {"Uncompressed"}, kinds
         ids = [r[0] for r in s.conn.execute("SELECT id FROM events ORDER BY seq").fetchall()]
         assert ids == [e["id"] for e in events]
+
+
+def test_interrupt_stops_a_threads_running_query_and_its_next_ones_until_resumed():
+    """The TUI's precomputation is interrupted when the user asks for a pane: its running
+    query ends, its next cursor refuses, other threads query on, and resume lets it go on."""
+    import threading
+
+    from raceway_core.errors import Interrupted, RacewayError
+
+    store = Store()
+    started, got, tid = threading.Event(), [], []
+
+    def endless() -> None:
+        tid.append(threading.get_ident())
+        started.set()
+        try:  # hours of work: only an interrupt ends it
+            store.sql("SELECT count(*) FROM range(1000000000000) a, range(1000) b")
+        except RacewayError as exc:
+            got.append(type(exc).__name__)
+        try:
+            store.sql("SELECT 1")
+        except Interrupted:
+            got.append("refused")
+        resumed.wait()
+        got.append(store.sql("SELECT 2 AS x")["x"].to_pylist())
+
+    resumed = threading.Event()
+    t = threading.Thread(target=endless, daemon=True)
+    t.start()
+    started.wait()
+    while len(got) < 2 and t.is_alive():  # again until it lands: the query may not have started yet
+        store.interrupt(tid[0])
+        t.join(0.05)
+    assert store.sql("SELECT 3 AS x")["x"].to_pylist() == [3]  # another thread is not stopped
+    store.resume(tid[0])
+    resumed.set()
+    t.join(30)
+    # the query interrupted (QueryError), or refused if the interrupt came before its cursor
+    assert got[0] in ("QueryError", "Interrupted") and got[1:] == ["refused", [2]]

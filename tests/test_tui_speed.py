@@ -93,6 +93,123 @@ async def test_a_chosen_trace_is_precomputed_with_the_sessions_results_for_it():
         await visit_every_pane_with_the_store_closed(app, pilot, want, doc)
 
 
+@pytest.mark.asyncio
+async def test_only_the_shown_pane_is_mounted_until_the_others_are_visited():
+    """The first frame mounts one pane; a pane's first visit mounts it, and it then shows the
+    data precomputed while it was not mounted, has the focus, and its keys work."""
+    from raceway_tui.panes.base import Pane
+
+    with TraceSession.open(SAMPLES) as s:
+        want = expected(s, None)
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert [p.id for p in app.query(Pane)] == ["pane-timeline"]
+        races = app.pane("races")
+        assert not races.is_mounted and races.current_key() in races.results  # precomputed meanwhile
+        await pilot.press("3")
+        await settle(pilot)
+        assert races.is_mounted and app.active_pane == "races" and races.ready
+        assert shown_rows(app, "races") == want["races"]
+        assert app.focused is races.table
+        await pilot.press("j")
+        assert races.table.cursor == 1
+        assert {p.id for p in app.query(Pane)} == {"pane-timeline", "pane-races"}
+        await pilot.press("tab")  # the next pane, through the key bindings
+        await settle(pilot)
+        assert app.active_pane == "variables" and app.pane("variables").is_mounted and app.pane("variables").ready
+
+
+@pytest.mark.asyncio
+async def test_a_search_or_jump_from_a_pane_mounts_the_timeline():
+    """Opened on another pane, the timeline is not mounted: / and a jump still reach it."""
+    app = create_app(SAMPLES, pane="races")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert not app.pane("timeline").is_mounted
+        await pilot.press("slash", *"kind:Write", "enter")
+        await settle(pilot)
+        timeline = app.pane("timeline")
+        assert app.active_pane == "timeline" and timeline.is_mounted
+        row = timeline.view.row()
+        assert timeline.last_search == "kind:Write" and row is not None and row["access"] == "Write"
+
+
+@pytest.mark.asyncio
+async def test_a_visited_pane_interrupts_the_precomputation_which_then_resumes(monkeypatch):
+    """The precomputation's fetch for Services is still running when Hotspots (queued after it)
+    is visited: the fetch is interrupted, waits until Hotspots shows its own data, then runs
+    again and Services gets its data."""
+    import time
+
+    from raceway_tui.panes.services import ServicesPane
+
+    real = ServicesPane.fetch_ahead
+    calls: list = []
+
+    def slow_fetch(self, session, key):
+        calls.append(app.pane("hotspots").data is not None)  # Hotspots shows its data (.ready: UI thread only)
+        if len(calls) == 1:  # about 20 s of queries, unless interrupted (Interrupted from the store)
+            for _ in range(400):
+                session.store.sql("SELECT 1")
+                time.sleep(0.05)
+        return real(self, session, key)
+
+    monkeypatch.setattr(ServicesPane, "fetch_ahead", slow_fetch)
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(1000):
+            await pilot.pause(0.01)
+            warmer = getattr(app, "_warmer", None)
+            if calls and warmer is not None and warmer.current is not None \
+                    and warmer.current[0] is app.pane("services"):
+                break
+        else:
+            raise AssertionError(f"the precomputation never fetched Services: {calls} {app.state} {getattr(app, '_warmer', None) and app._warmer.current}")
+        await pilot.press("9")
+        await settle(pilot)
+        services = app.pane("services")
+        assert warmer.interrupts == 1 and app.pane("hotspots").ready
+        assert calls == [False, True]  # fetched again once Hotspots had its data
+        assert services.current_key() in services.results
+        await pilot.press("8")
+        await settle(pilot)
+        assert services.ready and services.table.row_count > 0
+
+
+@pytest.mark.asyncio
+async def test_closing_the_app_releases_a_precomputation_waiting_for_a_pane():
+    """A precomputation held for a shown pane's query must not hold up the exit (its thread
+    is joined when the interpreter exits)."""
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        warmer = app._warmer
+        warmer.yield_to(app.pane("races"))  # as when a visited pane starts its own query
+        assert not warmer.hold.is_set()
+    assert warmer.hold.is_set() and not warmer.queue
+
+
+@pytest.mark.asyncio
+async def test_switching_panes_animates_nothing(monkeypatch):
+    """The tab underline jumps to the pane shown: its slide redrew the screen for 0.3 s."""
+    from textual.widgets._tabs import Underline
+
+    animated: list = []
+    real = Underline.animate
+    monkeypatch.setattr(Underline, "animate", lambda self, *a, **kw: (animated.append(a[0]), real(self, *a, **kw)))
+    app = create_app(SAMPLES)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for key in "3421":
+            await pilot.press(key)
+            await settle(pilot)
+        assert app.active_pane == "timeline" and animated == []
+        underline = app.query_one(Underline)
+        tab = app.query_one("#panes").get_tab("timeline")
+        assert underline.highlight_start == tab.virtual_region.shrink(tab.styles.gutter).x
+
+
 class DebounceApp(App):
     def on_mount(self) -> None:
         self.calls: list[tuple] = []

@@ -62,8 +62,8 @@ def _idle(app) -> bool:
         return False
     if getattr(app, "syncing", False):
         return False
-    view = app.query_one(TimelineView)
-    if view.loading_pages:
+    # panes mount on their first visit: a timeline not shown yet loads nothing
+    if any(view.loading_pages for view in app.query(TimelineView)):
         return False
     if any(getattr(pane, "waiting", False) for pane in app.query(Pane)):  # work that follows the cursor, once keys stop
         return False

@@ -131,6 +131,8 @@ class Pane(Vertical):
     def sync(self, force: bool = False) -> None:
         """Load the pane's data if the scope or the data changed since it was shown."""
         app = self.app
+        if not self.is_mounted:  # not visited yet: synced when its first visit has mounted it
+            return
         key = self.current_key()
         if key == self._key and not force:
             return
@@ -148,7 +150,9 @@ class Pane(Vertical):
         self.busy = True
         self.say(Text(f"Loading {self.title.lower()}…", style="dim italic"))
         # else the precomputation's result is shown when it comes (if its turn came: not queued)
-        if force or key not in self.warming or warmer_of(app).claim(self, key):
+        warmer = warmer_of(app)
+        warmer.yield_to(self)  # its fetch for another pane stops, and waits for this one's data
+        if force or key not in self.warming or warmer.claim(self, key):
             self.warming.discard(key)
             self._load(app.session, key)
 
@@ -182,10 +186,8 @@ class Pane(Vertical):
         if not get_current_worker().is_cancelled:
             self.post_message(self.Loaded(self, key, data, error))
 
-    def on_pane_warmed(self, msg: Warmed) -> None:
-        if msg.pane is not self:
-            return
-        msg.stop()
+    def warmed(self, msg: Warmed) -> None:
+        """The precomputation's result (handed over by the app: the pane may not be mounted yet)."""
         if msg.error is not None:
             self.warm_dropped(msg.key)  # fetched again if shown: the error is then said as usual
             return

@@ -120,7 +120,7 @@ class EventDetail(BaseStyle, Widget, can_focus=True):
     LOADING_AFTER = 0.25  # s: say "loading…" only when the event takes this long to come
 
     def action_leave(self) -> None:
-        self.app.pane().focus_main()
+        self.app.focus_pane()
 
     class Loaded(Message):
         def __init__(self, event_id: str, record: dict | None, error: str | None = None,

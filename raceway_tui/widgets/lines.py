@@ -38,6 +38,8 @@ class FollowLines(Static):
             self.styles.height = n
 
     def on_resize(self, event: events.Resize) -> None:
-        # not before the first text (the stylesheet's height), nor when hidden and shown again
-        if self._lines >= 0 and self.size.width - self.styles.gutter.width not in (0, self._width):
+        # not before the first text (the stylesheet's height), nor when hidden and shown again;
+        # a text shown before the first layout (a pane mounted on its visit) is fitted now, not
+        # on the first j/k
+        if (self._lines >= 0 or self._width == -1) and self.size.width - self.styles.gutter.width not in (0, self._width):
             self._fit()
