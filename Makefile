@@ -28,9 +28,10 @@ run: install
 # Tests marked `slow` (pytest.mark.slow: reference checks, fuzzing, live reconnects,
 # re-recording the samples) are left to test-slow; PYTEST_ARGS passes more options (e.g.
 # -x, -k NAME). The quick ones run in JOBS processes (pytest-xdist; worksteal: a worker that
-# is done takes tests queued for the other: 5 min 38 s against 6 min 0 s, runs at load 1.5-3.6,
-# where `--dist load` left one worker idle for the last ~1.5 min); JOBS=1 runs them in one.
-JOBS ?= 2
+# is done takes tests queued for another, where `--dist load` left one idle for the last ~1.5
+# min). Three on two cores, as tests wait on servers and subprocesses: 5 min 4 s against 5 min
+# 54 s with two, the same tree one after the other at load 0.5-3; JOBS=1 runs them in one.
+JOBS ?= 3
 # Each test process and each `raceway-tui` subprocess a test starts imports the project and
 # (pytest) rewrites the test modules: with PYTHONDONTWRITEBYTECODE set (as on this project's
 # 2-core machine) that is recompiled every time, 2.6 s of CPU per pytest process
