@@ -321,3 +321,17 @@ def test_synthetic_services_match_the_reference_under_every_scope(tmp_path):
             assert {(p["first_id"], p["second_id"]) for p in rep.pairs.to_pylist()} == want, scope
             cross = {(a, b) for a, b in want if events[ref.id_index[a]]["trace_id"] != events[ref.id_index[b]]["trace_id"]}
             assert sum(rep.groups["cross_count"].to_pylist()) == len(cross), scope
+
+
+@pytest.mark.parametrize("scope", ["global", "instance"])
+@settings(QUICK, max_examples=4)
+@given(events=requests())
+def test_counts_per_bucket_match_the_reference(tmp_path_factory, scope, events):
+    """cross_counts' per-bucket loop, which a variable takes when its (accesses x buckets)
+    matrix is too large for the all-buckets path (MATRIX_CELLS; only big stores reach it)."""
+    from unittest import mock
+
+    from raceway_core.causality import racecount
+
+    with mock.patch.object(racecount, "MATRIX_CELLS", 0):
+        _check(tmp_path_factory.mktemp("b"), events, scope)
